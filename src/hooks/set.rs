@@ -1,0 +1,210 @@
+//! What a caller asks of one forward pass: which activations to capture, which to edit, and
+//! where to put gradient taps.
+
+use super::cache::ActivationCache;
+use super::point::HookPoint;
+use crate::error::{Error, Result};
+use candle_core::{DType, Tensor};
+use std::sync::Arc;
+
+/// How an intervention changes the activation at its hook point.
+#[derive(Clone, Debug)]
+pub enum Edit {
+    /// Replace with this tensor (broadcast to the activation's shape).
+    Replace(Tensor),
+    /// Add this tensor (broadcast to the activation's shape).
+    Add(Tensor),
+    /// Set to zero.
+    Zero,
+    /// Multiply by a constant.
+    Scale(f64),
+    /// Replace with a mean activation, e.g. from `ActivationCache::mean` over a reference set.
+    Mean(Tensor),
+}
+
+/// An edit at one hook point, optionally restricted to some positions and/or heads.
+#[derive(Clone, Debug)]
+pub struct Intervention {
+    pub point: HookPoint,
+    pub edit: Edit,
+    /// Sequence positions to edit (query positions for `attn_scores`/`pattern`); `None` = all.
+    pub positions: Option<Vec<usize>>,
+    /// Heads to edit, for per-head hook points; `None` = all.
+    pub heads: Option<Vec<usize>>,
+}
+
+impl Intervention {
+    pub fn new(point: HookPoint, edit: Edit) -> Self {
+        Intervention {
+            point,
+            edit,
+            positions: None,
+            heads: None,
+        }
+    }
+
+    /// Patches `point` from another run's cache (activation patching).
+    pub fn patch_from(point: HookPoint, cache: &ActivationCache) -> Result<Self> {
+        Ok(Self::new(point, Edit::Replace(cache.get(point)?.clone())))
+    }
+
+    pub fn at_positions(mut self, positions: Vec<usize>) -> Self {
+        self.positions = Some(positions);
+        self
+    }
+
+    pub fn at_heads(mut self, heads: Vec<usize>) -> Self {
+        self.heads = Some(heads);
+        self
+    }
+
+    /// Applies the edit to `x`, the activation at `self.point`.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let hook_err = |msg: String| Error::Hook {
+            point: self.point.to_string(),
+            msg,
+        };
+        let fit = |t: &Tensor, what: &str| -> Result<Tensor> {
+            t.to_dtype(x.dtype())?.broadcast_as(x.shape()).map_err(|_| {
+                hook_err(format!(
+                    "{what} tensor of shape {:?} does not broadcast to the activation's shape {:?}",
+                    t.dims(),
+                    x.dims()
+                ))
+            })
+        };
+        let edited = match &self.edit {
+            Edit::Replace(t) => fit(t, "replacement")?,
+            Edit::Mean(t) => fit(t, "mean")?,
+            Edit::Add(t) => (x + fit(t, "added")?)?,
+            Edit::Zero => x.zeros_like()?,
+            Edit::Scale(c) => x.affine(*c, 0.0)?,
+        };
+        if self.positions.is_none() && self.heads.is_none() {
+            return Ok(edited);
+        }
+        let mask = self.selection_mask(x).map_err(|e| match e {
+            Error::Input(msg) => hook_err(msg),
+            other => other,
+        })?;
+        // x + (edited − x)·mask keeps the gradient path through both.
+        Ok((x + (edited - x)?.broadcast_mul(&mask)?)?)
+    }
+
+    /// A 0/1 mask broadcastable to `x`, 1 at the selected positions and heads.
+    fn selection_mask(&self, x: &Tensor) -> Result<Tensor> {
+        let axes = self.point.axes();
+        let mut dims = vec![1usize; x.rank()];
+        let n_pos = x.dim(axes.position)?;
+        dims[axes.position] = n_pos;
+        let pos_sel = selected(self.positions.as_deref(), n_pos, "position")?;
+        let head_sel = match (axes.head, &self.heads) {
+            (Some(ax), heads) => {
+                let n = x.dim(ax)?;
+                dims[ax] = n;
+                selected(heads.as_deref(), n, "head")?
+            }
+            (None, Some(_)) => {
+                return Err(Error::input("this hook point has no head axis; drop the head selection"))
+            }
+            (None, None) => vec![true],
+        };
+        // Fill in memory order of the two axes (position/head order depends on the point).
+        let mut values = Vec::with_capacity(pos_sel.len() * head_sel.len());
+        let head_first = axes.head.is_some_and(|h| h < axes.position);
+        for a in 0..if head_first { head_sel.len() } else { pos_sel.len() } {
+            for b in 0..if head_first { pos_sel.len() } else { head_sel.len() } {
+                let (p, h) = if head_first { (b, a) } else { (a, b) };
+                values.push(if pos_sel[p] && head_sel[h] { 1f32 } else { 0f32 });
+            }
+        }
+        Ok(Tensor::from_vec(values, dims, x.device())?.to_dtype(x.dtype())?)
+    }
+}
+
+fn selected(sel: Option<&[usize]>, n: usize, what: &str) -> Result<Vec<bool>> {
+    let mut v = vec![sel.is_none(); n];
+    for &i in sel.unwrap_or(&[]) {
+        if i >= n {
+            return Err(Error::input(format!("{what} {i} is out of range (there are {n})")));
+        }
+        v[i] = true;
+    }
+    Ok(v)
+}
+
+type PointFilter = Arc<dyn Fn(&HookPoint) -> bool + Send + Sync>;
+
+/// Which activations a forward pass keeps.
+#[derive(Clone, Default)]
+pub enum Capture {
+    #[default]
+    Nothing,
+    All,
+    Points(Vec<HookPoint>),
+    Where(PointFilter),
+}
+
+/// Everything a forward pass should do besides computing logits. The empty set costs nothing.
+#[derive(Clone, Default)]
+pub struct HookSet {
+    pub capture: Capture,
+    pub interventions: Vec<Intervention>,
+    pub taps: Vec<HookPoint>,
+    /// Use only differentiable ops even without taps (e.g. to differentiate w.r.t. weights).
+    pub differentiable: bool,
+    /// Dtype in which gradient taps are created (defaults to the activation's dtype).
+    pub tap_dtype: Option<DType>,
+}
+
+impl HookSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn capture_all(mut self) -> Self {
+        self.capture = Capture::All;
+        self
+    }
+
+    pub fn capture(mut self, points: impl IntoIterator<Item = HookPoint>) -> Self {
+        let mut v = match std::mem::take(&mut self.capture) {
+            Capture::Points(v) => v,
+            _ => Vec::new(),
+        };
+        v.extend(points);
+        self.capture = Capture::Points(v);
+        self
+    }
+
+    /// Captures every hook point for which `filter` is true (e.g. a name filter).
+    pub fn capture_where(mut self, filter: impl Fn(&HookPoint) -> bool + Send + Sync + 'static) -> Self {
+        self.capture = Capture::Where(Arc::new(filter));
+        self
+    }
+
+    pub fn intervene(mut self, intervention: Intervention) -> Self {
+        self.interventions.push(intervention);
+        self
+    }
+
+    /// Gradient taps: after `backward`, d(scalar)/d(activation) at each of these points.
+    pub fn tap(mut self, points: impl IntoIterator<Item = HookPoint>) -> Self {
+        self.taps.extend(points);
+        self
+    }
+
+    pub fn differentiable(mut self) -> Self {
+        self.differentiable = true;
+        self
+    }
+
+    pub fn captures(&self, p: &HookPoint) -> bool {
+        match &self.capture {
+            Capture::Nothing => false,
+            Capture::All => true,
+            Capture::Points(v) => v.contains(p),
+            Capture::Where(f) => f(p),
+        }
+    }
+}

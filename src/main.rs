@@ -1,0 +1,280 @@
+//! The `circuitscope` command line: a thin layer over the library.
+
+use anyhow::{bail, Context, Result};
+use candle_core::DType;
+use circuitscope::hooks::{HookPoint, HookSet};
+use circuitscope::model::decoder::Decoder;
+use circuitscope::model::inspect::{self, Candidate};
+use circuitscope::model::{LoadOptions, Model};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "circuitscope", version, about = "Mechanistic interpretability for unlearning: hooks, circuits, CUD, concept vectors, CURE")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DTypeArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl From<DTypeArg> for DType {
+    fn from(d: DTypeArg) -> Self {
+        match d {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::Bf16 => DType::BF16,
+            DTypeArg::F16 => DType::F16,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Family, sizes, dtype, and every hook point with its shape.
+    Info {
+        /// a model directory (config.json + safetensors) or a GGUF file
+        model: PathBuf,
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: DTypeArg,
+        /// print one JSON object instead of tables
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a prompt: top next tokens, optional greedy continuation and logit lens.
+    Run {
+        model: PathBuf,
+        #[arg(long, conflicts_with = "token_ids", required_unless_present = "token_ids")]
+        prompt: Option<String>,
+        /// comma-separated token ids, e.g. 1,2,3
+        #[arg(long)]
+        token_ids: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        top_k: usize,
+        /// greedily generate this many tokens
+        #[arg(long)]
+        generate: Option<usize>,
+        /// top tokens of every layer's residual stream at the last position
+        #[arg(long)]
+        logit_lens: bool,
+        /// capture these hook points and print their shape and statistics
+        #[arg(long = "capture", value_name = "HOOK")]
+        capture: Vec<String>,
+        /// write the captured activations to this safetensors file
+        #[arg(long, requires = "capture")]
+        save_cache: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: DTypeArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    // Exit quietly when stdout is closed early (e.g. piped into `head`), like other Unix tools.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { model, dtype, json } => info(&model, dtype.into(), json),
+        Command::Run { model, prompt, token_ids, top_k, generate, logit_lens, capture, save_cache, dtype, json } => {
+            let opts = RunOpts { top_k, generate, logit_lens, capture, save_cache, json };
+            run_prompt(&model, prompt, token_ids, dtype.into(), opts)
+        }
+    }
+}
+
+fn load(path: &PathBuf, dtype: DType) -> Result<(Model, f64)> {
+    let t = std::time::Instant::now();
+    let m = Model::load(path, LoadOptions { dtype, progress: true })?;
+    Ok((m, t.elapsed().as_secs_f64()))
+}
+
+fn shape_text(dims: &[String]) -> String {
+    format!("({})", dims.join(", "))
+}
+
+fn info(path: &PathBuf, dtype: DType, json: bool) -> Result<()> {
+    let (model, secs) = load(path, dtype)?;
+    let c = model.cfg();
+    let peak = circuitscope::fsutil::peak_rss_bytes();
+    let f32_bytes = c.n_params() * 4;
+    let points: Vec<(String, Vec<String>)> = model
+        .decoder
+        .hook_points()
+        .iter()
+        .map(|p| (p.to_string(), inspect::hook_shape(&model.decoder, *p)))
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "path": model.path, "family": c.family.name(), "architecture": c.architecture,
+            "format": format!("{:?}", model.format), "stored_dtypes": model.stored_dtypes,
+            "dtype": format!("{dtype:?}").to_lowercase(),
+            "n_layers": c.n_layers, "d_model": c.d_model, "n_heads": c.n_heads, "n_kv_heads": c.n_kv_heads,
+            "d_head": c.d_head, "d_mlp": c.d_mlp, "vocab_size": c.vocab_size, "n_ctx": c.n_ctx,
+            "n_params": c.n_params(), "load_seconds": secs, "peak_rss_bytes": peak,
+            "hook_points": points.iter().map(|(n, s)| serde_json::json!({"name": n, "shape": s})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("model        {}", model.path.display());
+    println!("family       {} ({}, {:?})", c.family.name(), c.architecture, model.format);
+    let stored: Vec<String> = model.stored_dtypes.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+    println!("stored as    {}", stored.join(", "));
+    println!("dtype        {}", format!("{dtype:?}").to_lowercase());
+    println!("layers {}  d_model {}  heads {} (kv {})  d_head {}  d_mlp {}  vocab {}  context {}",
+        c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.d_head, c.d_mlp, c.vocab_size, c.n_ctx);
+    println!("norm {:?}  positions {:?}  activation {:?}  gated {}  parallel residual {}  tied {}",
+        c.norm, c.positional, c.act, c.gated_mlp, c.parallel_residual, c.tied_embeddings);
+    println!("parameters   {} ({:.1} MB as f32)", c.n_params(), f32_bytes as f64 / 1e6);
+    if let Some(peak) = peak {
+        println!("loaded in    {secs:.2} s, peak RSS {:.1} MB ({:.2}× the f32 weight bytes)", peak as f64 / 1e6, peak as f64 / f32_bytes as f64);
+    }
+    if let Some(tok) = &model.tokenizer {
+        println!("tokenizer    {} tokens, bos {:?}, eos {:?}", tok.vocab_size(), tok.bos, tok.eos);
+    }
+    println!("\nhook points ({}):", points.len());
+    for (name, shape) in points {
+        println!("  {name:<36} {}", shape_text(&shape));
+    }
+    Ok(())
+}
+
+struct RunOpts {
+    top_k: usize,
+    generate: Option<usize>,
+    logit_lens: bool,
+    capture: Vec<String>,
+    save_cache: Option<PathBuf>,
+    json: bool,
+}
+
+fn parse_ids(s: &str) -> Result<Vec<u32>> {
+    let ids = s
+        .split(',')
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<u32>().with_context(|| format!("--token-ids: `{t}` is not a token id (expected e.g. 1,2,3)")))
+        .collect::<Result<Vec<_>>>()?;
+    if ids.is_empty() {
+        bail!("--token-ids is empty: give at least one token id");
+    }
+    Ok(ids)
+}
+
+fn candidates_json(model: &Model, cands: &[Candidate]) -> serde_json::Value {
+    cands
+        .iter()
+        .map(|c| {
+            let token = model.tokenizer.as_ref().map(|t| t.token_text(c.id));
+            serde_json::json!({"id": c.id, "token": token, "logit": c.logit, "logprob": c.logprob})
+        })
+        .collect()
+}
+
+fn run_prompt(path: &PathBuf, prompt: Option<String>, token_ids: Option<String>, dtype: DType, o: RunOpts) -> Result<()> {
+    // Validate arguments before the (slow) load.
+    let explicit = token_ids.as_deref().map(parse_ids).transpose()?;
+    if let Some(p) = &prompt {
+        if p.is_empty() {
+            bail!("--prompt is empty: give some text or use --token-ids");
+        }
+    }
+    if o.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    let (model, _) = load(path, dtype)?;
+    let ids = match (explicit, &prompt) {
+        (Some(ids), _) => ids,
+        (None, Some(p)) => model.tokenizer()?.encode(p)?,
+        (None, None) => bail!("give --prompt TEXT or --token-ids 1,2,3"),
+    };
+    if ids.is_empty() {
+        bail!("the prompt produced no tokens");
+    }
+    let points = model.decoder.hook_points();
+    let capture: Vec<HookPoint> = o.capture.iter().map(|n| HookPoint::parse_for(n, points)).collect::<circuitscope::Result<_>>()?;
+    let out = model.decoder.forward(&Decoder::input(&ids)?, &HookSet::new().capture(capture.iter().copied()))?;
+    let top = inspect::top_k(&inspect::last_logits(&out.logits)?, o.top_k)?;
+    let generated = o.generate.map(|n| inspect::greedy(&model.decoder, &ids, n, model.cfg().eos_token_id)).transpose()?;
+    let lens = o.logit_lens.then(|| inspect::logit_lens(&model.decoder, &ids, o.top_k.min(5))).transpose()?;
+    if let Some(file) = &o.save_cache {
+        let tensors: Vec<(String, candle_core::Tensor)> = out.cache.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
+        let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+            .map_err(|e| anyhow::anyhow!("cannot serialise the cache: {e}"))?;
+        circuitscope::fsutil::write_atomic(file, &bytes)?;
+    }
+    let text = |id: u32| model.tokenizer.as_ref().map(|t| t.token_text(id)).unwrap_or_default();
+    let stats = |t: &candle_core::Tensor| -> Result<(f32, f32)> {
+        let t = t.to_dtype(DType::F32)?.flatten_all()?;
+        let mean = t.mean_all()?.to_scalar::<f32>()?;
+        let norm = t.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?;
+        Ok((mean, norm))
+    };
+    if o.json {
+        let mut v = serde_json::json!({"input_ids": ids, "top_k": candidates_json(&model, &top)});
+        if let Some(g) = &generated {
+            let text = model.tokenizer.as_ref().map(|t| t.decode(g)).transpose()?;
+            v["generated"] = serde_json::json!({"ids": g, "text": text});
+        }
+        if let Some(lens) = &lens {
+            v["logit_lens"] = lens
+                .iter()
+                .enumerate()
+                .map(|(l, c)| serde_json::json!({"layer": l, "top_k": candidates_json(&model, c)}))
+                .collect();
+        }
+        if !capture.is_empty() {
+            let mut caps = serde_json::Map::new();
+            for (p, t) in out.cache.iter() {
+                let (mean, norm) = stats(t)?;
+                caps.insert(p.to_string(), serde_json::json!({"shape": t.dims(), "mean": mean, "norm": norm}));
+            }
+            v["captured"] = caps.into();
+        }
+        println!("{}", serde_json::to_string(&v)?);
+        return Ok(());
+    }
+    println!("input ({} tokens): {:?}", ids.len(), ids);
+    println!("\nnext token, top {}:", o.top_k);
+    println!("  {:>4}  {:>7}  {:<20} {:>9} {:>9}", "rank", "id", "token", "logit", "logprob");
+    for (i, c) in top.iter().enumerate() {
+        println!("  {:>4}  {:>7}  {:<20} {:>9.4} {:>9.4}", i + 1, c.id, format!("{:?}", text(c.id)), c.logit, c.logprob);
+    }
+    if let Some(g) = &generated {
+        let t = model.tokenizer.as_ref().map(|t| t.decode(g)).transpose()?;
+        println!("\ngreedy continuation ({} tokens): {:?}", g.len(), g);
+        if let Some(t) = t {
+            println!("{t}");
+        }
+    }
+    if let Some(lens) = &lens {
+        println!("\nlogit lens (last position, residual stream after each layer):");
+        for (l, c) in lens.iter().enumerate() {
+            let row: Vec<String> = c.iter().map(|c| format!("{:?} {:.2}", text(c.id), c.logit)).collect();
+            println!("  layer {l:>2}: {}", row.join(" | "));
+        }
+    }
+    for (p, t) in out.cache.iter() {
+        let (mean, norm) = stats(t)?;
+        println!("\n{p} {:?}: mean {mean:.5}, L2 norm {norm:.4}", t.dims());
+    }
+    if let Some(f) = &o.save_cache {
+        println!("\nwrote {}", f.display());
+    }
+    Ok(())
+}

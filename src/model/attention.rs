@@ -1,0 +1,186 @@
+//! Multi-head attention with grouped-query support, firing every attention hook point.
+//! Per-head q/k/v inputs and per-head results are only materialised when a hook asks for them.
+
+use super::config::ModelConfig;
+use super::naming::W;
+use super::norm::Norm;
+use super::ops::{linear, Ops};
+use super::rotary::Rotary;
+use super::weights::Weights;
+use crate::error::Result;
+use crate::hooks::{HookPoint, HookRun, Site};
+use candle_core::Tensor;
+
+pub struct Attention {
+    pub norm: Norm,
+    /// (H·dh, d), (KV·dh, d), (KV·dh, d), (d, H·dh)
+    pub wq: Tensor,
+    pub wk: Tensor,
+    pub wv: Tensor,
+    pub wo: Tensor,
+    pub bq: Option<Tensor>,
+    pub bk: Option<Tensor>,
+    pub bv: Option<Tensor>,
+    pub bo: Option<Tensor>,
+    n_heads: usize,
+    n_kv_heads: usize,
+    d_head: usize,
+    scale: f64,
+    sliding_window: Option<usize>,
+    /// query head → its key/value head, for grouped-query attention
+    kv_index: Option<Tensor>,
+}
+
+/// Shared per-pass inputs of every attention layer.
+pub struct AttnContext<'a> {
+    pub rope: Option<(&'a Rotary, Tensor, Tensor)>,
+    /// (s, s) additive mask: 0 where a query may attend, −inf elsewhere
+    pub mask: Tensor,
+    pub ops: Ops,
+}
+
+impl Attention {
+    pub fn new(cfg: &ModelConfig, ws: &Weights, l: usize) -> Result<Self> {
+        let qkv = ws.qkv(l)?;
+        let d = cfg.d_model;
+        let nq = cfg.n_heads * cfg.d_head;
+        let group = cfg.n_heads / cfg.n_kv_heads;
+        let kv_index = (group > 1)
+            .then(|| {
+                let idx: Vec<u32> = (0..cfg.n_heads as u32).map(|h| h / group as u32).collect();
+                Tensor::new(idx, &candle_core::Device::Cpu)
+            })
+            .transpose()?;
+        Ok(Attention {
+            norm: Norm::new(cfg, ws, W::AttnNorm, W::AttnNormBias, l)?,
+            wq: qkv.q.0,
+            bq: qkv.q.1,
+            wk: qkv.k.0,
+            bk: qkv.k.1,
+            wv: qkv.v.0,
+            bv: qkv.v.1,
+            wo: ws.linear(W::O, l, d, nq)?,
+            bo: ws.optional(W::OBias, l, &[d], cfg.o_bias)?,
+            n_heads: cfg.n_heads,
+            n_kv_heads: cfg.n_kv_heads,
+            d_head: cfg.d_head,
+            scale: cfg.attn_scale(),
+            sliding_window: cfg.sliding_window,
+            kv_index,
+        })
+    }
+
+    /// (s, s) additive causal mask, limited to the sliding window if the model has one.
+    pub fn mask(s: usize, sliding_window: Option<usize>, dtype: candle_core::DType) -> Result<Tensor> {
+        let mut m = vec![0f32; s * s];
+        for i in 0..s {
+            for j in 0..s {
+                let outside = j > i || sliding_window.is_some_and(|w| i - j >= w);
+                if outside {
+                    m[i * s + j] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        Ok(Tensor::from_vec(m, (s, s), &candle_core::Device::Cpu)?.to_dtype(dtype)?)
+    }
+
+    pub fn sliding_window(&self) -> Option<usize> {
+        self.sliding_window
+    }
+
+    /// (b, s, KV, dh) → (b, s, H, dh): one key/value per query head.
+    fn per_query_head(&self, t: Tensor) -> Result<Tensor> {
+        match &self.kv_index {
+            Some(idx) => Ok(t.index_select(idx, 2)?),
+            None => Ok(t),
+        }
+    }
+
+    /// Per-head weights (H, dh, d) and biases (H, dh) for the split-input path.
+    fn head_weights(&self, w: &Tensor, b: Option<&Tensor>, heads: usize) -> Result<(Tensor, Option<Tensor>)> {
+        let d = w.dim(1)?;
+        let mut w = w.reshape((heads, self.d_head, d))?;
+        let mut b = b.map(|b| b.reshape((heads, self.d_head))).transpose()?;
+        if let (Some(idx), true) = (&self.kv_index, heads == self.n_kv_heads) {
+            w = w.index_select(idx, 0)?;
+            b = b.map(|b| b.index_select(idx, 0)).transpose()?;
+        }
+        Ok((w, b))
+    }
+
+    /// x: (b, s, H, d) per-head inputs, w: (H, dh, d) → (b, s, H, dh)
+    fn head_project(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        let (bs, s, h, d) = x.dims4()?;
+        let dh = w.dim(1)?;
+        let xt = x.permute((2, 0, 1, 3))?.contiguous()?.reshape((h, bs * s, d))?;
+        let y = xt.matmul(&w.transpose(1, 2)?)?.reshape((h, bs, s, dh))?.permute((1, 2, 0, 3))?;
+        Ok(match b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    /// x: (b, s, d), the residual stream entering attention → (b, s, d).
+    pub fn forward(&self, x: &Tensor, l: usize, run: &mut HookRun, ctx: &AttnContext) -> Result<Tensor> {
+        let (b, s, d) = x.dims3()?;
+        let (h, dh) = (self.n_heads, self.d_head);
+        let p = |site| HookPoint::Block(l, site);
+        let split = run.wants(p(Site::QInput)) || run.wants(p(Site::KInput)) || run.wants(p(Site::VInput));
+        let (q, k, v) = if split {
+            let per_head = x.unsqueeze(2)?.broadcast_as((b, s, h, d))?.contiguous()?;
+            let mut proj = |site, w: &Tensor, bias: Option<&Tensor>, heads| -> Result<Tensor> {
+                let xin = run.fire(p(site), per_head.clone())?;
+                let n = self.norm.forward(&xin, ctx.ops)?;
+                let (w, bias) = self.head_weights(w, bias, heads)?;
+                Self::head_project(&n, &w, bias.as_ref())
+            };
+            (
+                proj(Site::QInput, &self.wq, self.bq.as_ref(), h)?,
+                proj(Site::KInput, &self.wk, self.bk.as_ref(), self.n_kv_heads)?,
+                proj(Site::VInput, &self.wv, self.bv.as_ref(), self.n_kv_heads)?,
+            )
+        } else {
+            let n = self.norm.forward(x, ctx.ops)?;
+            let kv = self.n_kv_heads;
+            (
+                linear(&n, &self.wq, self.bq.as_ref())?.reshape((b, s, h, dh))?,
+                self.per_query_head(linear(&n, &self.wk, self.bk.as_ref())?.reshape((b, s, kv, dh))?)?,
+                self.per_query_head(linear(&n, &self.wv, self.bv.as_ref())?.reshape((b, s, kv, dh))?)?,
+            )
+        };
+        let mut q = run.fire(p(Site::Q), q)?;
+        let mut k = run.fire(p(Site::K), k)?;
+        let v = run.fire(p(Site::V), v)?;
+        if let Some((rope, cos, sin)) = &ctx.rope {
+            q = rope.apply(&q, cos, sin)?;
+            k = rope.apply(&k, cos, sin)?;
+        }
+        // (b, H, s, dh)
+        let q = q.transpose(1, 2)?.contiguous()?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        // (b, H, s_q, s_k)
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?;
+        let scores = run.fire(p(Site::AttnScores), scores)?;
+        let pattern = run.fire(p(Site::Pattern), ctx.ops.softmax(&scores)?)?;
+        // (b, s, H, dh)
+        let z = pattern.matmul(&v)?.transpose(1, 2)?;
+        let z = run.fire(p(Site::Z), z)?;
+        let out = if run.wants(p(Site::Result)) {
+            // per head: z_h (b, s, dh) · W_O[:, h]ᵀ → (b, s, H, d)
+            let wo = self.wo.reshape((d, h, dh))?.permute((1, 2, 0))?; // (H, dh, d)
+            let zt = z.permute((2, 0, 1, 3))?.contiguous()?.reshape((h, b * s, dh))?;
+            let result = zt.matmul(&wo.contiguous()?)?.reshape((h, b, s, d))?.permute((1, 2, 0, 3))?;
+            let result = run.fire(p(Site::Result), result)?;
+            result.sum(2)?
+        } else {
+            linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?
+        };
+        let out = match &self.bo {
+            Some(bo) => out.broadcast_add(bo)?,
+            None => out,
+        };
+        run.fire(p(Site::AttnOut), out)
+    }
+}
+

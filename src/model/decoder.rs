@@ -1,0 +1,165 @@
+//! The one generic decoder. Every supported family is this forward pass with a different
+//! `ModelConfig`; hook points fire in the order `hooks::point` documents.
+
+use super::attention::{AttnContext, Attention};
+use super::config::ModelConfig;
+use super::mlp::Mlp;
+use super::naming::W;
+use super::norm::Norm;
+use super::ops::{linear, Ops};
+use super::rotary::Rotary;
+use super::weights::Weights;
+use crate::error::{Error, Result};
+use crate::hooks::{ActivationCache, HookPoint, HookRun, HookSet, Site, Taps};
+use candle_core::{DType, Device, Tensor};
+
+pub struct Block {
+    pub attn: Attention,
+    pub mlp: Mlp,
+}
+
+pub struct Decoder {
+    pub cfg: ModelConfig,
+    /// (V, d)
+    pub tok_embed: Tensor,
+    /// (n_ctx, d), learned positions only
+    pub pos_embed: Option<Tensor>,
+    pub blocks: Vec<Block>,
+    pub final_norm: Norm,
+    /// (V, d): the unembedding (the token embedding itself when tied)
+    pub unembed: Tensor,
+    rotary: Option<Rotary>,
+    points: Vec<HookPoint>,
+    dtype: DType,
+}
+
+/// What one forward pass returns.
+pub struct ForwardOutput {
+    /// (b, s, V)
+    pub logits: Tensor,
+    pub cache: ActivationCache,
+    pub taps: Taps,
+}
+
+impl Decoder {
+    pub fn new(cfg: ModelConfig, ws: &Weights) -> Result<Self> {
+        let (v, d) = (cfg.vocab_size, cfg.d_model);
+        let tok_embed = ws.tensor(W::TokEmbed, 0, &[v, d])?;
+        let pos_embed = cfg.learned_positions().then(|| ws.tensor(W::PosEmbed, 0, &[cfg.n_ctx, d])).transpose()?;
+        let blocks = (0..cfg.n_layers)
+            .map(|l| Ok(Block { attn: Attention::new(&cfg, ws, l)?, mlp: Mlp::new(&cfg, ws, l)? }))
+            .collect::<Result<Vec<_>>>()?;
+        let final_norm = Norm::new(&cfg, ws, W::FinalNorm, W::FinalNormBias, 0)?;
+        let unembed = if cfg.tied_embeddings && !ws.has(W::LmHead, 0) {
+            tok_embed.clone()
+        } else {
+            ws.tensor(W::LmHead, 0, &[v, d])?
+        };
+        let points = HookPoint::all(cfg.n_layers, cfg.learned_positions(), cfg.parallel_residual, cfg.gated_mlp);
+        Ok(Decoder {
+            rotary: Rotary::new(&cfg.positional),
+            cfg,
+            tok_embed,
+            pos_embed,
+            blocks,
+            final_norm,
+            unembed,
+            points,
+            dtype: ws.dtype,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Every hook point of this model, in firing order.
+    pub fn hook_points(&self) -> &[HookPoint] {
+        &self.points
+    }
+
+    /// A (1, s) input tensor from token ids.
+    pub fn input(ids: &[u32]) -> Result<Tensor> {
+        Ok(Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?)
+    }
+
+    /// Checks token ids before they reach an index op.
+    fn check_input(&self, ids: &Tensor) -> Result<(usize, usize)> {
+        let (b, s) = ids
+            .dims2()
+            .map_err(|_| Error::input(format!("token ids must have shape (batch, seq), got {:?}", ids.dims())))?;
+        if b == 0 || s == 0 {
+            return Err(Error::input("the input is empty: give at least one token"));
+        }
+        if s > self.cfg.n_ctx {
+            return Err(Error::input(format!(
+                "the input has {s} tokens, longer than the model's context of {} tokens",
+                self.cfg.n_ctx
+            )));
+        }
+        let max = ids.to_dtype(DType::U32)?.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+        if max as usize >= self.cfg.vocab_size {
+            return Err(Error::input(format!(
+                "token id {max} is out of range for a vocabulary of {} tokens",
+                self.cfg.vocab_size
+            )));
+        }
+        Ok((b, s))
+    }
+
+    /// Logits only, no hooks.
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(ids, &HookSet::default())?.logits)
+    }
+
+    /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
+    pub fn forward(&self, ids: &Tensor, hooks: &HookSet) -> Result<ForwardOutput> {
+        let (b, s) = self.check_input(ids)?;
+        let d = self.cfg.d_model;
+        let mut run = HookRun::new(hooks, &self.points)?;
+        let ops = Ops { diff: run.differentiable() };
+        let ids = ids.to_dtype(DType::U32)?;
+
+        let mut emb = self.tok_embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, d))?;
+        if let Some(scale) = self.cfg.embed_scale {
+            // HF rounds √d to the activation dtype before multiplying.
+            let scale = Tensor::new(scale as f32, &Device::Cpu)?.to_dtype(self.dtype)?;
+            emb = emb.broadcast_mul(&scale)?;
+        }
+        let mut resid = run.fire(HookPoint::Embed, emb)?;
+        if let Some(pos) = &self.pos_embed {
+            let pos = pos.narrow(0, 0, s)?.unsqueeze(0)?.broadcast_as((b, s, d))?.contiguous()?;
+            resid = (resid + run.fire(HookPoint::PosEmbed, pos)?)?;
+        }
+
+        let rope = match &self.rotary {
+            Some(r) => {
+                let (cos, sin) = r.tables(s, self.dtype, &Device::Cpu)?;
+                Some((r, cos, sin))
+            }
+            None => None,
+        };
+        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
+        let ctx = AttnContext { rope, mask: Attention::mask(s, window, self.dtype)?, ops };
+
+        for (l, block) in self.blocks.iter().enumerate() {
+            let p = |site| HookPoint::Block(l, site);
+            resid = run.fire(p(Site::ResidPre), resid)?;
+            let attn_out = block.attn.forward(&resid, l, &mut run, &ctx)?;
+            resid = if self.cfg.parallel_residual {
+                let mlp_in = run.fire(p(Site::MlpIn), resid.clone())?;
+                let mlp_out = block.mlp.forward(&mlp_in, l, &mut run, ops)?;
+                ((resid + attn_out)? + mlp_out)?
+            } else {
+                let mid = run.fire(p(Site::ResidMid), (resid + attn_out)?)?;
+                let mlp_in = run.fire(p(Site::MlpIn), mid.clone())?;
+                (mid + block.mlp.forward(&mlp_in, l, &mut run, ops)?)?
+            };
+            resid = run.fire(p(Site::ResidPost), resid)?;
+        }
+        let normed = run.fire(HookPoint::LnFinal, self.final_norm.forward(&resid, ops)?)?;
+        let logits = linear(&normed, &self.unembed, None)?;
+        let (cache, taps) = run.finish();
+        Ok(ForwardOutput { logits, cache, taps })
+    }
+}

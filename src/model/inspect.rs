@@ -1,0 +1,89 @@
+//! Reading a model's predictions: top-k next tokens, greedy generation, the logit lens, and the
+//! shape of every hook point.
+
+use super::decoder::Decoder;
+use crate::error::Result;
+use crate::hooks::{HookPoint, HookSet, Site};
+use candle_core::{DType, Tensor, D};
+
+/// One candidate next token.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Candidate {
+    pub id: u32,
+    pub logit: f32,
+    pub logprob: f32,
+}
+
+/// The `k` most likely tokens of a (V,) logit vector, best first (ties by lower id).
+pub fn top_k(logits: &Tensor, k: usize) -> Result<Vec<Candidate>> {
+    let logits: Vec<f32> = logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|x| ((x - max) as f64).exp()).sum::<f64>().ln() as f32;
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    Ok(idx
+        .into_iter()
+        .take(k)
+        .map(|i| Candidate { id: i as u32, logit: logits[i], logprob: logits[i] - lse })
+        .collect())
+}
+
+/// Logits at the last position of a (1, s, V) tensor, as (V,).
+pub fn last_logits(logits: &Tensor) -> Result<Tensor> {
+    let s = logits.dim(1)?;
+    Ok(logits.narrow(1, s - 1, 1)?.flatten_all()?)
+}
+
+/// Greedy decoding: appends up to `n` tokens, stopping after `stop` if it is generated.
+pub fn greedy(model: &Decoder, prompt: &[u32], n: usize, stop: Option<u32>) -> Result<Vec<u32>> {
+    let mut ids = prompt.to_vec();
+    for _ in 0..n {
+        if ids.len() >= model.cfg.n_ctx {
+            break;
+        }
+        let logits = model.logits(&Decoder::input(&ids)?)?;
+        let next = last_logits(&logits)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
+        ids.push(next);
+        if Some(next) == stop {
+            break;
+        }
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}
+
+/// The logit lens: for every layer, the top-k tokens that the residual stream after that layer
+/// would predict at the last position (final norm, then unembedding).
+pub fn logit_lens(model: &Decoder, ids: &[u32], k: usize) -> Result<Vec<Vec<Candidate>>> {
+    let points: Vec<HookPoint> = (0..model.cfg.n_layers).map(|l| HookPoint::Block(l, Site::ResidPost)).collect();
+    let out = model.forward(&Decoder::input(ids)?, &HookSet::new().capture(points.iter().copied()))?;
+    let ops = super::ops::Ops { diff: false };
+    points
+        .iter()
+        .map(|p| {
+            let resid = out.cache.get(*p)?;
+            let s = resid.dim(1)?;
+            let last = resid.narrow(1, s - 1, 1)?;
+            let normed = model.final_norm.forward(&last, ops)?;
+            let logits = super::ops::linear(&normed, &model.unembed, None)?;
+            top_k(&logits, k)
+        })
+        .collect()
+}
+
+/// The shape of a hook point's activation, with `b` and `s` for batch and sequence.
+pub fn hook_shape(model: &Decoder, p: HookPoint) -> Vec<String> {
+    let c = &model.cfg;
+    let n = |x: usize| x.to_string();
+    let (b, s) = ("batch".to_string(), "seq".to_string());
+    match p {
+        HookPoint::Block(_, site) => match site {
+            Site::QInput | Site::KInput | Site::VInput => vec![b, s, n(c.n_heads), n(c.d_model)],
+            Site::Q | Site::K | Site::V | Site::Z => vec![b, s, n(c.n_heads), n(c.d_head)],
+            Site::AttnScores | Site::Pattern => vec![b, n(c.n_heads), s.clone(), s],
+            Site::Result => vec![b, s, n(c.n_heads), n(c.d_model)],
+            Site::MlpPre | Site::MlpPreLinear | Site::MlpPost => vec![b, s, n(c.d_mlp)],
+            _ => vec![b, s, n(c.d_model)],
+        },
+        _ => vec![b, s, n(c.d_model)],
+    }
+}

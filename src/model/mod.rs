@@ -1,0 +1,151 @@
+//! Layer 2: configuration, weight loading, tokenizers and the one generic decoder.
+
+pub mod attention;
+pub mod config;
+pub mod decoder;
+pub mod gguf_meta;
+pub mod inspect;
+pub mod mlp;
+pub mod naming;
+pub mod norm;
+pub mod ops;
+pub mod rotary;
+pub mod sentencepiece;
+pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{Activation, Family, ModelConfig, NormKind, Positional, RopeScaling};
+pub use decoder::{Decoder, ForwardOutput};
+pub use tokenizer::Tokenizer;
+
+use crate::error::{Error, Result};
+use candle_core::DType;
+use naming::{Format, Naming};
+use source::{GgufSource, SafetensorsSource, TensorSource};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A loaded model: the decoder, its tokenizer (if the checkpoint has one) and where it came from.
+pub struct Model {
+    pub decoder: Decoder,
+    pub tokenizer: Option<Tokenizer>,
+    pub path: PathBuf,
+    pub format: Format,
+    /// Storage types of the checkpoint's tensors and how many tensors have each.
+    pub stored_dtypes: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    pub dtype: DType,
+    /// show a progress bar while loading
+    pub progress: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { dtype: DType::F32, progress: false }
+    }
+}
+
+fn is_gguf(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    Ok(n == 4 && &magic == b"GGUF")
+}
+
+impl Model {
+    /// Loads a model directory (`config.json` + safetensors + optional `tokenizer.json`) or a
+    /// GGUF file.
+    pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Model> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !matches!(opts.dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(Error::input(format!("dtype {:?} is not supported; use f32, bf16 or f16", opts.dtype)));
+        }
+        if meta.is_dir() {
+            Self::load_dir(path, opts)
+        } else if is_gguf(path)? {
+            Self::load_gguf(path, opts)
+        } else if path.extension().is_some_and(|e| e == "safetensors") {
+            Self::load_dir(path.parent().unwrap_or(Path::new(".")), opts)
+        } else {
+            Err(Error::format(
+                path,
+                "not a model: expected a directory with config.json and model.safetensors, or a GGUF file",
+            ))
+        }
+    }
+
+    fn load_dir(dir: &Path, opts: LoadOptions) -> Result<Model> {
+        let cfg_path = dir.join("config.json");
+        if !cfg_path.exists() {
+            return Err(Error::format(dir, "no config.json in this model directory"));
+        }
+        let cfg = ModelConfig::from_hf_json(&cfg_path)?;
+        let src = SafetensorsSource::open_dir(dir)?;
+        let tok_path = dir.join("tokenizer.json");
+        let tokenizer = tok_path
+            .exists()
+            .then(|| Tokenizer::from_file(&tok_path, cfg.bos_token_id, cfg.eos_token_id))
+            .transpose()?;
+        let dtypes = stored_dtypes(&src);
+        let naming = Naming::new(cfg.family, Format::HuggingFace, &src);
+        let decoder = build(cfg, &src, naming, opts)?;
+        Ok(Model { decoder, tokenizer, path: dir.to_path_buf(), format: Format::HuggingFace, stored_dtypes: dtypes })
+    }
+
+    fn load_gguf(path: &Path, opts: LoadOptions) -> Result<Model> {
+        let src = GgufSource::open(path)?;
+        let cfg = src.config()?;
+        let tokenizer = Tokenizer::from_gguf(&src)?;
+        let dtypes = stored_dtypes(&src);
+        let naming = Naming::new(cfg.family, Format::Gguf, &src);
+        let decoder = build(cfg, &src, naming, opts)?;
+        Ok(Model { decoder, tokenizer, path: path.to_path_buf(), format: Format::Gguf, stored_dtypes: dtypes })
+    }
+
+    pub fn cfg(&self) -> &ModelConfig {
+        &self.decoder.cfg
+    }
+
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            Error::format(&self.path, "this model has no tokenizer (no tokenizer.json / GGUF tokenizer metadata); pass token ids")
+        })
+    }
+}
+
+fn stored_dtypes(src: &dyn TensorSource) -> BTreeMap<String, usize> {
+    let mut dtypes = BTreeMap::new();
+    for n in src.names() {
+        *dtypes.entry(src.stored_dtype(&n).unwrap_or_default()).or_insert(0) += 1;
+    }
+    dtypes
+}
+
+fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: LoadOptions) -> Result<Decoder> {
+    let bar = opts.progress.then(|| {
+        let pb = indicatif::ProgressBar::new(src.names().len() as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("loading {bar:30} {pos}/{len} tensors {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+    let tick = |name: &str| {
+        if let Some(pb) = &bar {
+            pb.inc(1);
+            pb.set_message(name.to_string());
+        }
+    };
+    let ws = weights::Weights { src, naming, dtype: opts.dtype, cfg: &cfg, on_tensor: Some(&tick) };
+    let decoder = Decoder::new(cfg.clone(), &ws);
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    decoder
+}
