@@ -251,7 +251,7 @@ impl ModelConfig {
                 let d_head = d / n_heads.max(1);
                 let pct = match cfg.opt_f64("rotary_pct")? {
                     Some(p) => p,
-                    None => cfg.opt_f64("partial_rotary_factor")?.unwrap_or(1.0),
+                    None => cfg.partial_rotary_factor()?,
                 };
                 let theta = match cfg.opt_f64("rotary_emb_base")? {
                     Some(t) => t,
@@ -322,7 +322,7 @@ impl ModelConfig {
                     norm: if gemma { NormKind::RmsNormPlusOne } else { NormKind::RmsNorm },
                     norm_eps: cfg.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
                     positional: Positional::Rotary {
-                        dims: d_head,
+                        dims: (d_head as f64 * cfg.partial_rotary_factor()?) as usize,
                         theta: cfg.rope_theta()?.unwrap_or(10000.0),
                         scaling: cfg.rope_scaling()?,
                     },
@@ -417,6 +417,18 @@ impl HfJson<'_> {
     /// `rope_scaling`.
     fn rope_params(&self) -> Option<&Value> {
         self.field("rope_parameters").or_else(|| self.field("rope_scaling"))
+    }
+
+    /// The fraction of each head that rotates (top level, or inside `rope_parameters`).
+    fn partial_rotary_factor(&self) -> Result<f64> {
+        if let Some(f) = self.opt_f64("partial_rotary_factor")? {
+            return Ok(f);
+        }
+        Ok(self
+            .field("rope_parameters")
+            .and_then(|p| p.get("partial_rotary_factor"))
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0))
     }
 
     fn rope_theta(&self) -> Result<Option<f64>> {

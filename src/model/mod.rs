@@ -63,8 +63,8 @@ impl Model {
     pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Model> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if !matches!(opts.dtype, DType::F32 | DType::BF16 | DType::F16) {
-            return Err(Error::input(format!("dtype {:?} is not supported; use f32, bf16 or f16", opts.dtype)));
+        if !matches!(opts.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::F64) {
+            return Err(Error::input(format!("dtype {:?} is not supported; use f32, bf16, f16 (or f64)", opts.dtype)));
         }
         if meta.is_dir() {
             Self::load_dir(path, opts)

@@ -6,6 +6,15 @@ use super::config::Activation;
 use crate::error::Result;
 use candle_core::{DType, Tensor, D};
 
+/// Norms and softmax run in f32 at least (f64 stays f64, for finite-difference checks).
+fn work_dtype(dt: DType) -> DType {
+    if dt == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Ops {
     pub diff: bool,
@@ -15,8 +24,8 @@ impl Ops {
     /// Softmax over the last axis, computed in f32.
     pub fn softmax(&self, x: &Tensor) -> Result<Tensor> {
         let dt = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let p = if self.diff {
+        let x = x.to_dtype(work_dtype(dt))?;
+        let p = if self.diff || x.dtype() == DType::F64 {
             // The max only stabilises the exponent; it carries no gradient.
             let max = x.max_keepdim(D::Minus1)?.detach();
             let e = x.broadcast_sub(&max)?.exp()?;
@@ -30,9 +39,9 @@ impl Ops {
     /// RMS norm over the last axis with weight `w` (already 1 + w for Gemma), in f32.
     pub fn rms_norm(&self, x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         let dt = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let w = w.to_dtype(DType::F32)?;
-        let y = if self.diff || !x.is_contiguous() {
+        let x = x.to_dtype(work_dtype(dt))?;
+        let w = w.to_dtype(x.dtype())?;
+        let y = if self.diff || !x.is_contiguous() || x.dtype() == DType::F64 {
             let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
             x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(&w)?
         } else {
@@ -44,17 +53,17 @@ impl Ops {
     /// Layer norm over the last axis, in f32.
     pub fn layer_norm(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64) -> Result<Tensor> {
         let dt = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let w = w.to_dtype(DType::F32)?;
-        let y = match (self.diff || !x.is_contiguous(), b) {
-            (false, Some(b)) => candle_nn::ops::layer_norm(&x, &w, &b.to_dtype(DType::F32)?, eps as f32)?,
+        let x = x.to_dtype(work_dtype(dt))?;
+        let w = w.to_dtype(x.dtype())?;
+        let y = match (self.diff || !x.is_contiguous() || x.dtype() == DType::F64, b) {
+            (false, Some(b)) => candle_nn::ops::layer_norm(&x, &w, &b.to_dtype(x.dtype())?, eps as f32)?,
             _ => {
                 let mean = x.mean_keepdim(D::Minus1)?;
                 let xc = x.broadcast_sub(&mean)?;
                 let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
                 let y = xc.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(&w)?;
                 match b {
-                    Some(b) => y.broadcast_add(&b.to_dtype(DType::F32)?)?,
+                    Some(b) => y.broadcast_add(&b.to_dtype(x.dtype())?)?,
                     None => y,
                 }
             }
@@ -63,6 +72,22 @@ impl Ops {
     }
 
     pub fn activation(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        if self.diff {
+            // candle's fused GeLU backward uses constants rounded to ~6 digits; these compositions
+            // differentiate exactly.
+            match act {
+                Activation::GeluTanh => {
+                    let c = (2.0 / std::f64::consts::PI).sqrt();
+                    let inner = ((x + (x.powf(3.0)? * 0.044715)?)? * c)?;
+                    return Ok(((x * 0.5)? * (inner.tanh()? + 1.0)?)?);
+                }
+                Activation::GeluErf => {
+                    let e = (x * std::f64::consts::FRAC_1_SQRT_2)?.erf()?;
+                    return Ok(((x * 0.5)? * (e + 1.0)?)?);
+                }
+                _ => {}
+            }
+        }
         Ok(match act {
             Activation::GeluTanh => x.gelu()?,
             Activation::GeluErf => x.gelu_erf()?,

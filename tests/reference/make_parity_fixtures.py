@@ -547,8 +547,11 @@ def build_family(name, spec, out_root):
             os.remove(os.path.join(d, f))
     assert os.path.exists(os.path.join(d, "model.safetensors"))
     save_file(ref, os.path.join(d, "reference.safetensors"),
-              metadata={"family": name, "metric": f"sum_b logits[b,-1,{METRIC_A}] - logits[b,-1,{METRIC_B}]",
-                        "transformers": transformers.__version__, "torch": torch.__version__})
+              # one metadata key only: safetensors writes metadata in hash order, so several keys
+              # would make the file bytes differ from run to run
+              metadata={"info": json.dumps({
+                  "family": name, "metric": f"sum_b logits[b,-1,{METRIC_A}] - logits[b,-1,{METRIC_B}]",
+                  "transformers": transformers.__version__, "torch": torch.__version__}, sort_keys=True)})
 
     # --- reload the written checkpoint and compare ------------------------------
     re = spec["cls"].from_pretrained(d, attn_implementation="eager", dtype=torch.float32)

