@@ -14,27 +14,15 @@ pub enum Error {
     #[error("{path}: {msg}")]
     Format { path: PathBuf, msg: String },
     #[error("{path}: config field `{field}`: {msg}")]
-    Config {
-        path: PathBuf,
-        field: String,
-        msg: String,
-    },
+    Config { path: PathBuf, field: String, msg: String },
     #[error("{path}: missing tensor `{name}`")]
     MissingTensor { path: PathBuf, name: String },
     #[error("{path}: tensor `{name}` has shape {got:?}, expected {expected:?}")]
-    TensorShape {
-        path: PathBuf,
-        name: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
+    TensorShape { path: PathBuf, name: String, expected: Vec<usize>, got: Vec<usize> },
     #[error("unsupported architecture `{arch}`; supported: {supported}")]
     UnsupportedArchitecture { arch: String, supported: String },
     #[error("unknown hook point `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    UnknownHook {
-        name: String,
-        suggestion: Option<String>,
-    },
+    UnknownHook { name: String, suggestion: Option<String> },
     #[error("hook point `{point}`: {msg}")]
     Hook { point: String, msg: String },
     #[error("invalid input: {0}")]
@@ -47,23 +35,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
     }
     pub fn format(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.as_ref().to_path_buf(),
-            msg: msg.into(),
-        }
+        Error::Format { path: path.as_ref().to_path_buf(), msg: msg.into() }
     }
     pub fn config(path: impl AsRef<Path>, field: &str, msg: impl Into<String>) -> Self {
-        Error::Config {
-            path: path.as_ref().to_path_buf(),
-            field: field.to_string(),
-            msg: msg.into(),
-        }
+        Error::Config { path: path.as_ref().to_path_buf(), field: field.to_string(), msg: msg.into() }
     }
     pub fn input(msg: impl Into<String>) -> Self {
         Error::Input(msg.into())

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "circuitscope", version, about = "Mechanistic interpretability for unlearning: hooks, circuits, CUD, concept vectors, CURE")]
+#[command(
+    name = "circuitscope",
+    version,
+    about = "Mechanistic interpretability for unlearning: hooks, circuits, CUD, concept vectors, CURE"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,12 +116,8 @@ fn info(path: &PathBuf, dtype: DType, json: bool) -> Result<()> {
     let c = model.cfg();
     let peak = circuitscope::fsutil::peak_rss_bytes();
     let f32_bytes = c.n_params() * 4;
-    let points: Vec<(String, Vec<String>)> = model
-        .decoder
-        .hook_points()
-        .iter()
-        .map(|p| (p.to_string(), inspect::hook_shape(&model.decoder, *p)))
-        .collect();
+    let points: Vec<(String, Vec<String>)> =
+        model.decoder.hook_points().iter().map(|p| (p.to_string(), inspect::hook_shape(&model.decoder, *p))).collect();
     if json {
         let v = serde_json::json!({
             "path": model.path, "family": c.family.name(), "architecture": c.architecture,
@@ -136,13 +136,21 @@ fn info(path: &PathBuf, dtype: DType, json: bool) -> Result<()> {
     let stored: Vec<String> = model.stored_dtypes.iter().map(|(k, n)| format!("{k}×{n}")).collect();
     println!("stored as    {}", stored.join(", "));
     println!("dtype        {}", format!("{dtype:?}").to_lowercase());
-    println!("layers {}  d_model {}  heads {} (kv {})  d_head {}  d_mlp {}  vocab {}  context {}",
-        c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.d_head, c.d_mlp, c.vocab_size, c.n_ctx);
-    println!("norm {:?}  positions {:?}  activation {:?}  gated {}  parallel residual {}  tied {}",
-        c.norm, c.positional, c.act, c.gated_mlp, c.parallel_residual, c.tied_embeddings);
+    println!(
+        "layers {}  d_model {}  heads {} (kv {})  d_head {}  d_mlp {}  vocab {}  context {}",
+        c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.d_head, c.d_mlp, c.vocab_size, c.n_ctx
+    );
+    println!(
+        "norm {:?}  positions {:?}  activation {:?}  gated {}  parallel residual {}  tied {}",
+        c.norm, c.positional, c.act, c.gated_mlp, c.parallel_residual, c.tied_embeddings
+    );
     println!("parameters   {} ({:.1} MB as f32)", c.n_params(), f32_bytes as f64 / 1e6);
     if let Some(peak) = peak {
-        println!("loaded in    {secs:.2} s, peak RSS {:.1} MB ({:.2}× the f32 weight bytes)", peak as f64 / 1e6, peak as f64 / f32_bytes as f64);
+        println!(
+            "loaded in    {secs:.2} s, peak RSS {:.1} MB ({:.2}× the f32 weight bytes)",
+            peak as f64 / 1e6,
+            peak as f64 / f32_bytes as f64
+        );
     }
     if let Some(tok) = &model.tokenizer {
         println!("tokenizer    {} tokens, bos {:?}, eos {:?}", tok.vocab_size(), tok.bos, tok.eos);
@@ -168,7 +176,9 @@ fn parse_ids(s: &str) -> Result<Vec<u32>> {
         .split(',')
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<u32>().with_context(|| format!("--token-ids: `{t}` is not a token id (expected e.g. 1,2,3)")))
+        .map(|t| {
+            t.parse::<u32>().with_context(|| format!("--token-ids: `{t}` is not a token id (expected e.g. 1,2,3)"))
+        })
         .collect::<Result<Vec<_>>>()?;
     if ids.is_empty() {
         bail!("--token-ids is empty: give at least one token id");
@@ -186,7 +196,13 @@ fn candidates_json(model: &Model, cands: &[Candidate]) -> serde_json::Value {
         .collect()
 }
 
-fn run_prompt(path: &PathBuf, prompt: Option<String>, token_ids: Option<String>, dtype: DType, o: RunOpts) -> Result<()> {
+fn run_prompt(
+    path: &PathBuf,
+    prompt: Option<String>,
+    token_ids: Option<String>,
+    dtype: DType,
+    o: RunOpts,
+) -> Result<()> {
     // Validate arguments before the (slow) load.
     let explicit = token_ids.as_deref().map(parse_ids).transpose()?;
     if let Some(p) = &prompt {
@@ -207,13 +223,16 @@ fn run_prompt(path: &PathBuf, prompt: Option<String>, token_ids: Option<String>,
         bail!("the prompt produced no tokens");
     }
     let points = model.decoder.hook_points();
-    let capture: Vec<HookPoint> = o.capture.iter().map(|n| HookPoint::parse_for(n, points)).collect::<circuitscope::Result<_>>()?;
+    let capture: Vec<HookPoint> =
+        o.capture.iter().map(|n| HookPoint::parse_for(n, points)).collect::<circuitscope::Result<_>>()?;
     let out = model.decoder.forward(&Decoder::input(&ids)?, &HookSet::new().capture(capture.iter().copied()))?;
     let top = inspect::top_k(&inspect::last_logits(&out.logits)?, o.top_k)?;
-    let generated = o.generate.map(|n| inspect::greedy(&model.decoder, &ids, n, model.cfg().eos_token_id)).transpose()?;
+    let generated =
+        o.generate.map(|n| inspect::greedy(&model.decoder, &ids, n, model.cfg().eos_token_id)).transpose()?;
     let lens = o.logit_lens.then(|| inspect::logit_lens(&model.decoder, &ids, o.top_k.min(5))).transpose()?;
     if let Some(file) = &o.save_cache {
-        let tensors: Vec<(String, candle_core::Tensor)> = out.cache.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
+        let tensors: Vec<(String, candle_core::Tensor)> =
+            out.cache.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
         let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
             .map_err(|e| anyhow::anyhow!("cannot serialise the cache: {e}"))?;
         circuitscope::fsutil::write_atomic(file, &bytes)?;
@@ -253,7 +272,14 @@ fn run_prompt(path: &PathBuf, prompt: Option<String>, token_ids: Option<String>,
     println!("\nnext token, top {}:", o.top_k);
     println!("  {:>4}  {:>7}  {:<20} {:>9} {:>9}", "rank", "id", "token", "logit", "logprob");
     for (i, c) in top.iter().enumerate() {
-        println!("  {:>4}  {:>7}  {:<20} {:>9.4} {:>9.4}", i + 1, c.id, format!("{:?}", text(c.id)), c.logit, c.logprob);
+        println!(
+            "  {:>4}  {:>7}  {:<20} {:>9.4} {:>9.4}",
+            i + 1,
+            c.id,
+            format!("{:?}", text(c.id)),
+            c.logit,
+            c.logprob
+        );
     }
     if let Some(g) = &generated {
         let t = model.tokenizer.as_ref().map(|t| t.decode(g)).transpose()?;

@@ -25,10 +25,9 @@ impl ActivationCache {
     }
 
     pub fn get(&self, p: HookPoint) -> Result<&Tensor> {
-        self.map.get(&p).ok_or_else(|| Error::Hook {
-            point: p.to_string(),
-            msg: "was not captured in this cache".into(),
-        })
+        self.map
+            .get(&p)
+            .ok_or_else(|| Error::Hook { point: p.to_string(), msg: "was not captured in this cache".into() })
     }
 
     pub fn len(&self) -> usize {

@@ -140,28 +140,12 @@ impl HookPoint {
 
     pub fn axes(&self) -> Axes {
         match self {
-            HookPoint::Block(_, Site::AttnScores | Site::Pattern) => Axes {
-                position: 2,
-                head: Some(1),
-            },
+            HookPoint::Block(_, Site::AttnScores | Site::Pattern) => Axes { position: 2, head: Some(1) },
             HookPoint::Block(
                 _,
-                Site::QInput
-                | Site::KInput
-                | Site::VInput
-                | Site::Q
-                | Site::K
-                | Site::V
-                | Site::Z
-                | Site::Result,
-            ) => Axes {
-                position: 1,
-                head: Some(2),
-            },
-            _ => Axes {
-                position: 1,
-                head: None,
-            },
+                Site::QInput | Site::KInput | Site::VInput | Site::Q | Site::K | Site::V | Site::Z | Site::Result,
+            ) => Axes { position: 1, head: Some(2) },
+            _ => Axes { position: 1, head: None },
         }
     }
 
@@ -214,10 +198,7 @@ impl fmt::Display for HookPoint {
 impl FromStr for HookPoint {
     type Err = Error;
     fn from_str(name: &str) -> Result<Self> {
-        let unknown = || Error::UnknownHook {
-            name: name.to_string(),
-            suggestion: None,
-        };
+        let unknown = || Error::UnknownHook { name: name.to_string(), suggestion: None };
         match name {
             "hook_embed" => return Ok(HookPoint::Embed),
             "hook_pos_embed" => return Ok(HookPoint::PosEmbed),
@@ -227,10 +208,7 @@ impl FromStr for HookPoint {
         let rest = name.strip_prefix("blocks.").ok_or_else(unknown)?;
         let (layer, suffix) = rest.split_once('.').ok_or_else(unknown)?;
         let layer: usize = layer.parse().map_err(|_| unknown())?;
-        let site = Site::ALL
-            .into_iter()
-            .find(|s| s.suffix() == suffix)
-            .ok_or_else(unknown)?;
+        let site = Site::ALL.into_iter().find(|s| s.suffix() == suffix).ok_or_else(unknown)?;
         Ok(HookPoint::Block(layer, site))
     }
 }

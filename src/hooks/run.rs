@@ -39,15 +39,7 @@ impl<'a> HookRun<'a> {
             PointSet::insert(&mut tap, *p);
             PointSet::insert(&mut active, *p);
         }
-        Ok(HookRun {
-            set,
-            active,
-            capture,
-            edit,
-            tap,
-            cache: ActivationCache::default(),
-            taps: Vec::new(),
-        })
+        Ok(HookRun { set, active, capture, edit, tap, cache: ActivationCache::default(), taps: Vec::new() })
     }
 
     /// Whether anything happens at `p`: the decoder computes optional activations (per-head

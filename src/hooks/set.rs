@@ -35,12 +35,7 @@ pub struct Intervention {
 
 impl Intervention {
     pub fn new(point: HookPoint, edit: Edit) -> Self {
-        Intervention {
-            point,
-            edit,
-            positions: None,
-            heads: None,
-        }
+        Intervention { point, edit, positions: None, heads: None }
     }
 
     /// Patches `point` from another run's cache (activation patching).
@@ -60,10 +55,7 @@ impl Intervention {
 
     /// Applies the edit to `x`, the activation at `self.point`.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let hook_err = |msg: String| Error::Hook {
-            point: self.point.to_string(),
-            msg,
-        };
+        let hook_err = |msg: String| Error::Hook { point: self.point.to_string(), msg };
         let fit = |t: &Tensor, what: &str| -> Result<Tensor> {
             t.to_dtype(x.dtype())?.broadcast_as(x.shape()).map_err(|_| {
                 hook_err(format!(
@@ -104,9 +96,7 @@ impl Intervention {
                 dims[ax] = n;
                 selected(heads.as_deref(), n, "head")?
             }
-            (None, Some(_)) => {
-                return Err(Error::input("this hook point has no head axis; drop the head selection"))
-            }
+            (None, Some(_)) => return Err(Error::input("this hook point has no head axis; drop the head selection")),
             (None, None) => vec![true],
         };
         // Fill in memory order of the two axes (position/head order depends on the point).

@@ -183,4 +183,3 @@ impl Attention {
         run.fire(p(Site::AttnOut), out)
     }
 }
-

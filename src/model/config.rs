@@ -96,7 +96,9 @@ impl Activation {
                 return Err(Error::config(
                     path,
                     field,
-                    format!("unsupported activation `{other}` (supported: gelu_new, gelu_pytorch_tanh, gelu, silu, relu)"),
+                    format!(
+                        "unsupported activation `{other}` (supported: gelu_new, gelu_pytorch_tanh, gelu, silu, relu)"
+                    ),
                 ))
             }
         })
@@ -107,7 +109,9 @@ impl Activation {
 pub enum RopeScaling {
     None,
     /// positions divided by `factor`
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3's frequency-dependent scaling
     Llama3 {
         factor: f64,
@@ -232,7 +236,11 @@ impl ModelConfig {
                     norm: NormKind::LayerNorm,
                     norm_eps: cfg.opt_f64("layer_norm_epsilon")?.unwrap_or(1e-5),
                     positional: Positional::Learned,
-                    act: Activation::from_hf(&cfg.opt_str("activation_function")?.unwrap_or("gelu_new".into()), "activation_function", path)?,
+                    act: Activation::from_hf(
+                        &cfg.opt_str("activation_function")?.unwrap_or("gelu_new".into()),
+                        "activation_function",
+                        path,
+                    )?,
                     gated_mlp: false,
                     parallel_residual: false,
                     qkv_bias: true,
@@ -305,7 +313,9 @@ impl ModelConfig {
                 };
                 let sliding_window = match family {
                     Family::Mistral => cfg.opt_usize("sliding_window")?,
-                    Family::Qwen2 if cfg.opt_bool("use_sliding_window")?.unwrap_or(false) => cfg.opt_usize("sliding_window")?,
+                    Family::Qwen2 if cfg.opt_bool("use_sliding_window")?.unwrap_or(false) => {
+                        cfg.opt_usize("sliding_window")?
+                    }
                     _ => None,
                 };
                 ModelConfig {
@@ -386,10 +396,9 @@ impl HfJson<'_> {
     fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         match self.field(key) {
             None => Ok(None),
-            Some(x) => x
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| Error::config(self.path, key, format!("expected a number, got {x}"))),
+            Some(x) => {
+                x.as_f64().map(Some).ok_or_else(|| Error::config(self.path, key, format!("expected a number, got {x}")))
+            }
         }
     }
 
@@ -442,9 +451,9 @@ impl HfJson<'_> {
         let Some(p) = self.rope_params() else { return Ok(RopeScaling::None) };
         let kind = p.get("rope_type").or_else(|| p.get("type")).and_then(Value::as_str).unwrap_or("default");
         let num = |k: &str| -> Result<f64> {
-            p.get(k).and_then(Value::as_f64).ok_or_else(|| {
-                Error::config(self.path, &format!("rope_scaling.{k}"), "missing (expected a number)")
-            })
+            p.get(k)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| Error::config(self.path, &format!("rope_scaling.{k}"), "missing (expected a number)"))
         };
         Ok(match kind {
             "default" => RopeScaling::None,

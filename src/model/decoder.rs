@@ -1,7 +1,7 @@
 //! The one generic decoder. Every supported family is this forward pass with a different
 //! `ModelConfig`; hook points fire in the order `hooks::point` documents.
 
-use super::attention::{AttnContext, Attention};
+use super::attention::{Attention, AttnContext};
 use super::config::ModelConfig;
 use super::mlp::Mlp;
 use super::naming::W;

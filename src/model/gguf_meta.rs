@@ -17,9 +17,7 @@ impl GgufSource {
             Value::I32(x) => *x as i64,
             Value::U64(x) => *x as i64,
             Value::I64(x) => *x,
-            other => {
-                return Err(Error::config(&self.path, key, format!("expected an integer, got {other:?}")))
-            }
+            other => return Err(Error::config(&self.path, key, format!("expected an integer, got {other:?}"))),
         };
         usize::try_from(n)
             .map(Some)
@@ -52,8 +50,7 @@ impl GgufSource {
     }
 
     fn required(&self, key: &str) -> Result<usize> {
-        self.meta_usize(key)?
-            .ok_or_else(|| Error::config(&self.path, key, "missing (expected an integer)"))
+        self.meta_usize(key)?.ok_or_else(|| Error::config(&self.path, key, "missing (expected an integer)"))
     }
 
     /// The architecture name in `general.architecture`.
@@ -81,14 +78,16 @@ impl GgufSource {
             Some(e) => e,
             None => self.meta_f64(&k("attention.layer_norm_epsilon"))?.unwrap_or(1e-5),
         };
-        let scaling = if let Some(freqs) = self.contains("rope_freqs.weight").then(|| self.read_f32("rope_freqs.weight")).transpose()? {
+        let scaling = if let Some(freqs) =
+            self.contains("rope_freqs.weight").then(|| self.read_f32("rope_freqs.weight")).transpose()?
+        {
             RopeScaling::FreqFactors(freqs.flatten_all()?.to_vec1()?)
         } else {
             match self.meta_str(&k("rope.scaling.type"))? {
                 None | Some("none") => RopeScaling::None,
-                Some("linear") => RopeScaling::Linear {
-                    factor: self.meta_f64(&k("rope.scaling.factor"))?.unwrap_or(1.0),
-                },
+                Some("linear") => {
+                    RopeScaling::Linear { factor: self.meta_f64(&k("rope.scaling.factor"))?.unwrap_or(1.0) }
+                }
                 Some(other) => {
                     return Err(Error::config(&self.path, &k("rope.scaling.type"), format!("unsupported `{other}`")))
                 }

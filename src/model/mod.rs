@@ -114,7 +114,10 @@ impl Model {
 
     pub fn tokenizer(&self) -> Result<&Tokenizer> {
         self.tokenizer.as_ref().ok_or_else(|| {
-            Error::format(&self.path, "this model has no tokenizer (no tokenizer.json / GGUF tokenizer metadata); pass token ids")
+            Error::format(
+                &self.path,
+                "this model has no tokenizer (no tokenizer.json / GGUF tokenizer metadata); pass token ids",
+            )
         })
     }
 }

@@ -62,7 +62,11 @@ pub struct Naming {
 impl Naming {
     pub fn new(family: Family, format: Format, src: &dyn TensorSource) -> Self {
         let prefix = match (family, format) {
-            (Family::Gpt2, Format::HuggingFace) if !src.contains("transformer.wte.weight") && src.contains("wte.weight") => "",
+            (Family::Gpt2, Format::HuggingFace)
+                if !src.contains("transformer.wte.weight") && src.contains("wte.weight") =>
+            {
+                ""
+            }
             (Family::Gpt2, Format::HuggingFace) => "transformer.",
             (Family::GptNeoX, Format::HuggingFace) => "gpt_neox.",
             (_, Format::HuggingFace) => "model.",

@@ -18,7 +18,12 @@ impl Rotary {
             RopeScaling::None => {}
             RopeScaling::Linear { factor } => inv.iter_mut().for_each(|f| *f /= factor),
             RopeScaling::FreqFactors(ff) => inv.iter_mut().zip(ff).for_each(|(f, s)| *f /= *s as f64),
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings: old,
+            } => {
                 let low_wavelen = old / low_freq_factor;
                 let high_wavelen = old / high_freq_factor;
                 for f in inv.iter_mut() {

@@ -27,10 +27,9 @@ pub trait TensorSource {
 
     /// Reads `name`, checking its shape first, and converts it to `dtype`.
     fn load(&self, name: &str, expected: &[usize], dtype: DType) -> Result<Tensor> {
-        let got = self.shape(name).ok_or_else(|| Error::MissingTensor {
-            path: self.path_of(name).to_path_buf(),
-            name: name.to_string(),
-        })?;
+        let got = self
+            .shape(name)
+            .ok_or_else(|| Error::MissingTensor { path: self.path_of(name).to_path_buf(), name: name.to_string() })?;
         if got != expected {
             return Err(Error::TensorShape {
                 path: self.path_of(name).to_path_buf(),
@@ -97,10 +96,7 @@ impl SafetensorsSource {
         } else if single.exists() {
             Self::open(&[single])
         } else {
-            Err(Error::format(
-                dir,
-                "no model.safetensors or model.safetensors.index.json in this directory",
-            ))
+            Err(Error::format(dir, "no model.safetensors or model.safetensors.index.json in this directory"))
         }
     }
 
@@ -116,12 +112,7 @@ impl SafetensorsSource {
             for name in tensors.keys() {
                 index.insert(name.clone(), shards.len());
             }
-            shards.push(Shard {
-                path: path.clone(),
-                map,
-                data_start: 8 + n,
-                tensors,
-            });
+            shards.push(Shard { path: path.clone(), map, data_start: 8 + n, tensors });
         }
         Ok(SafetensorsSource { shards, index })
     }
@@ -156,10 +147,9 @@ impl TensorSource for SafetensorsSource {
 
     fn read_f32(&self, name: &str) -> Result<Tensor> {
         use safetensors::Dtype as S;
-        let (shard, info) = self.find(name).ok_or_else(|| Error::MissingTensor {
-            path: self.path_of(name).to_path_buf(),
-            name: name.to_string(),
-        })?;
+        let (shard, info) = self
+            .find(name)
+            .ok_or_else(|| Error::MissingTensor { path: self.path_of(name).to_path_buf(), name: name.to_string() })?;
         let dtype = match info.dtype {
             S::F32 => DType::F32,
             S::F16 => DType::F16,
@@ -194,11 +184,7 @@ impl GgufSource {
         let map = map_file(path)?;
         let content = gguf_file::Content::read(&mut std::io::Cursor::new(&map[..]))
             .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
-        Ok(GgufSource {
-            path: path.to_path_buf(),
-            map,
-            content,
-        })
+        Ok(GgufSource { path: path.to_path_buf(), map, content })
     }
 
     pub fn meta(&self, key: &str) -> Option<&gguf_file::Value> {
@@ -212,7 +198,6 @@ impl GgufSource {
             gguf_file::VersionedMagic::GgufV3 => 3,
         }
     }
-
 }
 
 impl TensorSource for GgufSource {
@@ -235,10 +220,11 @@ impl TensorSource for GgufSource {
     }
 
     fn read_f32(&self, name: &str) -> Result<Tensor> {
-        let info = self.content.tensor_infos.get(name).ok_or_else(|| Error::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })?;
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.to_string() })?;
         let q = info
             .read(&mut std::io::Cursor::new(&self.map[..]), self.content.tensor_data_offset, &Device::Cpu)
             .map_err(|e| Error::format(&self.path, format!("tensor `{name}`: {e}")))?;

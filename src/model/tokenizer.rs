@@ -51,10 +51,20 @@ impl Tokenizer {
             "llama" => {
                 let scores: Vec<f32> = match src.meta("tokenizer.ggml.scores") {
                     Some(Value::Array(a)) => a.iter().map(|v| v.to_f32().unwrap_or(0.0)).collect(),
-                    _ => return Err(Error::config(path, "tokenizer.ggml.scores", "missing (a SentencePiece vocabulary needs scores)")),
+                    _ => {
+                        return Err(Error::config(
+                            path,
+                            "tokenizer.ggml.scores",
+                            "missing (a SentencePiece vocabulary needs scores)",
+                        ))
+                    }
                 };
                 if scores.len() != tokens.len() {
-                    return Err(Error::config(path, "tokenizer.ggml.scores", format!("has {} entries for {} tokens", scores.len(), tokens.len())));
+                    return Err(Error::config(
+                        path,
+                        "tokenizer.ggml.scores",
+                        format!("has {} entries for {} tokens", scores.len(), tokens.len()),
+                    ));
                 }
                 let prefix = src.meta_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
                 Ok(Some(Tokenizer {
@@ -70,10 +80,15 @@ impl Tokenizer {
                     .into_iter()
                     .map(|m| match m.split_once(' ') {
                         Some((a, b)) => Ok((a.to_string(), b.to_string())),
-                        None => Err(Error::config(path, "tokenizer.ggml.merges", format!("entry `{m}` is not two tokens separated by a space"))),
+                        None => Err(Error::config(
+                            path,
+                            "tokenizer.ggml.merges",
+                            format!("entry `{m}` is not two tokens separated by a space"),
+                        )),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+                let vocab: tokenizers::models::bpe::Vocab =
+                    tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
                 let bpe = BPE::builder()
                     .vocab_and_merges(vocab, merges)
                     .build()
@@ -100,7 +115,11 @@ impl Tokenizer {
                     specials: control,
                 }))
             }
-            other => Err(Error::config(path, "tokenizer.ggml.model", format!("unsupported `{other}` (supported: gpt2, llama)"))),
+            other => Err(Error::config(
+                path,
+                "tokenizer.ggml.model",
+                format!("unsupported `{other}` (supported: gpt2, llama)"),
+            )),
         }
     }
 

@@ -1,0 +1,204 @@
+//! What the hooks promise: captures have the documented shapes, optional activations (per-head
+//! inputs and results) change nothing, and each intervention does exactly what it says.
+
+mod common;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, MeanOver, Site};
+use circuitscope::model::inspect::hook_shape;
+use circuitscope::model::{LoadOptions, Model};
+use common::{fixture, max_abs_diff};
+
+fn load(family: &str) -> Model {
+    Model::load(fixture(&format!("parity/{family}")), LoadOptions::default()).unwrap()
+}
+
+fn clean() -> Tensor {
+    Tensor::new(&[[5u32, 17, 3, 40, 9, 77, 21], [1, 2, 60, 4, 33, 8, 90]], &Device::Cpu).unwrap()
+}
+
+fn corrupt() -> Tensor {
+    Tensor::new(&[[5u32, 17, 3, 41, 9, 70, 21], [1, 2, 61, 4, 33, 18, 90]], &Device::Cpu).unwrap()
+}
+
+const FAMILIES: [&str; 7] = ["gpt2", "llama", "llama3", "qwen2", "mistral", "gpt_neox", "gemma"];
+
+#[test]
+fn capturing_everything_changes_no_logit_and_shapes_are_as_documented() {
+    for family in FAMILIES {
+        let m = load(family);
+        let plain = m.decoder.logits(&clean()).unwrap();
+        let out = m.decoder.forward(&clean(), &HookSet::new().capture_all()).unwrap();
+        assert!(max_abs_diff(&plain, &out.logits) < 1e-5, "{family}");
+        assert_eq!(out.cache.len(), m.decoder.hook_points().len(), "{family}: every point captured");
+        for (p, t) in out.cache.iter() {
+            let want: Vec<usize> = hook_shape(&m.decoder, *p)
+                .iter()
+                .map(|d| match d.as_str() {
+                    "batch" => 2,
+                    "seq" => 7,
+                    n => n.parse().unwrap(),
+                })
+                .collect();
+            assert_eq!(t.dims(), want.as_slice(), "{family}: {p}");
+        }
+    }
+}
+
+#[test]
+fn head_results_sum_to_the_attention_output() {
+    for family in FAMILIES {
+        let m = load(family);
+        let out = m.decoder.forward(&clean(), &HookSet::new().capture_all()).unwrap();
+        for l in 0..m.cfg().n_layers {
+            let result = out.cache.get(HookPoint::Block(l, Site::Result)).unwrap();
+            let mut sum = result.sum(2).unwrap();
+            if let Some(bo) = &m.decoder.blocks[l].attn.bo {
+                sum = sum.broadcast_add(bo).unwrap();
+            }
+            let attn_out = out.cache.get(HookPoint::Block(l, Site::AttnOut)).unwrap();
+            assert!(max_abs_diff(&sum, attn_out) < 1e-5, "{family} layer {l}");
+        }
+    }
+}
+
+#[test]
+fn grouped_query_keys_are_exposed_per_query_head() {
+    let m = load("llama"); // 4 query heads, 2 key/value heads
+    let out = m.decoder.forward(&clean(), &HookSet::new().capture([HookPoint::Block(0, Site::K)])).unwrap();
+    let k = out.cache.get(HookPoint::Block(0, Site::K)).unwrap();
+    assert_eq!(k.dims(), &[2, 7, 4, 16]);
+    let head = |h: usize| k.i((.., .., h, ..)).unwrap();
+    assert_eq!(max_abs_diff(&head(0), &head(1)), 0.0);
+    assert_eq!(max_abs_diff(&head(2), &head(3)), 0.0);
+    assert!(max_abs_diff(&head(0), &head(2)) > 1e-3);
+}
+
+#[test]
+fn patching_the_first_residual_stream_reproduces_the_other_run() {
+    let m = load("gpt2");
+    let p = HookPoint::Block(0, Site::ResidPre);
+    let other = m.decoder.forward(&corrupt(), &HookSet::new().capture([p])).unwrap();
+    let patched = m
+        .decoder
+        .forward(&clean(), &HookSet::new().intervene(Intervention::patch_from(p, &other.cache).unwrap()))
+        .unwrap();
+    assert!(max_abs_diff(&patched.logits, &other.logits) < 1e-6);
+}
+
+#[test]
+fn a_per_position_patch_changes_only_that_position_and_later() {
+    let m = load("llama");
+    let p = HookPoint::Block(1, Site::ResidPre);
+    let base = m.decoder.logits(&clean()).unwrap();
+    let other = m.decoder.forward(&corrupt(), &HookSet::new().capture([p])).unwrap();
+    let iv = Intervention::patch_from(p, &other.cache).unwrap().at_positions(vec![3]);
+    let out = m.decoder.forward(&clean(), &HookSet::new().intervene(iv)).unwrap();
+    let pos = |t: &Tensor, i: usize| t.i((.., i, ..)).unwrap();
+    for i in 0..3 {
+        assert_eq!(max_abs_diff(&pos(&out.logits, i), &pos(&base, i)), 0.0, "position {i} must not change");
+    }
+    assert!(max_abs_diff(&pos(&out.logits, 3), &pos(&base, 3)) > 1e-3);
+}
+
+#[test]
+fn zeroing_one_head_touches_only_that_head() {
+    let m = load("qwen2");
+    let z = HookPoint::Block(0, Site::Z);
+    let base = m.decoder.forward(&clean(), &HookSet::new().capture([z])).unwrap();
+    let iv = Intervention::new(z, Edit::Zero).at_heads(vec![1]);
+    let out = m.decoder.forward(&clean(), &HookSet::new().capture([z]).intervene(iv)).unwrap();
+    let zz = out.cache.get(z).unwrap();
+    let zb = base.cache.get(z).unwrap();
+    for h in 0..4 {
+        let d = max_abs_diff(&zz.i((.., .., h, ..)).unwrap(), &zb.i((.., .., h, ..)).unwrap());
+        if h == 1 {
+            assert_eq!(common::max_abs(&zz.i((.., .., h, ..)).unwrap()), 0.0);
+        } else {
+            assert_eq!(d, 0.0, "head {h} must not change");
+        }
+    }
+    assert!(max_abs_diff(&out.logits, &base.logits) > 1e-4);
+}
+
+#[test]
+fn a_query_input_patch_reaches_only_that_heads_query() {
+    let m = load("gemma");
+    let (qi, q, k) = (HookPoint::Block(0, Site::QInput), HookPoint::Block(0, Site::Q), HookPoint::Block(0, Site::K));
+    let other = m.decoder.forward(&corrupt(), &HookSet::new().capture([qi])).unwrap();
+    // capturing q_input too puts both runs on the per-head input path, so untouched heads agree bitwise
+    let base = m.decoder.forward(&clean(), &HookSet::new().capture([qi, q, k])).unwrap();
+    let iv = Intervention::patch_from(qi, &other.cache).unwrap().at_heads(vec![2]);
+    let out = m.decoder.forward(&clean(), &HookSet::new().capture([q, k]).intervene(iv)).unwrap();
+    let head = |c: &circuitscope::hooks::ActivationCache, p, h: usize| c.get(p).unwrap().i((.., .., h, ..)).unwrap();
+    assert!(max_abs_diff(&head(&out.cache, q, 2), &head(&base.cache, q, 2)) > 1e-3);
+    for h in [0, 1, 3] {
+        assert_eq!(max_abs_diff(&head(&out.cache, q, h), &head(&base.cache, q, h)), 0.0, "query head {h}");
+    }
+    assert_eq!(max_abs_diff(out.cache.get(k).unwrap(), base.cache.get(k).unwrap()), 0.0, "keys untouched");
+}
+
+#[test]
+fn mean_scale_and_add_edits() {
+    let m = load("gpt_neox");
+    let p = HookPoint::Block(1, Site::MlpOut);
+    let base = m.decoder.forward(&clean(), &HookSet::new().capture([p])).unwrap();
+    let mean = base.cache.mean(p, MeanOver::BatchAndPositions).unwrap();
+    assert_eq!(mean.dims(), &[1, 1, 64]);
+    let out = m
+        .decoder
+        .forward(&clean(), &HookSet::new().capture([p]).intervene(Intervention::new(p, Edit::Mean(mean.clone()))))
+        .unwrap();
+    assert!(max_abs_diff(out.cache.get(p).unwrap(), &mean.broadcast_as((2, 7, 64)).unwrap()) < 1e-7);
+    let per_pos = base.cache.mean(p, MeanOver::Batch).unwrap();
+    assert_eq!(per_pos.dims(), &[1, 7, 64]);
+
+    let doubled =
+        m.decoder.forward(&clean(), &HookSet::new().intervene(Intervention::new(p, Edit::Scale(2.0)))).unwrap();
+    let added = m
+        .decoder
+        .forward(
+            &clean(),
+            &HookSet::new().intervene(Intervention::new(p, Edit::Add(base.cache.get(p).unwrap().clone()))),
+        )
+        .unwrap();
+    assert!(max_abs_diff(&doubled.logits, &added.logits) < 1e-5);
+}
+
+#[test]
+fn bad_hooks_are_rejected_with_the_point_named() {
+    let m = load("llama");
+    let err = match m.decoder.forward(&clean(), &HookSet::new().tap([HookPoint::Block(9, Site::Z)])) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a tap on layer 9 of a 2-layer model must fail"),
+    };
+    assert!(err.contains("blocks.9.attn.hook_z"), "{err}");
+    let bad = Tensor::zeros((3, 5), DType::F32, &Device::Cpu).unwrap();
+    let p = HookPoint::Block(0, Site::ResidPre);
+    let err = match m.decoder.forward(&clean(), &HookSet::new().intervene(Intervention::new(p, Edit::Replace(bad)))) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a replacement of the wrong shape must fail"),
+    };
+    assert!(err.contains("blocks.0.hook_resid_pre") && err.contains("[3, 5]"), "{err}");
+    let err = match m
+        .decoder
+        .forward(&clean(), &HookSet::new().intervene(Intervention::new(p, Edit::Zero).at_heads(vec![0])))
+    {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a head selection on a point without heads must fail"),
+    };
+    assert!(err.contains("no head axis"), "{err}");
+}
+
+#[test]
+fn forward_passes_are_bitwise_deterministic() {
+    let m = load("mistral");
+    let hooks = HookSet::new().tap([HookPoint::Block(0, Site::QInput)]);
+    let a = m.decoder.forward(&clean(), &hooks).unwrap();
+    let b = m.decoder.forward(&clean(), &hooks).unwrap();
+    let ga = a.taps.gradients(&a.logits.sum_all().unwrap()).unwrap();
+    let gb = b.taps.gradients(&b.logits.sum_all().unwrap()).unwrap();
+    assert_eq!(max_abs_diff(&a.logits, &b.logits), 0.0);
+    let p = HookPoint::Block(0, Site::QInput);
+    assert_eq!(max_abs_diff(ga.get(p).unwrap(), gb.get(p).unwrap()), 0.0);
+}
