@@ -8,7 +8,8 @@ pub struct SentencePiece {
     pieces: Vec<String>,
     scores: Vec<f32>,
     ids: HashMap<String, u32>,
-    byte_ids: [Option<u32>; 256],
+    /// byte value → its `<0xXX>` piece
+    byte_ids: Vec<Option<u32>>,
     add_space_prefix: bool,
 }
 
@@ -17,7 +18,7 @@ const SPACE: char = '\u{2581}';
 impl SentencePiece {
     pub fn new(pieces: Vec<String>, scores: Vec<f32>, add_space_prefix: bool) -> Self {
         let mut ids = HashMap::with_capacity(pieces.len());
-        let mut byte_ids = [None; 256];
+        let mut byte_ids = vec![None; 256];
         for (i, p) in pieces.iter().enumerate() {
             ids.entry(p.clone()).or_insert(i as u32);
             if let Some(hex) = p.strip_prefix("<0x").and_then(|r| r.strip_suffix('>')) {
