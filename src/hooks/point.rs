@@ -182,6 +182,39 @@ impl HookPoint {
             }),
         }
     }
+
+    /// The valid points whose names match `pattern`, where `*` matches any run of characters
+    /// (e.g. `blocks.*.attn.hook_pattern`). A pattern without `*` must name one valid point.
+    pub fn matching(pattern: &str, valid: &[HookPoint]) -> Result<Vec<HookPoint>> {
+        if !pattern.contains('*') {
+            return Ok(vec![HookPoint::parse_for(pattern, valid)?]);
+        }
+        let found: Vec<HookPoint> = valid.iter().copied().filter(|p| glob_match(pattern, &p.to_string())).collect();
+        if found.is_empty() {
+            return Err(Error::UnknownHook {
+                name: pattern.to_string(),
+                suggestion: nearest(&pattern.replace('*', "0"), valid.iter().map(|p| p.to_string())),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// `*` matches any (possibly empty) run of characters; everything else matches itself.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 impl fmt::Display for HookPoint {
@@ -290,6 +323,20 @@ mod tests {
         assert!(err.to_string().contains("blocks.1.attn.hook_pattern"), "{err}");
         let err = HookPoint::parse_for("blocks.7.hook_resid_pre", &valid).unwrap_err();
         assert!(err.to_string().contains("unknown hook point `blocks.7.hook_resid_pre`"), "{err}");
+    }
+
+    #[test]
+    fn glob_patterns_select_points() {
+        let valid = HookPoint::all(3, false, false, true);
+        let pats = HookPoint::matching("blocks.*.attn.hook_pattern", &valid).unwrap();
+        assert_eq!(pats.len(), 3);
+        assert_eq!(HookPoint::matching("blocks.1.*", &valid).unwrap().len(), 19);
+        assert_eq!(HookPoint::matching("*hook_resid_*", &valid).unwrap().len(), 9);
+        assert_eq!(HookPoint::matching("hook_embed", &valid).unwrap(), vec![HookPoint::Embed]);
+        let err = HookPoint::matching("blocks.*.attn.hook_patern", &valid).unwrap_err();
+        assert!(err.to_string().contains("hook_pattern"), "{err}");
+        assert!(!glob_match("a*b*c", "acb"));
+        assert!(glob_match("a*b*c", "axbyc"));
     }
 
     #[test]
