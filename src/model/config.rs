@@ -20,7 +20,7 @@ pub const SUPPORTED_ARCHITECTURES: &str = "GPT2LMHeadModel, LlamaForCausalLM, Mi
 Qwen2ForCausalLM, GPTNeoXForCausalLM, GemmaForCausalLM (GGUF: gpt2, llama, qwen2, gptneox, gemma)";
 
 impl Family {
-    pub fn from_hf_architecture(arch: &str) -> Result<Family> {
+    pub fn from_hf_architecture(arch: &str, path: &Path) -> Result<Family> {
         Ok(match arch {
             "GPT2LMHeadModel" | "GPT2Model" => Family::Gpt2,
             "LlamaForCausalLM" | "LlamaModel" => Family::Llama,
@@ -30,6 +30,8 @@ impl Family {
             "GemmaForCausalLM" | "GemmaModel" => Family::Gemma,
             other => {
                 return Err(Error::UnsupportedArchitecture {
+                    path: path.to_path_buf(),
+                    field: "architectures".into(),
                     arch: other.to_string(),
                     supported: SUPPORTED_ARCHITECTURES.to_string(),
                 })
@@ -37,7 +39,7 @@ impl Family {
         })
     }
 
-    pub fn from_gguf_architecture(arch: &str) -> Result<Family> {
+    pub fn from_gguf_architecture(arch: &str, path: &Path) -> Result<Family> {
         Ok(match arch {
             "gpt2" => Family::Gpt2,
             "llama" => Family::Llama,
@@ -46,6 +48,8 @@ impl Family {
             "gemma" => Family::Gemma,
             other => {
                 return Err(Error::UnsupportedArchitecture {
+                    path: path.to_path_buf(),
+                    field: "general.architecture".into(),
                     arch: other.to_string(),
                     supported: SUPPORTED_ARCHITECTURES.to_string(),
                 })
@@ -188,7 +192,7 @@ impl ModelConfig {
         check(self.vocab_size > 0, "vocab_size", "must be positive".into())?;
         check(self.n_heads > 0, "num_attention_heads", "must be positive".into())?;
         check(
-            self.n_kv_heads > 0 && self.n_heads % self.n_kv_heads == 0,
+            self.n_kv_heads > 0 && self.n_heads.is_multiple_of(self.n_kv_heads),
             "num_key_value_heads",
             format!("{} must divide the number of heads {}", self.n_kv_heads, self.n_heads),
         )?;
@@ -217,7 +221,7 @@ impl ModelConfig {
                 ))
             }
         };
-        let family = Family::from_hf_architecture(&arch)?;
+        let family = Family::from_hf_architecture(&arch, path)?;
         let c = match family {
             Family::Gpt2 => {
                 let d = cfg.usize_any(&["n_embd", "hidden_size"])?;

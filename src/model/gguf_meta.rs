@@ -61,7 +61,7 @@ impl GgufSource {
 
     pub fn config(&self) -> Result<ModelConfig> {
         let arch = self.architecture()?.to_string();
-        let family = Family::from_gguf_architecture(&arch)?;
+        let family = Family::from_gguf_architecture(&arch, &self.path)?;
         let k = |s: &str| format!("{arch}.{s}");
         let d = self.required(&k("embedding_length"))?;
         let n_heads = self.required(&k("attention.head_count"))?;
@@ -70,7 +70,13 @@ impl GgufSource {
         let vocab_size = match self.meta_usize(&k("vocab_size"))? {
             Some(v) => v,
             None => match self.shape("token_embd.weight") {
-                Some(s) => s[0],
+                Some(s) if !s.is_empty() => s[0],
+                Some(_) => {
+                    return Err(Error::format(
+                        &self.path,
+                        "tensor `token_embd.weight` has no dimensions; expected (vocab, d_model)",
+                    ))
+                }
                 None => return Err(Error::MissingTensor { path: self.path.clone(), name: "token_embd.weight".into() }),
             },
         };

@@ -116,7 +116,7 @@ impl Model {
         self.tokenizer.as_ref().ok_or_else(|| {
             Error::format(
                 &self.path,
-                "this model has no tokenizer (no tokenizer.json / GGUF tokenizer metadata); pass token ids",
+                "this model has no tokenizer (no tokenizer.json or GGUF tokenizer metadata); give token ids instead",
             )
         })
     }

@@ -105,8 +105,12 @@ impl SafetensorsSource {
         let mut index = HashMap::new();
         for path in paths {
             let map = map_file(path)?;
-            let (n, meta) = safetensors::SafeTensors::read_metadata(&map)
-                .map_err(|e| Error::format(path, format!("invalid safetensors header: {e}")))?;
+            let (n, meta) = safetensors::SafeTensors::read_metadata(&map).map_err(|e| {
+                Error::format(
+                    path,
+                    diagnose_safetensors(&map).unwrap_or_else(|| format!("invalid safetensors header: {e}")),
+                )
+            })?;
             let tensors: HashMap<String, safetensors::tensor::TensorInfo> =
                 meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
             for name in tensors.keys() {
@@ -172,6 +176,134 @@ impl TensorSource for SafetensorsSource {
     }
 }
 
+/// Says which tensor of a safetensors file that the `safetensors` crate rejected is at fault,
+/// and how; `None` when the header itself is unreadable (the crate's message then stands).
+fn diagnose_safetensors(bytes: &[u8]) -> Option<String> {
+    let Some(prefix) = bytes.get(..8) else {
+        return Some(format!("file is {} bytes, too short for the 8-byte header length (truncated?)", bytes.len()));
+    };
+    let n = u64::from_le_bytes(prefix.try_into().ok()?);
+    let rest = bytes.len() as u64 - 8;
+    if n > rest {
+        return Some(format!("header length says {n} bytes but only {rest} follow (truncated?)"));
+    }
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n as usize]).ok()?;
+    let data_len = rest - n;
+    // (name, begin, end, bytes the shape and dtype need)
+    let mut tensors: Vec<(&str, u64, u64, Option<u64>)> = Vec::new();
+    for (name, info) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let offsets = info.get("data_offsets")?.as_array()?;
+        let (begin, end) = (offsets.first()?.as_u64()?, offsets.get(1)?.as_u64()?);
+        let elem_bits: u64 = match info.get("dtype")?.as_str()? {
+            "F64" | "I64" | "U64" | "C64" => 64,
+            "F32" | "I32" | "U32" => 32,
+            "F16" | "BF16" | "I16" | "U16" => 16,
+            "F4" | "F6_E2M3" | "F6_E3M2" => return None,
+            _ => 8,
+        };
+        let elems = info.get("shape")?.as_array()?.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.as_u64()?));
+        tensors.push((name, begin, end, elems.and_then(|e| e.checked_mul(elem_bits)).map(|b| b / 8)));
+    }
+    tensors.sort_by_key(|t| (t.1, t.2));
+    for &(name, begin, end, need) in &tensors {
+        if end < begin {
+            return Some(format!("tensor `{name}`: data_offsets [{begin}, {end}] end before they begin"));
+        }
+        if need != Some(end - begin) {
+            let need = need.map_or("more than 2^64".to_string(), |b| b.to_string());
+            let dims: Vec<u64> = header[name]["shape"].as_array()?.iter().filter_map(|d| d.as_u64()).collect();
+            return Some(format!(
+                "tensor `{name}`: shape {dims:?} needs {need} bytes but its data_offsets [{begin}, {end}] span {}",
+                end - begin
+            ));
+        }
+        if end > data_len {
+            return Some(format!(
+                "tensor `{name}`: data_offsets [{begin}, {end}] reach past the end of the data section, \
+                 which has {data_len} bytes (file truncated?)"
+            ));
+        }
+    }
+    let mut next = 0;
+    for &(name, begin, end, _) in &tensors {
+        if begin != next {
+            return Some(format!(
+                "tensor `{name}`: data_offsets [{begin}, {end}] overlap or leave a gap; expected it to start at {next}"
+            ));
+        }
+        next = end;
+    }
+    (next != data_len).then(|| format!("tensors cover {next} bytes but the data section has {data_len}"))
+}
+
+/// candle's GGUF reader divides by `general.alignment`, so a zero there would panic: look for
+/// it first. Anything malformed on the way is left for candle's reader to report.
+fn gguf_zero_alignment(bytes: &[u8]) -> bool {
+    struct Reader<'a> {
+        bytes: &'a [u8],
+        pos: usize,
+        /// v2+ length prefixes are u64, v1's are u32
+        wide: bool,
+    }
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+            let end = self.pos.checked_add(usize::try_from(n).ok()?)?;
+            let s = self.bytes.get(self.pos..end)?;
+            self.pos = end;
+            Some(s)
+        }
+        fn int(&mut self, size: u64) -> Option<u64> {
+            Some(self.take(size)?.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        }
+        fn len(&mut self) -> Option<u64> {
+            self.int(if self.wide { 8 } else { 4 })
+        }
+        /// Skips a value of GGUF type `ty`; gives its value if it is an integer.
+        fn value(&mut self, ty: u64, depth: usize) -> Option<Option<u64>> {
+            let (size, integer) = match ty {
+                0 | 1 => (1, true),
+                2 | 3 => (2, true),
+                4 | 5 => (4, true),
+                10 | 11 => (8, true),
+                6 => (4, false),
+                7 => (1, false),
+                12 => (8, false),
+                8 => {
+                    let n = self.len()?;
+                    self.take(n)?;
+                    return Some(None);
+                }
+                9 if depth < 4 => {
+                    let (elem, n) = (self.int(4)?, self.len()?);
+                    for _ in 0..n {
+                        self.value(elem, depth + 1)?;
+                    }
+                    return Some(None);
+                }
+                _ => return None,
+            };
+            let v = self.int(size)?;
+            Some(integer.then_some(v))
+        }
+    }
+    let scan = || -> Option<bool> {
+        let mut r = Reader { bytes, pos: 4, wide: false };
+        r.wide = r.int(4)? >= 2;
+        let (_tensors, kvs) = (r.len()?, r.len()?);
+        for _ in 0..kvs {
+            let key_len = r.len()?;
+            let key = r.take(key_len)?;
+            let ty = r.int(4)?;
+            let value = r.value(ty, 0)?;
+            if key == b"general.alignment" {
+                return Some(value == Some(0));
+            }
+        }
+        Some(false)
+    };
+    scan().unwrap_or(false)
+}
+
 /// A GGUF file (v1 to v3): metadata plus tensors, quantised ones dequantised on read.
 pub struct GgufSource {
     pub path: PathBuf,
@@ -182,8 +314,15 @@ pub struct GgufSource {
 impl GgufSource {
     pub fn open(path: &Path) -> Result<Self> {
         let map = map_file(path)?;
-        let content = gguf_file::Content::read(&mut std::io::Cursor::new(&map[..]))
-            .map_err(|e| Error::format(path, format!("not a valid GGUF file: {e}")))?;
+        if gguf_zero_alignment(&map) {
+            return Err(Error::config(path, "general.alignment", "must be a positive integer, got 0"));
+        }
+        let content = gguf_file::Content::read(&mut std::io::Cursor::new(&map[..])).map_err(|e| match e {
+            candle_core::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::format(path, "not a valid GGUF file: it ends inside its header (truncated?)")
+            }
+            e => Error::format(path, format!("not a valid GGUF file: {e}")),
+        })?;
         Ok(GgufSource { path: path.to_path_buf(), map, content })
     }
 
