@@ -4,7 +4,7 @@
 use super::config::ModelConfig;
 use super::naming::W;
 use super::norm::Norm;
-use super::ops::{linear, Ops};
+use super::ops::{linear, matmul_const, Ops};
 use super::rotary::Rotary;
 use super::weights::Weights;
 use crate::error::Result;
@@ -113,7 +113,7 @@ impl Attention {
         let (bs, s, h, d) = x.dims4()?;
         let dh = w.dim(1)?;
         let xt = x.permute((2, 0, 1, 3))?.contiguous()?.reshape((h, bs * s, d))?;
-        let y = xt.matmul(&w.transpose(1, 2)?)?.reshape((h, bs, s, dh))?.permute((1, 2, 0, 3))?;
+        let y = matmul_const(&xt, &w.transpose(1, 2)?)?.reshape((h, bs, s, dh))?.permute((1, 2, 0, 3))?;
         Ok(match b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -170,7 +170,7 @@ impl Attention {
             // per head: z_h (b, s, dh) · W_O[:, h]ᵀ → (b, s, H, d)
             let wo = self.wo.reshape((d, h, dh))?.permute((1, 2, 0))?; // (H, dh, d)
             let zt = z.permute((2, 0, 1, 3))?.contiguous()?.reshape((h, b * s, dh))?;
-            let result = zt.matmul(&wo.contiguous()?)?.reshape((h, b, s, d))?.permute((1, 2, 0, 3))?;
+            let result = matmul_const(&zt, &wo.contiguous()?)?.reshape((h, b, s, d))?.permute((1, 2, 0, 3))?;
             let result = run.fire(p(Site::Result), result)?;
             result.sum(2)?
         } else {

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod const_matmul;
 pub mod decoder;
 pub mod gguf_meta;
 pub mod inspect;

@@ -3,6 +3,7 @@
 //! pass that gradients must cross uses the differentiable one.
 
 use super::config::Activation;
+pub use super::const_matmul::matmul_const;
 use crate::error::Result;
 use candle_core::{DType, Tensor, D};
 
@@ -102,7 +103,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims();
     let n_in = dims[dims.len() - 1];
     let rows = x.elem_count() / n_in;
-    let y = x.reshape((rows, n_in))?.matmul(&w.t()?)?;
+    let y = matmul_const(&x.reshape((rows, n_in))?, &w.t()?)?;
     let y = match b {
         Some(b) => y.broadcast_add(b)?,
         None => y,
