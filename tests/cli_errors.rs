@@ -426,34 +426,26 @@ fn prompt_without_tokenizer() {
 #[test]
 fn save_cache_into_missing_directory() {
     let d = TempDir::new();
-    let target = d.join("no/such/dir/cache.safetensors");
-    let out = cli(&[
-        "run",
-        &s(&llama()),
-        "--token-ids",
-        "1,2,3",
-        "--capture",
-        "blocks.0.hook_resid_pre",
-        "--save-cache",
-        &s(&target),
-    ]);
+    let save_to = |target: &Path| {
+        cli(&[
+            "run",
+            &s(&llama()),
+            "--token-ids",
+            "1,2,3",
+            "--capture",
+            "blocks.0.hook_resid_pre",
+            "--save-cache",
+            &s(target),
+        ])
+    };
+    let out = save_to(&d.join("no/such/dir/cache.safetensors"));
     assert_error(&out, &["cache.safetensors", "No such file"]);
     assert!(out.stdout.is_empty(), "no results on stdout after a failed save");
     assert!(d.entries().is_empty(), "stray files: {:?}", d.entries());
 
     // A target whose parent is a file, not a directory.
     std::fs::write(d.join("plain"), b"x").unwrap();
-    let target = d.join("plain/cache.safetensors");
-    let out = cli(&[
-        "run",
-        &s(&llama()),
-        "--token-ids",
-        "1,2,3",
-        "--capture",
-        "blocks.0.hook_resid_pre",
-        "--save-cache",
-        &s(&target),
-    ]);
+    let out = save_to(&d.join("plain/cache.safetensors"));
     assert_error(&out, &["cache.safetensors"]);
     assert_eq!(d.entries(), vec!["plain".to_string()]);
 }

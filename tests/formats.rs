@@ -222,7 +222,17 @@ fn write_gguf(family: &str, path: &Path, matrix_type: GgmlDType) {
     };
     meta.push(("general.architecture".into(), gguf_file::Value::String(arch.into())));
     meta.push((format!("{arch}.block_count"), gguf_file::Value::U32(layers as u32)));
-    let q: Vec<(String, QTensor)> = out
+    write_gguf_file(path, &meta, out, matrix_type);
+}
+
+/// Writes a GGUF file, storing matrices as `matrix_type` and vectors (norms, biases) as F32.
+fn write_gguf_file(
+    path: &Path,
+    meta: &[(String, gguf_file::Value)],
+    tensors: Vec<(String, Tensor)>,
+    matrix_type: GgmlDType,
+) {
+    let q: Vec<(String, QTensor)> = tensors
         .into_iter()
         .map(|(name, t)| {
             let dtype = if t.rank() == 2 { matrix_type } else { GgmlDType::F32 };
@@ -231,8 +241,7 @@ fn write_gguf(family: &str, path: &Path, matrix_type: GgmlDType) {
         .collect();
     let meta_refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = q.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut f = std::fs::File::create(path).unwrap();
-    gguf_file::write(&mut f, &meta_refs, &tensor_refs).unwrap();
+    gguf_file::write(&mut std::fs::File::create(path).unwrap(), &meta_refs, &tensor_refs).unwrap();
 }
 
 #[test]
@@ -323,16 +332,7 @@ fn write_random_llama(path: &Path, matrix_type: GgmlDType) {
         ("llama.attention.head_count_kv".into(), gguf_file::Value::U32(kv as u32)),
         ("llama.attention.layer_norm_rms_epsilon".into(), gguf_file::Value::F32(1e-5)),
     ];
-    let q: Vec<(String, QTensor)> = tensors
-        .into_iter()
-        .map(|(n, t)| {
-            let dt = if t.rank() == 2 { matrix_type } else { GgmlDType::F32 };
-            (n, QTensor::quantize(&t, dt).unwrap())
-        })
-        .collect();
-    let meta_refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = q.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    gguf_file::write(&mut std::fs::File::create(path).unwrap(), &meta_refs, &tensor_refs).unwrap();
+    write_gguf_file(path, &meta, tensors, matrix_type);
 }
 
 #[test]
