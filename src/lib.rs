@@ -26,6 +26,7 @@
 
 pub mod error;
 pub mod fsutil;
+pub mod graph;
 pub mod hooks;
 pub mod model;
 
