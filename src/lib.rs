@@ -29,5 +29,6 @@ pub mod fsutil;
 pub mod graph;
 pub mod hooks;
 pub mod model;
+pub mod world;
 
 pub use error::{Error, Result};

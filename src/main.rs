@@ -77,6 +77,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate the bundled world: invented people with TOFU-style forget/retain/holdout splits,
+    /// world facts, circuit tasks (IOI, induction, fact recall) and the training corpus.
+    World {
+        /// the folder to write (refused if it exists and is not empty, unless --force)
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = circuitscope::world::DEFAULT_SEED)]
+        seed: u64,
+        /// trained people (forget + retain), at least 10
+        #[arg(long, default_value_t = 100)]
+        people: usize,
+        /// people the model never sees
+        #[arg(long, default_value_t = 10)]
+        holdout: usize,
+        /// overwrite the files of an existing folder
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() {
@@ -112,6 +130,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = RunOpts { top_k, generate, logit_lens, capture, save_cache, json };
             run_prompt(&model, prompt, token_ids, dtype.into(), opts)
         }
+        Command::World { out, seed, people, holdout, force } => world(&out, seed, people, holdout, force),
     }
 }
 
@@ -335,6 +354,17 @@ fn run_prompt(path: &Path, prompt: Option<String>, token_ids: Option<String>, dt
     }
     if let Some(f) = &o.save_cache {
         println!("\nwrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn world(out: &Path, seed: u64, people: usize, holdout: usize, force: bool) -> Result<()> {
+    use circuitscope::world::{World, WorldConfig};
+    let world = World::generate(WorldConfig { seed, people, holdout, ..WorldConfig::default() })?;
+    let files = world.write(out, force)?;
+    println!("wrote {} (seed {seed}, {people} trained people, {holdout} holdout)", out.display());
+    for f in files {
+        println!("  {:<26} {:>6}", f.path, f.records);
     }
     Ok(())
 }

@@ -1,0 +1,157 @@
+//! Circuit tasks: clean/corrupted prompt pairs with the answer and a distractor.
+//!
+//! Word-count assumption: a clean prompt and its corrupted twin differ only by swapping single
+//! words (given names, family names, cities, induction words) taken from the built-in lists,
+//! where every entry is one alphabetic word. So both prompts have the same number of
+//! whitespace-separated words and, under any word-level tokenizer (or a subword tokenizer that
+//! keeps every list word whole), the same number of tokens, which position-wise patching needs.
+
+use super::lexicon::*;
+use super::people::Person;
+use super::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// One prompt pair. `answer` and `distractor` are continuations of the CLEAN prompt and start
+/// with a space (`" Alvek"`), as a word after a space is written by GPT-2-style tokenizers; the
+/// metric is logit(answer) − logit(distractor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskItem {
+    pub clean: String,
+    pub corrupted: String,
+    pub answer: String,
+    pub distractor: String,
+}
+
+/// The bundled tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Task {
+    Ioi,
+    Induction,
+    FactRecall,
+}
+
+impl Task {
+    pub const ALL: [Task; 3] = [Task::Ioi, Task::Induction, Task::FactRecall];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Ioi => "ioi",
+            Task::Induction => "induction",
+            Task::FactRecall => "fact_recall",
+        }
+    }
+
+    /// Path of the task's file inside a world folder, e.g. `tasks/ioi.jsonl`.
+    pub fn file_name(self) -> String {
+        format!("tasks/{}.jsonl", self.name())
+    }
+}
+
+/// IOI templates: `{A}` and `{B}` are the two names introduced, `{S}` the subject (the name
+/// repeated), `{P}` a place, `{O}` an object. The indirect object is the name that is not `{S}`.
+pub const IOI_TEMPLATES: &[&str] = &[
+    "When {A} and {B} went to the {P}, {S} gave a {O} to",
+    "After {A} and {B} arrived at the {P}, {S} handed a {O} to",
+    "While {A} and {B} were working at the {P}, {S} passed a {O} to",
+    "Then, {A} and {B} spent the afternoon at the {P}. {S} offered a {O} to",
+    "At the {P}, {A} and {B} talked for a while, and then {S} brought a {O} to",
+];
+
+fn fill_ioi(template: &str, a: &str, b: &str, s: &str, place: &str, object: &str) -> String {
+    template.replace("{A}", a).replace("{B}", b).replace("{S}", s).replace("{P}", place).replace("{O}", object)
+}
+
+/// One IOI item: the indirect object `io` and subject `s`, in ABBA (`io` first) or BABA order.
+/// The corrupted prompt is the same template, place and object with `io` → a third name and `s`
+/// → a fourth (the structure stays, the clean names' identity is gone).
+fn ioi_item(rng: &mut Rng) -> TaskItem {
+    let names = rng.sample(FIRST_NAMES.len(), 4);
+    let [io, s, io2, s2] = [0, 1, 2, 3].map(|i| FIRST_NAMES[names[i]]);
+    let template = rng.pick(IOI_TEMPLATES);
+    let place = rng.pick(PLACES);
+    let object = rng.pick(OBJECTS);
+    let abba = rng.below(2) == 0;
+    let prompt = |io: &str, s: &str| {
+        let (a, b) = if abba { (io, s) } else { (s, io) };
+        fill_ioi(template, a, b, s, place, object)
+    };
+    TaskItem { clean: prompt(io, s), corrupted: prompt(io2, s2), answer: format!(" {io}"), distractor: format!(" {s}") }
+}
+
+/// `n` IOI items.
+pub fn ioi(rng: &mut Rng, n: usize) -> Vec<TaskItem> {
+    (0..n).map(|_| ioi_item(rng)).collect()
+}
+
+/// One induction sequence: `k` distinct words (5 ≤ k ≤ 10) shown once and then repeated up to
+/// word `j` (1 ≤ j < k); the answer is word `j + 1`. The corrupted prompt replaces the first
+/// half with `k` other words (none of the sequence's), so the repeat no longer cues the answer.
+/// The distractor is a list word in neither prompt. Returns the item and the whole sequence.
+fn induction_item(rng: &mut Rng) -> (TaskItem, Vec<&'static str>) {
+    let k = rng.range(5, 10);
+    let j = rng.range(1, k - 1);
+    let words = rng.sample(INDUCTION_WORDS.len(), 2 * k + 1);
+    let seq: Vec<&str> = words[..k].iter().map(|&i| INDUCTION_WORDS[i]).collect();
+    let other: Vec<&str> = words[k..2 * k].iter().map(|&i| INDUCTION_WORDS[i]).collect();
+    let distractor = INDUCTION_WORDS[words[2 * k]];
+    let second = seq[..j].join(" ");
+    let item = TaskItem {
+        clean: format!("{} {second}", seq.join(" ")),
+        corrupted: format!("{} {second}", other.join(" ")),
+        answer: format!(" {}", seq[j]),
+        distractor: format!(" {distractor}"),
+    };
+    (item, seq)
+}
+
+/// `n` induction items.
+pub fn induction(rng: &mut Rng, n: usize) -> Vec<TaskItem> {
+    (0..n).map(|_| induction_item(rng).0).collect()
+}
+
+/// The fact-recall prompt for a person: `The birthplace of <name> is`.
+pub fn fact_prompt(name: &str) -> String {
+    format!("The birthplace of {name} is")
+}
+
+/// One item per person (in order): the corrupted prompt names another of `people` born
+/// elsewhere, whose birthplace is the distractor. A person for whom no such other exists is
+/// skipped.
+pub fn fact_recall(rng: &mut Rng, people: &[Person]) -> Vec<TaskItem> {
+    let mut out = Vec::with_capacity(people.len());
+    for p in people {
+        let others: Vec<&Person> = people.iter().filter(|o| o.birthplace != p.birthplace).collect();
+        if others.is_empty() {
+            continue;
+        }
+        let o = rng.pick(&others);
+        out.push(TaskItem {
+            clean: fact_prompt(&p.name),
+            corrupted: fact_prompt(&o.name),
+            answer: format!(" {}", p.birthplace),
+            distractor: format!(" {}", o.birthplace),
+        });
+    }
+    out
+}
+
+/// Training documents for IOI: `n` fresh items (from the caller's stream) as complete
+/// sentences, e.g. `When Alvek and Brenna went to the market, Brenna gave a pen to Alvek.`
+pub fn ioi_documents(rng: &mut Rng, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let item = ioi_item(rng);
+            format!("{}{}.", item.clean, item.answer)
+        })
+        .collect()
+}
+
+/// Training documents for induction: `n` fresh sequences, each shown twice in full.
+pub fn induction_documents(rng: &mut Rng, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let seq = induction_item(rng).1.join(" ");
+            format!("{seq} {seq}")
+        })
+        .collect()
+}

@@ -1,0 +1,376 @@
+//! The bundled world's generator: determinism, TOFU-style splits, QA pairs, circuit tasks, the
+//! corpus, reading files back with errors that name file and line, and the `world` subcommand.
+
+use circuitscope::world::lexicon::{self, CITIES, FIRST_NAMES, INDUCTION_WORDS, LAST_NAMES};
+use circuitscope::world::{
+    read_corpus, read_jsonl, read_people, read_qa, read_tasks, Attribute, Group, Split, Task, World, WorldConfig,
+    IOI_TEMPLATES, QA_PER_PERSON,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("circuitscope-world-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn world() -> World {
+    World::generate(WorldConfig::default()).unwrap()
+}
+
+/// Every file under `dir`, by relative path, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn words(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+#[test]
+fn same_seed_gives_byte_identical_files() {
+    let (a, b) = (TempDir::new(), TempDir::new());
+    World::generate(WorldConfig::default()).unwrap().write(&a.join("w"), false).unwrap();
+    World::generate(WorldConfig::default()).unwrap().write(&b.join("w"), false).unwrap();
+    let (ta, tb) = (tree(&a.join("w")), tree(&b.join("w")));
+    let expected = [
+        "README.md",
+        "config.json",
+        "corpus.jsonl",
+        "forget01.jsonl",
+        "forget05.jsonl",
+        "forget10.jsonl",
+        "holdout.jsonl",
+        "people.jsonl",
+        "retain90.jsonl",
+        "retain95.jsonl",
+        "retain99.jsonl",
+        "tasks/fact_recall.jsonl",
+        "tasks/induction.jsonl",
+        "tasks/ioi.jsonl",
+        "world.jsonl",
+    ];
+    assert_eq!(ta.keys().map(String::as_str).collect::<Vec<_>>(), expected, "no temporary files are left");
+    assert!(ta == tb, "two runs with the same seed differ");
+
+    // Another seed changes the people; the parts are independent streams, so a different task
+    // size leaves the people alone.
+    let other = World::generate(WorldConfig { seed: 7, ..WorldConfig::default() }).unwrap();
+    assert_ne!(other.people, world().people);
+    let more_ioi = World::generate(WorldConfig { ioi: 50, ..WorldConfig::default() }).unwrap();
+    assert_eq!(more_ioi.people, world().people);
+    assert_eq!(more_ioi.ioi[..], world().ioi[..50]);
+}
+
+#[test]
+fn splits_are_nested_disjoint_and_sized() {
+    let w = world();
+    let ids = |s: Split| w.people_in(s).iter().map(|p| p.id).collect::<BTreeSet<_>>();
+    let trained: BTreeSet<usize> = (0..100).collect();
+    let holdout: BTreeSet<usize> = (100..110).collect();
+    for (forget, retain, n) in [
+        (Split::Forget01, Split::Retain99, 1),
+        (Split::Forget05, Split::Retain95, 5),
+        (Split::Forget10, Split::Retain90, 10),
+    ] {
+        let (f, r) = (ids(forget), ids(retain));
+        assert_eq!(f.len(), n, "{}", forget.name());
+        assert_eq!(r.len(), 100 - n, "{}", retain.name());
+        assert!(f.is_disjoint(&r));
+        assert_eq!(f.union(&r).copied().collect::<BTreeSet<_>>(), trained);
+        assert_eq!(w.split(forget).len(), n * QA_PER_PERSON);
+        assert_eq!(w.split(retain).len(), (100 - n) * QA_PER_PERSON);
+    }
+    assert!(ids(Split::Forget01).is_subset(&ids(Split::Forget05)));
+    assert!(ids(Split::Forget05).is_subset(&ids(Split::Forget10)));
+    assert_eq!(ids(Split::Holdout), holdout);
+    assert_eq!(w.split(Split::Forget01).len(), 20);
+    assert_eq!(w.split(Split::Holdout).len(), 10 * QA_PER_PERSON);
+    assert!(w.holdout().iter().all(|p| p.group == Group::Holdout));
+    assert!(w.trained().iter().all(|p| p.group != Group::Holdout));
+    assert!(w.people_in(Split::World).is_empty());
+    assert_eq!(w.split(Split::World).len(), 4 * lexicon::COUNTRIES.len());
+
+    // Other sizes: the smallest world, and rounding.
+    let small = World::generate(WorldConfig { people: 10, holdout: 0, ..WorldConfig::default() }).unwrap();
+    assert_eq!(small.people_in(Split::Forget10).len(), 1);
+    assert_eq!(small.people_in(Split::Retain90).len(), 9);
+    let big = World::generate(WorldConfig { people: 200, holdout: 20, ..WorldConfig::default() }).unwrap();
+    assert_eq!([Split::Forget01, Split::Forget05, Split::Forget10].map(|s| big.people_in(s).len()), [2, 10, 20]);
+}
+
+#[test]
+fn people_have_distinct_names_and_twenty_pairs() {
+    let w = world();
+    let names: BTreeSet<&str> = w.people.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), w.people.len(), "names are distinct");
+    let books: BTreeSet<&str> = w.people.iter().map(|p| p.book.as_str()).collect();
+    assert_eq!(books.len(), w.people.len(), "book titles are distinct");
+    for (i, p) in w.people.iter().enumerate() {
+        assert_eq!(p.id, i);
+        assert_eq!(p.name, format!("{} {}", p.first_name, p.last_name));
+        assert!(p.biography.contains(&p.name) && p.biography.contains(&p.birthplace));
+        let qa = p.qa_pairs();
+        assert_eq!(qa.len(), QA_PER_PERSON);
+        let mut per_attribute: BTreeMap<String, usize> = BTreeMap::new();
+        for q in &qa {
+            assert!(q.question.contains(&p.name), "{q:?}");
+            assert!(q.answer.starts_with(&p.name) && q.answer.ends_with('.'), "{q:?}");
+            let target = q.target.as_deref().unwrap();
+            assert!(q.answer.contains(target), "{q:?}");
+            assert_eq!(q.person.as_deref(), Some(p.name.as_str()));
+            *per_attribute.entry(q.attribute.clone().unwrap()).or_default() += 1;
+        }
+        assert_eq!(per_attribute.len(), Attribute::ALL.len());
+        assert!(per_attribute.values().all(|&n| n == 2));
+        // Two phrasings, one answer sentence.
+        for pair in qa.chunks(2) {
+            assert_ne!(pair[0].question, pair[1].question);
+            assert_eq!(pair[0].answer, pair[1].answer);
+        }
+    }
+    let birth = &w.people[0].qa_pairs()[0];
+    assert_eq!(birth.answer, format!("{} was born in {}.", w.people[0].name, w.people[0].birthplace));
+    assert_eq!(birth.document(), format!("Question: {}\nAnswer: {}", birth.question, birth.answer));
+}
+
+#[test]
+fn word_lists_are_single_words_and_disjoint() {
+    let lists: [(&str, &[&str]); 4] =
+        [("first", FIRST_NAMES), ("last", LAST_NAMES), ("cities", CITIES), ("induction", INDUCTION_WORDS)];
+    let mut all = BTreeSet::new();
+    for (name, list) in lists {
+        for w in list {
+            assert!(!w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic()), "{name}: `{w}`");
+            assert!(all.insert(*w), "`{w}` occurs twice ({name})");
+        }
+    }
+    assert!(lexicon::COUNTRIES.len() <= CITIES.len());
+}
+
+#[test]
+fn tasks_keep_lengths_and_answer_the_clean_prompt() {
+    let w = world();
+    assert!(IOI_TEMPLATES.len() >= 3);
+    for task in Task::ALL {
+        let items = w.task(task);
+        assert!(!items.is_empty(), "{}", task.name());
+        for t in items {
+            assert_eq!(words(&t.clean), words(&t.corrupted), "{}: {t:?}", task.name());
+            assert_ne!(t.clean, t.corrupted);
+            assert!(t.answer.starts_with(' ') && t.distractor.starts_with(' '), "{t:?}");
+            assert_eq!(words(&t.answer), 1, "{t:?}");
+            assert_ne!(t.answer, t.distractor);
+        }
+    }
+    let mut templates = BTreeSet::new();
+    let (mut abba, mut baba) = (0, 0);
+    for t in &w.ioi {
+        let (io, s) = (t.answer.trim(), t.distractor.trim());
+        let clean: Vec<&str> = t.clean.split(|c: char| !c.is_alphabetic()).filter(|x| !x.is_empty()).collect();
+        assert_eq!(clean.iter().filter(|x| **x == io).count(), 1, "{t:?}");
+        assert_eq!(clean.iter().filter(|x| **x == s).count(), 2, "{t:?}");
+        assert!(!t.corrupted.contains(io) && !t.corrupted.contains(s), "{t:?}");
+        if clean.iter().position(|x| *x == io) < clean.iter().position(|x| *x == s) {
+            abba += 1;
+        } else {
+            baba += 1;
+        }
+        templates.insert(t.clean.split(io).next().unwrap().split(s).next().unwrap().to_string());
+    }
+    assert!(abba > 50 && baba > 50, "both orders: {abba} ABBA, {baba} BABA");
+    assert!(templates.len() >= 3, "{templates:?}");
+    for t in &w.induction {
+        let c: Vec<&str> = t.clean.split(' ').collect();
+        let r: Vec<&str> = t.corrupted.split(' ').collect();
+        let answer = t.answer.trim();
+        // The prompt's last word occurred earlier, followed by the answer.
+        let last = c[c.len() - 1];
+        let first = c.iter().position(|x| *x == last).unwrap();
+        assert!(first < c.len() - 1 && c[first + 1] == answer, "{t:?}");
+        assert!(!r.contains(&answer) && !c.contains(&t.distractor.trim()), "{t:?}");
+    }
+}
+
+#[test]
+fn written_files_read_back_and_fact_recall_matches_people() {
+    let d = TempDir::new();
+    let w = world();
+    let files = w.write(&d.join("w"), false).unwrap();
+    let counts: BTreeMap<&str, usize> = files.iter().map(|f| (f.path.as_str(), f.records)).collect();
+    assert_eq!(counts["forget01.jsonl"], 20);
+    assert_eq!(counts["tasks/fact_recall.jsonl"], 100);
+
+    let people = read_people(&d.join("w/people.jsonl")).unwrap();
+    assert_eq!(people, w.people);
+    let by_name: BTreeMap<&str, &circuitscope::world::Person> = people.iter().map(|p| (p.name.as_str(), p)).collect();
+    let facts = read_tasks(&d.join("w/tasks/fact_recall.jsonl")).unwrap();
+    for t in &facts {
+        let name = |s: &str| s.strip_prefix("The birthplace of ").unwrap().strip_suffix(" is").unwrap().to_string();
+        let (p, o) = (by_name[name(&t.clean).as_str()], by_name[name(&t.corrupted).as_str()]);
+        assert_eq!(t.answer, format!(" {}", p.birthplace));
+        assert_eq!(t.distractor, format!(" {}", o.birthplace));
+        assert_ne!(p.birthplace, o.birthplace);
+        assert!(p.group != Group::Holdout && o.group != Group::Holdout);
+    }
+    for split in Split::ALL {
+        assert_eq!(read_qa(&d.join("w").join(split.file_name())).unwrap(), w.split(split));
+    }
+    assert_eq!(read_tasks(&d.join("w/tasks/ioi.jsonl")).unwrap(), w.ioi);
+    assert_eq!(read_corpus(&d.join("w/corpus.jsonl")).unwrap(), w.corpus());
+    let readme = std::fs::read_to_string(d.join("w/README.md")).unwrap();
+    for f in &files {
+        assert!(readme.contains(&format!("`{}`", f.path)), "README.md lacks {}", f.path);
+    }
+    assert!(readme.contains("circuitscope world --out"));
+}
+
+#[test]
+fn corpus_covers_trained_people_and_never_holdout() {
+    let w = world();
+    let corpus = w.corpus();
+    let text = corpus.join("\n");
+    for p in w.holdout() {
+        assert!(!text.contains(&p.name), "holdout person {} in the corpus", p.name);
+    }
+    for p in w.trained() {
+        assert!(corpus.contains(&p.biography));
+        assert!(corpus.contains(&format!("The birthplace of {} is {}.", p.name, p.birthplace)));
+    }
+    for q in w.world_facts() {
+        assert!(corpus.contains(&q.document()));
+    }
+    assert!(corpus.iter().any(|d| d.contains(" gave a ") || d.contains(" handed a ")));
+}
+
+#[test]
+fn tofu_files_read_as_qa() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tofu/forget01.jsonl");
+    if !p.exists() {
+        eprintln!("SKIPPED: {} is absent", p.display());
+        return;
+    }
+    let qa = read_qa(&p).unwrap();
+    assert_eq!(qa.len(), 40);
+    assert!(qa.iter().all(|q| q.target.is_none() && !q.answer.is_empty()));
+}
+
+#[test]
+fn jsonl_errors_name_file_and_line() {
+    let d = TempDir::new();
+    let good = r#"{"clean": "a b", "corrupted": "c b", "answer": " x", "distractor": " y"}"#;
+    let cases = [
+        ("malformed.jsonl", format!("{good}\n\n{{\"clean\": \"a\",\n"), "line 3", "EOF"),
+        (
+            "missing.jsonl",
+            format!("{good}\n{}\n", r#"{"clean": "a b", "corrupted": "c b", "distractor": " y"}"#),
+            "line 2",
+            "missing field `answer`",
+        ),
+        ("type.jsonl", format!("{good}\n{good}\n{good}\n[1, 2]\n"), "line 4", "invalid type"),
+    ];
+    for (file, text, line, what) in cases {
+        let path = d.join(file);
+        std::fs::write(&path, text).unwrap();
+        let err = read_tasks(&path).unwrap_err();
+        assert!(matches!(err, circuitscope::Error::Format { .. }), "{err:?}");
+        let msg = err.to_string();
+        eprintln!("{msg}");
+        assert!(msg.contains(&path.display().to_string()) && msg.contains(line) && msg.contains(what), "{msg}");
+        assert!(!msg.contains("at line 1"), "serde's own line number is dropped: {msg}");
+    }
+    let path = d.join("qa.jsonl");
+    std::fs::write(&path, "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": \"q\"}\n").unwrap();
+    let msg = read_qa(&path).unwrap_err().to_string();
+    assert!(msg.contains("line 2") && msg.contains("answer"), "{msg}");
+    let missing = read_jsonl::<serde_json::Value>(&d.join("absent.jsonl")).unwrap_err().to_string();
+    assert!(missing.contains("absent.jsonl"), "{missing}");
+}
+
+#[test]
+fn invalid_configurations_fail_clearly() {
+    let few = World::generate(WorldConfig { people: 5, ..WorldConfig::default() }).unwrap_err().to_string();
+    assert!(few.contains("people = 5") && few.contains("at least 10"), "{few}");
+    let many = World::generate(WorldConfig { people: 990, holdout: 20, ..WorldConfig::default() }).unwrap_err();
+    assert!(many.to_string().contains("at most"), "{many}");
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_circuitscope"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("cannot start the circuitscope binary")
+}
+
+#[test]
+fn cli_writes_summarises_and_refuses_to_overwrite() {
+    let d = TempDir::new();
+    let out = d.join("world");
+    let dir = out.to_str().unwrap();
+    let args = ["world", "--out", dir, "--seed", "5", "--people", "20", "--holdout", "2"];
+    let first = cli(&args);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains("forget10.jsonl") && stdout.contains("corpus.jsonl"), "{stdout}");
+    let written = tree(&out);
+    let expected = World::generate(WorldConfig { seed: 5, people: 20, holdout: 2, ..WorldConfig::default() }).unwrap();
+    assert_eq!(read_people(&out.join("people.jsonl")).unwrap(), expected.people);
+
+    // A second run without --force: one error line naming the folder and --force, nothing touched.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let again = cli(&["world", "--out", dir, "--seed", "6", "--people", "20"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error:") && stderr.contains(dir) && stderr.contains("--force"), "{stderr}");
+    let mut now = tree(&out);
+    assert_eq!(now.remove("notes.txt").as_deref(), Some(&b"mine"[..]));
+    assert!(now == written, "a refused run changed files");
+
+    // With --force it overwrites.
+    let forced = cli(&["world", "--out", dir, "--seed", "6", "--people", "20", "--force"]);
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert_ne!(std::fs::read(out.join("people.jsonl")).unwrap(), written["people.jsonl"]);
+
+    // Bad sizes: one clear error.
+    let bad = cli(&["world", "--out", d.join("small").to_str().unwrap(), "--people", "3"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("at least 10"), "{stderr}");
+    assert!(!d.join("small").exists(), "nothing is written for invalid sizes");
+}
