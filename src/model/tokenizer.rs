@@ -106,7 +106,8 @@ impl Tokenizer {
                 tok.with_decoder(Some(ByteLevel::default()));
                 let added: Vec<AddedToken> =
                     control.iter().map(|&i| AddedToken::from(tokens[i as usize].clone(), true)).collect();
-                tok.add_special_tokens(&added);
+                tok.add_special_tokens(added)
+                    .map_err(|e| Error::format(path, format!("cannot add the control tokens: {e}")))?;
                 Ok(Some(Tokenizer {
                     inner: Inner::Hf(Box::new(tok)),
                     bos,
