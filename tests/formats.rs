@@ -7,16 +7,9 @@ mod common;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use circuitscope::model::{LoadOptions, Model};
-use common::{fixture, max_abs, max_abs_diff};
+use common::{fixture, max_abs, max_abs_diff, TempDir};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("circuitscope-formats-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::path::Path;
 
 fn ids() -> Tensor {
     Tensor::new(&[[5u32, 17, 3, 40, 9, 77, 21], [1, 2, 60, 4, 33, 8, 90]], &Device::Cpu).unwrap()
@@ -37,7 +30,8 @@ fn hf_tensors(family: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
 #[test]
 fn sharded_safetensors_load_like_a_single_file() {
     let (tensors, _) = hf_tensors("llama");
-    let dir = temp_dir("sharded");
+    let tmp = TempDir::new();
+    let dir = tmp.path();
     std::fs::copy(fixture("parity/llama/config.json"), dir.join("config.json")).unwrap();
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
@@ -54,8 +48,7 @@ fn sharded_safetensors_load_like_a_single_file() {
     let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
     std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
     let single = logits(&fixture("parity/llama"), DType::F32);
-    assert_eq!(max_abs_diff(&logits(&dir, DType::F32), &single), 0.0);
-    std::fs::remove_dir_all(dir).unwrap();
+    assert_eq!(max_abs_diff(&logits(dir, DType::F32), &single), 0.0);
 }
 
 #[test]
@@ -246,14 +239,14 @@ fn write_gguf_file(
 
 #[test]
 fn gguf_in_llama_cpp_layout_matches_the_safetensors_model() {
-    let dir = temp_dir("gguf-layout");
+    let tmp = TempDir::new();
+    let dir = tmp.path();
     for family in ["llama", "qwen2", "gemma", "gpt2", "gpt_neox"] {
         let path = dir.join(format!("{family}.gguf"));
         write_gguf(family, &path, GgmlDType::F32);
         let d = max_abs_diff(&logits(&path, DType::F32), &logits(&fixture(&format!("parity/{family}")), DType::F32));
         assert!(d < 1e-5, "{family}: GGUF and safetensors logits differ by {d}");
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Cosine similarity of two logit tensors.
@@ -268,7 +261,8 @@ fn cosine(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn quantised_gguf_tensors_dequantise_on_load() {
-    let dir = temp_dir("gguf-quant");
+    let tmp = TempDir::new();
+    let dir = tmp.path();
     let reference = logits(&fixture("parity/llama"), DType::F32);
     // (type, minimum cosine similarity of the logits to the f32 model's; measured values sit
     // comfortably above: a wrong dequantisation gives a cosine near 0)
@@ -287,7 +281,6 @@ fn quantised_gguf_tensors_dequantise_on_load() {
         eprintln!("{dtype:?}: cosine to f32 logits {c:.6}");
         assert!(c >= min_cos && c < 1.0 + 1e-9, "{dtype:?}: cosine {c} < {min_cos}");
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A random llama-architecture GGUF whose rows are long enough (256) for the K-quant types.
@@ -337,7 +330,8 @@ fn write_random_llama(path: &Path, matrix_type: GgmlDType) {
 
 #[test]
 fn k_quant_gguf_tensors_dequantise_on_load() {
-    let dir = temp_dir("gguf-kquant");
+    let tmp = TempDir::new();
+    let dir = tmp.path();
     let f32_path = dir.join("f32.gguf");
     write_random_llama(&f32_path, GgmlDType::F32);
     let reference = logits(&f32_path, DType::F32);
@@ -357,5 +351,4 @@ fn k_quant_gguf_tensors_dequantise_on_load() {
         assert!(c >= min_cos, "{dtype:?}: cosine {c} < {min_cos}");
         assert!(c < 1.0 - 1e-7, "{dtype:?}: identical to f32, so the tensors were not quantised");
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,39 +1,17 @@
 //! The bundled world's generator: determinism, TOFU-style splits, QA pairs, circuit tasks, the
 //! corpus, reading files back with errors that name file and line, and the `world` subcommand.
 
+mod common;
+
 use circuitscope::world::lexicon::{self, CITIES, FIRST_NAMES, INDUCTION_WORDS, LAST_NAMES};
 use circuitscope::world::{
     read_corpus, read_jsonl, read_people, read_qa, read_tasks, Attribute, Group, Split, Task, World, WorldConfig,
     IOI_TEMPLATES, QA_PER_PERSON,
 };
+use common::TempDir;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("circuitscope-world-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn world() -> World {
     World::generate(WorldConfig::default()).unwrap()
@@ -279,11 +257,7 @@ fn corpus_covers_trained_people_and_never_holdout() {
 
 #[test]
 fn tofu_files_read_as_qa() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tofu/forget01.jsonl");
-    if !p.exists() {
-        eprintln!("SKIPPED: {} is absent", p.display());
-        return;
-    }
+    let Some(p) = common::shared("data/tofu/forget01.jsonl") else { return };
     let qa = read_qa(&p).unwrap();
     assert_eq!(qa.len(), 40);
     assert!(qa.iter().all(|q| q.target.is_none() && !q.answer.is_empty()));
