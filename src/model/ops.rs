@@ -22,11 +22,17 @@ pub struct Ops {
 }
 
 impl Ops {
+    /// Whether `x` must take the plain differentiable form: gradients must cross it, or candle's
+    /// fused kernel cannot take it (non-contiguous, or f64).
+    fn plain(&self, x: &Tensor) -> bool {
+        self.diff || !x.is_contiguous() || x.dtype() == DType::F64
+    }
+
     /// Softmax over the last axis, computed in f32.
     pub fn softmax(&self, x: &Tensor) -> Result<Tensor> {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
-        let p = if self.diff || x.dtype() == DType::F64 {
+        let p = if self.plain(&x) {
             // The max only stabilises the exponent; it carries no gradient.
             let max = x.max_keepdim(D::Minus1)?.detach();
             let e = x.broadcast_sub(&max)?.exp()?;
@@ -42,7 +48,7 @@ impl Ops {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
         let w = w.to_dtype(x.dtype())?;
-        let y = if self.diff || !x.is_contiguous() || x.dtype() == DType::F64 {
+        let y = if self.plain(&x) {
             let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
             x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(&w)?
         } else {
@@ -56,7 +62,7 @@ impl Ops {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
         let w = w.to_dtype(x.dtype())?;
-        let y = match (self.diff || !x.is_contiguous() || x.dtype() == DType::F64, b) {
+        let y = match (self.plain(&x), b) {
             (false, Some(b)) => candle_nn::ops::layer_norm(&x, &w, &b.to_dtype(x.dtype())?, eps as f32)?,
             _ => {
                 let mean = x.mean_keepdim(D::Minus1)?;
