@@ -24,11 +24,14 @@
 //! # }
 //! ```
 
+pub mod attribution;
 pub mod error;
 pub mod fsutil;
 pub mod graph;
 pub mod hooks;
 pub mod model;
+pub mod render;
+pub mod train;
 pub mod world;
 
 pub use error::{Error, Result};

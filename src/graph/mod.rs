@@ -8,6 +8,10 @@
 //! Edges: every writer into every later reader; `m{l}` also reads layer l's heads unless the
 //! model has a parallel residual (attention and MLP read the same stream).
 
+pub mod scores;
+
+pub use scores::EdgeScores;
+
 use crate::model::ModelConfig;
 
 /// A writer: something that adds into the residual stream.
