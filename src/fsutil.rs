@@ -29,3 +29,20 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Refuses to write into `dir` when it exists and holds anything, unless `force`: the one rule
+/// every command that writes a folder follows.
+pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let exists = |msg: &str| Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg.to_string())));
+    if !dir.is_dir() {
+        return exists("exists and is not a folder");
+    }
+    let non_empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_some();
+    if non_empty && !force {
+        return exists("the output folder exists and is not empty; use --force to overwrite it");
+    }
+    Ok(())
+}

@@ -9,6 +9,8 @@ use circuitscope::model::{LoadOptions, Model};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "circuitscope",
@@ -95,6 +97,44 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Train the bundled model: a byte-level BPE tokenizer and a GPT-2 on a world folder's corpus,
+    /// saved as a Hugging Face checkpoint with a model card (accuracy per split and task).
+    Train {
+        /// a world folder (`circuitscope world --out DIR`)
+        #[arg(long, default_value = "circuits/world")]
+        data: PathBuf,
+        /// the checkpoint folder to write (refused if it exists and is not empty, unless --force)
+        #[arg(long, default_value = "models/world-gpt2")]
+        out: PathBuf,
+        #[arg(long)]
+        force: bool,
+        /// a few dozen steps of a tiny model instead (a smoke test: the loss must fall)
+        #[arg(long)]
+        smoke: bool,
+        #[arg(long)]
+        steps: Option<usize>,
+        #[arg(long)]
+        layers: Option<usize>,
+        #[arg(long)]
+        heads: Option<usize>,
+        #[arg(long)]
+        d_model: Option<usize>,
+        /// context length in tokens
+        #[arg(long)]
+        context: Option<usize>,
+        #[arg(long)]
+        vocab_size: Option<usize>,
+        /// rows per step
+        #[arg(long)]
+        batch: Option<usize>,
+        /// peak learning rate
+        #[arg(long)]
+        lr: Option<f64>,
+        #[arg(long)]
+        warmup: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() {
@@ -131,6 +171,38 @@ fn run(cli: Cli) -> Result<()> {
             run_prompt(&model, prompt, token_ids, dtype.into(), opts)
         }
         Command::World { out, seed, people, holdout, force } => world(&out, seed, people, holdout, force),
+        Command::Train {
+            data,
+            out,
+            force,
+            smoke,
+            steps,
+            layers,
+            heads,
+            d_model,
+            context,
+            vocab_size,
+            batch,
+            lr,
+            warmup,
+            seed,
+        } => {
+            let base = if smoke { circuitscope::train::TrainConfig::smoke() } else { Default::default() };
+            let cfg = circuitscope::train::TrainConfig {
+                steps: steps.unwrap_or(base.steps),
+                layers: layers.unwrap_or(base.layers),
+                heads: heads.unwrap_or(base.heads),
+                d_model: d_model.unwrap_or(base.d_model),
+                context: context.unwrap_or(base.context),
+                vocab_size: vocab_size.unwrap_or(base.vocab_size),
+                batch: batch.unwrap_or(base.batch),
+                lr: lr.unwrap_or(base.lr),
+                warmup: warmup.unwrap_or(base.warmup),
+                seed: seed.unwrap_or(base.seed),
+                ..base
+            };
+            cli::train::run(&data, &out, &cfg, force)
+        }
     }
 }
 

@@ -54,6 +54,11 @@ impl<'a> HookRun<'a> {
         self.set.differentiable || !self.set.taps.is_empty()
     }
 
+    /// Whether activation gradients must be exact (see `HookSet::approximate_gradients`).
+    pub fn exact_gradients(&self) -> bool {
+        !self.set.approximate_gradients
+    }
+
     /// Runs the interventions, tap and capture registered at `p` on activation `x`.
     #[inline]
     pub fn fire(&mut self, p: HookPoint, x: Tensor) -> Result<Tensor> {

@@ -145,6 +145,9 @@ pub struct HookSet {
     pub differentiable: bool,
     /// Dtype in which gradient taps are created (defaults to the activation's dtype).
     pub tap_dtype: Option<DType>,
+    /// Differentiable, but candle's fused GeLU (whose backward uses ~6-digit constants) is good
+    /// enough: training, where speed matters more than the last digits of a gradient.
+    pub approximate_gradients: bool,
 }
 
 impl HookSet {
@@ -186,6 +189,13 @@ impl HookSet {
 
     pub fn differentiable(mut self) -> Self {
         self.differentiable = true;
+        self
+    }
+
+    /// Differentiable with approximate activation gradients, for training weights.
+    pub fn training(mut self) -> Self {
+        self.differentiable = true;
+        self.approximate_gradients = true;
         self
     }
 

@@ -210,7 +210,12 @@ impl ModelConfig {
     pub fn from_hf_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not valid JSON: {e}")))?;
-        let cfg = HfJson { v: &v, path };
+        Self::from_hf_value(&v, path)
+    }
+
+    /// Reads a parsed Hugging Face `config.json`; `path` names it in errors.
+    pub fn from_hf_value(v: &Value, path: &Path) -> Result<Self> {
+        let cfg = HfJson { v, path };
         let arch = match v.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str) {
             Some(a) => a.to_string(),
             None => {

@@ -117,7 +117,7 @@ impl Decoder {
         let (b, s) = self.check_input(ids)?;
         let d = self.cfg.d_model;
         let mut run = HookRun::new(hooks, &self.points)?;
-        let ops = Ops { diff: run.differentiable() };
+        let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients() };
         let ids = ids.to_dtype(DType::U32)?;
 
         let mut emb = self.tok_embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, d))?;

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod config;
 pub mod const_matmul;
 pub mod decoder;
+pub mod gelu;
 pub mod gguf_meta;
 pub mod inspect;
 pub mod mlp;

@@ -19,6 +19,8 @@ fn work_dtype(dt: DType) -> DType {
 #[derive(Clone, Copy, Debug)]
 pub struct Ops {
     pub diff: bool,
+    /// On a differentiable pass, differentiate activations exactly (not candle's fused GeLU).
+    pub exact: bool,
 }
 
 impl Ops {
@@ -79,7 +81,7 @@ impl Ops {
     }
 
     pub fn activation(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        if self.diff {
+        if self.diff && self.exact {
             // candle's fused GeLU backward uses constants rounded to ~6 digits; these compositions
             // differentiate exactly.
             match act {
@@ -96,6 +98,9 @@ impl Ops {
             }
         }
         Ok(match act {
+            // Differentiated passes that accept an approximate activation (training) still get an
+            // exact derivative here, one op instead of candle's composed backward.
+            Activation::GeluTanh if self.diff => super::gelu::gelu_tanh(x)?,
             Activation::GeluTanh => x.gelu()?,
             Activation::GeluErf => x.gelu_erf()?,
             Activation::Silu => x.silu()?,
@@ -109,7 +114,10 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims();
     let n_in = dims[dims.len() - 1];
     let rows = x.elem_count() / n_in;
-    let y = matmul_const(&x.reshape((rows, n_in))?, &w.t()?)?;
+    let x2 = x.reshape((rows, n_in))?;
+    // A weight that tracks gradients (training) needs candle's matmul, whose backward reaches both
+    // operands; a constant weight takes the cheaper input-only backward.
+    let y = if w.track_op() { x2.matmul(&w.t()?)? } else { matmul_const(&x2, &w.t()?)? };
     let y = match b {
         Some(b) => y.broadcast_add(b)?,
         None => y,

@@ -31,24 +31,7 @@ impl World {
     /// Refuses a `dir` that exists and is not empty unless `force`; each file goes to a
     /// temporary file renamed into place. Returns the files written, in order.
     pub fn write(&self, dir: &Path, force: bool) -> Result<Vec<WrittenFile>> {
-        if dir.exists() {
-            if !dir.is_dir() {
-                return Err(Error::io(
-                    dir,
-                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not a folder"),
-                ));
-            }
-            let non_empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_some();
-            if non_empty && !force {
-                return Err(Error::io(
-                    dir,
-                    std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "the output folder exists and is not empty; use --force to overwrite it",
-                    ),
-                ));
-            }
-        }
+        crate::fsutil::check_output_dir(dir, force)?;
         let tasks_dir = dir.join("tasks");
         std::fs::create_dir_all(&tasks_dir).map_err(|e| Error::io(&tasks_dir, e))?;
 

@@ -62,8 +62,8 @@ impl Default for WorldConfig {
             holdout: 10,
             ioi: 200,
             induction: 200,
-            corpus_ioi: 2000,
-            corpus_induction: 2000,
+            corpus_ioi: 1000,
+            corpus_induction: 1000,
         }
     }
 }

@@ -1,0 +1,86 @@
+//! Attention-head roles from attention patterns: previous-token heads (attend from i to i − 1)
+//! and induction heads (attend from i to the token after an earlier occurrence of token i).
+
+use crate::error::{Error, Result};
+use crate::hooks::{HookPoint, HookSet, Site};
+use crate::model::Decoder;
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+/// Mean scores per (layer, head), each in [0, 1].
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadScores {
+    /// previous_token[l][h]: mean attention from position i to i − 1 (i ≥ 1).
+    pub previous_token: Vec<Vec<f32>>,
+    /// induction[l][h]: mean attention from i to j + 1, where j is the latest earlier position
+    /// with the same token as i (j + 1 < i), over positions that have one.
+    pub induction: Vec<Vec<f32>>,
+}
+
+impl HeadScores {
+    /// The `k` heads with the highest score, best first, as (layer, head, score).
+    pub fn top(scores: &[Vec<f32>], k: usize) -> Vec<(usize, usize, f32)> {
+        let mut all: Vec<(usize, usize, f32)> = scores
+            .iter()
+            .enumerate()
+            .flat_map(|(l, row)| row.iter().enumerate().map(move |(h, &s)| (l, h, s)))
+            .collect();
+        all.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        all.truncate(k);
+        all
+    }
+}
+
+/// For each position i, the induction target j + 1 (see [`HeadScores::induction`]).
+pub fn induction_targets(ids: &[u32]) -> Vec<Option<usize>> {
+    (0..ids.len()).map(|i| (0..i.saturating_sub(1)).rev().find(|&j| ids[j] == ids[i]).map(|j| j + 1)).collect()
+}
+
+/// Scores every head on `prompts` (token ids, one forward pass each).
+pub fn head_scores(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<HeadScores> {
+    let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
+    let mut prev = vec![vec![0f64; nh]; nl];
+    let mut ind = vec![vec![0f64; nh]; nl];
+    let (mut n_prev, mut n_ind) = (0usize, 0usize);
+    let points: Vec<HookPoint> = (0..nl).map(|l| HookPoint::Block(l, Site::Pattern)).collect();
+    for ids in prompts {
+        if ids.len() < 2 {
+            return Err(Error::input("head scores need prompts of at least two tokens"));
+        }
+        let input = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        let out = dec.forward(&input, &HookSet::new().capture(points.iter().copied()))?;
+        let targets = induction_targets(ids);
+        n_prev += ids.len() - 1;
+        n_ind += targets.iter().flatten().count();
+        for (l, p) in points.iter().enumerate() {
+            // (H, s, s)
+            let pat: Vec<Vec<Vec<f32>>> = out.cache.get(*p)?.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec3()?;
+            for (h, rows) in pat.iter().enumerate() {
+                for i in 1..ids.len() {
+                    prev[l][h] += rows[i][i - 1] as f64;
+                    if let Some(t) = targets[i] {
+                        ind[l][h] += rows[i][t] as f64;
+                    }
+                }
+            }
+        }
+    }
+    let mean = |m: Vec<Vec<f64>>, n: usize| -> Vec<Vec<f32>> {
+        m.into_iter().map(|r| r.into_iter().map(|x| (x / n.max(1) as f64) as f32).collect()).collect()
+    };
+    Ok(HeadScores { previous_token: mean(prev, n_prev), induction: mean(ind, n_ind) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn induction_targets_point_after_the_previous_occurrence() {
+        // a b c a b c
+        let t = induction_targets(&[1, 2, 3, 1, 2, 3]);
+        assert_eq!(t, vec![None, None, None, Some(1), Some(2), Some(3)]);
+        // an immediate repeat has no target (j + 1 would be i itself)
+        assert_eq!(induction_targets(&[5, 5]), vec![None, None]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Layer 5: analyses built on hooks, the model and attribution (head roles; later CUD, concept
+//! vectors and CURE).
+
+pub mod heads;

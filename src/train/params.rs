@@ -1,0 +1,185 @@
+//! The parameters of a GPT-2 being trained: `Var`s under their Hugging Face names and layouts
+//! (Conv1D weights are (in, out)), so that saving is writing them out and the decoder reads them
+//! through the same loader as any checkpoint.
+
+use crate::error::{Error, Result};
+use crate::model::naming::{Format, Naming};
+use crate::model::source::TensorSource;
+use crate::model::weights::Weights;
+use crate::model::{Decoder, ModelConfig};
+use crate::world::rng::Rng;
+use candle_core::{DType, Device, Tensor, Var};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The size of the model to train.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Gpt2Shape {
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub d_model: usize,
+    pub n_ctx: usize,
+    pub vocab_size: usize,
+}
+
+impl Gpt2Shape {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::input(format!("{field}: {why}")));
+        if self.n_layers == 0 {
+            return bad("layers", "the model needs at least one layer".into());
+        }
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            return bad("heads", format!("{} heads must divide d_model = {}", self.n_heads, self.d_model));
+        }
+        if self.n_ctx < 8 {
+            return bad("context", format!("a context of {} tokens is too short", self.n_ctx));
+        }
+        Ok(())
+    }
+
+    /// The Hugging Face `config.json` of this shape (GPT2LMHeadModel, tied embeddings).
+    pub fn hf_config(&self, eos: u32) -> Value {
+        json!({
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "activation_function": "gelu_new",
+            "n_layer": self.n_layers,
+            "n_head": self.n_heads,
+            "n_embd": self.d_model,
+            "n_inner": 4 * self.d_model,
+            "n_positions": self.n_ctx,
+            "n_ctx": self.n_ctx,
+            "vocab_size": self.vocab_size,
+            "layer_norm_epsilon": 1e-5,
+            "bos_token_id": eos,
+            "eos_token_id": eos,
+            "tie_word_embeddings": true,
+            "scale_attn_weights": true,
+            "attn_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "resid_pdrop": 0.0,
+            "initializer_range": 0.02,
+            "dtype": "float32",
+        })
+    }
+}
+
+/// Trainable parameters by Hugging Face name.
+pub struct Params {
+    pub shape: Gpt2Shape,
+    pub vars: BTreeMap<String, Var>,
+    pub cfg: ModelConfig,
+}
+
+/// Whether a parameter takes weight decay: matrices do; biases, norms and embeddings do not.
+pub fn decays(name: &str) -> bool {
+    name.ends_with(".weight") && !name.contains(".ln_") && !name.contains("wte") && !name.contains("wpe")
+}
+
+impl Params {
+    /// GPT-2's initialisation: N(0, 0.02) matrices and embeddings, output projections scaled by
+    /// 1/√(2L), zero biases, unit norms. Drawn from the world's SplitMix64 stream, so the same
+    /// seed gives the same model everywhere (candle's own CPU RNG cannot be seeded).
+    pub fn init(shape: &Gpt2Shape, eos: u32, seed: u64) -> Result<Self> {
+        shape.validate()?;
+        let cfg = ModelConfig::from_hf_value(&shape.hf_config(eos), Path::new("<training config>"))?;
+        let (d, l) = (shape.d_model, shape.n_layers);
+        let mut rng = Rng::stream(seed, "init");
+        let mut vars = BTreeMap::new();
+        let std = 0.02;
+        let proj_std = std / ((2 * l) as f64).sqrt();
+        let mut add = |name: String, dims: &[usize], fill: Fill| -> Result<()> {
+            let n: usize = dims.iter().product();
+            let data: Vec<f32> = match fill {
+                Fill::Normal(s) => (0..n).map(|_| (normal(&mut rng) * s) as f32).collect(),
+                Fill::Const(c) => vec![c; n],
+            };
+            let t = Tensor::from_vec(data, dims, &Device::Cpu)?;
+            vars.insert(name, Var::from_tensor(&t)?);
+            Ok(())
+        };
+        let p = "transformer.";
+        add(format!("{p}wte.weight"), &[shape.vocab_size, d], Fill::Normal(std))?;
+        add(format!("{p}wpe.weight"), &[shape.n_ctx, d], Fill::Normal(std / 2.0))?;
+        for i in 0..l {
+            let b = |s: &str| format!("{p}h.{i}.{s}");
+            add(b("ln_1.weight"), &[d], Fill::Const(1.0))?;
+            add(b("ln_1.bias"), &[d], Fill::Const(0.0))?;
+            add(b("attn.c_attn.weight"), &[d, 3 * d], Fill::Normal(std))?;
+            add(b("attn.c_attn.bias"), &[3 * d], Fill::Const(0.0))?;
+            add(b("attn.c_proj.weight"), &[d, d], Fill::Normal(proj_std))?;
+            add(b("attn.c_proj.bias"), &[d], Fill::Const(0.0))?;
+            add(b("ln_2.weight"), &[d], Fill::Const(1.0))?;
+            add(b("ln_2.bias"), &[d], Fill::Const(0.0))?;
+            add(b("mlp.c_fc.weight"), &[d, 4 * d], Fill::Normal(std))?;
+            add(b("mlp.c_fc.bias"), &[4 * d], Fill::Const(0.0))?;
+            add(b("mlp.c_proj.weight"), &[4 * d, d], Fill::Normal(proj_std))?;
+            add(b("mlp.c_proj.bias"), &[d], Fill::Const(0.0))?;
+        }
+        add(format!("{p}ln_f.weight"), &[d], Fill::Const(1.0))?;
+        add(format!("{p}ln_f.bias"), &[d], Fill::Const(0.0))?;
+        Ok(Params { shape: shape.clone(), vars, cfg })
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    /// A decoder over the current parameter values whose weights are differentiable functions of
+    /// the `Var`s (rebuilt after every optimiser step: the loader's transposes are copies).
+    pub fn decoder(&self) -> Result<Decoder> {
+        let src = VarSource { vars: &self.vars };
+        let naming = Naming::new(self.cfg.family, Format::HuggingFace, &src);
+        let ws = Weights { src: &src, naming, dtype: DType::F32, cfg: &self.cfg, on_tensor: None };
+        Decoder::new(self.cfg.clone(), &ws)
+    }
+
+    /// The parameters as named tensors, ready for `safetensors`.
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect()
+    }
+}
+
+enum Fill {
+    Normal(f64),
+    Const(f32),
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut Rng) -> f64 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// The loader's view of the parameters: reading a tensor returns the `Var`'s own tensor, so
+/// gradients flow back to it through the loader's transposes and splits.
+struct VarSource<'a> {
+    vars: &'a BTreeMap<String, Var>,
+}
+
+impl TensorSource for VarSource<'_> {
+    fn path_of(&self, _name: &str) -> &Path {
+        Path::new("<parameters being trained>")
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.vars.get(name).map(|v| v.dims().to_vec())
+    }
+
+    fn read_f32(&self, name: &str) -> Result<Tensor> {
+        self.vars.get(name).map(|v| v.as_tensor().clone()).ok_or_else(|| Error::MissingTensor {
+            path: PathBuf::from("<parameters being trained>"),
+            name: name.to_string(),
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.vars.keys().cloned().collect()
+    }
+
+    fn stored_dtype(&self, _name: &str) -> Option<String> {
+        Some("F32".into())
+    }
+}
