@@ -26,10 +26,12 @@ use super::{Circuit, EdgeScores, GraphShape, Qkv, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
-/// An f32 as JSON: shortest round-trip form, `null` for NaN and infinities.
+/// An f32 as JSON: widened to f64 and written in its shortest round-trip form (what Python
+/// writes for `tensor.item()`), so reading it back as f64 and narrowing gives the same f32;
+/// `null` for NaN and infinities.
 fn num(x: f32) -> String {
     if x.is_finite() {
-        serde_json::to_string(&x).expect("finite floats serialise")
+        serde_json::to_string(&(x as f64)).expect("finite floats serialise")
     } else {
         "null".into()
     }
