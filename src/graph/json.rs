@@ -119,7 +119,9 @@ impl Circuit {
         let dims = format!("a {n_layers}-layer, {n_heads}-head graph");
 
         let flag = |v: &Value, field: String| -> Result<bool> {
-            v.get("in_graph").and_then(Value::as_bool).ok_or_else(|| bad(format!("{field}: `in_graph` must be true or false")))
+            v.get("in_graph")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| bad(format!("{field}: `in_graph` must be true or false")))
         };
         // A score: a number, or null for "none" (NaN).
         let score = |v: Option<&Value>, field: String| -> Result<Option<f32>> {
@@ -133,9 +135,8 @@ impl Circuit {
         let mut scores = EdgeScores::zeros(shape);
         let mut edge_flags = vec![false; shape.n_fwd() * shape.n_bwd()];
         for (name, v) in section("edges")? {
-            let (w, r) = shape
-                .parse_edge(name)
-                .ok_or_else(|| bad(format!("`edges`: `{name}` is not an edge of {dims}")))?;
+            let (w, r) =
+                shape.parse_edge(name).ok_or_else(|| bad(format!("`edges`: `{name}` is not an edge of {dims}")))?;
             let field = format!("edge `{name}`");
             if v.get("score").is_none() {
                 return Err(bad(format!("{field}: missing `score`")));
@@ -149,9 +150,8 @@ impl Circuit {
         let mut node_scores = vec![f32::NAN; shape.n_nodes()];
         let mut any_node_score = false;
         for (name, v) in section("nodes")? {
-            let node = shape
-                .parse_node(name)
-                .ok_or_else(|| bad(format!("`nodes`: `{name}` is not a node of {dims}")))?;
+            let node =
+                shape.parse_node(name).ok_or_else(|| bad(format!("`nodes`: `{name}` is not a node of {dims}")))?;
             let field = format!("node `{name}`");
             c.set_node(node, flag(v, field.clone())?);
             if let Some(s) = score(v.get("score"), field)? {

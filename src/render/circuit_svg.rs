@@ -167,18 +167,8 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let grid_x0 = margin + label_w + fs;
     let grid_w = n_heads as f64 * (box_w + col_gap) + mlp_gap + box_w;
     let top = margin + title_fs + 0.6 * fs + sub_fs + 2.2 * fs;
-    let lay = Layout {
-        box_w,
-        box_h,
-        pitch: (3.0 * box_h).ceil(),
-        grid_x0,
-        grid_w,
-        top,
-        n_layers,
-        n_heads,
-        col_gap,
-        mlp_gap,
-    };
+    let lay =
+        Layout { box_w, box_h, pitch: (3.5 * box_h).ceil(), grid_x0, grid_w, top, n_layers, n_heads, col_gap, mlp_gap };
 
     // Legend entries: (kind of swatch, label).
     let max_abs = c.edges_in_graph().map(|(_, _, s)| s.abs()).filter(|s| s.is_finite()).fold(0.0f32, f32::max);
@@ -228,7 +218,11 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     );
     let _ = writeln!(out, "<title>{}</title>", escape(title));
     let _ = writeln!(out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#FFFFFF\"/>", f2(width), f2(height));
-    let _ = writeln!(out, "{}", text(margin, margin + title_fs, title_fs, "start", "font-weight=\"bold\" fill=\"#111111\"", title));
+    let _ = writeln!(
+        out,
+        "{}",
+        text(margin, margin + title_fs, title_fs, "start", "font-weight=\"bold\" fill=\"#111111\"", title)
+    );
     let _ = writeln!(
         out,
         "{}",
@@ -291,7 +285,8 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
                 w @ Writer::Mlp { .. } => (lay.writer_box(w), MLP_FILL, false),
             }
         };
-        let (fill, stroke, ink) = if active { (fill, NODE_STROKE, "#111111") } else { (FAINT_FILL, FAINT_STROKE, FAINT_TEXT) };
+        let (fill, stroke, ink) =
+            if active { (fill, NODE_STROKE, "#111111") } else { (FAINT_FILL, FAINT_STROKE, FAINT_TEXT) };
         let name = shape.node_name(node);
         let _ = writeln!(
             out,
@@ -351,9 +346,10 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
                 );
             }
             Swatch::Widths => {
-                for (k, wdt) in [opts.min_edge_width, (opts.min_edge_width + opts.max_edge_width) / 2.0, opts.max_edge_width]
-                    .into_iter()
-                    .enumerate()
+                for (k, wdt) in
+                    [opts.min_edge_width, (opts.min_edge_width + opts.max_edge_width) / 2.0, opts.max_edge_width]
+                        .into_iter()
+                        .enumerate()
                 {
                     let x0 = sx + k as f64 * swatch_w / 3.0;
                     let _ = writeln!(
@@ -379,7 +375,8 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
                 );
             }
         }
-        let _ = writeln!(out, "{}", text(sx + swatch_w + 0.8 * fs, cy + 0.35 * fs, fs, "start", "fill=\"#222222\"", label));
+        let _ =
+            writeln!(out, "{}", text(sx + swatch_w + 0.8 * fs, cy + 0.35 * fs, fs, "start", "fill=\"#222222\"", label));
     }
     let _ = writeln!(out, "</g>");
     out.push_str("</svg>\n");

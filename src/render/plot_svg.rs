@@ -86,7 +86,8 @@ impl LinePlot {
             .flat_map(|s| s.points.iter().map(|p| p.0))
             .filter(|x| x.is_finite() && (self.x_scale == Scale::Linear || *x > 0.0))
             .collect();
-        let mut ys: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
+        let mut ys: Vec<f64> =
+            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
         if let Some((r, _)) = &self.reference {
             ys.push(*r);
         }
@@ -95,14 +96,23 @@ impl LinePlot {
             Scale::Linear => Axis::linear(&xs),
             Scale::Log => Axis::log(&xs),
         };
-        let y_axis = Axis::linear(&ys);
+        let y_axis = Axis::linear_with_headroom(&ys);
 
         let mut legend: Vec<(LegendMark, String)> =
             self.series.iter().enumerate().map(|(i, s)| (LegendMark::Series(i), s.name.clone())).collect();
         if let Some((_, label)) = &self.reference {
             legend.push((LegendMark::Reference, label.clone()));
         }
-        let frame = Frame::new(fs, &self.title, &self.x_label, &self.y_label, &y_axis, self.plot_width, self.plot_height, &legend);
+        let frame = Frame::new(
+            fs,
+            &self.title,
+            &self.x_label,
+            &self.y_label,
+            &y_axis,
+            self.plot_width,
+            self.plot_height,
+            &legend,
+        );
         let mut out = frame.open();
         frame.y_grid_and_ticks(&mut out, &y_axis);
         frame.x_ticks(&mut out, &x_axis);
@@ -185,12 +195,14 @@ impl BarChart {
         let bar_w = (fs * 1.2 / (n_series as f64).sqrt()).max(3.0);
         let group_w = bar_w * n_series as f64 + fs * 0.8;
         let plot_w = (group_w * n_cat as f64).max(360.0);
-        let mut ys: Vec<f64> = self.series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|y| y.is_finite()).collect();
+        let mut ys: Vec<f64> =
+            self.series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|y| y.is_finite()).collect();
         ys.push(0.0);
-        let y_axis = Axis::linear(&ys);
+        let y_axis = Axis::linear_with_headroom(&ys);
         let legend: Vec<(LegendMark, String)> =
             self.series.iter().enumerate().map(|(i, (name, _))| (LegendMark::Bar(i), name.clone())).collect();
-        let frame = Frame::new(fs, &self.title, &self.x_label, &self.y_label, &y_axis, plot_w, self.plot_height, &legend);
+        let frame =
+            Frame::new(fs, &self.title, &self.x_label, &self.y_label, &y_axis, plot_w, self.plot_height, &legend);
         let mut out = frame.open();
         frame.y_grid_and_ticks(&mut out, &y_axis);
 
@@ -245,7 +257,13 @@ fn marker(i: usize, x: f64, y: f64, r: f64) -> String {
     let style = format!("fill=\"#FFFFFF\" stroke=\"{c}\" stroke-width=\"1.50\"");
     match i % 4 {
         0 => format!("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" {style}/>", f2(x), f2(y), f2(r)),
-        1 => format!("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {style}/>", f2(x - r), f2(y - r), f2(2.0 * r), f2(2.0 * r)),
+        1 => format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {style}/>",
+            f2(x - r),
+            f2(y - r),
+            f2(2.0 * r),
+            f2(2.0 * r)
+        ),
         2 => format!(
             "<path d=\"M{} {} L{} {} L{} {} Z\" {style}/>",
             f2(x),
@@ -269,6 +287,18 @@ fn marker(i: usize, x: f64, y: f64, r: f64) -> String {
     }
 }
 
+/// The label of the log tick m × 10^d: plain from 0.01 to 1000, then k and M (counts of
+/// edges read best that way), scientific beyond.
+fn log_label(m: f64, d: i32) -> String {
+    let m = m as u32;
+    match d {
+        -2..=3 => sig3(m as f64 * 10f64.powi(d)),
+        4..=5 => format!("{}k", m * 10u32.pow((d - 3) as u32)),
+        6..=8 => format!("{}M", m * 10u32.pow((d - 6) as u32)),
+        _ => format!("{m}e{d}"),
+    }
+}
+
 fn tick_mark(x: f64, y: f64) -> String {
     format!("<line x1=\"{x}\" y1=\"{y}\" x2=\"{x}\" y2=\"{}\" stroke=\"#333333\"/>", f2(y + 4.0), x = f2(x), y = f2(y))
 }
@@ -284,7 +314,8 @@ struct Axis {
 impl Axis {
     /// A linear axis covering the values, extended to "nice" ticks (1, 2, 5 × 10^k), about 6.
     fn linear(values: &[f64]) -> Axis {
-        let (mut lo, mut hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (mut lo, mut hi) =
+            values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         if !lo.is_finite() {
             (lo, hi) = (0.0, 1.0);
         }
@@ -309,7 +340,8 @@ impl Axis {
     /// A base-10 log axis from the decade below the smallest value to the decade above the
     /// largest; ticks at powers of ten, plus 2 and 5 when it spans at most two decades.
     fn log(values: &[f64]) -> Axis {
-        let (mut lo, mut hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (mut lo, mut hi) =
+            values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         if !lo.is_finite() {
             (lo, hi) = (1.0, 10.0);
         }
@@ -323,12 +355,24 @@ impl Axis {
             for &m in minors {
                 let v = m * 10f64.powi(d);
                 if v <= 10f64.powi(d1) * 1.000001 {
-                    let label = if (-3..=5).contains(&d) { sig3(v) } else { format!("{}e{d}", m as u32) };
+                    let label = log_label(m, d);
                     ticks.push((v.log10(), label));
                 }
             }
         }
         Axis { lo: d0 as f64, hi: d1 as f64, log: true, ticks }
+    }
+
+    /// A linear axis with headroom above the largest value (3 % of the range) so that curves
+    /// and reference lines at the maximum do not sit on the frame.
+    fn linear_with_headroom(values: &[f64]) -> Axis {
+        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        if !lo.is_finite() || hi - lo < 1e-12 {
+            return Axis::linear(values);
+        }
+        let mut padded = values.to_vec();
+        padded.push(hi + 0.03 * (hi - lo));
+        Axis::linear(&padded)
     }
 
     /// A value's position in [0, 1] along the axis.
@@ -374,7 +418,7 @@ impl Frame {
         let margin = 1.2 * fs;
         let tick_w = y_axis.ticks.iter().map(|(_, l)| text_width(l, fs, false)).fold(0.0, f64::max);
         let x0 = margin + 1.4 * fs + tick_w + 0.8 * fs; // rotated y title column, tick labels
-        let y0 = margin + 1.3 * fs * 1.35 + fs;
+        let y0 = margin + 1.3 * fs * 1.35 + 1.8 * fs;
         let legend_w = legend.iter().map(|(_, l)| text_width(l, fs, false)).fold(0.0, f64::max) + 3.8 * fs;
         let legend_x = x0 + w + 1.5 * fs;
         let width = (legend_x + if legend.is_empty() { 0.0 } else { legend_w } + margin)
@@ -423,11 +467,23 @@ impl Frame {
             f2(self.w + fs),
             f2(self.h + fs)
         );
-        let _ = writeln!(out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#FFFFFF\"/>", f2(self.width), f2(self.height));
+        let _ = writeln!(
+            out,
+            "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#FFFFFF\"/>",
+            f2(self.width),
+            f2(self.height)
+        );
         let _ = writeln!(
             out,
             "{}",
-            text(1.2 * fs, 1.2 * fs + 1.3 * fs, 1.3 * fs, "start", "font-weight=\"bold\" fill=\"#111111\"", &self.title)
+            text(
+                1.2 * fs,
+                1.2 * fs + 1.3 * fs,
+                1.3 * fs,
+                "start",
+                "font-weight=\"bold\" fill=\"#111111\"",
+                &self.title
+            )
         );
         out
     }
@@ -455,7 +511,8 @@ impl Frame {
         'fit: while every < x.ticks.len() {
             let shown: Vec<usize> = (0..x.ticks.len()).step_by(every).collect();
             for pair in shown.windows(2) {
-                let need = (text_width(&x.ticks[pair[0]].1, fs, false) + text_width(&x.ticks[pair[1]].1, fs, false)) / 2.0;
+                let need =
+                    (text_width(&x.ticks[pair[0]].1, fs, false) + text_width(&x.ticks[pair[1]].1, fs, false)) / 2.0;
                 if pos[pair[1]] - pos[pair[0]] < need + 0.6 * fs {
                     every += 1;
                     continue 'fit;
@@ -473,7 +530,8 @@ impl Frame {
             );
             let _ = writeln!(out, "{}", tick_mark(px, self.y0 + self.h));
             if i % every == 0 {
-                let _ = writeln!(out, "{}", text(px, self.y0 + self.h + 1.5 * fs, fs, "middle", "fill=\"#333333\"", label));
+                let _ =
+                    writeln!(out, "{}", text(px, self.y0 + self.h + 1.5 * fs, fs, "middle", "fill=\"#333333\"", label));
             }
         }
     }
@@ -498,7 +556,14 @@ impl Frame {
         let _ = writeln!(
             out,
             "{}",
-            text(yx, yy, fs, "middle", &format!("fill=\"#111111\" transform=\"rotate(-90 {} {})\"", f2(yx), f2(yy)), &self.y_label)
+            text(
+                yx,
+                yy,
+                fs,
+                "middle",
+                &format!("fill=\"#111111\" transform=\"rotate(-90 {} {})\"", f2(yx), f2(yy)),
+                &self.y_label
+            )
         );
         // Legend column.
         for (k, (mark, label)) in legend.iter().enumerate() {
@@ -538,7 +603,8 @@ impl Frame {
                     );
                 }
             }
-            let _ = writeln!(out, "{}", text(sx + sw + 0.6 * fs, cy + 0.35 * fs, fs, "start", "fill=\"#222222\"", label));
+            let _ =
+                writeln!(out, "{}", text(sx + sw + 0.6 * fs, cy + 0.35 * fs, fs, "start", "fill=\"#222222\"", label));
         }
         out.push_str("</svg>\n");
     }

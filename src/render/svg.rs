@@ -212,7 +212,8 @@ fn check_attributes(mut s: &str) -> Result<(), String> {
         }
         seen.push(name);
         let v = s[eq + 1..].trim_start();
-        let q = v.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(|| format!("`{name}` is not quoted"))?;
+        let q =
+            v.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(|| format!("`{name}` is not quoted"))?;
         let close = v[1..].find(q).ok_or_else(|| format!("`{name}` has no closing quote"))?;
         if v[1..1 + close].contains('<') {
             return Err(format!("`<` in the value of `{name}`"));
@@ -297,7 +298,8 @@ mod tests {
 
     #[test]
     fn checker_accepts_good_and_rejects_bad_markup() {
-        let good = "<?xml version=\"1.0\"?><svg a=\"1\"><!-- c --><g><text x=\"1\">a &amp; b</text><path d=\"M\"/></g></svg>";
+        let good =
+            "<?xml version=\"1.0\"?><svg a=\"1\"><!-- c --><g><text x=\"1\">a &amp; b</text><path d=\"M\"/></g></svg>";
         assert_eq!(check_well_formed(good), Ok(()));
         for bad in [
             "<svg><g></svg>",
@@ -315,13 +317,21 @@ mod tests {
 
     #[test]
     fn text_items_parse_back_with_boxes() {
-        let svg = format!("<svg>{}{}</svg>", text(10.0, 20.0, 10.0, "start", "", "a<b"), text(10.0, 20.0, 10.0, "end", "", "x"));
+        let svg = format!(
+            "<svg>{}{}</svg>",
+            text(10.0, 20.0, 10.0, "start", "", "a<b"),
+            text(10.0, 20.0, 10.0, "end", "", "x")
+        );
         let items = text_items(&svg);
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].content, "a<b");
         assert!(items[0].bbox.x0 == 10.0 && items[1].bbox.x1 == 10.0);
         assert!(overlapping_texts(&items).is_none());
-        let svg2 = format!("<svg>{}{}</svg>", text(10.0, 20.0, 10.0, "start", "", "abc"), text(12.0, 22.0, 10.0, "start", "", "x"));
+        let svg2 = format!(
+            "<svg>{}{}</svg>",
+            text(10.0, 20.0, 10.0, "start", "", "abc"),
+            text(12.0, 22.0, 10.0, "start", "", "x")
+        );
         assert!(overlapping_texts(&text_items(&svg2)).is_some());
     }
 }
