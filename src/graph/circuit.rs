@@ -143,15 +143,13 @@ impl Circuit {
     /// Per node: (has an in-circuit edge out, has an in-circuit edge into any of its readers).
     pub(crate) fn node_degrees(&self) -> (Vec<bool>, Vec<bool>) {
         let shape = self.shape();
-        let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
+        let nb = shape.n_bwd();
         let mut has_out = vec![false; shape.n_nodes()];
         let mut has_in = vec![false; shape.n_nodes()];
-        for w in 0..nf {
-            for r in 0..nb {
-                if self.edges[w * nb + r] {
-                    has_out[w] = true;
-                    has_in[shape.node_of_reader(r)] = true;
-                }
+        for (w, row) in self.edges.chunks(nb).enumerate() {
+            for (r, _) in row.iter().enumerate().filter(|(_, &e)| e) {
+                has_out[w] = true;
+                has_in[shape.node_of_reader(r)] = true;
             }
         }
         (has_out, has_in)
