@@ -8,8 +8,16 @@
 //! Edges: every writer into every later reader; `m{l}` also reads layer l's heads unless the
 //! model has a parallel residual (attention and MLP read the same stream).
 
+pub mod circuit;
+pub mod curve;
+pub mod dot;
+pub mod json;
+pub mod names;
 pub mod scores;
+pub mod select;
 
+pub use circuit::Circuit;
+pub use curve::{curve_areas, CurveAreas};
 pub use scores::EdgeScores;
 
 use crate::model::ModelConfig;

@@ -1,12 +1,8 @@
 //! An attention pattern as an SVG heatmap: query positions down, key positions across, one
 //! labelled cell per (query, key), darker = more attention.
 
+use super::svg::escape as xml_escape;
 use std::fmt::Write;
-
-/// Escapes text for SVG/XML.
-pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// `pattern[i][j]` = attention from query i to key j (rows sum to 1), `tokens` the labels.
 pub fn attention_svg(title: &str, tokens: &[String], pattern: &[Vec<f32>]) -> String {

@@ -1,0 +1,420 @@
+//! A circuit drawn as SVG, for papers.
+//!
+//! Layout: one row per layer, layers bottom to top, `input` centred below layer 0 and `logits`
+//! centred above the last layer. In a layer's row the heads stand left to right by index and
+//! the MLP stands to their right, raised half a row so that edges from the layer's own heads
+//! into the MLP (sequential residual) flow upward like every other edge. All boxes have one
+//! width, sized from the longest node label and the font size, and rows and columns are
+//! spaced from the box size, so no two labels can overlap; the layer labels sit in a column
+//! on the left, the legend in a column on the right, the title and a summary line on top.
+//!
+//! Nodes in the circuit are filled and outlined; nodes outside it are drawn faint (default)
+//! or left out ([`InactiveNodes`]), keeping their grid place either way so circuits of one
+//! model always line up. Edges are cubic Béziers from the top of the writer's box to the
+//! reader's port on the bottom of the reader's box: a head has three ports, q on the left,
+//! k in the middle, v on the right, and its q/k/v edges are also solid/dashed/dotted.
+//! Colour gives the sign (Okabe–Ito blue positive, vermillion negative; colour-blind safe),
+//! stroke width and opacity grow with |score| / max |score| over the circuit's edges, and
+//! stronger edges are drawn on top. Numbers are written with two decimals, so the same
+//! circuit always gives the same bytes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::svg::{escape, f2, sig3, text, text_width, FONT_FAMILY};
+use crate::error::Result;
+use crate::fsutil::write_atomic;
+use crate::graph::dot::{NEGATIVE_COLOUR, POSITIVE_COLOUR};
+use crate::graph::{Circuit, Qkv, Reader, Writer};
+
+/// What to do with nodes that are not in the circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InactiveNodes {
+    /// Pale outline and pale label: shows where the circuit sits in the model.
+    Faint,
+    /// Not drawn (their grid places stay empty).
+    Hidden,
+}
+
+#[derive(Clone, Debug)]
+pub struct CircuitSvgOptions {
+    pub title: String,
+    /// The line under the title; `None` writes the circuit's size and the model's shape.
+    pub subtitle: Option<String>,
+    /// Node label size in px; everything else scales from it.
+    pub font_size: f64,
+    pub inactive: InactiveNodes,
+    /// Stroke width of the weakest and of the strongest edge, px.
+    pub min_edge_width: f64,
+    pub max_edge_width: f64,
+}
+
+impl Default for CircuitSvgOptions {
+    fn default() -> Self {
+        CircuitSvgOptions {
+            title: "Circuit".into(),
+            subtitle: None,
+            font_size: 11.0,
+            inactive: InactiveNodes::Faint,
+            min_edge_width: 0.6,
+            max_edge_width: 5.0,
+        }
+    }
+}
+
+const HEAD_FILL: &str = "#E3EDF7";
+const MLP_FILL: &str = "#FCE8D5";
+const IO_FILL: &str = "#E6E6E6";
+const NODE_STROKE: &str = "#333333";
+const FAINT_FILL: &str = "#FAFAFA";
+const FAINT_STROKE: &str = "#D6D6D6";
+const FAINT_TEXT: &str = "#B4B4B4";
+const EDGE_GREY: &str = "#555555";
+
+/// Dash pattern of a reader input: q and single-input readers solid, k dashed, v dotted.
+fn dash(qkv: Option<Qkv>) -> &'static str {
+    match qkv {
+        Some(Qkv::K) => " stroke-dasharray=\"7 4\"",
+        Some(Qkv::V) => " stroke-dasharray=\"0.1 3.5\" stroke-linecap=\"round\"",
+        _ => "",
+    }
+}
+
+/// Box geometry: top-left corner.
+#[derive(Clone, Copy)]
+struct NodeBox {
+    x: f64,
+    y: f64,
+}
+
+struct Layout {
+    box_w: f64,
+    box_h: f64,
+    pitch: f64,
+    grid_x0: f64,
+    grid_w: f64,
+    top: f64,
+    n_layers: usize,
+    n_heads: usize,
+    col_gap: f64,
+    mlp_gap: f64,
+}
+
+impl Layout {
+    fn head(&self, layer: usize, head: usize) -> NodeBox {
+        NodeBox { x: self.grid_x0 + head as f64 * (self.box_w + self.col_gap), y: self.row_y(layer) }
+    }
+    fn mlp(&self, layer: usize) -> NodeBox {
+        let x = self.grid_x0 + self.n_heads as f64 * (self.box_w + self.col_gap) + self.mlp_gap;
+        NodeBox { x, y: self.row_y(layer) - self.pitch / 2.0 }
+    }
+    /// Top of layer `layer`'s head row; row 0 (top) is logits, the last row is input.
+    fn row_y(&self, layer: usize) -> f64 {
+        self.top + (self.n_layers - layer) as f64 * self.pitch
+    }
+    fn centre_x(&self) -> f64 {
+        self.grid_x0 + (self.grid_w - self.box_w) / 2.0
+    }
+    fn input(&self) -> NodeBox {
+        NodeBox { x: self.centre_x(), y: self.top + (self.n_layers + 1) as f64 * self.pitch }
+    }
+    fn logits(&self) -> NodeBox {
+        NodeBox { x: self.centre_x(), y: self.top }
+    }
+    fn writer_box(&self, w: Writer) -> NodeBox {
+        match w {
+            Writer::Input => self.input(),
+            Writer::Head { layer, head } => self.head(layer, head),
+            Writer::Mlp { layer } => self.mlp(layer),
+        }
+    }
+    /// The point where an edge into reader `r` ends, and the reader's q/k/v.
+    fn port(&self, r: Reader) -> ((f64, f64), Option<Qkv>) {
+        let (b, frac, qkv) = match r {
+            Reader::Head { layer, head, qkv } => {
+                let frac = match qkv {
+                    Qkv::Q => 0.25,
+                    Qkv::K => 0.5,
+                    Qkv::V => 0.75,
+                };
+                (self.head(layer, head), frac, Some(qkv))
+            }
+            Reader::Mlp { layer } => (self.mlp(layer), 0.5, None),
+            Reader::Logits => (self.logits(), 0.5, None),
+        };
+        ((b.x + frac * self.box_w, b.y + self.box_h), qkv)
+    }
+    fn grid_bottom(&self) -> f64 {
+        self.input().y + self.box_h
+    }
+}
+
+/// The circuit as an SVG document.
+pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
+    let shape = c.shape();
+    let (n_layers, n_heads) = (shape.n_layers, shape.n_heads);
+    let fs = opts.font_size;
+    let longest = (0..shape.n_nodes()).map(|n| text_width(&shape.node_name(n), fs, false)).fold(0.0, f64::max);
+    let box_w = (longest + 1.4 * fs).ceil();
+    let box_h = (2.0 * fs).ceil();
+    let margin = 1.5 * fs;
+    let title_fs = 1.45 * fs;
+    let sub_fs = fs;
+    let layer_label = |l: usize| format!("layer {l}");
+    let label_w = text_width(&layer_label(n_layers.saturating_sub(1)), fs, false);
+    let col_gap = (0.8 * fs).ceil();
+    let mlp_gap = (1.6 * fs).ceil();
+    let grid_x0 = margin + label_w + fs;
+    let grid_w = n_heads as f64 * (box_w + col_gap) + mlp_gap + box_w;
+    let top = margin + title_fs + 0.6 * fs + sub_fs + 2.2 * fs;
+    let lay =
+        Layout { box_w, box_h, pitch: (3.5 * box_h).ceil(), grid_x0, grid_w, top, n_layers, n_heads, col_gap, mlp_gap };
+
+    // Legend entries: (kind of swatch, label).
+    let max_abs = c.edges_in_graph().map(|(_, _, s)| s.abs()).filter(|s| s.is_finite()).fold(0.0f32, f32::max);
+    let mut legend: Vec<(Swatch, String)> = vec![
+        (Swatch::Line(POSITIVE_COLOUR, 2.5, None), "positive score".into()),
+        (Swatch::Line(NEGATIVE_COLOUR, 2.5, None), "negative score".into()),
+        (Swatch::Widths, format!("width ∝ |score| (max {})", sig3(max_abs as f64))),
+        (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::Q)), "query input (left port)".into()),
+        (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::K)), "key input (middle port)".into()),
+        (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::V)), "value input (right port)".into()),
+        (Swatch::Node(HEAD_FILL, NODE_STROKE), "attention head".into()),
+        (Swatch::Node(MLP_FILL, NODE_STROKE), "MLP".into()),
+    ];
+    if opts.inactive == InactiveNodes::Faint {
+        legend.push((Swatch::Node(FAINT_FILL, FAINT_STROKE), "not in circuit".into()));
+    }
+    let swatch_w = 3.0 * fs;
+    let legend_row = 1.8 * fs;
+    let legend_pad = fs;
+    let legend_x = grid_x0 + grid_w + 2.5 * fs;
+    let legend_text_w = legend.iter().map(|(_, t)| text_width(t, fs, false)).fold(0.0, f64::max);
+    let legend_w = legend_pad * 2.0 + swatch_w + 0.8 * fs + legend_text_w;
+    let legend_h = legend_pad * 2.0 + legend.len() as f64 * legend_row;
+
+    let title = &opts.title;
+    let subtitle = opts.subtitle.clone().unwrap_or_else(|| {
+        format!(
+            "{} edges, {} nodes · {} layers × {} heads{}",
+            c.n_edges_in_graph(),
+            c.n_nodes_in_graph(),
+            n_layers,
+            n_heads,
+            if shape.parallel_residual { " (parallel attention/MLP)" } else { "" }
+        )
+    });
+    let header_w = text_width(title, title_fs, true).max(text_width(&subtitle, sub_fs, false));
+    let width = (legend_x + legend_w + margin).max(2.0 * margin + header_w).ceil();
+    let height = (lay.grid_bottom().max(top + legend_h) + margin).ceil();
+
+    let mut out = String::new();
+    let _ = writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\">",
+        w = f2(width),
+        h = f2(height)
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape(title));
+    let _ = writeln!(out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#FFFFFF\"/>", f2(width), f2(height));
+    let _ = writeln!(
+        out,
+        "{}",
+        text(margin, margin + title_fs, title_fs, "start", "font-weight=\"bold\" fill=\"#111111\"", title)
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        text(margin, margin + title_fs + 0.6 * fs + sub_fs, sub_fs, "start", "fill=\"#555555\"", &subtitle)
+    );
+
+    // Layer labels, on the head row's centre line.
+    let _ = writeln!(out, "<g id=\"layer-labels\" fill=\"#777777\">");
+    for l in 0..n_layers {
+        let y = lay.row_y(l) + box_h / 2.0 + 0.35 * fs;
+        let _ = writeln!(out, "{}", text(grid_x0 - fs, y, fs, "end", "", &layer_label(l)));
+    }
+    let _ = writeln!(out, "</g>");
+
+    // Edges, weakest first so the strongest are on top.
+    let nb = shape.n_bwd();
+    let mut edges: Vec<(usize, usize, f32)> = c.edges_in_graph().collect();
+    let key = |s: f32| if s.is_finite() { s.abs() } else { 0.0 };
+    edges.sort_by(|a, b| key(a.2).total_cmp(&key(b.2)).then((a.0 * nb + a.1).cmp(&(b.0 * nb + b.1))));
+    let _ = writeln!(out, "<g id=\"edges\" fill=\"none\">");
+    for &(w, r, s) in &edges {
+        let rel = if max_abs > 0.0 { (key(s) / max_abs) as f64 } else { 0.0 };
+        let b = lay.writer_box(shape.writer(w));
+        let (x1, y1) = (b.x + box_w / 2.0, b.y);
+        let ((x2, y2), qkv) = lay.port(shape.reader(r));
+        let bend = ((y1 - y2).abs() * 0.5).max(lay.pitch * 0.4);
+        let colour = if s < 0.0 { NEGATIVE_COLOUR } else { POSITIVE_COLOUR };
+        let _ = writeln!(
+            out,
+            "<path d=\"M{} {} C{} {} {} {} {} {}\" stroke=\"{colour}\" stroke-width=\"{}\" stroke-opacity=\"{}\"{}><title>{}</title></path>",
+            f2(x1),
+            f2(y1),
+            f2(x1),
+            f2(y1 - bend),
+            f2(x2),
+            f2(y2 + bend),
+            f2(x2),
+            f2(y2),
+            f2(opts.min_edge_width + (opts.max_edge_width - opts.min_edge_width) * rel),
+            f2(0.3 + 0.6 * rel),
+            dash(qkv),
+            escape(&format!("{} = {}", shape.edge_name_of(w, r), sig3(s as f64)))
+        );
+    }
+    let _ = writeln!(out, "</g>");
+
+    // Nodes.
+    let _ = writeln!(out, "<g id=\"nodes\">");
+    for node in 0..shape.n_nodes() {
+        let active = c.node_in_graph(node);
+        if !active && opts.inactive == InactiveNodes::Hidden {
+            continue;
+        }
+        let (b, fill, is_head) = if node == shape.logits_node() {
+            (lay.logits(), IO_FILL, false)
+        } else {
+            match shape.writer(node) {
+                w @ Writer::Input => (lay.writer_box(w), IO_FILL, false),
+                w @ Writer::Head { .. } => (lay.writer_box(w), HEAD_FILL, true),
+                w @ Writer::Mlp { .. } => (lay.writer_box(w), MLP_FILL, false),
+            }
+        };
+        let (fill, stroke, ink) =
+            if active { (fill, NODE_STROKE, "#111111") } else { (FAINT_FILL, FAINT_STROKE, FAINT_TEXT) };
+        let name = shape.node_name(node);
+        let _ = writeln!(
+            out,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{}\"><title>{}</title></rect>",
+            f2(b.x),
+            f2(b.y),
+            f2(box_w),
+            f2(box_h),
+            f2(0.3 * fs),
+            if active { "1.00" } else { "0.80" },
+            escape(&name)
+        );
+        if active && is_head {
+            // The three input ports.
+            for frac in [0.25, 0.5, 0.75] {
+                let _ = writeln!(
+                    out,
+                    "<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{NODE_STROKE}\"/>",
+                    f2(b.x + frac * box_w),
+                    f2(b.y + box_h),
+                    f2(0.16 * fs)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            text(b.x + box_w / 2.0, b.y + box_h / 2.0 + 0.35 * fs, fs, "middle", &format!("fill=\"{ink}\""), &name)
+        );
+    }
+    let _ = writeln!(out, "</g>");
+
+    // Legend.
+    let _ = writeln!(out, "<g id=\"legend\">");
+    let _ = writeln!(
+        out,
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"#FFFFFF\" stroke=\"#CCCCCC\"/>",
+        f2(legend_x),
+        f2(top),
+        f2(legend_w),
+        f2(legend_h),
+        f2(0.3 * fs)
+    );
+    for (i, (swatch, label)) in legend.iter().enumerate() {
+        let cy = top + legend_pad + (i as f64 + 0.5) * legend_row;
+        let sx = legend_x + legend_pad;
+        match *swatch {
+            Swatch::Line(colour, width, qkv) => {
+                let _ = writeln!(
+                    out,
+                    "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"{}\"{}/>",
+                    f2(sx),
+                    f2(sx + swatch_w),
+                    f2(width),
+                    dash(qkv),
+                    y = f2(cy)
+                );
+            }
+            Swatch::Widths => {
+                for (k, wdt) in
+                    [opts.min_edge_width, (opts.min_edge_width + opts.max_edge_width) / 2.0, opts.max_edge_width]
+                        .into_iter()
+                        .enumerate()
+                {
+                    let x0 = sx + k as f64 * swatch_w / 3.0;
+                    let _ = writeln!(
+                        out,
+                        "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{EDGE_GREY}\" stroke-width=\"{}\" stroke-opacity=\"{}\"/>",
+                        f2(x0),
+                        f2(x0 + swatch_w / 3.0 - 1.0),
+                        f2(wdt),
+                        f2(0.3 + 0.3 * k as f64),
+                        y = f2(cy)
+                    );
+                }
+            }
+            Swatch::Node(fill, stroke) => {
+                let _ = writeln!(
+                    out,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"{fill}\" stroke=\"{stroke}\"/>",
+                    f2(sx + 0.5 * fs),
+                    f2(cy - 0.55 * fs),
+                    f2(swatch_w - fs),
+                    f2(1.1 * fs),
+                    f2(0.2 * fs)
+                );
+            }
+        }
+        let _ =
+            writeln!(out, "{}", text(sx + swatch_w + 0.8 * fs, cy + 0.35 * fs, fs, "start", "fill=\"#222222\"", label));
+    }
+    let _ = writeln!(out, "</g>");
+    out.push_str("</svg>\n");
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Swatch {
+    /// A line: colour, width, dash as a reader input.
+    Line(&'static str, f64, Option<Qkv>),
+    /// Three line widths, thin to thick.
+    Widths,
+    /// A node box: fill, stroke.
+    Node(&'static str, &'static str),
+}
+
+/// Writes [`circuit_svg`] atomically.
+pub fn write_circuit_svg(path: &Path, c: &Circuit, opts: &CircuitSvgOptions) -> Result<()> {
+    write_atomic(path, circuit_svg(c, opts).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{EdgeScores, GraphShape};
+    use crate::render::svg::{check_well_formed, overlapping_texts, text_items};
+
+    #[test]
+    fn small_circuit_is_well_formed_and_labels_do_not_overlap() {
+        let shape = GraphShape { n_layers: 2, n_heads: 3, parallel_residual: false };
+        let mut s = EdgeScores::zeros(shape);
+        for (i, (w, r)) in shape.edges().enumerate() {
+            s.set(w, r, ((i * 37 % 11) as f32 - 5.0) / 10.0);
+        }
+        let c = Circuit::top_n(&s, 20).unwrap().pruned();
+        let svg = circuit_svg(&c, &CircuitSvgOptions { title: "A & B <test>".into(), ..Default::default() });
+        check_well_formed(&svg).unwrap();
+        assert!(svg.contains("A &amp; B &lt;test&gt;"));
+        assert_eq!(overlapping_texts(&text_items(&svg)), None);
+    }
+}
