@@ -46,3 +46,38 @@ pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
     }
     Ok(())
 }
+
+fn sibling(dir: &Path, tag: &str) -> std::path::PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    dir.with_file_name(format!(".{name}.{tag}.{}", std::process::id()))
+}
+
+/// Builds a folder with `fill` in a temporary sibling, then swaps it in for `dir` (two renames):
+/// an error or interruption leaves the previous `dir` as it was and no partial folder behind.
+pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let tmp = sibling(dir, "partial");
+    let result = (|| {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        fill(&tmp)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = sibling(dir, "old");
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, dir) {
+        let _ = std::fs::rename(&old, dir);
+        return Err(Error::io(dir, e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}

@@ -1,10 +1,10 @@
-//! Writing a Hugging Face GPT-2 checkpoint folder without ever leaving a half-written one: the
-//! files go to a sibling temporary folder that replaces the old one in two renames.
+//! Writing a Hugging Face GPT-2 checkpoint folder without ever leaving a half-written one
+//! (`fsutil::write_dir_atomic`).
 
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The files of a checkpoint: name → bytes, plus the tensors of `model.safetensors`.
 pub struct Checkpoint {
@@ -12,38 +12,14 @@ pub struct Checkpoint {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
-fn sibling(dir: &Path, tag: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    dir.with_file_name(format!(".{name}.{tag}.{}", std::process::id()))
-}
-
 impl Checkpoint {
     /// Writes into `dir`, replacing what is there. An error or interruption before the final
     /// rename leaves the previous checkpoint as it was.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let tmp = sibling(dir, "partial");
-        let result = self.write_into(&tmp);
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        let old = sibling(dir, "old");
-        if dir.exists() {
-            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-        }
-        if let Err(e) = std::fs::rename(&tmp, dir) {
-            let _ = std::fs::rename(&old, dir);
-            return Err(Error::io(dir, e));
-        }
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
+        crate::fsutil::write_dir_atomic(dir, |tmp| self.write_into(tmp))
     }
 
     fn write_into(&self, tmp: &Path) -> Result<()> {
-        if tmp.exists() {
-            std::fs::remove_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
-        }
-        std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
         for (name, bytes) in &self.files {
             let p = tmp.join(name);
             std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
