@@ -162,7 +162,7 @@ pub struct Batch {
     pub(crate) row_tokens: Tensor,
     /// (b,) u32 distractor tokens, when every item is a [`Target::Pair`]
     pub(crate) distractors: Option<Tensor>,
-    /// (b, n_rows) f32: 1/(item's row count) where the row belongs to the item, else 0
+    /// (b, n_rows) f64: 1/(item's row count) where the row belongs to the item, else 0
     pub(crate) row_mean: Tensor,
 }
 
@@ -210,9 +210,9 @@ impl Batch {
         let n_rows = rows.len();
         let mut counts = vec![0usize; b];
         owner.iter().for_each(|&i| counts[i] += 1);
-        let mut mean = vec![0f32; b * n_rows];
+        let mut mean = vec![0f64; b * n_rows];
         for (r, &i) in owner.iter().enumerate() {
-            mean[i * n_rows + r] = 1.0 / counts[i] as f32;
+            mean[i * n_rows + r] = 1.0 / counts[i] as f64;
         }
         let distractors: Option<Vec<u32>> = examples
             .iter()
@@ -280,8 +280,8 @@ impl Batch {
         let n_rows = rows.len();
         let tiled_rows: Vec<u32> =
             (0..n).flat_map(|c| rows.iter().map(move |&r| r + (c * b * s) as u32)).collect();
-        let mean: Vec<f32> = self.row_mean.flatten_all()?.to_vec1()?;
-        let mut tiled_mean = vec![0f32; n * b * n * n_rows];
+        let mean: Vec<f64> = self.row_mean.flatten_all()?.to_vec1()?;
+        let mut tiled_mean = vec![0f64; n * b * n * n_rows];
         for c in 0..n {
             for i in 0..b {
                 let dst = (c * b + i) * n * n_rows + c * n_rows;

@@ -78,6 +78,16 @@ pub(crate) fn gradient_scores(
     let model_dtype = decoder.dtype();
     let corr = corrupted(decoder, batch, corruption, track)?;
 
+    // EAP's clean run is its one gradient pass; the other methods capture the clean run first.
+    let (clean, eap_step) = match method {
+        Method::Eap => {
+            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, track)?;
+            (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
+        }
+        _ => (Clean::run(decoder, batch, track)?, None),
+    };
+    let z_corr = corr.z_prime(&clean.z)?;
+
     let mut total: Option<Step> = None;
     let mut add = |step: Step| -> Result<()> {
         total = Some(match total.take() {
@@ -86,67 +96,62 @@ pub(crate) fn gradient_scores(
         });
         Ok(())
     };
-    let (clean, n_steps) = match *method {
+    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, metric, edits, Some(&clean), track);
+    let n_steps = match *method {
         Method::Eap => {
-            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, track)?;
-            add(step)?;
-            (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, 1)
+            add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;
+            1
         }
         Method::EapIgInputs { steps } | Method::EapIgActivations { steps } if steps == 0 => {
             return Err(Error::input("EAP-IG needs at least 1 step"));
         }
         Method::EapIgInputs { steps } => {
-            let clean = Clean::run(decoder, batch, track)?;
-            let (z_in, z_in_corr) = (clean.z.get(0)?, corr.z.get(0)?);
+            let (z_in, z_in_corr) = (clean.z.get(0)?, z_corr.get(0)?);
             for k in 0..steps {
                 let input = lerp(&z_in_corr, &z_in, k as f64 / steps as f64)?;
-                let edit = clean.embed_replacing_input(&input, model_dtype)?;
-                add(gradient_step(decoder, batch, metric, vec![edit], Some(&clean), track)?.0)?;
+                add(step(vec![clean.embed_replacing_input(&input, model_dtype)?])?.0)?;
             }
-            (clean, steps)
+            steps
         }
         Method::EapIgActivations { steps } => {
-            let clean = Clean::run(decoder, batch, track)?;
             let h = cfg.n_heads;
             for group in groups(cfg.n_layers) {
                 for k in 1..=steps {
                     let alpha = k as f64 / steps as f64;
                     let edit = match group {
                         Group::Input => {
-                            let input = lerp(&corr.z.get(0)?, &clean.z.get(0)?, alpha)?;
+                            let input = lerp(&z_corr.get(0)?, &clean.z.get(0)?, alpha)?;
                             clean.embed_replacing_input(&input, model_dtype)?
                         }
                         Group::Heads(l) => {
                             let from = 1 + l * (h + 1);
-                            let z = lerp(&corr.z.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
+                            let z = lerp(&z_corr.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
                             // (H, b, s, d) → (b, s, H, d), the shape of hook_result
                             let z = z.permute((1, 2, 0, 3))?.to_dtype(model_dtype)?;
                             Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z))
                         }
                         Group::Mlp(l) => {
                             let i = 1 + l * (h + 1) + h;
-                            let z = lerp(&corr.z.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?;
+                            let z = lerp(&z_corr.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?;
                             Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z))
                         }
                     };
-                    add(gradient_step(decoder, batch, metric, vec![edit], Some(&clean), track)?.0)?;
+                    add(step(vec![edit])?.0)?;
                 }
             }
-            (clean, (2 * cfg.n_layers + 1) * steps)
+            (2 * cfg.n_layers + 1) * steps
         }
         Method::CleanCorrupted => {
-            let clean = Clean::run(decoder, batch, track)?;
-            add(gradient_step(decoder, batch, metric, vec![], Some(&clean), track)?.0)?;
-            let at_corrupted = clean.embed_replacing_input(&corr.z.get(0)?, model_dtype)?;
-            add(gradient_step(decoder, batch, metric, vec![at_corrupted], Some(&clean), track)?.0)?;
-            (clean, 2)
+            add(step(vec![])?.0)?;
+            add(step(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?])?.0)?;
+            2
         }
         Method::Exact => return Err(Error::input("internal: exact patching is not a gradient method")),
     };
     let total = total.ok_or_else(|| Error::input("internal: no gradient steps were run"))?;
     let scale = 1.0 / n_steps as f64;
     let (g, w) = ((total.readers * scale)?, (total.writers * scale)?);
-    let delta = (&corr.z - &clean.z)?;
+    let delta = (&z_corr - &clean.z)?;
     debug_assert_eq!(delta.dim(0).ok(), Some(shape.n_fwd()));
     let per_item = per_sample.then(|| contract_per_item(&delta, &g)).transpose()?;
     let sum = match &per_item {

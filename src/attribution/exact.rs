@@ -57,7 +57,7 @@ pub(crate) fn exact_scores(
     let b = batch.len();
     let corr = corrupted(decoder, batch, corruption, track)?;
     let clean = Clean::run(decoder, batch, track)?;
-    let delta = (&corr.z - &clean.z)?; // (n_fwd, b, s, d)
+    let delta = (corr.z_prime(&clean.z)? - &clean.z)?; // (n_fwd, b, s, d)
     let clean_values = metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?;
     let clean_losses: Vec<f64> = (&clean_values * metric.sign())?.to_dtype(candle_core::DType::F64)?.to_vec1()?;
 

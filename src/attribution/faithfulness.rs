@@ -135,7 +135,7 @@ pub fn faithfulness(
 ) -> Result<Faithfulness> {
     let shape = GraphShape::of(&decoder.cfg);
     let batches = batches(examples, cfg.batch_size)?;
-    let mut planned_per_batch = 1 + u64::from(cfg.ablation == Ablation::Patching);
+    let mut planned_per_batch = 1 + u64::from(cfg.ablation.needs_corrupted_prompts());
     for (i, m) in masks.iter().enumerate() {
         planned_per_batch += complement(shape, m, i)?.2 as u64;
     }
@@ -151,13 +151,14 @@ pub fn faithfulness(
     for batch in &batches {
         let corr = corrupted(decoder, batch, &corruption, &mut track)?;
         let clean = Clean::run(decoder, batch, &mut track)?;
+        let z_corrupt = corr.z_prime(&clean.z)?;
         model += sum(&cfg.metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?)?;
         corrupt += sum(&match &corr.log_probs {
             Some(lp) => cfg.metric.values_at_rows(lp, batch, Some(&clean.log_probs))?,
-            None => circuit_values(decoder, batch, cfg.metric, &empty, 0, &corr.z, &clean, &mut track)?,
+            None => circuit_values(decoder, batch, cfg.metric, &empty, 0, &z_corrupt, &clean, &mut track)?,
         })?;
         for (i, mask) in masks.iter().enumerate() {
-            circuits[i] += sum(&circuit_values(decoder, batch, cfg.metric, mask, i, &corr.z, &clean, &mut track)?)?;
+            circuits[i] += sum(&circuit_values(decoder, batch, cfg.metric, mask, i, &z_corrupt, &clean, &mut track)?)?;
         }
     }
     let n = examples.len() as f64;

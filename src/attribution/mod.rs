@@ -129,7 +129,7 @@ pub fn attribute(
         return Err(Error::input("max_rows must be at least 1"));
     }
     let batches = batches(examples, cfg.batch_size)?;
-    if cfg.ablation == Ablation::Patching {
+    if cfg.ablation.needs_corrupted_prompts() {
         batches.iter().try_for_each(|b| b.corrupted().map(|_| ()))?;
     }
     let planned: u64 = batches

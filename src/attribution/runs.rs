@@ -80,7 +80,8 @@ impl<'a> Tracker<'a> {
 
 /// An ablation made ready for batches: mean outputs are computed once over the reference set.
 pub(crate) enum Corruption {
-    Patching,
+    /// the corrupted run, scaled by α around the clean one (α = 1: plain patching)
+    Patching(f64),
     Zero,
     /// (n_fwd, 1, 1 or s_ref, d)
     Means(Tensor),
@@ -89,7 +90,8 @@ pub(crate) enum Corruption {
 impl Corruption {
     pub fn prepare(decoder: &Decoder, ablation: &Ablation, batch_size: usize, track: &mut Tracker) -> Result<Self> {
         Ok(match ablation {
-            Ablation::Patching => Corruption::Patching,
+            Ablation::Patching => Corruption::Patching(1.0),
+            Ablation::Partial { alpha } => Corruption::Patching(*alpha),
             Ablation::Zero => Corruption::Zero,
             Ablation::Mean { reference, per_position } => {
                 let (means, passes) = mean_outputs(decoder, reference, *per_position, batch_size)?;
@@ -101,15 +103,27 @@ impl Corruption {
 
     /// Forward passes `corrupted` runs per batch.
     pub fn forwards_per_batch(ablation: &Ablation) -> u64 {
-        u64::from(*ablation == Ablation::Patching)
+        u64::from(ablation.needs_corrupted_prompts())
     }
 }
 
-/// The corrupted side of a batch: z' (n_fwd, b, s, d) and, for patching, the corrupted run's
-/// log-probabilities at the metric rows.
+/// The corrupted side of a batch: the corrupted writer outputs (n_fwd, b, s, d) and, for plain
+/// patching, the corrupted run's log-probabilities at the metric rows.
 pub(crate) struct Corrupted {
-    pub z: Tensor,
+    z: Tensor,
+    alpha: f64,
     pub log_probs: Option<Tensor>,
+}
+
+impl Corrupted {
+    /// z' (n_fwd, b, s, d) given the clean outputs z: z + α (z_corrupted − z).
+    pub fn z_prime(&self, clean_z: &Tensor) -> Result<Tensor> {
+        if self.alpha == 1.0 {
+            Ok(self.z.clone())
+        } else {
+            Ok((clean_z + ((&self.z - clean_z)? * self.alpha)?)?)
+        }
+    }
 }
 
 pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track: &mut Tracker) -> Result<Corrupted> {
@@ -117,16 +131,19 @@ pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track:
     let dtype = work_dtype(decoder.dtype());
     let shape = (GraphShape::of(cfg).n_fwd(), batch.len(), batch.seq_len(), cfg.d_model);
     Ok(match c {
-        Corruption::Patching => {
+        Corruption::Patching(alpha) => {
             let out = decoder.forward(batch.corrupted()?, &capture_writers(cfg))?;
             track.forward();
             Corrupted {
                 z: writer_outputs(&out.cache, cfg, dtype)?,
-                log_probs: Some(row_log_probs(&out.logits, batch)?),
+                alpha: *alpha,
+                log_probs: (*alpha == 1.0).then(|| row_log_probs(&out.logits, batch)).transpose()?,
             }
         }
-        Corruption::Zero => Corrupted { z: Tensor::zeros(shape, dtype, &candle_core::Device::Cpu)?, log_probs: None },
-        Corruption::Means(m) => Corrupted { z: broadcast_means(m, batch, cfg.d_model)?, log_probs: None },
+        Corruption::Zero => {
+            Corrupted { z: Tensor::zeros(shape, dtype, &candle_core::Device::Cpu)?, alpha: 1.0, log_probs: None }
+        }
+        Corruption::Means(m) => Corrupted { z: broadcast_means(m, batch, cfg.d_model)?, alpha: 1.0, log_probs: None },
     })
 }
 

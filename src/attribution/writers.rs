@@ -24,10 +24,13 @@ use crate::model::{Decoder, ModelConfig};
 use candle_core::{DType, Device, Tensor};
 
 /// What a writer's output becomes when it is "corrupted": z'_u.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Ablation {
     /// z' from the corrupted prompt (activation patching)
     Patching,
+    /// z' = z + α (z_corrupted − z): patching scaled by α (α = 1 is [`Ablation::Patching`]);
+    /// small α probes the linear regime, where exact patching approaches EAP
+    Partial { alpha: f64 },
     /// z' = 0
     Zero,
     /// z' = the writer's mean output over a reference set of token sequences: over items and
@@ -39,10 +42,16 @@ impl Ablation {
     pub fn name(&self) -> &'static str {
         match self {
             Ablation::Patching => "patching",
+            Ablation::Partial { .. } => "partial-patching",
             Ablation::Zero => "zero",
             Ablation::Mean { per_position: false, .. } => "mean",
             Ablation::Mean { per_position: true, .. } => "mean-positional",
         }
+    }
+
+    /// Whether this ablation runs the corrupted prompts.
+    pub fn needs_corrupted_prompts(&self) -> bool {
+        matches!(self, Ablation::Patching | Ablation::Partial { .. })
     }
 }
 
