@@ -9,7 +9,7 @@ mod common;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use circuitscope::attribution::{
     attribute, faithfulness, Ablation, Attribution, AttributionConfig, Example, FaithfulnessConfig, Method, Metric,
-    NoProgress,
+    NoProgress, QkvGradients,
 };
 use circuitscope::graph::{GraphShape, Qkv, Reader, Writer};
 use circuitscope::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site};
@@ -367,6 +367,22 @@ fn batching_and_padding_change_no_score() {
             let alone = run(&model, &ex[1..2], &config(method));
             let dev = rel_dev(&per[1].scores, &alone.scores.scores);
             assert!(dev < 1e-5, "{family} {}: item 1's padded scores deviate by {dev:e}", method.name());
+        }
+    }
+}
+
+#[test]
+fn analytic_qkv_input_gradients_equal_the_tapped_ones() {
+    // Every family: LayerNorm/RMSNorm, Gemma's (1 + w), GQA (llama, qwen2, mistral, gemma), biases.
+    for family in ["gpt2", "llama", "llama3", "qwen2", "mistral", "gpt_neox", "gemma"] {
+        let model = load(family, DType::F32);
+        for method in [Method::Eap, Method::EapIgActivations { steps: 2 }] {
+            let taps = AttributionConfig { qkv_gradients: QkvGradients::Taps, per_sample: true, ..config(method) };
+            let slow = run(&model, &ragged_examples(), &taps);
+            let fast = run(&model, &ragged_examples(), &AttributionConfig { qkv_gradients: QkvGradients::Analytic, ..taps });
+            let dev = rel_dev(&fast.scores.scores, &slow.scores.scores);
+            eprintln!("{family} {}: analytic vs tapped q/k/v input gradients, max deviation {dev:.2e}", method.name());
+            assert!(dev < 1e-5, "{family} {}: analytic q/k/v gradients deviate by {dev:e}", method.name());
         }
     }
 }

@@ -5,11 +5,10 @@
 //! own output instead, averaged over the same steps.
 
 use super::data::Batch;
-use super::metric::Metric;
 use super::runs::{
     contract, contract_per_item, corrupted, gradient_step, node_contract, Clean, Corruption, Step, Tracker,
 };
-use super::Method;
+use super::{AttributionConfig, Method};
 use crate::error::{Error, Result};
 use crate::graph::GraphShape;
 use crate::hooks::{Edit, HookPoint, Intervention, Site};
@@ -68,11 +67,11 @@ pub(crate) fn gradient_scores(
     decoder: &Decoder,
     batch: &Batch,
     method: &Method,
-    metric: Metric,
+    config: &AttributionConfig,
     corruption: &Corruption,
-    per_sample: bool,
     track: &mut Tracker,
 ) -> Result<BatchScores> {
+    let (metric, per_sample, qkv) = (config.metric, config.per_sample, config.qkv_gradients);
     let cfg = &decoder.cfg;
     let shape = GraphShape::of(cfg);
     let model_dtype = decoder.dtype();
@@ -81,7 +80,7 @@ pub(crate) fn gradient_scores(
     // EAP's clean run is its one gradient pass; the other methods capture the clean run first.
     let (clean, eap_step) = match method {
         Method::Eap => {
-            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, track)?;
+            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, qkv, track)?;
             (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
         }
         _ => (Clean::run(decoder, batch, track)?, None),
@@ -96,7 +95,7 @@ pub(crate) fn gradient_scores(
         });
         Ok(())
     };
-    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, metric, edits, Some(&clean), track);
+    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, metric, edits, Some(&clean), qkv, track);
     let n_steps = match *method {
         Method::Eap => {
             add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;

@@ -24,12 +24,14 @@ pub mod data;
 pub mod edge;
 pub mod exact;
 pub mod faithfulness;
+pub mod head_grads;
 pub mod metric;
 mod runs;
 pub mod writers;
 
 pub use data::{batches, Batch, Example, Target};
 pub use faithfulness::{faithfulness, Faithfulness, FaithfulnessConfig};
+pub use head_grads::QkvGradients;
 pub use metric::Metric;
 pub use runs::{NoProgress, PassCount, Progress};
 pub use writers::Ablation;
@@ -79,6 +81,8 @@ pub struct AttributionConfig {
     pub per_sample: bool,
     /// exact patching: at most this many rows (items × edges patched together) per forward pass
     pub max_rows: usize,
+    /// how the gradient methods get the per-head q/k/v input gradients
+    pub qkv_gradients: QkvGradients,
 }
 
 impl Default for AttributionConfig {
@@ -90,6 +94,7 @@ impl Default for AttributionConfig {
             batch_size: 8,
             per_sample: false,
             max_rows: 64,
+            qkv_gradients: QkvGradients::Analytic,
         }
     }
 }
@@ -154,7 +159,7 @@ pub fn attribute(
     for batch in &batches {
         let scores = match cfg.method {
             Method::Exact => exact::exact_scores(decoder, batch, cfg.metric, &corruption, cfg.max_rows, &mut track)?,
-            m => edge::gradient_scores(decoder, batch, &m, cfg.metric, &corruption, cfg.per_sample, &mut track)?,
+            m => edge::gradient_scores(decoder, batch, &m, cfg, &corruption, &mut track)?,
         };
         let sum: Vec<f64> = scores.sum.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
         total.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);

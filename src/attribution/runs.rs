@@ -4,9 +4,10 @@
 
 use super::data::Batch;
 use super::metric::{row_log_probs, work_dtype, Metric};
+use super::head_grads::{analytic_points, head_input_gradients, QkvGradients};
 use super::writers::{
-    broadcast_means, capture_writers, mean_outputs, reader_gradients, reader_points, writer_gradients, writer_outputs,
-    writer_tap_points, Ablation,
+    broadcast_means, mean_outputs, non_head_reader_points, reader_gradients, reader_gradients_with_heads,
+    reader_points, writer_gradients, writer_outputs, writer_points, writer_tap_points, Ablation,
 };
 use crate::error::Result;
 use crate::graph::GraphShape;
@@ -132,7 +133,7 @@ pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track:
     let shape = (GraphShape::of(cfg).n_fwd(), batch.len(), batch.seq_len(), cfg.d_model);
     Ok(match c {
         Corruption::Patching(alpha) => {
-            let out = decoder.forward(batch.corrupted()?, &capture_writers(cfg))?;
+            let out = decoder.forward(batch.corrupted()?, &HookSet::new().capture(writer_points(cfg)))?;
             track.forward();
             Corrupted {
                 z: writer_outputs(&out.cache, cfg, dtype)?,
@@ -167,7 +168,7 @@ impl Clean {
 
     /// A clean forward pass that only captures.
     pub fn run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<Self> {
-        let out = decoder.forward(&batch.clean, &capture_writers(&decoder.cfg))?;
+        let out = decoder.forward(&batch.clean, &HookSet::new().capture(writer_points(&decoder.cfg)))?;
         track.forward();
         Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)
     }
@@ -199,15 +200,26 @@ pub(crate) fn gradient_step(
     metric: Metric,
     edits: Vec<Intervention>,
     clean: Option<&Clean>,
+    qkv: QkvGradients,
     track: &mut Tracker,
 ) -> Result<(Step, Option<Clean>)> {
     let cfg = &decoder.cfg;
     let dtype = work_dtype(decoder.dtype());
-    let mut hooks = if clean.is_none() { capture_writers(cfg) } else { HookSet::new() };
+    let mut hooks = HookSet::new();
+    if clean.is_none() {
+        hooks = hooks.capture(writer_points(cfg));
+    }
     for iv in edits {
         hooks = hooks.intervene(iv);
     }
-    hooks = hooks.tap(reader_points(cfg)).tap(writer_tap_points(cfg));
+    hooks = match qkv {
+        QkvGradients::Taps => hooks.tap(reader_points(cfg)),
+        QkvGradients::Analytic => {
+            let (taps, captures) = analytic_points(cfg.n_layers);
+            hooks.tap(taps).tap(non_head_reader_points(cfg)).capture(captures)
+        }
+    };
+    hooks = hooks.tap(writer_tap_points(cfg));
     hooks.tap_dtype = Some(dtype);
     let out = decoder.forward(&batch.clean, &hooks)?;
     track.forward();
@@ -219,8 +231,19 @@ pub(crate) fn gradient_step(
     let loss = metric.losses(&out.logits, batch, reference)?.sum_all()?;
     let grads = out.taps.gradients(&loss)?;
     track.backward();
-    let step = Step { readers: reader_gradients(&grads, cfg, dtype)?, writers: writer_gradients(&grads, cfg, dtype)? };
-    Ok((step, own))
+    let readers = match qkv {
+        QkvGradients::Taps => reader_gradients(&grads, cfg, dtype)?,
+        QkvGradients::Analytic => {
+            let heads = (0..cfg.n_layers)
+                .map(|l| {
+                    let x = out.cache.get(HookPoint::Block(l, crate::hooks::Site::ResidPre))?;
+                    head_input_gradients(decoder, l, x, &grads, dtype)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            reader_gradients_with_heads(&grads, cfg, dtype, heads)?
+        }
+    };
+    Ok((Step { readers, writers: writer_gradients(&grads, cfg, dtype)? }, own))
 }
 
 /// Σ_{s,d} Δ·G per item: Δ (n_fwd, b, s, d), G (n, b, s, d) → (b, n_fwd, n).

@@ -135,17 +135,42 @@ pub fn writer_gradients(grads: &TapGradients, cfg: &ModelConfig, dtype: DType) -
     Ok(Tensor::cat(&parts, 0)?.to_dtype(dtype)?)
 }
 
-/// d(loss)/d(reader input) stacked in backward-index order: (n_bwd, b, s, d).
+/// d(loss)/d(reader input) stacked in backward-index order: (n_bwd, b, s, d), from taps at
+/// every reader point.
 pub fn reader_gradients(grads: &TapGradients, cfg: &ModelConfig, dtype: DType) -> Result<Tensor> {
-    let mut parts = Vec::with_capacity(4 * cfg.n_layers + 1);
-    for l in 0..cfg.n_layers {
-        for site in [Site::QInput, Site::KInput, Site::VInput] {
-            parts.push(heads_first(grads.get(HookPoint::Block(l, site))?)?);
-        }
-        parts.push(grads.get(HookPoint::Block(l, Site::MlpIn))?.unsqueeze(0)?);
+    let heads = (0..cfg.n_layers)
+        .map(|l| {
+            let parts = [Site::QInput, Site::KInput, Site::VInput]
+                .map(|site| grads.get(HookPoint::Block(l, site)).and_then(heads_first));
+            let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+            Ok(Tensor::cat(&parts, 0)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    reader_gradients_with_heads(grads, cfg, dtype, heads)
+}
+
+/// Like [`reader_gradients`], with the q/k/v readers' gradients given per layer as (3H, b, s, d)
+/// and the MLP and logits readers' read from taps.
+pub fn reader_gradients_with_heads(
+    grads: &TapGradients,
+    cfg: &ModelConfig,
+    dtype: DType,
+    heads: Vec<Tensor>,
+) -> Result<Tensor> {
+    let mut parts = Vec::with_capacity(2 * cfg.n_layers + 1);
+    for (l, qkv) in heads.into_iter().enumerate() {
+        parts.push(qkv.to_dtype(dtype)?);
+        parts.push(grads.get(HookPoint::Block(l, Site::MlpIn))?.unsqueeze(0)?.to_dtype(dtype)?);
     }
-    parts.push(grads.get(HookPoint::Block(cfg.n_layers - 1, Site::ResidPost))?.unsqueeze(0)?);
-    Ok(Tensor::cat(&parts, 0)?.to_dtype(dtype)?)
+    parts.push(grads.get(HookPoint::Block(cfg.n_layers - 1, Site::ResidPost))?.unsqueeze(0)?.to_dtype(dtype)?);
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// The reader points tapped when the q/k/v gradients come from elsewhere: MLP inputs and logits.
+pub fn non_head_reader_points(cfg: &ModelConfig) -> Vec<HookPoint> {
+    let mut v: Vec<HookPoint> = (0..cfg.n_layers).map(|l| HookPoint::Block(l, Site::MlpIn)).collect();
+    v.push(HookPoint::Block(cfg.n_layers - 1, Site::ResidPost));
+    v
 }
 
 /// Rows of `per_reader` (n_bwd, b, s, d) turned into one `Edit::Add` tensor per reader hook
