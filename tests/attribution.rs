@@ -127,7 +127,9 @@ fn writer_out(cache: &ActivationCache, cfg: &ModelConfig, w: Writer) -> Tensor {
                 e
             }
         }
-        Writer::Head { layer, head } => cache.get(HookPoint::Block(layer, Site::Result)).unwrap().i((.., .., head, ..)).unwrap(),
+        Writer::Head { layer, head } => {
+            cache.get(HookPoint::Block(layer, Site::Result)).unwrap().i((.., .., head, ..)).unwrap()
+        }
         Writer::Mlp { layer } => cache.get(HookPoint::Block(layer, Site::MlpOut)).unwrap().clone(),
     }
 }
@@ -262,7 +264,11 @@ fn eap_equals_finite_differences_of_edge_patches() {
             let eap = f64::from(got.scores.get(w, r));
             let rel = (fd - eap).abs() / fd.abs().max(eap.abs()).max(1e-6);
             worst = worst.max(rel);
-            assert!(rel < 1e-5, "{family}: {}: EAP {eap:.9e}, finite difference {fd:.9e}", circuitscope::graph::edge_name(wr, rd));
+            assert!(
+                rel < 1e-5,
+                "{family}: {}: EAP {eap:.9e}, finite difference {fd:.9e}",
+                circuitscope::graph::edge_name(wr, rd)
+            );
         }
         eprintln!("{family}: EAP vs finite differences, worst relative deviation {worst:.2e}");
     }
@@ -316,7 +322,8 @@ fn faithfulness_of_the_full_and_the_empty_circuit_are_the_model_and_the_corrupte
         let mut all_but_one = full.clone();
         all_but_one[w * shape.n_bwd() + r] = false;
         let cfg = FaithfulnessConfig { metric: Metric::LogitDiff, ablation: Ablation::Patching, batch_size: 2 };
-        let f = faithfulness(&model.decoder, &ex, &[full.clone(), empty.clone(), all_but_one], &cfg, &NoProgress).unwrap();
+        let f =
+            faithfulness(&model.decoder, &ex, &[full.clone(), empty.clone(), all_but_one], &cfg, &NoProgress).unwrap();
 
         let clean = -mean_loss(&model.decoder.logits(&clean_ids(&ex)).unwrap(), &ex);
         let corrupted = -mean_loss(&model.decoder.logits(&corrupted_ids(&ex)).unwrap(), &ex);
@@ -379,7 +386,8 @@ fn analytic_qkv_input_gradients_equal_the_tapped_ones() {
         for method in [Method::Eap, Method::EapIgActivations { steps: 2 }] {
             let taps = AttributionConfig { qkv_gradients: QkvGradients::Taps, per_sample: true, ..config(method) };
             let slow = run(&model, &ragged_examples(), &taps);
-            let fast = run(&model, &ragged_examples(), &AttributionConfig { qkv_gradients: QkvGradients::Analytic, ..taps });
+            let fast =
+                run(&model, &ragged_examples(), &AttributionConfig { qkv_gradients: QkvGradients::Analytic, ..taps });
             let dev = rel_dev(&fast.scores.scores, &slow.scores.scores);
             eprintln!("{family} {}: analytic vs tapped q/k/v input gradients, max deviation {dev:.2e}", method.name());
             assert!(dev < 1e-5, "{family} {}: analytic q/k/v gradients deviate by {dev:e}", method.name());
@@ -531,13 +539,23 @@ fn scores_match_the_pytorch_eap_ig_reference() {
     for family in FAMILIES {
         let path = fixture(&format!("eap_ig/{family}/reference.safetensors"));
         if !path.exists() {
-            eprintln!("SKIPPED: {} is absent; the EAP-IG reference comparison did not run for {family}", path.display());
+            eprintln!(
+                "SKIPPED: {} is absent; the EAP-IG reference comparison did not run for {family}",
+                path.display()
+            );
             continue;
         }
         let refs = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
         let get = |k: &str| refs.get(k).unwrap_or_else(|| panic!("{family}: reference has no `{k}`"));
         let to_u32 = |k: &str| -> Vec<Vec<u32>> {
-            get(k).to_dtype(DType::I64).unwrap().to_vec2::<i64>().unwrap().into_iter().map(|r| r.into_iter().map(|x| x as u32).collect()).collect()
+            get(k)
+                .to_dtype(DType::I64)
+                .unwrap()
+                .to_vec2::<i64>()
+                .unwrap()
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x as u32).collect())
+                .collect()
         };
         let to_u32_1 = |k: &str| -> Vec<u32> {
             get(k).to_dtype(DType::I64).unwrap().to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect()
@@ -548,7 +566,8 @@ fn scores_match_the_pytorch_eap_ig_reference() {
             .map(|i| Example::pair(clean[i].clone(), corrupted[i].clone(), answer[i], distractor[i]))
             .collect();
         let model = load(family, DType::F32);
-        let flat = |k: &str| -> Vec<f32> { get(k).to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap() };
+        let flat =
+            |k: &str| -> Vec<f32> { get(k).to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap() };
         let cases = [
             ("eap", Method::Eap),
             ("eap_ig_inputs", Method::EapIgInputs { steps: 5 }),
@@ -559,7 +578,10 @@ fn scores_match_the_pytorch_eap_ig_reference() {
         for (key, method) in cases {
             let got = run(&model, &ex, &AttributionConfig { per_sample: key == "eap_ig_inputs", ..config(method) });
             let dev = rel_dev(&got.scores.scores, &flat(key));
-            eprintln!("{family} {key}: max deviation from the reference {dev:.2e} of max |score| {:.3e}", max_abs(&flat(key)));
+            eprintln!(
+                "{family} {key}: max deviation from the reference {dev:.2e} of max |score| {:.3e}",
+                max_abs(&flat(key))
+            );
             assert!(dev < 1e-4, "{family} {key}: deviates from the PyTorch reference by {dev:e} (relative to max)");
             if key == "eap" {
                 let dev = rel_dev(got.node_scores.as_ref().unwrap(), &flat("node_eap"));

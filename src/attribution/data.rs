@@ -121,7 +121,9 @@ impl Example {
     pub fn metric_rows(&self) -> Vec<(usize, u32)> {
         match self.target {
             Target::Pair { answer, .. } => vec![(self.clean.len() - 1, answer)],
-            Target::Sequence { prompt_len } => (prompt_len - 1..self.clean.len() - 1).map(|p| (p, self.clean[p + 1])).collect(),
+            Target::Sequence { prompt_len } => {
+                (prompt_len - 1..self.clean.len() - 1).map(|p| (p, self.clean[p + 1])).collect()
+            }
         }
     }
 }
@@ -156,6 +158,8 @@ pub struct Batch {
     pub targets: Vec<Target>,
     /// index of the first item in the whole dataset, for error messages
     pub first_index: usize,
+    /// the first item (dataset index) without corrupted tokens
+    missing_corrupted: Option<usize>,
     /// (n_rows,) u32: flat index `item·s + position` of each metric row
     pub(crate) rows: Tensor,
     /// (n_rows,) u32: the token each row scores
@@ -175,14 +179,7 @@ impl Batch {
         for (i, ex) in examples.iter().enumerate() {
             ex.validate(first_index + i)?;
         }
-        let n_corrupted = examples.iter().filter(|e| e.corrupted.is_some()).count();
-        if n_corrupted != 0 && n_corrupted != examples.len() {
-            let i = examples.iter().position(|e| e.corrupted.is_none()).unwrap_or(0);
-            return Err(Error::input(format!(
-                "example {}: has no corrupted prompt while others have one; give all or none",
-                first_index + i
-            )));
-        }
+        let missing_corrupted = examples.iter().position(|e| e.corrupted.is_none()).map(|i| first_index + i);
         let b = examples.len();
         let s = examples.iter().map(|e| e.clean.len()).max().unwrap_or(0);
         let pad = |ids: &[u32]| {
@@ -192,7 +189,8 @@ impl Batch {
         };
         let clean: Vec<u32> = examples.iter().flat_map(|e| pad(&e.clean)).collect();
         let clean = Tensor::from_vec(clean, (b, s), &Device::Cpu)?;
-        let corrupted = (n_corrupted == b)
+        let corrupted = missing_corrupted
+            .is_none()
             .then(|| {
                 let v: Vec<u32> = examples.iter().flat_map(|e| pad(e.corrupted.as_deref().unwrap_or(&[]))).collect();
                 Tensor::from_vec(v, (b, s), &Device::Cpu)
@@ -227,6 +225,7 @@ impl Batch {
             lengths: examples.iter().map(|e| e.clean.len()).collect(),
             targets: examples.iter().map(|e| e.target).collect(),
             first_index,
+            missing_corrupted,
             rows: Tensor::from_vec(rows, n_rows, &Device::Cpu)?,
             row_tokens: Tensor::from_vec(tokens, n_rows, &Device::Cpu)?,
             distractors: distractors.map(|d| Tensor::from_vec(d, b, &Device::Cpu)).transpose()?,
@@ -252,9 +251,9 @@ impl Batch {
     pub fn corrupted(&self) -> Result<&Tensor> {
         self.corrupted.as_ref().ok_or_else(|| {
             Error::input(format!(
-                "example {}: patching ablation needs corrupted prompts, and these examples have none (use zero or \
-                 mean ablation)",
-                self.first_index
+                "example {}: patching ablation needs corrupted prompts, and this example has none (use zero or mean \
+                 ablation)",
+                self.missing_corrupted.unwrap_or(self.first_index)
             ))
         })
     }
@@ -278,8 +277,7 @@ impl Batch {
         let (b, s) = (self.len(), self.seq_len());
         let rows: Vec<u32> = self.rows.to_vec1()?;
         let n_rows = rows.len();
-        let tiled_rows: Vec<u32> =
-            (0..n).flat_map(|c| rows.iter().map(move |&r| r + (c * b * s) as u32)).collect();
+        let tiled_rows: Vec<u32> = (0..n).flat_map(|c| rows.iter().map(move |&r| r + (c * b * s) as u32)).collect();
         let mean: Vec<f64> = self.row_mean.flatten_all()?.to_vec1()?;
         let mut tiled_mean = vec![0f64; n * b * n * n_rows];
         for c in 0..n {
@@ -294,10 +292,64 @@ impl Batch {
             lengths: self.lengths.repeat(n),
             targets: self.targets.repeat(n),
             first_index: self.first_index,
+            missing_corrupted: self.missing_corrupted,
             rows: Tensor::from_vec(tiled_rows, n * n_rows, &Device::Cpu)?,
             row_tokens: self.row_tokens.repeat(n)?,
             distractors: self.distractors.as_ref().map(|d| d.repeat(n)).transpose()?,
             row_mean: Tensor::from_vec(tiled_mean, (n * b, n * n_rows), &Device::Cpu)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_pad_right_and_index_each_items_own_rows() {
+        let ex = vec![Example::pair(vec![1, 2, 3], vec![1, 4, 3], 7, 8), Example::qa(vec![5, 6], vec![9, 10, 11])];
+        let b = Batch::new(&ex, 0).unwrap();
+        assert_eq!(b.clean.to_vec2::<u32>().unwrap(), vec![vec![1, 2, 3, 0, 0], vec![5, 6, 9, 10, 11]]);
+        // item 0: last position 2; item 1: positions 1, 2, 3 predict 9, 10, 11
+        assert_eq!(b.rows.to_vec1::<u32>().unwrap(), vec![2, 5 + 1, 5 + 2, 5 + 3]);
+        assert_eq!(b.row_tokens.to_vec1::<u32>().unwrap(), vec![7, 9, 10, 11]);
+        let third = 1.0 / 3.0;
+        assert_eq!(
+            b.row_mean.to_vec2::<f64>().unwrap(),
+            vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, third, third, third]]
+        );
+        assert!(b.distractors.is_none(), "a question/answer item has no distractor");
+        let err = b.corrupted().unwrap_err().to_string();
+        assert!(err.contains("example 1") && err.contains("corrupted"), "{err}");
+    }
+
+    #[test]
+    fn repeat_tiles_items_and_rows() {
+        let ex = vec![Example::pair(vec![1, 2, 3], vec![1, 4, 3], 7, 8), Example::pair(vec![5, 6], vec![5, 1], 9, 4)];
+        let b = Batch::new(&ex, 0).unwrap();
+        let t = b.repeat(2).unwrap();
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.rows.to_vec1::<u32>().unwrap(), vec![2, 4, 8, 10]);
+        assert_eq!(t.distractors.unwrap().to_vec1::<u32>().unwrap(), vec![8, 4, 8, 4]);
+        let m = t.row_mean.to_vec2::<f64>().unwrap();
+        for (i, row) in m.iter().enumerate() {
+            let want: Vec<f64> = (0..4).map(|r| if r == i { 1.0 } else { 0.0 }).collect();
+            assert_eq!(row, &want);
+        }
+    }
+
+    #[test]
+    fn invalid_examples_are_named() {
+        let err =
+            Batch::new(&[Example::pair(vec![1, 2], vec![1, 2], 3, 4), Example::pair(vec![1, 2, 3], vec![1], 3, 4)], 10)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("example 11") && err.contains("3 tokens") && err.contains("has 1"), "{err}");
+        let err = Example::qa(vec![], vec![1]).validate(2).unwrap_err().to_string();
+        assert!(err.contains("example 2"), "{err}");
+        let mixed = [Example::pair(vec![1], vec![2], 3, 4), Example::qa(vec![1], vec![2])];
+        let err = Batch::new(&mixed, 0).unwrap().corrupted().unwrap_err().to_string();
+        assert!(err.contains("example 1") && err.contains("has none"), "{err}");
+        assert!(batches(&mixed, 0).is_err() && batches(&[], 4).is_err());
     }
 }

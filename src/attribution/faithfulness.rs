@@ -85,43 +85,46 @@ fn complement(shape: GraphShape, mask: &[bool], index: usize) -> Result<(Vec<f32
     Ok((c, used, passes))
 }
 
-/// Per-item metric values (b,) of the clean batch with every edge outside `mask` patched.
-/// `z_corrupt` (n_fwd, b, s, d) are the writers' corrupted outputs, `clean` the clean run.
-fn circuit_values(
-    decoder: &Decoder,
-    batch: &Batch,
+/// One batch's clean run and corrupted writer outputs, ready to evaluate circuits on.
+struct Evaluator<'a> {
+    decoder: &'a Decoder,
+    batch: &'a Batch,
     metric: Metric,
-    mask: &[bool],
-    index: usize,
-    z_corrupt: &Tensor,
-    clean: &Clean,
-    track: &mut Tracker,
-) -> Result<Tensor> {
-    let cfg = &decoder.cfg;
-    let shape = GraphShape::of(cfg);
-    let dtype = work_dtype(decoder.dtype());
-    let (c, used, passes) = complement(shape, mask, index)?;
-    if passes == 0 {
-        return metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs));
-    }
-    let c = Tensor::from_vec(c, (shape.n_fwd(), shape.n_bwd()), &Device::Cpu)?.to_dtype(dtype)?;
-    let (nf, b, s, d) = z_corrupt.dims4()?;
-    let mut z = clean.z.clone();
-    for pass in 1..=passes {
-        let delta = (z_corrupt - &z)?.reshape((nf, b * s * d))?;
-        let per_reader = c.t()?.matmul(&delta)?.reshape((shape.n_bwd(), b, s, d))?;
-        let mut hooks = if pass < passes { capture_writers(cfg) } else { HookSet::new() };
-        for (point, add) in reader_additions(&per_reader, shape, &used)? {
-            hooks = hooks.intervene(Intervention::new(point, Edit::Add(add.to_dtype(decoder.dtype())?)));
+    /// the writers' corrupted outputs z' (n_fwd, b, s, d)
+    z_corrupt: Tensor,
+    clean: Clean,
+}
+
+impl Evaluator<'_> {
+    /// Per-item metric values (b,) of the clean batch with every edge outside `mask` patched.
+    fn values(&self, mask: &[bool], index: usize, track: &mut Tracker) -> Result<Tensor> {
+        let (decoder, batch, metric, clean) = (self.decoder, self.batch, self.metric, &self.clean);
+        let cfg = &decoder.cfg;
+        let shape = GraphShape::of(cfg);
+        let dtype = work_dtype(decoder.dtype());
+        let (c, used, passes) = complement(shape, mask, index)?;
+        if passes == 0 {
+            return metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs));
         }
-        let out = decoder.forward(&batch.clean, &hooks)?;
-        track.forward();
-        if pass == passes {
-            return metric.values(&out.logits, batch, Some(&clean.log_probs));
+        let c = Tensor::from_vec(c, (shape.n_fwd(), shape.n_bwd()), &Device::Cpu)?.to_dtype(dtype)?;
+        let (nf, b, s, d) = self.z_corrupt.dims4()?;
+        let mut z = clean.z.clone();
+        for pass in 1..=passes {
+            let delta = (&self.z_corrupt - &z)?.reshape((nf, b * s * d))?;
+            let per_reader = c.t()?.matmul(&delta)?.reshape((shape.n_bwd(), b, s, d))?;
+            let mut hooks = if pass < passes { capture_writers(cfg) } else { HookSet::new() };
+            for (point, add) in reader_additions(&per_reader, shape, &used)? {
+                hooks = hooks.intervene(Intervention::new(point, Edit::Add(add.to_dtype(decoder.dtype())?)));
+            }
+            let out = decoder.forward(&batch.clean, &hooks)?;
+            track.forward();
+            if pass == passes {
+                return metric.values(&out.logits, batch, Some(&clean.log_probs));
+            }
+            z = writer_outputs(&out.cache, cfg, dtype)?;
         }
-        z = writer_outputs(&out.cache, cfg, dtype)?;
+        Err(Error::input("internal: the patched passes ended without a result"))
     }
-    Err(Error::input("internal: the patched passes ended without a result"))
 }
 
 /// Evaluates each circuit mask (row-major (n_fwd, n_bwd), true = edge in the circuit) on
@@ -152,13 +155,15 @@ pub fn faithfulness(
         let corr = corrupted(decoder, batch, &corruption, &mut track)?;
         let clean = Clean::run(decoder, batch, &mut track)?;
         let z_corrupt = corr.z_prime(&clean.z)?;
-        model += sum(&cfg.metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?)?;
+        let eval = Evaluator { decoder, batch, metric: cfg.metric, z_corrupt, clean };
+        let clean_lp = &eval.clean.log_probs;
+        model += sum(&cfg.metric.values_at_rows(clean_lp, batch, Some(clean_lp))?)?;
         corrupt += sum(&match &corr.log_probs {
-            Some(lp) => cfg.metric.values_at_rows(lp, batch, Some(&clean.log_probs))?,
-            None => circuit_values(decoder, batch, cfg.metric, &empty, 0, &z_corrupt, &clean, &mut track)?,
+            Some(lp) => cfg.metric.values_at_rows(lp, batch, Some(clean_lp))?,
+            None => eval.values(&empty, 0, &mut track)?,
         })?;
         for (i, mask) in masks.iter().enumerate() {
-            circuits[i] += sum(&circuit_values(decoder, batch, cfg.metric, mask, i, &z_corrupt, &clean, &mut track)?)?;
+            circuits[i] += sum(&eval.values(mask, i, &mut track)?)?;
         }
     }
     let n = examples.len() as f64;
@@ -166,4 +171,25 @@ pub fn faithfulness(
     let circuits: Vec<f64> = circuits.into_iter().map(|c| c / n).collect();
     let normalised = circuits.iter().map(|c| (c - corrupted) / (model - corrupted)).collect();
     Ok(Faithfulness { model, corrupted, circuits, normalised, passes: track.passes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patched_passes_follow_the_deepest_patched_writer() {
+        let seq = GraphShape { n_layers: 2, n_heads: 2, parallel_residual: false };
+        let par = GraphShape { parallel_residual: true, ..seq };
+        let n = seq.n_fwd() * seq.n_bwd();
+        assert_eq!(complement(seq, &vec![true; n], 0).unwrap().2, 0);
+        assert_eq!(complement(seq, &vec![false; n], 0).unwrap().2, 5, "input, heads 0, m0, heads 1, m1");
+        assert_eq!(complement(par, &vec![false; n], 0).unwrap().2, 3, "input, layer 0, layer 1");
+        // only the input's edges patched: one pass
+        let mut m = vec![true; n];
+        m[..seq.n_bwd()].iter_mut().for_each(|x| *x = false);
+        assert_eq!(complement(seq, &m, 0).unwrap().2, 1);
+        let err = complement(seq, &[true; 3], 4).unwrap_err().to_string();
+        assert!(err.contains("mask 4") && err.contains("3 entries"), "{err}");
+    }
 }

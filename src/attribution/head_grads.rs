@@ -35,7 +35,13 @@ pub fn analytic_points(n_layers: usize) -> (Vec<HookPoint>, Vec<HookPoint>) {
 
 /// d(loss)/d(q, k, v inputs) of layer `l` for every head: (3H, b, s, d) in backward order
 /// (q heads, k heads, v heads). `x` (b, s, d) is the attention's input, the stream before the norm.
-pub fn head_input_gradients(decoder: &Decoder, l: usize, x: &Tensor, grads: &TapGradients, dtype: DType) -> Result<Tensor> {
+pub fn head_input_gradients(
+    decoder: &Decoder,
+    l: usize,
+    x: &Tensor,
+    grads: &TapGradients,
+    dtype: DType,
+) -> Result<Tensor> {
     let cfg = &decoder.cfg;
     let attn = &decoder.blocks[l].attn;
     let (b, s, d) = x.dims3()?;

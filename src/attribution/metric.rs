@@ -155,3 +155,38 @@ impl FromStr for Metric {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_signs_make_losses() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), m);
+        }
+        assert!("logit_diff".parse::<Metric>().unwrap_err().to_string().contains("logit-diff"));
+        assert_eq!(Metric::LogitDiff.sign(), -1.0);
+        assert_eq!(Metric::Nll.sign(), 1.0);
+    }
+
+    #[test]
+    fn values_from_logits_by_hand() {
+        use super::super::data::Example;
+        use candle_core::Device;
+        let ex = [Example::pair(vec![1, 2], vec![1, 3], 0, 2)];
+        let batch = Batch::new(&ex, 0).unwrap();
+        // (1, 2, 3): only the last position matters
+        let logits = Tensor::new(&[[[9.0f64, 9.0, 9.0], [1.0, 0.0, -1.0]]], &Device::Cpu).unwrap();
+        let v = |m: Metric| Metric::values(m, &logits, &batch, None).unwrap().to_vec1::<f64>().unwrap()[0];
+        assert!((v(Metric::LogitDiff) - 2.0).abs() < 1e-12);
+        let z: f64 = [1.0f64, 0.0, -1.0].iter().map(|x| x.exp()).sum();
+        let p = |x: f64| x.exp() / z;
+        assert!((v(Metric::ProbDiff) - (p(1.0) - p(-1.0))).abs() < 1e-12);
+        assert!((v(Metric::Nll) + p(1.0).ln()).abs() < 1e-12);
+        assert!((v(Metric::SeqProb) - p(1.0)).abs() < 1e-12);
+        let clean = row_log_probs(&logits, &batch).unwrap();
+        assert!(Metric::Kl.values(&logits, &batch, Some(&clean)).unwrap().to_vec1::<f64>().unwrap()[0].abs() < 1e-12);
+        assert!(Metric::Kl.values(&logits, &batch, None).is_err());
+    }
+}

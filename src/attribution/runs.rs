@@ -3,8 +3,8 @@
 //! loss under some edits). Passes are counted so benchmarks can report them.
 
 use super::data::Batch;
-use super::metric::{row_log_probs, work_dtype, Metric};
 use super::head_grads::{analytic_points, head_input_gradients, QkvGradients};
+use super::metric::{row_log_probs, work_dtype, Metric};
 use super::writers::{
     broadcast_means, mean_outputs, non_head_reader_points, reader_gradients, reader_gradients_with_heads,
     reader_points, writer_gradients, writer_outputs, writer_points, writer_tap_points, Ablation,
