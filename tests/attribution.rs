@@ -432,6 +432,32 @@ fn clean_corrupted_is_the_mean_of_eap_and_the_gradient_at_the_corrupted_input() 
 }
 
 #[test]
+fn progress_reaches_the_planned_total_of_forward_passes() {
+    let model = load("gpt2", DType::F32);
+    let ex = ragged_examples();
+    let methods = [
+        Method::Eap,
+        Method::EapIgInputs { steps: 3 },
+        Method::EapIgActivations { steps: 2 },
+        Method::CleanCorrupted,
+        Method::Exact,
+    ];
+    for method in methods {
+        for ablation in [Ablation::Patching, Ablation::Mean { reference: vec![vec![1, 2, 3]], per_position: false }] {
+            let seen = std::cell::RefCell::new(Vec::new());
+            let record = |done: u64, total: u64| seen.borrow_mut().push((done, total));
+            let cfg = AttributionConfig { batch_size: 2, max_rows: 16, ablation, ..config(method) };
+            let got = attribute(&model.decoder, &ex, &cfg, &record).unwrap();
+            let seen = seen.into_inner();
+            let last = *seen.last().unwrap();
+            assert_eq!(last, (got.passes.forwards as u64, got.passes.forwards as u64), "{}: {seen:?}", method.name());
+            assert!(seen.iter().all(|&(_, t)| t == last.1), "{}: the planned total changed: {seen:?}", method.name());
+            assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+        }
+    }
+}
+
+#[test]
 fn clean_and_corrupted_of_different_lengths_are_an_error_naming_the_item() {
     let model = load("gpt2", DType::F32);
     let mut ex = examples();

@@ -146,7 +146,8 @@ pub fn faithfulness(
     if cfg.ablation != Ablation::Patching {
         planned_per_batch += complement(shape, &empty, 0)?.2 as u64;
     }
-    let mut track = Tracker::new(planned_per_batch * batches.len() as u64, progress);
+    let planned = Corruption::setup_forwards(&cfg.ablation, cfg.batch_size) + planned_per_batch * batches.len() as u64;
+    let mut track = Tracker::new(planned, progress);
     let corruption = Corruption::prepare(decoder, &cfg.ablation, cfg.batch_size, &mut track)?;
 
     let sum = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?) };

@@ -137,16 +137,17 @@ pub fn attribute(
     if cfg.ablation.needs_corrupted_prompts() {
         batches.iter().try_for_each(|b| b.corrupted().map(|_| ()))?;
     }
-    let planned: u64 = batches
-        .iter()
-        .map(|b| {
-            Corruption::forwards_per_batch(&cfg.ablation)
-                + match cfg.method {
-                    Method::Exact => exact::forwards_per_batch(&decoder.cfg, b.len(), cfg.max_rows),
-                    m => edge::forwards_per_batch(&m, decoder.cfg.n_layers),
-                }
-        })
-        .sum();
+    let planned: u64 = Corruption::setup_forwards(&cfg.ablation, cfg.batch_size)
+        + batches
+            .iter()
+            .map(|b| {
+                Corruption::forwards_per_batch(&cfg.ablation)
+                    + match cfg.method {
+                        Method::Exact => exact::forwards_per_batch(&decoder.cfg, b.len(), cfg.max_rows),
+                        m => edge::forwards_per_batch(&m, decoder.cfg.n_layers),
+                    }
+            })
+            .sum::<u64>();
     let mut track = Tracker::new(planned, progress);
     let corruption = Corruption::prepare(decoder, &cfg.ablation, cfg.batch_size, &mut track)?;
 

@@ -102,6 +102,14 @@ impl Corruption {
         })
     }
 
+    /// Forward passes `prepare` runs (the reference set's, for mean ablation).
+    pub fn setup_forwards(ablation: &Ablation, batch_size: usize) -> u64 {
+        match ablation {
+            Ablation::Mean { reference, .. } => reference.len().div_ceil(batch_size.max(1)) as u64,
+            _ => 0,
+        }
+    }
+
     /// Forward passes `corrupted` runs per batch.
     pub fn forwards_per_batch(ablation: &Ablation) -> u64 {
         u64::from(ablation.needs_corrupted_prompts())
