@@ -627,3 +627,45 @@ fn scores_match_the_pytorch_eap_ig_reference() {
         eprintln!("SKIPPED: no EAP-IG reference fixtures under tests/fixtures/eap_ig/");
     }
 }
+
+#[test]
+fn texts_are_tokenised_with_bos_kept_on_prompts_and_dropped_from_answers() {
+    let Some(path) = common::shared("models/stories260k/stories260k-f32.gguf") else { return };
+    let model = Model::load(&path, LoadOptions::default()).unwrap();
+    let tok = model.tokenizer().unwrap();
+    let bos = tok.bos.expect("stories260k has a BOS token");
+    // Two names of equal token counts (the vocabulary has 512 tokens, so names split unevenly).
+    let template = "Once upon a time, NAME gave the ball to";
+    let names = ["Lily", "Tom", "Sam", "Ben", "Mia", "Sue", "Max", "Lucy", "Anna", "Sara", "Tim", "Bob"];
+    let len = |n: &str| tok.encode(&template.replace("NAME", n)).unwrap().len();
+    let (a, b) = names
+        .iter()
+        .flat_map(|a| names.iter().map(move |b| (*a, *b)))
+        .find(|(a, b)| a != b && len(a) == len(b))
+        .expect("two names of equal token counts");
+    let (clean, corrupted) = (template.replace("NAME", a), template.replace("NAME", b));
+    let clean = clean.as_str();
+    let ex = Example::from_task_texts(tok, clean, &corrupted, " Tom", " Lily", 0).unwrap();
+    assert_eq!(ex.clean[0], bos, "prompts keep the BOS the tokenizer adds");
+    let circuitscope::attribution::Target::Pair { answer, distractor } = ex.target else { unreachable!() };
+    assert_ne!(answer, bos);
+    let joint = tok.encode(&format!("{clean} Tom")).unwrap();
+    assert_eq!(joint[..ex.clean.len()], ex.clean[..]);
+    assert_eq!(joint[ex.clean.len()], answer, "the answer is the token that follows the prompt");
+    assert_ne!(answer, distractor);
+    let qa = Example::from_question_texts(tok, "Question: Who had the ball?\nAnswer:", " Tom", 1).unwrap();
+    let circuitscope::attribution::Target::Sequence { prompt_len } = qa.target else { unreachable!() };
+    assert_eq!(qa.clean[0], bos);
+    assert!(prompt_len < qa.clean.len() && !qa.clean[prompt_len..].contains(&bos));
+    // Both kinds run end to end on the real model.
+    let got = run(&model, &[ex], &config(Method::EapIgInputs { steps: 2 }));
+    assert!(got.clean_metric.is_finite() && max_abs(&got.scores.scores) > 0.0);
+    let cfg = AttributionConfig { metric: Metric::SeqProb, ablation: Ablation::Zero, ..config(Method::Eap) };
+    let got = run(&model, &[qa], &cfg);
+    assert!(got.clean_metric > 0.0 && got.clean_metric <= 1.0);
+    // Different token counts are an error naming the item and both lengths.
+    let err = Example::from_task_texts(tok, "Once upon a time", "Once upon a time, there", " a", " b", 7)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("example 7"), "{err}");
+}
