@@ -1,0 +1,164 @@
+//! The gradient methods of ALGORITHMS.md §2: EAP, EAP-IG on inputs, EAP-IG on activations and
+//! clean-corrupted. All score s(u→v) = Σ_{b,s,d} (z'_u − z_u)·Ḡ_v, where Ḡ_v is the loss gradient
+//! at reader v's input averaged over the method's steps, so each batch ends in one matrix
+//! product Δ (n_fwd, b·s·d) × Ḡᵀ (b·s·d, n_bwd). Node scores use the gradient at the writer's
+//! own output instead, averaged over the same steps.
+
+use super::data::Batch;
+use super::runs::{
+    contract, contract_per_item, corrupted, gradient_step, node_contract, Clean, Corruption, Step, Tracker,
+};
+use super::{AttributionConfig, Method};
+use crate::error::{Error, Result};
+use crate::graph::GraphShape;
+use crate::hooks::{Edit, HookPoint, Intervention, Site};
+use crate::model::Decoder;
+use candle_core::Tensor;
+
+/// Scores of one batch.
+pub(crate) struct BatchScores {
+    /// (n_fwd, n_bwd), summed over the batch's items
+    pub sum: Tensor,
+    /// (b, n_fwd, n_bwd), when per-sample scores were asked for
+    pub per_item: Option<Tensor>,
+    /// (b, n_fwd) node scores (gradient methods only)
+    pub nodes: Option<Tensor>,
+    /// (b,) metric values of the clean run
+    pub clean_values: Tensor,
+    /// (b,) metric values of the corrupted run (patching only)
+    pub corrupted_values: Option<Tensor>,
+}
+
+/// The writer groups EAP-IG on activations interpolates, in forward order: the input, all heads
+/// of a layer (at `hook_result`), a layer's MLP.
+#[derive(Clone, Copy, Debug)]
+enum Group {
+    Input,
+    Heads(usize),
+    Mlp(usize),
+}
+
+fn groups(n_layers: usize) -> Vec<Group> {
+    let mut v = vec![Group::Input];
+    for l in 0..n_layers {
+        v.push(Group::Heads(l));
+        v.push(Group::Mlp(l));
+    }
+    v
+}
+
+/// Forward passes per batch of a gradient method, besides the corrupted run.
+pub(crate) fn forwards_per_batch(method: &Method, n_layers: usize) -> u64 {
+    match *method {
+        Method::Eap => 1,
+        Method::EapIgInputs { steps } => 1 + steps as u64,
+        Method::EapIgActivations { steps } => 1 + ((2 * n_layers + 1) * steps) as u64,
+        Method::CleanCorrupted => 3,
+        Method::Exact => 1,
+    }
+}
+
+/// a + α (b − a)
+fn lerp(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
+    Ok((a + ((b - a)? * alpha)?)?)
+}
+
+pub(crate) fn gradient_scores(
+    decoder: &Decoder,
+    batch: &Batch,
+    method: &Method,
+    config: &AttributionConfig,
+    corruption: &Corruption,
+    track: &mut Tracker,
+) -> Result<BatchScores> {
+    let (metric, per_sample, qkv) = (config.metric, config.per_sample, config.qkv_gradients);
+    let cfg = &decoder.cfg;
+    let shape = GraphShape::of(cfg);
+    let model_dtype = decoder.dtype();
+    let corr = corrupted(decoder, batch, corruption, track)?;
+
+    // EAP's clean run is its one gradient pass; the other methods capture the clean run first.
+    let (clean, eap_step) = match method {
+        Method::Eap => {
+            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, qkv, track)?;
+            (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
+        }
+        _ => (Clean::run(decoder, batch, track)?, None),
+    };
+    let z_corr = corr.z_prime(&clean.z)?;
+
+    let mut total: Option<Step> = None;
+    let mut add = |step: Step| -> Result<()> {
+        total = Some(match total.take() {
+            None => step,
+            Some(t) => Step { readers: (t.readers + step.readers)?, writers: (t.writers + step.writers)? },
+        });
+        Ok(())
+    };
+    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, metric, edits, Some(&clean), qkv, track);
+    let n_steps = match *method {
+        Method::Eap => {
+            add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;
+            1
+        }
+        Method::EapIgInputs { steps } | Method::EapIgActivations { steps } if steps == 0 => {
+            return Err(Error::input("EAP-IG needs at least 1 step"));
+        }
+        Method::EapIgInputs { steps } => {
+            let (z_in, z_in_corr) = (clean.z.get(0)?, z_corr.get(0)?);
+            for k in 0..steps {
+                let input = lerp(&z_in_corr, &z_in, k as f64 / steps as f64)?;
+                add(step(vec![clean.embed_replacing_input(&input, model_dtype)?])?.0)?;
+            }
+            steps
+        }
+        Method::EapIgActivations { steps } => {
+            let h = cfg.n_heads;
+            for group in groups(cfg.n_layers) {
+                for k in 1..=steps {
+                    let alpha = k as f64 / steps as f64;
+                    let edit = match group {
+                        Group::Input => {
+                            let input = lerp(&z_corr.get(0)?, &clean.z.get(0)?, alpha)?;
+                            clean.embed_replacing_input(&input, model_dtype)?
+                        }
+                        Group::Heads(l) => {
+                            let from = 1 + l * (h + 1);
+                            let z = lerp(&z_corr.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
+                            // (H, b, s, d) → (b, s, H, d), the shape of hook_result
+                            let z = z.permute((1, 2, 0, 3))?.to_dtype(model_dtype)?;
+                            Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z))
+                        }
+                        Group::Mlp(l) => {
+                            let i = 1 + l * (h + 1) + h;
+                            let z = lerp(&z_corr.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?;
+                            Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z))
+                        }
+                    };
+                    add(step(vec![edit])?.0)?;
+                }
+            }
+            (2 * cfg.n_layers + 1) * steps
+        }
+        Method::CleanCorrupted => {
+            add(step(vec![])?.0)?;
+            add(step(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?])?.0)?;
+            2
+        }
+        Method::Exact => return Err(Error::input("internal: exact patching is not a gradient method")),
+    };
+    let total = total.ok_or_else(|| Error::input("internal: no gradient steps were run"))?;
+    let scale = 1.0 / n_steps as f64;
+    let (g, w) = ((total.readers * scale)?, (total.writers * scale)?);
+    let delta = (&z_corr - &clean.z)?;
+    debug_assert_eq!(delta.dim(0).ok(), Some(shape.n_fwd()));
+    let per_item = per_sample.then(|| contract_per_item(&delta, &g)).transpose()?;
+    let sum = match &per_item {
+        Some(p) => p.sum(0)?,
+        None => contract(&delta, &g)?,
+    };
+    let clean_values = metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?;
+    let corrupted_values =
+        corr.log_probs.as_ref().map(|lp| metric.values_at_rows(lp, batch, Some(&clean.log_probs))).transpose()?;
+    Ok(BatchScores { sum, per_item, nodes: Some(node_contract(&delta, &w)?), clean_values, corrupted_values })
+}

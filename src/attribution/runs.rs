@@ -1,0 +1,278 @@
+//! The forward and backward passes every method is built from: the clean and corrupted runs of a
+//! batch (writer outputs z and z'), and one gradient step (reader and writer gradients of the
+//! loss under some edits). Passes are counted so benchmarks can report them.
+
+use super::data::Batch;
+use super::head_grads::{analytic_points, head_input_gradients, QkvGradients};
+use super::metric::{row_log_probs, work_dtype, Metric};
+use super::writers::{
+    broadcast_means, mean_outputs, non_head_reader_points, reader_gradients, reader_gradients_with_heads,
+    reader_points, writer_gradients, writer_outputs, writer_points, writer_tap_points, Ablation,
+};
+use crate::error::Result;
+use crate::graph::GraphShape;
+use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention};
+use crate::model::Decoder;
+use candle_core::{DType, Tensor};
+
+/// Forward and backward passes run (each over one batch, whatever its size).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassCount {
+    pub forwards: usize,
+    pub backwards: usize,
+}
+
+impl std::ops::AddAssign for PassCount {
+    fn add_assign(&mut self, o: PassCount) {
+        self.forwards += o.forwards;
+        self.backwards += o.backwards;
+    }
+}
+
+/// Progress of a long computation, in units of work (forward passes) done out of a total.
+/// Implemented for `indicatif::ProgressBar`, for closures `Fn(u64, u64)`, and by [`NoProgress`].
+pub trait Progress {
+    fn update(&self, done: u64, total: u64);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _: u64, _: u64) {}
+}
+
+impl Progress for indicatif::ProgressBar {
+    fn update(&self, done: u64, total: u64) {
+        self.set_length(total);
+        self.set_position(done);
+    }
+}
+
+impl<F: Fn(u64, u64)> Progress for F {
+    fn update(&self, done: u64, total: u64) {
+        self(done, total)
+    }
+}
+
+/// Counts passes and reports them as progress against a planned total.
+pub(crate) struct Tracker<'a> {
+    pub passes: PassCount,
+    pub total: u64,
+    progress: &'a dyn Progress,
+}
+
+impl<'a> Tracker<'a> {
+    pub fn new(total: u64, progress: &'a dyn Progress) -> Self {
+        progress.update(0, total);
+        Tracker { passes: PassCount::default(), total, progress }
+    }
+
+    pub fn forward(&mut self) {
+        self.passes.forwards += 1;
+        self.total = self.total.max(self.passes.forwards as u64);
+        self.progress.update(self.passes.forwards as u64, self.total);
+    }
+
+    pub fn backward(&mut self) {
+        self.passes.backwards += 1;
+    }
+}
+
+/// An ablation made ready for batches: mean outputs are computed once over the reference set.
+pub(crate) enum Corruption {
+    /// the corrupted run, scaled by α around the clean one (α = 1: plain patching)
+    Patching(f64),
+    Zero,
+    /// (n_fwd, 1, 1 or s_ref, d)
+    Means(Tensor),
+}
+
+impl Corruption {
+    pub fn prepare(decoder: &Decoder, ablation: &Ablation, batch_size: usize, track: &mut Tracker) -> Result<Self> {
+        Ok(match ablation {
+            Ablation::Patching => Corruption::Patching(1.0),
+            Ablation::Partial { alpha } => Corruption::Patching(*alpha),
+            Ablation::Zero => Corruption::Zero,
+            Ablation::Mean { reference, per_position } => {
+                let (means, passes) = mean_outputs(decoder, reference, *per_position, batch_size)?;
+                (0..passes).for_each(|_| track.forward());
+                Corruption::Means(means)
+            }
+        })
+    }
+
+    /// Forward passes `prepare` runs (the reference set's, for mean ablation).
+    pub fn setup_forwards(ablation: &Ablation, batch_size: usize) -> u64 {
+        match ablation {
+            Ablation::Mean { reference, .. } => reference.len().div_ceil(batch_size.max(1)) as u64,
+            _ => 0,
+        }
+    }
+
+    /// Forward passes `corrupted` runs per batch.
+    pub fn forwards_per_batch(ablation: &Ablation) -> u64 {
+        u64::from(ablation.needs_corrupted_prompts())
+    }
+}
+
+/// The corrupted side of a batch: the corrupted writer outputs (n_fwd, b, s, d) and, for plain
+/// patching, the corrupted run's log-probabilities at the metric rows.
+pub(crate) struct Corrupted {
+    z: Tensor,
+    alpha: f64,
+    pub log_probs: Option<Tensor>,
+}
+
+impl Corrupted {
+    /// z' (n_fwd, b, s, d) given the clean outputs z: z + α (z_corrupted − z).
+    pub fn z_prime(&self, clean_z: &Tensor) -> Result<Tensor> {
+        if self.alpha == 1.0 {
+            Ok(self.z.clone())
+        } else {
+            Ok((clean_z + ((&self.z - clean_z)? * self.alpha)?)?)
+        }
+    }
+}
+
+pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track: &mut Tracker) -> Result<Corrupted> {
+    let cfg = &decoder.cfg;
+    let dtype = work_dtype(decoder.dtype());
+    let shape = (GraphShape::of(cfg).n_fwd(), batch.len(), batch.seq_len(), cfg.d_model);
+    Ok(match c {
+        Corruption::Patching(alpha) => {
+            let out = decoder.forward(batch.corrupted()?, &HookSet::new().capture(writer_points(cfg)))?;
+            track.forward();
+            Corrupted {
+                z: writer_outputs(&out.cache, cfg, dtype)?,
+                alpha: *alpha,
+                log_probs: (*alpha == 1.0).then(|| row_log_probs(&out.logits, batch)).transpose()?,
+            }
+        }
+        Corruption::Zero => {
+            Corrupted { z: Tensor::zeros(shape, dtype, &candle_core::Device::Cpu)?, alpha: 1.0, log_probs: None }
+        }
+        Corruption::Means(m) => Corrupted { z: broadcast_means(m, batch, cfg.d_model)?, alpha: 1.0, log_probs: None },
+    })
+}
+
+/// The clean side of a batch.
+pub(crate) struct Clean {
+    /// writer outputs z (n_fwd, b, s, d)
+    pub z: Tensor,
+    /// the position embeddings as added (b, s, d), learned-position models only
+    pub pos: Option<Tensor>,
+    /// log-probabilities at the metric rows (n_rows, V): the KL reference
+    pub log_probs: Tensor,
+}
+
+impl Clean {
+    fn from_cache(cache: &ActivationCache, decoder: &Decoder, log_probs: Tensor) -> Result<Self> {
+        let cfg = &decoder.cfg;
+        let dtype = work_dtype(decoder.dtype());
+        let pos = cfg.learned_positions().then(|| cache.get(HookPoint::PosEmbed).cloned()).transpose()?;
+        Ok(Clean { z: writer_outputs(cache, cfg, dtype)?, pos, log_probs })
+    }
+
+    /// A clean forward pass that only captures.
+    pub fn run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<Self> {
+        let out = decoder.forward(&batch.clean, &HookSet::new().capture(writer_points(&decoder.cfg)))?;
+        track.forward();
+        Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)
+    }
+
+    /// The `hook_embed` replacement that makes the input writer's output `input` (b, s, d).
+    pub fn embed_replacing_input(&self, input: &Tensor, model_dtype: DType) -> Result<Intervention> {
+        let embed = match &self.pos {
+            Some(pos) => (input - pos.to_dtype(input.dtype())?)?,
+            None => input.clone(),
+        };
+        Ok(Intervention::new(HookPoint::Embed, Edit::Replace(embed.to_dtype(model_dtype)?)))
+    }
+}
+
+/// Gradients of one backward pass.
+pub(crate) struct Step {
+    /// d(loss)/d(in_v): (n_bwd, b, s, d)
+    pub readers: Tensor,
+    /// d(loss)/d(z_u): (n_fwd, b, s, d)
+    pub writers: Tensor,
+}
+
+/// One forward + backward pass of the clean tokens under `edits`, differentiating the summed
+/// per-item loss. With `clean` None this is the clean run itself: it captures the writers, and
+/// its own log-probabilities are the KL reference (returned as `Clean`).
+pub(crate) fn gradient_step(
+    decoder: &Decoder,
+    batch: &Batch,
+    metric: Metric,
+    edits: Vec<Intervention>,
+    clean: Option<&Clean>,
+    qkv: QkvGradients,
+    track: &mut Tracker,
+) -> Result<(Step, Option<Clean>)> {
+    let cfg = &decoder.cfg;
+    let dtype = work_dtype(decoder.dtype());
+    let mut hooks = HookSet::new();
+    if clean.is_none() {
+        hooks = hooks.capture(writer_points(cfg));
+    }
+    for iv in edits {
+        hooks = hooks.intervene(iv);
+    }
+    hooks = match qkv {
+        QkvGradients::Taps => hooks.tap(reader_points(cfg)),
+        QkvGradients::Analytic => {
+            let (taps, captures) = analytic_points(cfg.n_layers);
+            hooks.tap(taps).tap(non_head_reader_points(cfg)).capture(captures)
+        }
+    };
+    hooks = hooks.tap(writer_tap_points(cfg));
+    hooks.tap_dtype = Some(dtype);
+    let out = decoder.forward(&batch.clean, &hooks)?;
+    track.forward();
+    let own = match clean {
+        Some(_) => None,
+        None => Some(Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)?),
+    };
+    let reference = clean.or(own.as_ref()).map(|c| &c.log_probs);
+    let loss = metric.losses(&out.logits, batch, reference)?.sum_all()?;
+    let grads = out.taps.gradients(&loss)?;
+    track.backward();
+    let readers = match qkv {
+        QkvGradients::Taps => reader_gradients(&grads, cfg, dtype)?,
+        QkvGradients::Analytic => {
+            let heads = (0..cfg.n_layers)
+                .map(|l| {
+                    let x = out.cache.get(HookPoint::Block(l, crate::hooks::Site::ResidPre))?;
+                    head_input_gradients(decoder, l, x, &grads, dtype)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            reader_gradients_with_heads(&grads, cfg, dtype, heads)?
+        }
+    };
+    Ok((Step { readers, writers: writer_gradients(&grads, cfg, dtype)? }, own))
+}
+
+/// Σ_{s,d} Δ·G per item: Δ (n_fwd, b, s, d), G (n, b, s, d) → (b, n_fwd, n).
+pub(crate) fn contract_per_item(delta: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let (nf, b, s, d) = delta.dims4()?;
+    let n = g.dim(0)?;
+    let delta = delta.transpose(0, 1)?.contiguous()?.reshape((b, nf, s * d))?;
+    let g = g.transpose(0, 1)?.contiguous()?.reshape((b, n, s * d))?;
+    Ok(delta.matmul(&g.transpose(1, 2)?)?)
+}
+
+/// Σ_{b,s,d} Δ·G: Δ (n_fwd, b, s, d), G (n, b, s, d) → (n_fwd, n), one matrix product.
+pub(crate) fn contract(delta: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let nf = delta.dim(0)?;
+    let n = g.dim(0)?;
+    let delta = delta.reshape((nf, ()))?;
+    let g = g.reshape((n, ()))?;
+    Ok(delta.matmul(&g.t()?)?)
+}
+
+/// Node scores per item: Σ_{s,d} Δ_u · ∂L/∂z_u → (b, n_fwd).
+pub(crate) fn node_contract(delta: &Tensor, writer_grads: &Tensor) -> Result<Tensor> {
+    Ok((delta * writer_grads)?.sum(3)?.sum(2)?.t()?)
+}
