@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod analyses;
 pub mod attribution;
 pub mod error;
 pub mod fsutil;

@@ -97,6 +97,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The whole toolkit on the bundled model and world, into a report folder (index.md, JSON, SVG).
+    Demo {
+        /// the report folder (a previous demo report there is replaced; anything else needs --force)
+        #[arg(long, default_value = "circuitscope-demo")]
+        out: PathBuf,
+        #[arg(long)]
+        force: bool,
+        /// the model (default: the bundled models/world-gpt2)
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// the world folder (default: the bundled circuits/world)
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Train the bundled model: a byte-level BPE tokenizer and a GPT-2 on a world folder's corpus,
     /// saved as a Hugging Face checkpoint with a model card (accuracy per split and task).
     Train {
@@ -171,6 +185,11 @@ fn run(cli: Cli) -> Result<()> {
             run_prompt(&model, prompt, token_ids, dtype.into(), opts)
         }
         Command::World { out, seed, people, holdout, force } => world(&out, seed, people, holdout, force),
+        Command::Demo { out, force, model, data } => {
+            let model = model.unwrap_or_else(|| cli::demo::bundled("models/world-gpt2"));
+            let data = data.unwrap_or_else(|| cli::demo::bundled("circuits/world"));
+            cli::demo::run(&model, &data, &out, force)
+        }
         Command::Train {
             data,
             out,

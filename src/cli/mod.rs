@@ -1,4 +1,5 @@
 //! The subcommands that need more than a few lines, one module each.
 
+pub mod demo;
 pub mod progress;
 pub mod train;

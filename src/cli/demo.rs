@@ -1,0 +1,186 @@
+//! `circuitscope demo`: the bundled model and world, end to end, into a report folder.
+
+use super::progress::bar;
+use anyhow::{Context, Result};
+use circuitscope::analyses::heads::{head_scores, HeadScores};
+use circuitscope::model::inspect;
+use circuitscope::model::{LoadOptions, Model};
+use circuitscope::render::attention::attention_svg;
+use circuitscope::render::BarChart;
+use circuitscope::train::card::{evaluate, Report, WorldData};
+use circuitscope::world::{read_tasks, Task};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Marks a folder as a demo report, which a later demo may replace without `--force`.
+const MARKER: &str = ".circuitscope-demo";
+
+/// The bundled model and world: relative to the working directory, else to the repository the
+/// binary was built from.
+pub fn bundled(rel: &str) -> PathBuf {
+    let here = PathBuf::from(rel);
+    if here.exists() {
+        return here;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if repo.exists() {
+        repo
+    } else {
+        here
+    }
+}
+
+struct Section {
+    title: String,
+    body: String,
+}
+
+pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()> {
+    let start = Instant::now();
+    if !out.join(MARKER).exists() {
+        circuitscope::fsutil::check_output_dir(out, force)?;
+    }
+    let world = WorldData::read(data)?;
+    let model = Model::load(model_path, LoadOptions { progress: true, ..Default::default() })
+        .with_context(|| format!("loading the bundled model {}", model_path.display()))?;
+    let tok = model.tokenizer()?;
+    let dec = &model.decoder;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut sections = Vec::new();
+
+    // 1. accuracy per split and task
+    let pb = bar(1, "accuracy");
+    let report = evaluate(dec, tok, &world)?;
+    pb.finish_and_clear();
+    println!("accuracy of {}:\n{}", model_path.display(), report.table());
+    files.push(("accuracy.json".into(), serde_json::to_vec_pretty(&report)?));
+    sections.push(Section { title: "Accuracy per split and task".into(), body: accuracy_markdown(&report) });
+
+    // 2. logit lens on a few fact prompts
+    let facts = read_tasks(&data.join(Task::FactRecall.file_name()))?;
+    let mut lens_json = Vec::new();
+    let mut body = String::from(
+        "For each prompt, the top token that the residual stream after each layer predicts (final norm, then \
+         unembedding), and the rank of the right answer. Machine-readable: [`logit_lens.json`](logit_lens.json).\n\n",
+    );
+    for item in facts.iter().take(5) {
+        let ids = tok.encode(&item.clean)?;
+        let answer = circuitscope::train::eval::first_token(tok, &item.answer)?;
+        let lens = inspect::logit_lens(dec, &ids, 5)?;
+        let _ = writeln!(body, "**{}** →{}\n\n| layer | top token | answer in top 5 |\n|---:|---|---|", item.clean, item.answer);
+        let mut layers = Vec::new();
+        for (l, cands) in lens.iter().enumerate() {
+            let top = tok.token_text(cands[0].id);
+            let rank = cands.iter().position(|c| c.id == answer).map(|r| (r + 1).to_string()).unwrap_or("–".into());
+            let _ = writeln!(body, "| {l} | `{}` | {rank} |", top.replace('|', "\\|"));
+            layers.push(serde_json::json!({
+                "layer": l,
+                "top": cands.iter().map(|c| serde_json::json!({"token": tok.token_text(c.id), "logit": c.logit})).collect::<Vec<_>>(),
+            }));
+        }
+        body.push('\n');
+        lens_json.push(serde_json::json!({"prompt": item.clean, "answer": item.answer, "layers": layers}));
+    }
+    files.push(("logit_lens.json".into(), serde_json::to_vec_pretty(&lens_json)?));
+    sections.push(Section { title: "Logit lens on fact recall".into(), body });
+
+    // 3. head roles and attention pictures
+    let induction = read_tasks(&data.join(Task::Induction.file_name()))?;
+    let prompts: Vec<Vec<u32>> = induction
+        .iter()
+        .take(50)
+        .map(|it| tok.encode(&format!("{}{}", it.clean, it.answer)))
+        .collect::<circuitscope::Result<_>>()?;
+    let scores = head_scores(dec, &prompts)?;
+    files.push(("heads.json".into(), serde_json::to_vec_pretty(&scores)?));
+    let mut chart = BarChart::new("Head roles on induction prompts", "head", "mean attention");
+    chart.categories = (0..dec.cfg.n_layers)
+        .flat_map(|l| (0..dec.cfg.n_heads).map(move |h| format!("L{l}H{h}")))
+        .collect();
+    chart.series = vec![
+        ("induction".into(), scores.induction.iter().flatten().map(|&x| x as f64).collect()),
+        ("previous token".into(), scores.previous_token.iter().flatten().map(|&x| x as f64).collect()),
+    ];
+    files.push(("heads.svg".into(), chart.to_svg().into_bytes()));
+    let example = &prompts[0];
+    let labels: Vec<String> = example.iter().map(|&id| tok.token_text(id)).collect();
+    let mut body = String::from(
+        "Induction score: mean attention from a token to the token after its previous occurrence; previous-token \
+         score: mean attention to the token before. Over 50 induction prompts; all heads in \
+         [`heads.svg`](heads.svg) and [`heads.json`](heads.json).\n\n![head scores](heads.svg)\n\n",
+    );
+    for (role, list) in
+        [("induction", HeadScores::top(&scores.induction, 2)), ("previous-token", HeadScores::top(&scores.previous_token, 2))]
+    {
+        for (l, h, s) in list {
+            let name = format!("attention-L{l}H{h}-{role}.svg");
+            let out = dec.forward(
+                &circuitscope::model::Decoder::input(example)?,
+                &circuitscope::hooks::HookSet::new()
+                    .capture([circuitscope::hooks::HookPoint::Block(l, circuitscope::hooks::Site::Pattern)]),
+            )?;
+            let pat = out.cache.get(circuitscope::hooks::HookPoint::Block(l, circuitscope::hooks::Site::Pattern))?;
+            let pat: Vec<Vec<f32>> = pat.get(0)?.get(h)?.to_vec2()?;
+            let title = format!("layer {l} head {h}: {role} score {s:.2}");
+            files.push((name.clone(), attention_svg(&title, &labels, &pat).into_bytes()));
+            let _ = writeln!(body, "**{title}**\n\n![{title}]({name})\n");
+        }
+    }
+    sections.push(Section { title: "Induction and previous-token heads".into(), body });
+
+    // the report folder
+    let mut index = String::from("# circuitscope demo report\n\n");
+    let _ = writeln!(
+        index,
+        "Model: `{}`; world: `{}`. Made by `circuitscope demo` in {:.0} s.\n",
+        model_path.display(),
+        data.display(),
+        start.elapsed().as_secs_f64()
+    );
+    for s in &sections {
+        let _ = writeln!(index, "- [{}](#{})", s.title, anchor(&s.title));
+    }
+    for s in &sections {
+        let _ = write!(index, "\n## {}\n\n{}", s.title, s.body);
+    }
+    files.push(("index.md".into(), index.into_bytes()));
+    files.push((MARKER.into(), b"written by circuitscope demo; a later demo may replace this folder\n".to_vec()));
+    circuitscope::fsutil::write_dir_atomic(out, |dir| {
+        for (name, bytes) in &files {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).map_err(|e| circuitscope::Error::io(&p, e))?;
+        }
+        Ok(())
+    })?;
+    println!("wrote {} ({} files) in {:.1} s; open {}", out.display(), files.len(), start.elapsed().as_secs_f64(), out.join("index.md").display());
+    Ok(())
+}
+
+/// GitHub-style heading anchor.
+fn anchor(title: &str) -> String {
+    title.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-').collect::<String>().replace(' ', "-")
+}
+
+fn accuracy_markdown(r: &Report) -> String {
+    let mut s = String::from(
+        "Question/answer splits: exact match of the greedy answer (end token included); target match = the \
+         attribute's own tokens. Holdout people were never trained on: chance level is expected.\n\n\
+         | split | n | exact match | target match |\n|---|---:|---:|---:|\n",
+    );
+    for (name, q) in &r.splits {
+        let _ = writeln!(s, "| {name} | {} | {:.1} % | {:.1} % |", q.n, 100.0 * q.exact_match, 100.0 * q.target_match);
+    }
+    s += "\n| task | n | accuracy (answer > distractor) | top-1 | mean logit difference |\n|---|---:|---:|---:|---:|\n";
+    for (name, t) in &r.tasks {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {:.1} % | {:.1} % | {:.3} |",
+            t.n,
+            100.0 * t.accuracy,
+            100.0 * t.top1,
+            t.mean_logit_diff
+        );
+    }
+    s + "\nMachine-readable: [`accuracy.json`](accuracy.json).\n"
+}
