@@ -2,3 +2,4 @@
 //! vectors and CURE).
 
 pub mod heads;
+pub mod stats;

@@ -47,7 +47,8 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
     let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
     let report = card::evaluate(&model.decoder, model.tokenizer()?, &world)?;
     print!("{}", report.table());
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    // the program as users type it, whatever path it was started by
+    let command = std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     card::write_card(&trained, &report, &command, data, out)?;
     println!("wrote {}", out.display());
     Ok(())
