@@ -81,7 +81,8 @@ pub const COMMON_FIRST_NAMES: &[&str] = &[
     "Sophie",
     "Katie",
     "Kelly",
-    "Megan", // male
+    "Megan",
+    // male
     "James",
     "John",
     "Robert",
