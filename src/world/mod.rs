@@ -20,12 +20,14 @@
 //! ```
 
 mod files;
+mod ioi_model;
 pub mod lexicon;
 mod people;
 pub mod rng;
 mod tasks;
 
 pub use files::{read_corpus, read_jsonl, read_people, read_qa, read_tasks, WrittenFile};
+pub use ioi_model::{single_token_names, ModelIoi, COMMON_FIRST_NAMES, MODEL_IOI_STREAM};
 pub use people::{Attribute, Country, Group, Person, QaPair, MAX_PEOPLE, QA_PER_PERSON};
 pub use tasks::{fact_prompt, Task, TaskItem, IOI_TEMPLATES};
 
