@@ -36,7 +36,8 @@ pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let exists = |msg: &str| Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg.to_string())));
+    let exists =
+        |msg: &str| Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg.to_string())));
     if !dir.is_dir() {
         return exists("exists and is not a folder");
     }

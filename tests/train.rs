@@ -12,7 +12,15 @@ use circuitscope::world::{World, WorldConfig};
 use common::TempDir;
 
 fn small_corpus() -> Vec<String> {
-    let cfg = WorldConfig { people: 10, holdout: 2, ioi: 10, induction: 10, corpus_ioi: 40, corpus_induction: 40, ..Default::default() };
+    let cfg = WorldConfig {
+        people: 10,
+        holdout: 2,
+        ioi: 10,
+        induction: 10,
+        corpus_ioi: 40,
+        corpus_induction: 40,
+        ..Default::default()
+    };
     World::generate(cfg).unwrap().corpus()
 }
 
@@ -106,8 +114,7 @@ fn bundled_model_matches_hugging_face_transformers() {
     };
     let prompts = info.as_array().unwrap();
     for (i, p) in prompts.iter().enumerate() {
-        let ids_ref: Vec<u32> =
-            refs[&format!("ids.{i}")].to_dtype(DType::U32).unwrap().to_vec1().unwrap();
+        let ids_ref: Vec<u32> = refs[&format!("ids.{i}")].to_dtype(DType::U32).unwrap().to_vec1().unwrap();
         let ids = tok.encode(p.as_str().unwrap()).unwrap();
         assert_eq!(ids, ids_ref, "tokenisation of prompt {i} differs from transformers");
         let input = Tensor::new(ids.as_slice(), &candle_core::Device::Cpu).unwrap().unsqueeze(0).unwrap();

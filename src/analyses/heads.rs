@@ -54,7 +54,8 @@ pub fn head_scores(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<HeadScores> {
         n_ind += targets.iter().flatten().count();
         for (l, p) in points.iter().enumerate() {
             // (H, s, s)
-            let pat: Vec<Vec<Vec<f32>>> = out.cache.get(*p)?.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec3()?;
+            let pat: Vec<Vec<Vec<f32>>> =
+                out.cache.get(*p)?.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec3()?;
             for (h, rows) in pat.iter().enumerate() {
                 for i in 1..ids.len() {
                     prev[l][h] += rows[i][i - 1] as f64;

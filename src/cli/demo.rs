@@ -68,7 +68,11 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let ids = tok.encode(&item.clean)?;
         let answer = circuitscope::train::eval::first_token(tok, &item.answer)?;
         let lens = inspect::logit_lens(dec, &ids, 5)?;
-        let _ = writeln!(body, "**{}** →{}\n\n| layer | top token | answer in top 5 |\n|---:|---|---|", item.clean, item.answer);
+        let _ = writeln!(
+            body,
+            "**{}** →{}\n\n| layer | top token | answer in top 5 |\n|---:|---|---|",
+            item.clean, item.answer
+        );
         let mut layers = Vec::new();
         for (l, cands) in lens.iter().enumerate() {
             let top = tok.token_text(cands[0].id);
@@ -95,9 +99,8 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     let scores = head_scores(dec, &prompts)?;
     files.push(("heads.json".into(), serde_json::to_vec_pretty(&scores)?));
     let mut chart = BarChart::new("Head roles on induction prompts", "head", "mean attention");
-    chart.categories = (0..dec.cfg.n_layers)
-        .flat_map(|l| (0..dec.cfg.n_heads).map(move |h| format!("L{l}H{h}")))
-        .collect();
+    chart.categories =
+        (0..dec.cfg.n_layers).flat_map(|l| (0..dec.cfg.n_heads).map(move |h| format!("L{l}H{h}"))).collect();
     chart.series = vec![
         ("induction".into(), scores.induction.iter().flatten().map(|&x| x as f64).collect()),
         ("previous token".into(), scores.previous_token.iter().flatten().map(|&x| x as f64).collect()),
@@ -110,9 +113,10 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
          score: mean attention to the token before. Over 50 induction prompts; all heads in \
          [`heads.svg`](heads.svg) and [`heads.json`](heads.json).\n\n![head scores](heads.svg)\n\n",
     );
-    for (role, list) in
-        [("induction", HeadScores::top(&scores.induction, 2)), ("previous-token", HeadScores::top(&scores.previous_token, 2))]
-    {
+    for (role, list) in [
+        ("induction", HeadScores::top(&scores.induction, 2)),
+        ("previous-token", HeadScores::top(&scores.previous_token, 2)),
+    ] {
         for (l, h, s) in list {
             let name = format!("attention-L{l}H{h}-{role}.svg");
             let out = dec.forward(
@@ -153,13 +157,24 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         }
         Ok(())
     })?;
-    println!("wrote {} ({} files) in {:.1} s; open {}", out.display(), files.len(), start.elapsed().as_secs_f64(), out.join("index.md").display());
+    println!(
+        "wrote {} ({} files) in {:.1} s; open {}",
+        out.display(),
+        files.len(),
+        start.elapsed().as_secs_f64(),
+        out.join("index.md").display()
+    );
     Ok(())
 }
 
 /// GitHub-style heading anchor.
 fn anchor(title: &str) -> String {
-    title.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-').collect::<String>().replace(' ', "-")
+    title
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+        .collect::<String>()
+        .replace(' ', "-")
 }
 
 fn accuracy_markdown(r: &Report) -> String {

@@ -30,7 +30,12 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
         pb.inc(1);
         // Without a terminal the bar is hidden: log a line now and then instead.
         if pb.is_hidden() && (step % 50 == 0 || step + 1 == cfg.steps) {
-            eprintln!("step {:>5}/{}  loss {a:.4}  lr {lr:.2e}  {:.0} s", step + 1, cfg.steps, pb.elapsed().as_secs_f64());
+            eprintln!(
+                "step {:>5}/{}  loss {a:.4}  lr {lr:.2e}  {:.0} s",
+                step + 1,
+                cfg.steps,
+                pb.elapsed().as_secs_f64()
+            );
         }
     })?;
     pb.finish_and_clear();
@@ -48,7 +53,8 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
     let report = card::evaluate(&model.decoder, model.tokenizer()?, &world)?;
     print!("{}", report.table());
     // the program as users type it, whatever path it was started by
-    let command = std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let command =
+        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     card::write_card(&trained, &report, &command, data, out)?;
     println!("wrote {}", out.display());
     Ok(())

@@ -17,7 +17,8 @@ pub fn attention_svg(title: &str, tokens: &[String], pattern: &[Vec<f32>]) -> St
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="Helvetica, Arial, sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{:.1}" y="20" font-size="14" font-weight="bold">{}</text>"#, 10.0, xml_escape(title));
+    let _ =
+        writeln!(s, r#"<text x="{:.1}" y="20" font-size="14" font-weight="bold">{}</text>"#, 10.0, xml_escape(title));
     let short = |t: &str| {
         let t: String = t.chars().take(18).collect();
         xml_escape(&t.replace(' ', "␣").replace('\n', "⏎"))
@@ -25,7 +26,13 @@ pub fn attention_svg(title: &str, tokens: &[String], pattern: &[Vec<f32>]) -> St
     for (i, t) in tokens.iter().enumerate() {
         let c = i as f64 * cell + cell / 2.0;
         // query labels on the left, key labels rotated above
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#, x0 - 6.0, y0 + c, short(t));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
+            x0 - 6.0,
+            y0 + c,
+            short(t)
+        );
         let _ = writeln!(
             s,
             r#"<text transform="translate({:.1},{:.1}) rotate(-60)" dominant-baseline="middle">{}</text>"#,

@@ -32,10 +32,8 @@ impl WorldData {
                 ),
             ));
         }
-        let splits = REPORTED_SPLITS
-            .iter()
-            .map(|&s| Ok((s, read_qa(&dir.join(s.file_name()))?)))
-            .collect::<Result<Vec<_>>>()?;
+        let splits =
+            REPORTED_SPLITS.iter().map(|&s| Ok((s, read_qa(&dir.join(s.file_name()))?))).collect::<Result<Vec<_>>>()?;
         let tasks =
             Task::ALL.iter().map(|&t| Ok((t, read_tasks(&dir.join(t.file_name()))?))).collect::<Result<Vec<_>>>()?;
         Ok(WorldData { splits, tasks })
@@ -53,7 +51,12 @@ impl Report {
     pub fn table(&self) -> String {
         let mut s = String::from("split         n    exact match   target match\n");
         for (name, q) in &self.splits {
-            s += &format!("{name:<10} {:>5}   {:>10.1}%   {:>11.1}%\n", q.n, 100.0 * q.exact_match, 100.0 * q.target_match);
+            s += &format!(
+                "{name:<10} {:>5}   {:>10.1}%   {:>11.1}%\n",
+                q.n,
+                100.0 * q.exact_match,
+                100.0 * q.target_match
+            );
         }
         s += "task          n    accuracy   top-1   mean logit diff\n";
         for (name, t) in &self.tasks {

@@ -33,8 +33,7 @@ pub struct TaskScore {
 /// Right-pads token rows into one (b, max_len) tensor.
 fn pad(rows: &[Vec<u32>], pad_id: u32) -> Result<Tensor> {
     let t = rows.iter().map(Vec::len).max().unwrap_or(1);
-    let data: Vec<u32> =
-        rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat(pad_id)).take(t)).collect();
+    let data: Vec<u32> = rows.iter().flat_map(|r| r.iter().copied().chain(std::iter::repeat(pad_id)).take(t)).collect();
     Ok(Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?)
 }
 
@@ -82,19 +81,12 @@ pub fn qa_accuracy(dec: &Decoder, tok: &Tokenizer, pairs: &[QaPair], batch: usiz
         }
     }
     let n = pairs.len();
-    Ok(QaScore {
-        n,
-        exact_match: exact as f64 / n.max(1) as f64,
-        target_match: target as f64 / n_target.max(1) as f64,
-    })
+    Ok(QaScore { n, exact_match: exact as f64 / n.max(1) as f64, target_match: target as f64 / n_target.max(1) as f64 })
 }
 
 /// First token of an answer or distractor (they start with a space).
 pub fn first_token(tok: &Tokenizer, text: &str) -> Result<u32> {
-    tok.encode(text)?
-        .first()
-        .copied()
-        .ok_or_else(|| Error::input(format!("the answer {text:?} tokenises to nothing")))
+    tok.encode(text)?.first().copied().ok_or_else(|| Error::input(format!("the answer {text:?} tokenises to nothing")))
 }
 
 pub fn task_accuracy(dec: &Decoder, tok: &Tokenizer, items: &[TaskItem], batch: usize) -> Result<TaskScore> {
@@ -113,10 +105,5 @@ pub fn task_accuracy(dec: &Decoder, tok: &Tokenizer, items: &[TaskItem], batch: 
         }
     }
     let n = items.len().max(1) as f64;
-    Ok(TaskScore {
-        n: items.len(),
-        accuracy: correct as f64 / n,
-        top1: top1 as f64 / n,
-        mean_logit_diff: diff_sum / n,
-    })
+    Ok(TaskScore { n: items.len(), accuracy: correct as f64 / n, top1: top1 as f64 / n, mean_logit_diff: diff_sum / n })
 }

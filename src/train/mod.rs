@@ -101,13 +101,7 @@ impl TrainConfig {
     }
 
     fn shape(&self, vocab_size: usize) -> Gpt2Shape {
-        Gpt2Shape {
-            n_layers: self.layers,
-            n_heads: self.heads,
-            d_model: self.d_model,
-            n_ctx: self.context,
-            vocab_size,
-        }
+        Gpt2Shape { n_layers: self.layers, n_heads: self.heads, d_model: self.d_model, n_ctx: self.context, vocab_size }
     }
 
     pub fn schedule(&self) -> Schedule {
