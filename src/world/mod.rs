@@ -19,12 +19,14 @@
 //! # }
 //! ```
 
+pub mod examples;
 mod files;
 pub mod lexicon;
 mod people;
 pub mod rng;
 mod tasks;
 
+pub use examples::{DataKind, ExampleFile};
 pub use files::{read_corpus, read_jsonl, read_people, read_qa, read_tasks, WrittenFile};
 pub use people::{Attribute, Country, Group, Person, QaPair, MAX_PEOPLE, QA_PER_PERSON};
 pub use tasks::{fact_prompt, Task, TaskItem, IOI_TEMPLATES};
