@@ -138,8 +138,8 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert!(meta["passes"]["forwards"].as_u64().unwrap() > 0 && meta["seconds"].as_f64().is_some());
     assert!(meta["clean_metric"].as_f64().unwrap().is_finite() && meta["corrupted_metric"].as_f64().is_some());
 
-    let per_sample = candle_core::safetensors::load(d.join("scores.per_sample.safetensors"), &candle_core::Device::Cpu)
-        .unwrap();
+    let per_sample =
+        candle_core::safetensors::load(d.join("scores.per_sample.safetensors"), &candle_core::Device::Cpu).unwrap();
     let ps = &per_sample["scores"];
     assert_eq!(ps.dims(), &[6, shape.n_fwd(), shape.n_bwd()]);
     assert_eq!(ps.dtype(), candle_core::DType::F32);
@@ -277,17 +277,8 @@ fn question_answer_data_defaults_to_nll_with_zero_ablation() {
     ];
     std::fs::write(&qa, lines.join("\n") + "\n").unwrap();
     let scores = d.join("qa_scores.json");
-    let out = cli(&[
-        "attribute",
-        &s(&model),
-        "--data",
-        &s(&qa),
-        "--method",
-        "eap",
-        "--per-sample",
-        "--out",
-        &s(&scores),
-    ]);
+    let out =
+        cli(&["attribute", &s(&model), "--data", &s(&qa), "--method", "eap", "--per-sample", "--out", &s(&scores)]);
     assert_ok(&out);
     let meta = read_json(&d.join("qa_scores.meta.json"));
     assert_eq!((meta["metric"].as_str(), meta["intervention"].as_str()), (Some("nll"), Some("zero")));
@@ -358,8 +349,11 @@ fn errors_are_one_line_and_write_nothing() {
     let out = attribute(&["--data", &s(&d.join("absent.jsonl"))]);
     assert_error(&out, &["absent.jsonl"]);
     let bad = d.join("bad.jsonl");
-    std::fs::write(&bad, std::fs::read_to_string(&data).unwrap().lines().next().unwrap().to_string() + "\n{\"clean\": 3\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&data).unwrap().lines().next().unwrap().to_string() + "\n{\"clean\": 3\n",
+    )
+    .unwrap();
     assert_error(&attribute(&["--data", &s(&bad)]), &["bad.jsonl", "line 2"]);
     std::fs::write(&bad, "{\"prompt\": \"hello\"}\n").unwrap();
     assert_error(&attribute(&["--data", &s(&bad)]), &["bad.jsonl", "line 1", "question"]);
@@ -404,17 +398,8 @@ fn errors_are_one_line_and_write_nothing() {
     assert_error(&out, &["other.json", "1 layers × 2 heads", "the model"]);
     let out = cli(&["evaluate", &s(&model), "--data", &s(&data), "--circuit", &s(&scores), "--sweep", "--points", "x"]);
     assert_error(&out, &["--points", "`x`"]);
-    let out = cli(&[
-        "evaluate",
-        &s(&model),
-        "--data",
-        &s(&data),
-        "--circuit",
-        &s(&scores),
-        "--sweep",
-        "--points",
-        &too_many,
-    ]);
+    let out =
+        cli(&["evaluate", &s(&model), "--data", &s(&data), "--circuit", &s(&scores), "--sweep", "--points", &too_many]);
     assert_error(&out, &["--points", "out of range"]);
     let out = cli(&["render", &s(&other), "-o", &s(&missing)]);
     assert_error(&out, &["--out", "does not exist"]);

@@ -58,10 +58,13 @@ impl AblationKind {
     }
 
     pub fn from_name(name: &str) -> Result<AblationKind> {
-        AblationKind::ALL.into_iter().find(|k| k.name() == name || (name == "mean-positional" && k.name() == "mean-positions")).ok_or_else(|| {
-            let names: Vec<&str> = AblationKind::ALL.iter().map(|k| k.name()).collect();
-            Error::input(format!("unknown intervention `{name}` (known: {})", names.join(", ")))
-        })
+        AblationKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name || (name == "mean-positional" && k.name() == "mean-positions"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = AblationKind::ALL.iter().map(|k| k.name()).collect();
+                Error::input(format!("unknown intervention `{name}` (known: {})", names.join(", ")))
+            })
     }
 
     /// The ablation; `reference` (token sequences to average writer outputs over) is used by the

@@ -11,10 +11,9 @@ impl Attribution {
     /// The per-sample scores as named tensors (see the module documentation); an error when
     /// the attribution was run without per-sample scores.
     pub fn per_sample_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let items = self
-            .per_sample
-            .as_ref()
-            .ok_or_else(|| Error::input("per-sample scores were not computed (set `per_sample` in the configuration)"))?;
+        let items = self.per_sample.as_ref().ok_or_else(|| {
+            Error::input("per-sample scores were not computed (set `per_sample` in the configuration)")
+        })?;
         let shape = self.scores.shape;
         let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
         let flat: Vec<f32> = items.iter().flat_map(|s| s.scores.iter().copied()).collect();

@@ -35,9 +35,10 @@ impl SweepSelection {
     }
 
     pub fn from_name(name: &str) -> Result<SweepSelection> {
-        SweepSelection::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
-            Error::input(format!("unknown selection `{name}` (known: top-n, greedy)"))
-        })
+        SweepSelection::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| Error::input(format!("unknown selection `{name}` (known: top-n, greedy)")))
     }
 
     /// The pruned circuit of `n` selected edges.

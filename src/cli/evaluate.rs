@@ -6,9 +6,7 @@ use super::progress::bar;
 use crate::EvaluateArgs;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
-use circuitscope::attribution::{
-    default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection,
-};
+use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use circuitscope::render::{LinePlot, Series};
@@ -70,10 +68,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         );
         println!("  {:>9} {:>7} {:>6} {:>12} {:>13}", "requested", "edges", "nodes", "metric", "faithfulness");
         for p in &sweep.points {
-            println!(
-                "  {:>9} {:>7} {:>6} {:>12.4} {:>13.4}",
-                p.requested, p.edges, p.nodes, p.metric, p.faithfulness
-            );
+            println!("  {:>9} {:>7} {:>6} {:>12.4} {:>13.4}", p.requested, p.edges, p.nodes, p.metric, p.faithfulness);
         }
         println!("model {:.4}, corrupted {:.4}", sweep.model, sweep.corrupted);
         println!("CPR {:.4} (area under the curve, higher is better)", sweep.areas.cpr);
@@ -85,7 +80,10 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         sweep.to_json()
     } else {
         if circuit.n_edges_in_graph() == 0 {
-            eprintln!("note: {} selects no edges (a scores file?); its circuit is the corrupted model", a.circuit.display());
+            eprintln!(
+                "note: {} selects no edges (a scores file?); its circuit is the corrupted model",
+                a.circuit.display()
+            );
         }
         let f = faithfulness(&model.decoder, &examples, &[circuit.edge_mask()], &cfg, &pb)?;
         pb.finish_and_clear();

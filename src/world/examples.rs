@@ -61,7 +61,8 @@ impl ExampleFile {
         let line = text.lines().nth(first - 1).unwrap_or_default();
         let value: Value = serde_json::from_str(line)
             .map_err(|e| Error::format(path, format!("line {first}: not valid JSON: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| Error::format(path, format!("line {first}: expected a JSON object")))?;
+        let obj =
+            value.as_object().ok_or_else(|| Error::format(path, format!("line {first}: expected a JSON object")))?;
         let records = if obj.contains_key("clean") {
             Records::Tasks(read_jsonl(path)?)
         } else if obj.contains_key("question") {
@@ -162,7 +163,8 @@ mod tests {
         let bad = write("b.jsonl", "{\"prompt\":\"x\"}\n");
         let err = ExampleFile::read(&bad).unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("prompt") && err.contains("question"), "{err}");
-        let bad = write("c.jsonl", "{\"clean\":\"a\",\"corrupted\":\"b\",\"answer\":\" x\",\"distractor\":\" y\"}\n{oops\n");
+        let bad =
+            write("c.jsonl", "{\"clean\":\"a\",\"corrupted\":\"b\",\"answer\":\" x\",\"distractor\":\" y\"}\n{oops\n");
         let err = ExampleFile::read(&bad).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
         let empty = write("e.jsonl", "\n\n");
