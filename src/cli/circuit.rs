@@ -95,7 +95,11 @@ fn print_top_nodes(c: &Circuit) {
     }
     println!("top nodes by the |score| of their circuit edges:");
     for n in nodes.into_iter().take(10) {
-        let score = c.node_scores().map(|s| format!("  node score {}", fmt_score(s[n]))).unwrap_or_default();
+        let score = c
+            .node_scores()
+            .filter(|s| s[n].is_finite())
+            .map(|s| format!("  node score {}", fmt_score(s[n])))
+            .unwrap_or_default();
         println!("  {:<8} {:.4e}{score}", shape.node_name(n), weight[n]);
     }
 }

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 /// Refuses an output path whose folder does not exist, before any slow work.
 pub fn check_output(path: &Path, flag: &str) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
+    if !dir.exists() {
         bail!("{flag} {}: the folder {} does not exist", path.display(), dir.display());
+    }
+    if !dir.is_dir() {
+        bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
     }
     if path.is_dir() {
         bail!("{flag} {}: is a folder; give a file name", path.display());
