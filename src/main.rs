@@ -149,6 +149,133 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Attribute a metric to every edge of the graph (EAP, EAP-IG, exact patching) over a task or
+    /// question/answer file; writes the scores as an EAP-IG circuit JSON (no edge selected yet).
+    Attribute(AttributeArgs),
+    /// Select a circuit from a scores file (top-n, greedy or threshold), prune it, and write its
+    /// JSON and optionally its SVG and DOT drawings.
+    Circuit(CircuitArgs),
+    /// Normalised faithfulness of a circuit, or (--sweep) the faithfulness curve of circuits
+    /// re-selected from its scores, with CPR and CMD.
+    Evaluate(EvaluateArgs),
+    /// Draw a circuit JSON as SVG (and optionally DOT).
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args)]
+struct AttributeArgs {
+    /// a model directory (config.json + safetensors) or a GGUF file, with a tokenizer
+    model: PathBuf,
+    /// JSONL: task items (clean, corrupted, answer, distractor) or question/answer pairs
+    /// (question, answer)
+    #[arg(long)]
+    data: PathBuf,
+    /// eap, eap-ig-inputs, eap-ig-activations, clean-corrupted or exact
+    #[arg(long, default_value = "eap-ig-inputs")]
+    method: String,
+    /// integration steps m of the EAP-IG methods
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// logit-diff, prob-diff, kl, nll or seq-prob [default: logit-diff for tasks, nll for
+    /// question/answer data]
+    #[arg(long)]
+    metric: Option<String>,
+    /// patching, zero, mean or mean-positions (means over the data's clean prompts) [default:
+    /// patching for tasks, zero for question/answer data]
+    #[arg(long)]
+    intervention: Option<String>,
+    /// also write one score matrix per item to <out stem>.per_sample.safetensors
+    #[arg(long)]
+    per_sample: bool,
+    /// items per forward pass
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// use only the first N items
+    #[arg(long)]
+    limit: Option<usize>,
+    /// the scores file to write (EAP-IG JSON); <out stem>.meta.json is written beside it
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["top_n", "greedy", "threshold"])))]
+struct CircuitArgs {
+    /// a scores or circuit JSON (EAP-IG layout)
+    scores: PathBuf,
+    /// keep the N edges of largest |score|
+    #[arg(long, value_name = "N")]
+    top_n: Option<usize>,
+    /// grow the circuit from the logits, N edges
+    #[arg(long, value_name = "N")]
+    greedy: Option<usize>,
+    /// keep edges with |score| ≥ T
+    #[arg(long, value_name = "T")]
+    threshold: Option<f32>,
+    /// keep nodes and edges that lie on no input → logits path
+    #[arg(long)]
+    no_prune: bool,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    #[arg(long)]
+    dot: Option<PathBuf>,
+    /// title of the drawings [default: the output file's stem]
+    #[arg(long)]
+    title: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    model: PathBuf,
+    /// JSONL task items or question/answer pairs, as for `attribute`
+    #[arg(long)]
+    data: PathBuf,
+    /// a circuit JSON (with --sweep, its scores are used and its selection ignored)
+    #[arg(long)]
+    circuit: PathBuf,
+    /// evaluate circuits re-selected from the scores at increasing edge counts
+    #[arg(long)]
+    sweep: bool,
+    /// how the sweep selects each circuit: top-n or greedy
+    #[arg(long, default_value = "top-n", requires = "sweep")]
+    selection: String,
+    /// the sweep's edge counts, e.g. 10,20,50 [default: 1,2,5,10,20,50,… and every edge]
+    #[arg(long, requires = "sweep")]
+    points: Option<String>,
+    /// as for `attribute`
+    #[arg(long)]
+    metric: Option<String>,
+    /// as for `attribute`
+    #[arg(long)]
+    intervention: Option<String>,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    #[arg(long)]
+    limit: Option<usize>,
+    /// write the result as JSON
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// draw the sweep's faithfulness curve
+    #[arg(long, requires = "sweep")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    circuit: PathBuf,
+    #[arg(short, long)]
+    out: PathBuf,
+    /// [default: the circuit file's stem]
+    #[arg(long)]
+    title: Option<String>,
+    /// leave out the nodes that are not in the circuit (default: drawn faint)
+    #[arg(long)]
+    hide_inactive: bool,
+    /// also write Graphviz DOT
+    #[arg(long)]
+    dot: Option<PathBuf>,
 }
 
 fn main() {
@@ -222,6 +349,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             cli::train::run(&data, &out, &cfg, force)
         }
+        Command::Attribute(args) => cli::attribute::run(&args),
+        Command::Circuit(args) => cli::circuit::run(&args),
+        Command::Evaluate(args) => cli::evaluate::run(&args),
+        Command::Render(args) => cli::render::run(&args),
     }
 }
 

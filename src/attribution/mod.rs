@@ -5,7 +5,8 @@
 //! - [`metric`]: per-item metrics and the loss sign convention
 //! - [`writers`]: where the graph's writers and readers live in the forward pass; ablations
 //! - [`edge`]: the gradient methods; [`exact`]: exact edge patching
-//! - [`faithfulness`]: circuits evaluated by patching the edges outside them
+//! - [`faithfulness`]: circuits evaluated by patching the edges outside them; [`sweep`]: faithfulness
+//!   curves, CPR and CMD
 //!
 //! ```no_run
 //! use circuitscope::attribution::{attribute, AttributionConfig, Example, Method, NoProgress};
@@ -26,14 +27,19 @@ pub mod exact;
 pub mod faithfulness;
 pub mod head_grads;
 pub mod metric;
+mod names;
+mod per_sample;
 mod runs;
+pub mod sweep;
 pub mod writers;
 
 pub use data::{batches, Batch, Example, Target};
 pub use faithfulness::{faithfulness, Faithfulness, FaithfulnessConfig};
 pub use head_grads::QkvGradients;
 pub use metric::Metric;
+pub use names::AblationKind;
 pub use runs::{NoProgress, PassCount, Progress};
+pub use sweep::{default_points, faithfulness_sweep, Sweep, SweepPoint, SweepSelection};
 pub use writers::Ablation;
 
 use crate::error::{Error, Result};

@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod examples;
 mod files;
 mod ioi_model;
 pub mod lexicon;
@@ -26,6 +27,7 @@ mod people;
 pub mod rng;
 mod tasks;
 
+pub use examples::{DataKind, ExampleFile};
 pub use files::{read_corpus, read_jsonl, read_people, read_qa, read_tasks, WrittenFile};
 pub use ioi_model::{single_token_names, ModelIoi, COMMON_FIRST_NAMES, MODEL_IOI_STREAM};
 pub use people::{Attribute, Country, Group, Person, QaPair, MAX_PEOPLE, QA_PER_PERSON};

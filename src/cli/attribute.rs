@@ -1,0 +1,95 @@
+//! `circuitscope attribute`: edge scores of a metric over a data file, written as an EAP-IG
+//! circuit JSON (every edge scored, none selected), a `<stem>.meta.json` beside it, and with
+//! `--per-sample` a `<stem>.per_sample.safetensors`.
+
+use super::common::{check_output, fmt_score, read_data, sibling};
+use super::progress::bar;
+use crate::AttributeArgs;
+use anyhow::{bail, Result};
+use candle_core::DType;
+use circuitscope::attribution::{attribute, AttributionConfig, Method};
+use circuitscope::fsutil::write_atomic;
+use circuitscope::graph::Circuit;
+use serde_json::json;
+
+pub fn run(a: &AttributeArgs) -> Result<()> {
+    // Everything that can be checked without the model is checked before loading it.
+    let method = Method::from_name(&a.method, a.steps)?;
+    if method.steps() == Some(0) {
+        bail!("--steps must be at least 1");
+    }
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    check_output(&a.out, "--out")?;
+    let (meta_path, per_sample_path) = (sibling(&a.out, ".meta.json"), sibling(&a.out, ".per_sample.safetensors"));
+    let data = read_data(&a.data, a.limit, a.metric.as_deref(), a.intervention.as_deref())?;
+
+    let (model, _) = crate::load(&a.model, DType::F32)?;
+    let examples = data.file.examples(model.tokenizer()?)?;
+    let cfg = AttributionConfig {
+        method,
+        metric: data.metric,
+        ablation: data.ablation(&examples),
+        batch_size: a.batch_size,
+        per_sample: a.per_sample,
+        ..Default::default()
+    };
+    println!(
+        "attributing {} over {} {} items of {} ({} ablation, {} metric)",
+        method.name(),
+        examples.len(),
+        data.file.kind().name(),
+        a.data.display(),
+        data.intervention.name(),
+        data.metric
+    );
+    let pb = bar(0, "attributing");
+    let t = std::time::Instant::now();
+    let result = attribute(&model.decoder, &examples, &cfg, &pb)?;
+    let seconds = t.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+
+    let mut circuit = Circuit::empty(result.scores.clone()).with_d_model(model.cfg().d_model);
+    if let Some(nodes) = &result.node_scores {
+        // The circuit's node vector also has `logits` (last), which is not scored.
+        let mut nodes = nodes.clone();
+        nodes.push(f32::NAN);
+        circuit.set_node_scores(Some(nodes));
+    }
+    let meta = json!({
+        "method": method.name(), "steps": method.steps(), "metric": data.metric.name(),
+        "intervention": data.intervention.name(), "data": a.data, "data_kind": data.file.kind().name(),
+        "n_items": examples.len(), "batch_size": a.batch_size, "model": model.path,
+        "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},
+        "seconds": seconds, "clean_metric": result.clean_metric, "corrupted_metric": result.corrupted_metric,
+        "scores": a.out, "per_sample": a.per_sample.then_some(&per_sample_path),
+    });
+    // Each file is written atomically; the scores last, so their presence means a finished run.
+    if a.per_sample {
+        result.write_per_sample(&per_sample_path)?;
+    }
+    write_atomic(&meta_path, (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+    circuit.write_json(&a.out)?;
+
+    let shape = result.scores.shape;
+    let mut ranked: Vec<(usize, usize, f32)> = result.scores.edges().collect();
+    ranked.sort_by(|x, y| y.2.abs().total_cmp(&x.2.abs()));
+    println!("top edges by |score| (positive: patching the edge hurts the task):");
+    for (w, r, s) in ranked.iter().take(10) {
+        println!("  {:<28} {}", shape.edge_name_of(*w, *r), fmt_score(*s));
+    }
+    let corrupted = result.corrupted_metric.map(|c| format!(", corrupted {c:.4}")).unwrap_or_default();
+    println!("{}: clean {:.4}{corrupted}", data.metric, result.clean_metric);
+    println!(
+        "{} edges scored with {} forward and {} backward passes in {seconds:.1} s",
+        shape.n_edges(),
+        result.passes.forwards,
+        result.passes.backwards
+    );
+    println!("wrote {} and {}", a.out.display(), meta_path.display());
+    if a.per_sample {
+        println!("wrote {}", per_sample_path.display());
+    }
+    Ok(())
+}

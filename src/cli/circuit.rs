@@ -1,0 +1,105 @@
+//! `circuitscope circuit`: a circuit selected from a scores file, pruned, written as JSON, and
+//! optionally drawn (SVG, DOT).
+
+use super::common::{check_output, fmt_score};
+use crate::CircuitArgs;
+use anyhow::{bail, Result};
+use circuitscope::graph::Circuit;
+use circuitscope::render::{write_circuit_svg, CircuitSvgOptions};
+use std::path::Path;
+
+/// The drawing's title: the flag, else the file stem of `path`.
+pub fn title_or_stem(title: Option<&str>, path: &Path) -> String {
+    title
+        .map(str::to_string)
+        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+pub fn run(a: &CircuitArgs) -> Result<()> {
+    check_output(&a.out, "--out")?;
+    if let Some(p) = &a.svg {
+        check_output(p, "--svg")?;
+    }
+    if let Some(p) = &a.dot {
+        check_output(p, "--dot")?;
+    }
+    let source = Circuit::read_json(&a.scores)?;
+    let scores = source.scores();
+    let n_edges = scores.shape.n_edges();
+    let (mut circuit, how) = match (a.top_n, a.greedy, a.threshold) {
+        (Some(n), ..) => {
+            if n == 0 || n > n_edges {
+                bail!("--top-n {n} is out of range: the graph has {n_edges} edges (give 1 to {n_edges})");
+            }
+            (Circuit::top_n(scores, n)?, format!("top {n}"))
+        }
+        (_, Some(n), _) => {
+            if n == 0 || n > n_edges {
+                bail!("--greedy {n} is out of range: the graph has {n_edges} edges (give 1 to {n_edges})");
+            }
+            (Circuit::greedy(scores, n)?, format!("greedy {n}"))
+        }
+        (.., Some(t)) => {
+            if !(t.is_finite() && t >= 0.0) {
+                bail!("--threshold {t}: give a finite |score| of at least 0");
+            }
+            (Circuit::threshold(scores, t), format!("|score| ≥ {t}"))
+        }
+        _ => bail!("give one of --top-n N, --greedy N or --threshold T"),
+    };
+    let selected = circuit.n_edges_in_graph();
+    if !a.no_prune {
+        circuit.prune();
+    }
+    circuit.set_node_scores(source.node_scores().map(<[f32]>::to_vec));
+    circuit.set_d_model(source.d_model());
+
+    let title = title_or_stem(a.title.as_deref(), &a.out);
+    circuit.write_json(&a.out)?;
+    if let Some(p) = &a.svg {
+        write_circuit_svg(p, &circuit, &CircuitSvgOptions { title: title.clone(), ..Default::default() })?;
+    }
+    if let Some(p) = &a.dot {
+        circuit.write_dot(p, &title)?;
+    }
+
+    let pruned = if a.no_prune { "not pruned".to_string() } else { format!("{selected} before pruning") };
+    println!(
+        "{how}: {} of {n_edges} edges ({pruned}), {} of {} nodes",
+        circuit.n_edges_in_graph(),
+        circuit.n_nodes_in_graph(),
+        circuit.shape().n_fwd()
+    );
+    print_top_nodes(&circuit);
+    for p in [Some(&a.out), a.svg.as_ref(), a.dot.as_ref()].into_iter().flatten() {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// The circuit's nodes ranked by the total |score| of their in-circuit edges (in and out).
+fn print_top_nodes(c: &Circuit) {
+    let shape = c.shape();
+    let mut weight = vec![0f64; shape.n_nodes()];
+    for (w, r, s) in c.edges_in_graph() {
+        let s = f64::from(s.abs());
+        if s.is_finite() {
+            weight[w] += s;
+            weight[shape.node_of_reader(r)] += s;
+        }
+    }
+    let mut nodes: Vec<usize> = (0..shape.n_nodes()).filter(|&n| c.node_in_graph(n) && weight[n] > 0.0).collect();
+    nodes.sort_by(|x, y| weight[*y].total_cmp(&weight[*x]));
+    if nodes.is_empty() {
+        return;
+    }
+    println!("top nodes by the |score| of their circuit edges:");
+    for n in nodes.into_iter().take(10) {
+        let score = c
+            .node_scores()
+            .filter(|s| s[n].is_finite())
+            .map(|s| format!("  node score {}", fmt_score(s[n])))
+            .unwrap_or_default();
+        println!("  {:<8} {:.4e}{score}", shape.node_name(n), weight[n]);
+    }
+}

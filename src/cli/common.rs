@@ -1,0 +1,116 @@
+//! Argument checks and small pieces shared by the circuit subcommands.
+
+use anyhow::{bail, Result};
+use circuitscope::attribution::{AblationKind, Example, Metric};
+use circuitscope::graph::{Circuit, GraphShape};
+use circuitscope::model::ModelConfig;
+use circuitscope::world::{DataKind, ExampleFile};
+use std::path::{Path, PathBuf};
+
+/// Refuses an output path whose folder does not exist, before any slow work.
+pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.exists() {
+        bail!("{flag} {}: the folder {} does not exist", path.display(), dir.display());
+    }
+    if !dir.is_dir() {
+        bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
+    }
+    if path.is_dir() {
+        bail!("{flag} {}: is a folder; give a file name", path.display());
+    }
+    Ok(())
+}
+
+/// `<dir>/<stem of path><suffix>`, e.g. scores.json → scores.meta.json.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    path.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// What a data file is evaluated with: the metric and intervention, from the flags or the
+/// defaults of its kind (tasks: logit-diff with patching; question/answer: nll with zero
+/// ablation), checked against the data before the model is loaded.
+pub struct DataSetup {
+    pub file: ExampleFile,
+    pub metric: Metric,
+    pub intervention: AblationKind,
+}
+
+pub fn read_data(
+    path: &Path,
+    limit: Option<usize>,
+    metric: Option<&str>,
+    intervention: Option<&str>,
+) -> Result<DataSetup> {
+    let metric = metric.map(str::parse::<Metric>).transpose()?;
+    let intervention = intervention.map(AblationKind::from_name).transpose()?;
+    if limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let mut file = ExampleFile::read(path)?;
+    if let Some(n) = limit {
+        file.truncate(n);
+    }
+    let kind = file.kind();
+    let metric = metric.unwrap_or(match kind {
+        DataKind::Task => Metric::LogitDiff,
+        DataKind::Qa => Metric::Nll,
+    });
+    let intervention = intervention.unwrap_or(match kind {
+        DataKind::Task => AblationKind::Patching,
+        DataKind::Qa => AblationKind::Zero,
+    });
+    if kind == DataKind::Qa {
+        if intervention == AblationKind::Patching {
+            bail!(
+                "{}: question/answer data has no corrupted prompts, so --intervention patching cannot apply; use \
+                 zero, mean or mean-positions",
+                path.display()
+            );
+        }
+        if matches!(metric, Metric::LogitDiff | Metric::ProbDiff) {
+            bail!(
+                "{}: --metric {metric} needs answer/distractor pairs, and question/answer data has none; use nll, \
+                 seq-prob or kl",
+                path.display()
+            );
+        }
+    }
+    Ok(DataSetup { file, metric, intervention })
+}
+
+impl DataSetup {
+    /// The intervention as an ablation; the mean ablations average over the items' clean tokens.
+    pub fn ablation(&self, examples: &[Example]) -> circuitscope::attribution::Ablation {
+        self.intervention.ablation(|| examples.iter().map(|e| e.clean.clone()).collect())
+    }
+}
+
+/// Refuses a circuit whose graph is not the model's.
+pub fn check_circuit_matches(circuit: &Circuit, circuit_path: &Path, cfg: &ModelConfig, model: &Path) -> Result<()> {
+    let (got, want) = (circuit.shape(), GraphShape::of(cfg));
+    if got != want {
+        let describe = |s: GraphShape| {
+            format!(
+                "{} layers × {} heads{}",
+                s.n_layers,
+                s.n_heads,
+                if s.parallel_residual { ", parallel residual" } else { "" }
+            )
+        };
+        bail!(
+            "{}: the circuit is for a graph of {}, but the model {} has {}",
+            circuit_path.display(),
+            describe(got),
+            model.display(),
+            describe(want)
+        );
+    }
+    Ok(())
+}
+
+/// A score as a short signed number.
+pub fn fmt_score(s: f32) -> String {
+    format!("{s:+.4e}")
+}

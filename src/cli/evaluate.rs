@@ -1,0 +1,126 @@
+//! `circuitscope evaluate`: the normalised faithfulness of a circuit, or with `--sweep` the
+//! faithfulness curve of circuits re-selected from its scores, with CPR and CMD.
+
+use super::common::{check_circuit_matches, check_output, read_data};
+use super::progress::bar;
+use crate::EvaluateArgs;
+use anyhow::{bail, Context, Result};
+use candle_core::DType;
+use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
+use circuitscope::fsutil::write_atomic;
+use circuitscope::graph::Circuit;
+use circuitscope::render::{LinePlot, Series};
+use serde_json::json;
+
+fn parse_points(s: &str) -> Result<Vec<usize>> {
+    let points = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<usize>().with_context(|| format!("--points: `{t}` is not an edge count (e.g. 10,20,50)")))
+        .collect::<Result<Vec<_>>>()?;
+    if points.is_empty() {
+        bail!("--points is empty: give edge counts such as 10,20,50");
+    }
+    Ok(points)
+}
+
+pub fn run(a: &EvaluateArgs) -> Result<()> {
+    // Everything that can be checked without the model is checked before loading it.
+    let selection = SweepSelection::from_name(&a.selection)?;
+    let points = a.points.as_deref().map(parse_points).transpose()?;
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if let Some(p) = &a.out {
+        check_output(p, "--out")?;
+    }
+    if let Some(p) = &a.svg {
+        check_output(p, "--svg")?;
+    }
+    let circuit = Circuit::read_json(&a.circuit)?;
+    let data = read_data(&a.data, a.limit, a.metric.as_deref(), a.intervention.as_deref())?;
+    let n_edges = circuit.shape().n_edges();
+    if let Some(bad) = points.iter().flatten().find(|&&n| n == 0 || n > n_edges) {
+        bail!("--points: {bad} is out of range: the circuit's graph has {n_edges} edges (give 1 to {n_edges})");
+    }
+
+    let (model, _) = crate::load(&a.model, DType::F32)?;
+    check_circuit_matches(&circuit, &a.circuit, model.cfg(), &model.path)?;
+    let examples = data.file.examples(model.tokenizer()?)?;
+    let cfg = FaithfulnessConfig { metric: data.metric, ablation: data.ablation(&examples), batch_size: a.batch_size };
+    let setting = json!({
+        "circuit": a.circuit, "model": model.path, "data": a.data, "n_items": examples.len(),
+        "metric": data.metric.name(), "intervention": data.intervention.name(),
+    });
+    let pb = bar(0, "evaluating");
+    let t = std::time::Instant::now();
+    let mut result = if a.sweep {
+        let points = points.unwrap_or_else(|| default_points(n_edges));
+        let sweep = faithfulness_sweep(&model.decoder, &examples, circuit.scores(), selection, &points, &cfg, &pb)?;
+        pb.finish_and_clear();
+        println!(
+            "faithfulness curve over {} items ({} selection, pruned; {} metric, {} ablation)",
+            examples.len(),
+            selection.name(),
+            data.metric,
+            data.intervention.name()
+        );
+        println!("  {:>9} {:>7} {:>6} {:>12} {:>13}", "requested", "edges", "nodes", "metric", "faithfulness");
+        for p in &sweep.points {
+            println!("  {:>9} {:>7} {:>6} {:>12.4} {:>13.4}", p.requested, p.edges, p.nodes, p.metric, p.faithfulness);
+        }
+        println!("model {:.4}, corrupted {:.4}", sweep.model, sweep.corrupted);
+        println!("CPR {:.4} (area under the curve, higher is better)", sweep.areas.cpr);
+        println!("CMD {:.4} (area between the curve and 1, lower is better)", sweep.areas.cmd);
+        if let Some(p) = &a.svg {
+            let title = format!("Faithfulness: {}", data.file.path.file_stem().unwrap_or_default().to_string_lossy());
+            LinePlot::faithfulness(title, vec![Series::new(selection.name(), sweep.curve())]).write(p)?;
+        }
+        sweep.to_json()
+    } else {
+        if circuit.n_edges_in_graph() == 0 {
+            eprintln!(
+                "note: {} selects no edges (a scores file?); its circuit is the corrupted model",
+                a.circuit.display()
+            );
+        }
+        let f = faithfulness(&model.decoder, &examples, &[circuit.edge_mask()], &cfg, &pb)?;
+        pb.finish_and_clear();
+        let (metric, normalised) = (f.circuits[0], f.normalised[0]);
+        println!(
+            "circuit of {} edges, {} nodes, over {} items ({} metric, {} ablation)",
+            circuit.n_edges_in_graph(),
+            circuit.n_nodes_in_graph(),
+            examples.len(),
+            data.metric,
+            data.intervention.name()
+        );
+        println!("  model      {:.4}", f.model);
+        println!("  corrupted  {:.4}", f.corrupted);
+        println!("  circuit    {metric:.4}");
+        println!("normalised faithfulness {normalised:.4}");
+        json!({
+            "edges": circuit.n_edges_in_graph(), "nodes": circuit.n_nodes_in_graph(),
+            "model_metric": f.model, "corrupted_metric": f.corrupted, "circuit_metric": metric,
+            "faithfulness": normalised,
+            "passes": {"forwards": f.passes.forwards, "backwards": f.passes.backwards},
+        })
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    if let Some(obj) = result.as_object_mut() {
+        for (k, v) in setting.as_object().into_iter().flatten() {
+            obj.insert(k.clone(), v.clone());
+        }
+        obj.insert("seconds".into(), json!(seconds));
+    }
+    if let Some(p) = &a.out {
+        write_atomic(p, (serde_json::to_string_pretty(&result)? + "\n").as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.svg {
+        println!("wrote {}", p.display());
+    }
+    println!("{seconds:.1} s");
+    Ok(())
+}
