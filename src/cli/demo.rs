@@ -3,12 +3,12 @@
 use super::progress::bar;
 use anyhow::{Context, Result};
 use circuitscope::analyses::heads::{head_scores, HeadScores};
-use circuitscope::model::inspect;
-use circuitscope::model::{LoadOptions, Model};
-use circuitscope::render::attention::attention_svg;
 use circuitscope::attribution::sweep::{default_points, faithfulness_sweep, SweepSelection};
 use circuitscope::attribution::{attribute, faithfulness, AttributionConfig, FaithfulnessConfig};
 use circuitscope::graph::Circuit;
+use circuitscope::model::inspect;
+use circuitscope::model::{LoadOptions, Model};
+use circuitscope::render::attention::attention_svg;
 use circuitscope::render::{circuit_svg, BarChart, CircuitSvgOptions, LinePlot, Series};
 use circuitscope::train::card::{evaluate, Report, WorldData};
 use circuitscope::world::{read_tasks, Task};
