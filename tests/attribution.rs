@@ -408,8 +408,11 @@ fn one_pass_faithfulness_equals_the_fixed_point_definition_on_mixed_circuits() {
         let cfg = model.cfg();
         let shape = GraphShape::of(cfg);
         let ex = examples();
-        let masks: Vec<Vec<bool>> =
-            [(0.1, 1), (0.5, 2), (0.9, 3)].iter().map(|&(d, seed)| random_mask(shape, d, seed)).collect();
+        let mut masks: Vec<Vec<bool>> =
+            [(0.3, 1), (0.5, 2), (0.9, 3)].iter().map(|&(d, seed)| random_mask(shape, d, seed)).collect();
+        // A circuit without edges into the logits is the corrupted run at the metric: keep one.
+        let last_mlp = shape.writer_index(Writer::Mlp { layer: cfg.n_layers - 1 });
+        masks[0][last_mlp * shape.n_bwd() + shape.reader_index(Reader::Logits)] = true;
         let runs = clean_and_corrupted(&model, &ex);
         let patching = FaithfulnessConfig { metric: Metric::LogitDiff, ablation: Ablation::Patching, batch_size: 3 };
         let zero = FaithfulnessConfig { ablation: Ablation::Zero, ..patching.clone() };
