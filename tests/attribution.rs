@@ -344,11 +344,92 @@ fn faithfulness_of_the_full_and_the_empty_circuit_are_the_model_and_the_corrupte
             "{family}: M(model) {clean:.6}, M(corrupted) {corrupted:.6}, empty circuit {:.6}; {} forwards",
             f.circuits[1], f.passes.forwards
         );
+        // Per batch (2 of them): the corrupted and the clean run, then one pass per circuit that
+        // leaves out an edge (the empty one and the one-edge one; the full circuit needs none).
+        assert_eq!((f.passes.forwards, f.passes.backwards), (2 * (2 + 2), 0), "{family}");
 
         // Zero ablation: the empty circuit is the reference point by definition.
         let zero = FaithfulnessConfig { ablation: Ablation::Zero, ..cfg };
         let f = faithfulness(&model.decoder, &ex, &[full, empty], &zero, &NoProgress).unwrap();
         assert!((f.circuits[0] - clean).abs() < 1e-9 && (f.circuits[1] - f.corrupted).abs() < 1e-12, "{family}");
+    }
+}
+
+/// Deterministic masks over the graph's edges with about `density` of them in the circuit.
+fn random_mask(shape: GraphShape, density: f64, seed: u64) -> Vec<bool> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut m = vec![false; shape.n_fwd() * shape.n_bwd()];
+    for (w, r) in shape.edges() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        m[w * shape.n_bwd() + r] = ((state >> 33) as f64 / (1u64 << 31) as f64) < density;
+    }
+    m
+}
+
+/// Faithfulness by definition, the slow way: add Σ_{u ∉ C_v} (z'_u − z_u) into every reader v
+/// with z_u from the previous pass, repeated until every writer's output is that of the patched
+/// run (2L + 1 passes make every writer group exact; one more to be sure).
+fn fixed_point_value(model: &Model, ex: &[Example], mask: &[bool], z_prime: &dyn Fn(Writer) -> Tensor) -> f64 {
+    let cfg = model.cfg();
+    let shape = GraphShape::of(cfg);
+    let nb = shape.n_bwd();
+    let cap = HookSet::new().capture(all_points(cfg));
+    let mut cache = model.decoder.forward(&clean_ids(ex), &cap).unwrap().cache;
+    let mut value = 0.0;
+    for _ in 0..2 * cfg.n_layers + 2 {
+        let mut hooks = cap.clone();
+        for r in 0..nb {
+            let mut sum: Option<Tensor> = None;
+            for w in (0..shape.n_fwd()).filter(|&w| shape.is_edge(shape.writer(w), shape.reader(r))) {
+                if !mask[w * nb + r] {
+                    let d = (z_prime(shape.writer(w)) - writer_out(&cache, cfg, shape.writer(w))).unwrap();
+                    sum = Some(match sum {
+                        Some(s) => (s + d).unwrap(),
+                        None => d,
+                    });
+                }
+            }
+            if let Some(sum) = sum {
+                hooks = hooks.intervene(add_into(cfg, shape.reader(r), &sum));
+            }
+        }
+        let out = model.decoder.forward(&clean_ids(ex), &hooks).unwrap();
+        value = -mean_loss(&out.logits, ex);
+        cache = out.cache;
+    }
+    value
+}
+
+#[test]
+fn one_pass_faithfulness_equals_the_fixed_point_definition_on_mixed_circuits() {
+    // Densities either side of 1/2: readers are patched from both sides of the circuit.
+    for family in FAMILIES {
+        let model = load(family, DType::F64);
+        let cfg = model.cfg();
+        let shape = GraphShape::of(cfg);
+        let ex = examples();
+        let mut masks: Vec<Vec<bool>> =
+            [(0.3, 1), (0.5, 2), (0.9, 3)].iter().map(|&(d, seed)| random_mask(shape, d, seed)).collect();
+        // A circuit without edges into the logits is the corrupted run at the metric: keep one.
+        let last_mlp = shape.writer_index(Writer::Mlp { layer: cfg.n_layers - 1 });
+        masks[0][last_mlp * shape.n_bwd() + shape.reader_index(Reader::Logits)] = true;
+        let runs = clean_and_corrupted(&model, &ex);
+        let patching = FaithfulnessConfig { metric: Metric::LogitDiff, ablation: Ablation::Patching, batch_size: 3 };
+        let zero = FaithfulnessConfig { ablation: Ablation::Zero, ..patching.clone() };
+        let f = faithfulness(&model.decoder, &ex, &masks, &patching, &NoProgress).unwrap();
+        let fz = faithfulness(&model.decoder, &ex, &masks, &zero, &NoProgress).unwrap();
+        assert_eq!(f.passes.forwards, 2 + masks.len(), "{family}: one forward per circuit");
+        assert_eq!(fz.passes.forwards, 1 + 1 + masks.len(), "{family}: clean, empty circuit, one per circuit");
+        for (i, mask) in masks.iter().enumerate() {
+            let want = fixed_point_value(&model, &ex, mask, &|w: Writer| writer_out(&runs.corrupted, cfg, w));
+            let got = f.circuits[i];
+            eprintln!("{family} mask {i}: one pass {got:.9}, fixed point {want:.9}");
+            assert!((got - want).abs() < 1e-9 * want.abs().max(1.0), "{family} mask {i}: {got} vs {want}");
+            let zeros = |w: Writer| writer_out(&runs.clean, cfg, w).zeros_like().unwrap();
+            let want = fixed_point_value(&model, &ex, mask, &zeros);
+            let got = fz.circuits[i];
+            assert!((got - want).abs() < 1e-9 * want.abs().max(1.0), "{family} zero, mask {i}: {got} vs {want}");
+        }
     }
 }
 

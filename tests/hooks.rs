@@ -202,3 +202,47 @@ fn forward_passes_are_bitwise_deterministic() {
     let p = HookPoint::Block(0, Site::QInput);
     assert_eq!(max_abs_diff(ga.get(p).unwrap(), gb.get(p).unwrap()), 0.0);
 }
+
+#[test]
+fn dynamic_edits_read_this_runs_earlier_captures() {
+    for family in ["gpt2", "llama", "gpt_neox"] {
+        let m = load(family);
+        let (m0, mlp_in) = (HookPoint::Block(0, Site::MlpOut), HookPoint::Block(1, Site::MlpIn));
+        // Remove m0's contribution from the MLP input of layer 1, reading m0 in the same pass.
+        let dynamic = Intervention::dynamic(mlp_in, [m0], move |x, cache| Ok((x - cache.get(m0)?)?));
+        let out = m.decoder.forward(&clean(), &HookSet::new().intervene(dynamic)).unwrap();
+        assert!(out.cache.get(m0).is_ok(), "{family}: what a dynamic edit reads is captured");
+        // The same with two passes: m0 is upstream, so the first pass's value is this run's.
+        let first = m.decoder.forward(&clean(), &HookSet::new().capture([m0])).unwrap();
+        let minus = first.cache.get(m0).unwrap().neg().unwrap();
+        let fixed = m.decoder.forward(&clean(), &HookSet::new().intervene(Intervention::new(mlp_in, Edit::Add(minus))));
+        assert!(max_abs_diff(&out.logits, &fixed.unwrap().logits) < 1e-5, "{family}");
+        assert!(max_abs_diff(&out.logits, &first.logits) > 1e-4, "{family}: the edit did something");
+
+        // Head selections apply to dynamic edits as to static ones.
+        let q = HookPoint::Block(1, Site::QInput);
+        let zero_dyn = Intervention::dynamic(q, [], |x, _| Ok(x.zeros_like()?)).at_heads(vec![1]);
+        let zero = Intervention::new(q, Edit::Zero).at_heads(vec![1]);
+        let a = m.decoder.forward(&clean(), &HookSet::new().intervene(zero_dyn)).unwrap();
+        let b = m.decoder.forward(&clean(), &HookSet::new().intervene(zero)).unwrap();
+        assert_eq!(max_abs_diff(&a.logits, &b.logits), 0.0, "{family}");
+    }
+}
+
+#[test]
+fn dynamic_edits_cannot_read_later_points_or_change_shapes() {
+    let m = load("gpt2");
+    let (mlp_in, mlp_out) = (HookPoint::Block(1, Site::MlpIn), HookPoint::Block(1, Site::MlpOut));
+    let late = Intervention::dynamic(mlp_in, [mlp_out], move |x, cache| Ok((x + cache.get(mlp_out)?)?));
+    let err = match m.decoder.forward(&clean(), &HookSet::new().intervene(late)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("reading a point that fires later must fail"),
+    };
+    assert!(err.contains("blocks.1.hook_mlp_in") && err.contains("blocks.1.hook_mlp_out"), "{err}");
+    let bad = Intervention::dynamic(mlp_in, [], |x, _| Ok(x.sum_keepdim(2)?));
+    let err = match m.decoder.forward(&clean(), &HookSet::new().intervene(bad)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a dynamic edit of the wrong shape must fail"),
+    };
+    assert!(err.contains("blocks.1.hook_mlp_in") && err.contains("[2, 7, 1]"), "{err}");
+}

@@ -167,7 +167,7 @@ pub(crate) struct Clean {
 }
 
 impl Clean {
-    fn from_cache(cache: &ActivationCache, decoder: &Decoder, log_probs: Tensor) -> Result<Self> {
+    pub fn from_cache(cache: &ActivationCache, decoder: &Decoder, log_probs: Tensor) -> Result<Self> {
         let cfg = &decoder.cfg;
         let dtype = work_dtype(decoder.dtype());
         let pos = cfg.learned_positions().then(|| cache.get(HookPoint::PosEmbed).cloned()).transpose()?;

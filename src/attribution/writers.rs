@@ -173,32 +173,6 @@ pub fn non_head_reader_points(cfg: &ModelConfig) -> Vec<HookPoint> {
     v
 }
 
-/// Rows of `per_reader` (n_bwd, b, s, d) turned into one `Edit::Add` tensor per reader hook
-/// point, in that point's shape ((b, s, H, d) per-head, else (b, s, d)); points whose rows are all
-/// skipped (`used[r]` false for each of their readers) are left out.
-pub fn reader_additions(per_reader: &Tensor, shape: GraphShape, used: &[bool]) -> Result<Vec<(HookPoint, Tensor)>> {
-    let (nl, nh) = (shape.n_layers, shape.n_heads);
-    let mut out = Vec::new();
-    let any = |from: usize, n: usize| used[from..from + n].iter().any(|&u| u);
-    for l in 0..nl {
-        let base = l * (3 * nh + 1);
-        for (k, site) in [Site::QInput, Site::KInput, Site::VInput].into_iter().enumerate() {
-            let from = base + k * nh;
-            if any(from, nh) {
-                out.push((HookPoint::Block(l, site), per_reader.narrow(0, from, nh)?.permute((1, 2, 0, 3))?));
-            }
-        }
-        if any(base + 3 * nh, 1) {
-            out.push((HookPoint::Block(l, Site::MlpIn), per_reader.get(base + 3 * nh)?));
-        }
-    }
-    let logits = nl * (3 * nh + 1);
-    if used[logits] {
-        out.push((HookPoint::Block(nl - 1, Site::ResidPost), per_reader.get(logits)?));
-    }
-    Ok(out)
-}
-
 /// A hook set that captures every writer output.
 pub fn capture_writers(cfg: &ModelConfig) -> HookSet {
     HookSet::new().capture(writer_points(cfg))

@@ -9,4 +9,4 @@ pub mod set;
 pub use cache::{ActivationCache, MeanOver};
 pub use point::{HookPoint, PointSet, Site};
 pub use run::{HookRun, TapGradients, Taps};
-pub use set::{Capture, Edit, HookSet, Intervention};
+pub use set::{Capture, DynamicEdit, Edit, EditFn, HookSet, Intervention};

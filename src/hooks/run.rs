@@ -3,7 +3,7 @@
 
 use super::cache::ActivationCache;
 use super::point::{HookPoint, PointSet};
-use super::set::HookSet;
+use super::set::{Edit, HookSet};
 use crate::error::{Error, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
@@ -29,10 +29,25 @@ impl<'a> HookRun<'a> {
                 PointSet::insert(&mut active, *p);
             }
         }
+        let order = |p: &HookPoint| valid.iter().position(|v| v == p);
         for iv in &set.interventions {
             check(&iv.point)?;
             PointSet::insert(&mut edit, iv.point);
             PointSet::insert(&mut active, iv.point);
+            if let Edit::Dynamic(d) = &iv.edit {
+                // What a dynamic edit reads must be captured, and captured before it runs.
+                for r in &d.reads {
+                    check(r)?;
+                    if order(r) >= order(&iv.point) {
+                        return Err(Error::Hook {
+                            point: iv.point.to_string(),
+                            msg: format!("a dynamic edit here cannot read `{r}`, which fires later in the pass"),
+                        });
+                    }
+                    PointSet::insert(&mut capture, *r);
+                    PointSet::insert(&mut active, *r);
+                }
+            }
         }
         for p in &set.taps {
             check(p)?;
@@ -70,8 +85,9 @@ impl<'a> HookRun<'a> {
 
     fn fire_active(&mut self, p: HookPoint, mut x: Tensor) -> Result<Tensor> {
         if self.edit.contains(p) {
+            // Dynamic edits see the captures made so far in this run.
             for iv in self.set.interventions.iter().filter(|iv| iv.point == p) {
-                x = iv.apply(&x)?;
+                x = iv.apply(&x, &self.cache)?;
             }
         }
         if self.tap.contains(p) {

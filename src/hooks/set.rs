@@ -5,9 +5,45 @@ use super::cache::ActivationCache;
 use super::point::HookPoint;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
+use std::fmt;
 use std::sync::Arc;
 
+/// The function of an [`Edit::Dynamic`]: (activation, cache of this run so far) → new activation.
+pub type EditFn = Arc<dyn Fn(&Tensor, &ActivationCache) -> Result<Tensor> + Send + Sync>;
+
+/// An edit computed during the forward pass from activations captured EARLIER in the same pass
+/// (e.g. "add z'_u − z_u" where z_u is writer u's output in this very run).
+///
+/// `reads` names the hook points the function reads: the run captures them (they also appear in
+/// the returned cache) and refuses a read that does not fire before the edited point, so the
+/// function always sees this run's values, never a stale or missing one.
+#[derive(Clone)]
+pub struct DynamicEdit {
+    pub reads: Vec<HookPoint>,
+    pub f: EditFn,
+}
+
+impl DynamicEdit {
+    pub fn new(
+        reads: impl IntoIterator<Item = HookPoint>,
+        f: impl Fn(&Tensor, &ActivationCache) -> Result<Tensor> + Send + Sync + 'static,
+    ) -> Self {
+        DynamicEdit { reads: reads.into_iter().collect(), f: Arc::new(f) }
+    }
+}
+
+impl fmt::Debug for DynamicEdit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reads: Vec<String> = self.reads.iter().map(|p| p.to_string()).collect();
+        write!(f, "DynamicEdit {{ reads: {reads:?} }}")
+    }
+}
+
 /// How an intervention changes the activation at its hook point.
+///
+/// Static edits (`Replace`, `Add`, `Zero`, `Scale`, `Mean`) are fixed before the pass;
+/// `Dynamic` computes the new activation during the pass from what the pass captured so far.
+/// Position and head selections apply to every kind alike: unselected entries keep their value.
 #[derive(Clone, Debug)]
 pub enum Edit {
     /// Replace with this tensor (broadcast to the activation's shape).
@@ -20,6 +56,9 @@ pub enum Edit {
     Scale(f64),
     /// Replace with a mean activation, e.g. from `ActivationCache::mean` over a reference set.
     Mean(Tensor),
+    /// Replace with `f(x, cache)`, where `cache` holds this run's captures made before this point
+    /// (at least `reads`); the result must have the activation's shape.
+    Dynamic(DynamicEdit),
 }
 
 /// An edit at one hook point, optionally restricted to some positions and/or heads.
@@ -43,6 +82,16 @@ impl Intervention {
         Ok(Self::new(point, Edit::Replace(cache.get(point)?.clone())))
     }
 
+    /// An edit computed during the pass from the activations at `reads`, captured earlier in the
+    /// same pass (see [`DynamicEdit`]).
+    pub fn dynamic(
+        point: HookPoint,
+        reads: impl IntoIterator<Item = HookPoint>,
+        f: impl Fn(&Tensor, &ActivationCache) -> Result<Tensor> + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(point, Edit::Dynamic(DynamicEdit::new(reads, f)))
+    }
+
     pub fn at_positions(mut self, positions: Vec<usize>) -> Self {
         self.positions = Some(positions);
         self
@@ -53,8 +102,9 @@ impl Intervention {
         self
     }
 
-    /// Applies the edit to `x`, the activation at `self.point`.
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+    /// Applies the edit to `x`, the activation at `self.point`; `cache` holds the run's captures
+    /// so far (only [`Edit::Dynamic`] reads it).
+    pub fn apply(&self, x: &Tensor, cache: &ActivationCache) -> Result<Tensor> {
         let hook_err = |msg: String| Error::Hook { point: self.point.to_string(), msg };
         let fit = |t: &Tensor, what: &str| -> Result<Tensor> {
             t.to_dtype(x.dtype())?.broadcast_as(x.shape()).map_err(|_| {
@@ -71,6 +121,17 @@ impl Intervention {
             Edit::Add(t) => (x + fit(t, "added")?)?,
             Edit::Zero => x.zeros_like()?,
             Edit::Scale(c) => x.affine(*c, 0.0)?,
+            Edit::Dynamic(d) => {
+                let y = (d.f)(x, cache)?;
+                if y.dims() != x.dims() {
+                    return Err(hook_err(format!(
+                        "the dynamic edit returned shape {:?}, the activation has shape {:?}",
+                        y.dims(),
+                        x.dims()
+                    )));
+                }
+                y.to_dtype(x.dtype())?
+            }
         };
         if self.positions.is_none() && self.heads.is_none() {
             return Ok(edited);

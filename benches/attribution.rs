@@ -1,0 +1,298 @@
+//! Attribution benchmark: `cargo bench --bench attribution`.
+//!
+//! Per model (the tiny GPT-2 fixture; the bundled `models/world-gpt2/` if present; SmolLM2-135M-
+//! Instruct if `scripts/fetch-smollm2.sh` gives it) on a few IOI prompts, one timed run per
+//! method: seconds per example, forward/backward passes against the method's floor (per batch:
+//! EAP 2F+1B, EAP-IG inputs 2F+m(F+B), EAP-IG activations 2F+(2L+1)m(F+B), faithfulness 2F + 1F
+//! per circuit), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
+//! f32 matmul peak measured here first.
+//!
+//! FLOPs are nominal, as in `benches/forward.rs`: a forward pass counts the matmul FLOPs of the
+//! model on the batch (`forward_flops`), a backward pass twice that. Work the count leaves out
+//! (per-head q/k/v input projections' norms, the faithfulness patches, the score contractions)
+//! shows up as a lower GFLOP/s.
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use circuitscope::attribution::{
+    attribute, batches, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress, PassCount,
+};
+use circuitscope::fsutil::peak_rss_bytes;
+use circuitscope::graph::{Circuit, GraphShape};
+use circuitscope::model::{LoadOptions, Model, ModelConfig};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const BATCH: usize = 4;
+
+fn main() -> Result<()> {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    println!("circuitscope attribution benchmark (CPU, f32, {} candle threads)", candle_core::utils::get_num_threads());
+    println!("one timed run per cell (after a warm-up on the first model); batch size {BATCH}\n");
+    let peak = matmul_peak()?;
+    let mut rows = Vec::new();
+
+    // (a) the tiny fixture: synthetic IOI-like pairs (no tokenizer)
+    let fixture = load(&root.join("tests/fixtures/parity/gpt2"))?;
+    let ex = synthetic_pairs(8, 12, fixture.cfg().vocab_size);
+    let _warm = attribute(&fixture.decoder, &ex[..2], &attr(Method::Eap), &NoProgress)?;
+    bench_model("gpt2 fixture", &fixture, &ex, &ex[..4], true, peak, &mut rows)?;
+
+    // (b) the bundled model
+    let world = root.join("models/world-gpt2");
+    if world.exists() {
+        let model = load(&world)?;
+        let ex = ioi_examples(&model, &root.join("circuits/world/tasks/ioi.jsonl"), 8)?;
+        bench_model("world-gpt2", &model, &ex, &ex[..2], true, peak, &mut rows)?;
+    } else {
+        println!("!!! SKIPPING world-gpt2: {} is absent (being trained) !!!\n", world.display());
+    }
+
+    // (c) SmolLM2-135M-Instruct
+    match smollm2_path(&root) {
+        Some(path) => {
+            let model = load(&path)?;
+            let ex = ioi_examples(&model, &root.join("circuits/world/tasks/ioi.jsonl"), 4)?;
+            bench_model("SmolLM2-135M", &model, &ex, &ex[..1], false, peak, &mut rows)?;
+        }
+        None => println!("!!! SKIPPING SmolLM2-135M: scripts/fetch-smollm2.sh gave no GGUF path !!!\n"),
+    }
+
+    print_table(&rows, peak);
+    println!("\ntotal bench time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<Model> {
+    Model::load(path, LoadOptions::default()).with_context(|| format!("loading {}", path.display()))
+}
+
+fn attr(method: Method) -> AttributionConfig {
+    AttributionConfig { method, batch_size: BATCH, ..Default::default() }
+}
+
+/// One row of the table.
+struct Row {
+    model: String,
+    method: String,
+    items: usize,
+    secs: f64,
+    passes: PassCount,
+    /// (forwards, backwards) the method cannot do with fewer
+    floor: (usize, usize),
+    peak_rss: Option<u64>,
+    flops: f64,
+}
+
+/// Resets the process's peak RSS (VmHWM) so each cell reports its own peak; false if the kernel
+/// refuses (then the figure is the process's peak so far).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench_model(
+    name: &str,
+    model: &Model,
+    ex: &[Example],
+    few: &[Example],
+    exact: bool,
+    peak: f64,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let cfg = model.cfg();
+    let shape = GraphShape::of(cfg);
+    println!(
+        "-- {name}: {} layers, d={}, H={}, {} edges; {} prompts of {}..{} tokens",
+        cfg.n_layers,
+        cfg.d_model,
+        cfg.n_heads,
+        shape.n_edges(),
+        ex.len(),
+        ex.iter().map(|e| e.clean.len()).min().unwrap_or(0),
+        ex.iter().map(|e| e.clean.len()).max().unwrap_or(0)
+    );
+    let (fwd, n_batches) = mean_batch_flops(cfg, ex)?;
+    let (fwd_few, n_few) = mean_batch_flops(cfg, few)?;
+    let l2 = 2 * cfg.n_layers + 1;
+    let m = 5;
+    let mut eap_scores = None;
+    // (method, prompts, floor per batch as (forwards, backwards))
+    let mut cells: Vec<(Method, &[Example], (usize, usize))> = vec![
+        (Method::Eap, ex, (2, 1)),
+        (Method::EapIgInputs { steps: m }, ex, (2 + m, m)),
+        (Method::EapIgActivations { steps: m }, few, (2 + l2 * m, l2 * m)),
+    ];
+    if exact {
+        cells.push((Method::Exact, few, (0, 0)));
+    }
+    for (method, items, per_batch) in cells {
+        let (flops_per_fwd, nb) = if items.len() == ex.len() { (fwd, n_batches) } else { (fwd_few, n_few) };
+        reset_peak_rss();
+        let t = Instant::now();
+        let got = attribute(&model.decoder, items, &attr(method), &NoProgress)?;
+        let secs = t.elapsed().as_secs_f64();
+        let label = match method {
+            Method::Exact => format!("exact ({} edges)", shape.n_edges()),
+            Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => format!("{} m={steps}", method.name()),
+            _ => method.name().to_string(),
+        };
+        let floor = match method {
+            // every edge's patch is one row of some batched forward pass (`max_rows` rows a pass)
+            Method::Exact => (got.passes.forwards, 0),
+            _ => (nb * per_batch.0, nb * per_batch.1),
+        };
+        rows.push(Row {
+            model: name.into(),
+            method: label,
+            items: items.len(),
+            secs,
+            passes: got.passes,
+            floor,
+            peak_rss: peak_rss_bytes(),
+            flops: flops_per_fwd * (got.passes.forwards as f64 + 2.0 * got.passes.backwards as f64),
+        });
+        if method == Method::Eap {
+            eap_scores = Some(got.scores);
+        }
+        println!("   {:<28} {:>8.2} s", rows.last().map(|r| r.method.as_str()).unwrap_or(""), secs);
+    }
+
+    // Faithfulness sweep: top-n circuits of the EAP scores, n = 10, 100, 1000, all but 10%.
+    let scores = eap_scores.context("EAP ran first")?;
+    let n_edges = shape.n_edges();
+    let ns: Vec<usize> = [10, 100, 1000, n_edges * 9 / 10].into_iter().filter(|&n| n <= n_edges).collect();
+    let masks = ns
+        .iter()
+        .map(|&n| Ok(Circuit::top_n(&scores, n)?.edge_mask()))
+        .collect::<circuitscope::Result<Vec<Vec<bool>>>>()?;
+    reset_peak_rss();
+    let t = Instant::now();
+    let cfg_f = FaithfulnessConfig { batch_size: BATCH, ..Default::default() };
+    let f = faithfulness(&model.decoder, ex, &masks, &cfg_f, &NoProgress)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!("   faithfulness, top-n for n = {ns:?}: normalised {:.3?}", f.normalised);
+    rows.push(Row {
+        model: name.into(),
+        method: format!("faithfulness x{} circuits", masks.len()),
+        items: ex.len(),
+        secs,
+        passes: f.passes,
+        floor: (n_batches * (2 + masks.len()), 0),
+        peak_rss: peak_rss_bytes(),
+        flops: fwd * f.passes.forwards as f64,
+    });
+    println!("   {:<28} {:>8.2} s\n", "faithfulness", secs);
+    Ok(())
+}
+
+/// Mean nominal forward FLOPs of a batch of `ex` (batches of `BATCH`), and the batch count.
+fn mean_batch_flops(cfg: &ModelConfig, ex: &[Example]) -> Result<(f64, usize)> {
+    let b = batches(ex, BATCH)?;
+    let total: f64 = b.iter().map(|b| forward_flops(cfg, b.len(), b.seq_len())).sum();
+    Ok((total / b.len() as f64, b.len()))
+}
+
+fn print_table(rows: &[Row], peak: f64) {
+    println!("== attribution cost (F = forward, B = backward passes; floor = the method's minimum) ==");
+    println!(
+        "{:<14} {:<30} {:>5} {:>9} {:>11} {:>11} {:>10} {:>9} {:>7}",
+        "model", "method", "items", "s/item", "F/B", "floor F/B", "peak MiB", "GFLOP/s", "% peak"
+    );
+    for r in rows {
+        let gflops = r.flops / r.secs / 1e9;
+        println!(
+            "{:<14} {:<30} {:>5} {:>9.3} {:>11} {:>11} {:>10} {:>9.2} {:>6.1}%",
+            r.model,
+            r.method,
+            r.items,
+            r.secs / r.items as f64,
+            format!("{}/{}", r.passes.forwards, r.passes.backwards),
+            format!("{}/{}", r.floor.0, r.floor.1),
+            r.peak_rss.map(|b| format!("{:.0}", b as f64 / 1048576.0)).unwrap_or_else(|| "?".into()),
+            gflops,
+            100.0 * gflops / peak
+        );
+    }
+    if !reset_peak_rss() {
+        println!("(peak RSS could not be reset between cells: figures are the process's peak so far)");
+    }
+    println!("exact: the floor is the passes it ran (every edge is one row of a batched pass)");
+}
+
+/// Deterministic clean/corrupted pairs of `len` tokens differing at two positions.
+fn synthetic_pairs(n: usize, len: usize, vocab: usize) -> Vec<Example> {
+    (0..n)
+        .map(|i| {
+            let clean: Vec<u32> = (0..len).map(|p| ((i * 31 + p * 17 + 5) % vocab) as u32).collect();
+            let mut corrupted = clean.clone();
+            corrupted[2] = (corrupted[2] + 1) % vocab as u32;
+            corrupted[len - 3] = (corrupted[len - 3] + 7) % vocab as u32;
+            Example::pair(clean, corrupted, (i % vocab) as u32, ((i + 3) % vocab) as u32)
+        })
+        .collect()
+}
+
+/// The first `n` IOI items whose clean and corrupted prompts tokenise to the same length.
+fn ioi_examples(model: &Model, path: &Path, n: usize) -> Result<Vec<Example>> {
+    let tok = model.tokenizer()?;
+    let items = circuitscope::world::read_tasks(path)?;
+    let ex: Vec<Example> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Example::from_task_texts(tok, &t.clean, &t.corrupted, &t.answer, &t.distractor, i).ok())
+        .take(n)
+        .collect();
+    if ex.len() < n {
+        anyhow::bail!("{}: only {} usable IOI items, wanted {n}", path.display(), ex.len());
+    }
+    Ok(ex)
+}
+
+/// Best f32 matmul GFLOP/s of candle on this CPU (as in `benches/forward.rs`, fewer runs).
+fn matmul_peak() -> Result<f64> {
+    println!("== f32 matmul speed (candle Tensor::matmul, CPU; best of 5) ==");
+    let mut peak: f64 = 0.0;
+    for n in [512usize, 1024, 2048] {
+        let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+        let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+        black_box(a.matmul(&b)?);
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            black_box(a.matmul(&b)?);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let gflops = 2.0 * (n * n * n) as f64 / best / 1e9;
+        println!("{n:>6} {:>10.2} ms {gflops:>10.1} GFLOP/s", best * 1e3);
+        peak = peak.max(gflops);
+    }
+    println!("peak: {peak:.1} GFLOP/s\n");
+    Ok(peak)
+}
+
+/// Matmul FLOPs of one forward pass over a (b, s) batch, counted as `benches/forward.rs` does:
+///   2·b·s·P_lin + n_layers · 2·2·b·H·s²·dh
+/// (P_lin: the weights of every linear layer incl. the unembedding; the second term is attention's
+/// Q·Kᵀ and pattern·V over the full s×s scores). Embeddings, norms, softmax, biases not counted.
+fn forward_flops(cfg: &ModelConfig, b: usize, s: usize) -> f64 {
+    let (d, h, kv, dh) = (cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head);
+    let per_layer = d * h * dh * 2 + d * kv * dh * 2 + d * cfg.d_mlp * if cfg.gated_mlp { 3 } else { 2 };
+    let linear_params = (cfg.n_layers * per_layer + cfg.vocab_size * d) as f64;
+    let attn = (cfg.n_layers * 2 * 2 * b * h * s * s * dh) as f64;
+    2.0 * (b * s) as f64 * linear_params + attn
+}
+
+/// The SmolLM2 GGUF path printed by scripts/fetch-smollm2.sh.
+fn smollm2_path(root: &Path) -> Option<PathBuf> {
+    let out = Command::new("bash").arg("scripts/fetch-smollm2.sh").current_dir(root).output().ok()?;
+    if !out.status.success() {
+        eprintln!("scripts/fetch-smollm2.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last()?.trim());
+    path.exists().then_some(path)
+}
