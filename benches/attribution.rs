@@ -137,7 +137,9 @@ fn bench_model(
         let secs = t.elapsed().as_secs_f64();
         let label = match method {
             Method::Exact => format!("exact ({} edges)", shape.n_edges()),
-            Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => format!("{} m={steps}", method.name()),
+            Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => {
+                format!("{} m={steps}", method.name())
+            }
             _ => method.name().to_string(),
         };
         let floor = match method {

@@ -153,7 +153,15 @@ fn plan(shape: GraphShape, mask: &[bool]) -> Vec<PointPatch> {
         for (i, row) in coef_rows.iter().enumerate() {
             row.iter().for_each(|&(w, c)| coef[i * writers.len() + column[w]] = c);
         }
-        out.push(PointPatch { point: rp.point, per_head: rp.per_head, stream: rp.stream, rows, from_patched, writers, coef });
+        out.push(PointPatch {
+            point: rp.point,
+            per_head: rp.per_head,
+            stream: rp.stream,
+            rows,
+            from_patched,
+            writers,
+            coef,
+        });
     }
     out
 }
@@ -254,7 +262,11 @@ impl Patcher {
     fn apply(&self, x: &Tensor, cache: &ActivationCache) -> Result<Tensor> {
         let own = x.to_dtype(self.dtype)?;
         let patched = || -> Result<Tensor> {
-            Ok(if self.per_head { self.x_patched.unsqueeze(2)?.broadcast_as(own.shape())? } else { self.x_patched.clone() })
+            Ok(if self.per_head {
+                self.x_patched.unsqueeze(2)?.broadcast_as(own.shape())?
+            } else {
+                self.x_patched.clone()
+            })
         };
         let base = match &self.base {
             Base::Own => own.clone(),
@@ -523,7 +535,10 @@ mod tests {
             m[2 * nb + logits] = true;
             let p = plan(shape, &m);
             let last = p.last().unwrap();
-            assert_eq!((last.writers.clone(), last.coef.clone(), last.from_patched.clone()), (vec![2], vec![-1.0], vec![true]));
+            assert_eq!(
+                (last.writers.clone(), last.coef.clone(), last.from_patched.clone()),
+                (vec![2], vec![-1.0], vec![true])
+            );
         }
         let err = check_mask(shapes()[0], &[true; 3], 4).unwrap_err().to_string();
         assert!(err.contains("mask 4") && err.contains("3 entries"), "{err}");
