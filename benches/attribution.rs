@@ -39,14 +39,14 @@ fn main() -> Result<()> {
     let fixture = load(&root.join("tests/fixtures/parity/gpt2"))?;
     let ex = synthetic_pairs(8, 12, fixture.cfg().vocab_size);
     let _warm = attribute(&fixture.decoder, &ex[..2], &attr(Method::Eap), &NoProgress)?;
-    bench_model("gpt2 fixture", &fixture, &ex, &ex[..4], true, peak, &mut rows)?;
+    bench_model("gpt2 fixture", &fixture, &ex, &ex[..4], true, &mut rows)?;
 
     // (b) the bundled model
     let world = root.join("models/world-gpt2");
     if world.exists() {
         let model = load(&world)?;
         let ex = ioi_examples(&model, &root.join("circuits/world/tasks/ioi.jsonl"), 8)?;
-        bench_model("world-gpt2", &model, &ex, &ex[..2], true, peak, &mut rows)?;
+        bench_model("world-gpt2", &model, &ex, &ex[..2], true, &mut rows)?;
     } else {
         println!("!!! SKIPPING world-gpt2: {} is absent (being trained) !!!\n", world.display());
     }
@@ -56,7 +56,7 @@ fn main() -> Result<()> {
         Some(path) => {
             let model = load(&path)?;
             let ex = ioi_examples(&model, &root.join("circuits/world/tasks/ioi.jsonl"), 4)?;
-            bench_model("SmolLM2-135M", &model, &ex, &ex[..1], false, peak, &mut rows)?;
+            bench_model("SmolLM2-135M", &model, &ex, &ex[..1], false, &mut rows)?;
         }
         None => println!("!!! SKIPPING SmolLM2-135M: scripts/fetch-smollm2.sh gave no GGUF path !!!\n"),
     }
@@ -93,14 +93,12 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn bench_model(
     name: &str,
     model: &Model,
     ex: &[Example],
     few: &[Example],
     exact: bool,
-    peak: f64,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     let cfg = model.cfg();

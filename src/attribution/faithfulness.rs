@@ -10,9 +10,10 @@
 //! - complement side: in_v + Σ_{u ∈ U_v∖C_v} Δ_u, the definition;
 //! - circuit side: x'_v − Σ_{u ∈ C_v} Δ_u, where x'_v = Σ_{u ∈ U_v} z'_u + biases is v's input
 //!   with every edge patched (computed once per batch from the clean run). Equal to the
-//!   complement side because in_v = Σ_{u ∈ U_v} z_u + biases in this run too;
-//! whichever sums fewer writers, so a small circuit in a sweep costs a few writers per reader, not
-//! all of them. Readers with every edge in the circuit get no edit, and a hook point whose
+//!   complement side because in_v = Σ_{u ∈ U_v} z_u + biases in this run too.
+//!
+//! Each reader takes whichever side sums fewer writers, so a small circuit in a sweep costs a few
+//! writers per reader, not all of them. Readers with every edge in the circuit get no edit, and a hook point whose
 //! readers all need none gets no intervention (no per-head q/k/v path in that layer).
 //!
 //! Passes per batch: the clean run (capturing writers and reader streams), the corrupted run for
@@ -494,8 +495,8 @@ mod tests {
         for shape in shapes() {
             let mut seen = vec![false; shape.n_bwd()];
             for rp in reader_points(shape) {
-                for r in rp.first..rp.first + rp.n {
-                    seen[r] = true;
+                for (r, s) in seen.iter_mut().enumerate().skip(rp.first).take(rp.n) {
+                    *s = true;
                     for w in 0..shape.n_fwd() {
                         let edge = shape.is_edge(shape.writer(w), shape.reader(r));
                         assert_eq!(edge, w < rp.n_up, "{shape:?}: writer {w} -> reader {r}");
