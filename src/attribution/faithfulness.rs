@@ -4,20 +4,22 @@
 //! circuit} z'_u + biases, so the empty circuit reproduces the corrupted run exactly.
 //!
 //! One forward pass per circuit and batch: every writer fires before its readers, so each reader
-//! hook point gets an [`Edit::Dynamic`] that reads the writers' outputs captured earlier in the
+//! hook point gets an [`Edit::Dynamic`](crate::hooks::Edit::Dynamic) that reads the writers' outputs captured earlier in the
 //! same pass and patches its readers with one matrix product over those writers. Per reader v
 //! (C_v = the circuit's edges into v, U_v = all of v's writers, Δ_u = z'_u − z_u(this run)):
 //! - complement side: in_v + Σ_{u ∈ U_v∖C_v} Δ_u, the definition;
 //! - circuit side: x'_v − Σ_{u ∈ C_v} Δ_u, where x'_v = Σ_{u ∈ U_v} z'_u + biases is v's input
 //!   with every edge patched (computed once per batch from the clean run). Equal to the
-//!   complement side because in_v = Σ_{u ∈ U_v} z_u + biases in this run too;
-//! whichever sums fewer writers, so a small circuit in a sweep costs a few writers per reader, not
-//! all of them. Readers with every edge in the circuit get no edit, and a hook point whose
-//! readers all need none gets no intervention (no per-head q/k/v path in that layer).
+//!   complement side because in_v = Σ_{u ∈ U_v} z_u + biases in this run too.
+//!
+//! Each reader takes whichever side sums fewer writers, so a small circuit in a sweep costs a few
+//! writers per reader, not all of them. Readers with every edge in the circuit get no edit, and a
+//! hook point whose readers all need none gets no intervention (no per-head q/k/v path in that
+//! layer).
 //!
 //! Passes per batch: the clean run (capturing writers and reader streams), the corrupted run for
 //! patching, then 1 per circuit with at least one edge outside it (0 for the full circuit), plus
-//! 1 for the empty circuit under zero/mean ablation (the reference M(corrupted)).
+//! 1 for the empty circuit under zero/mean ablation or partial patching (the reference M(corrupted)).
 
 use super::data::{batches, Batch, Example};
 use super::metric::{row_log_probs, work_dtype, Metric};
@@ -153,7 +155,15 @@ fn plan(shape: GraphShape, mask: &[bool]) -> Vec<PointPatch> {
         for (i, row) in coef_rows.iter().enumerate() {
             row.iter().for_each(|&(w, c)| coef[i * writers.len() + column[w]] = c);
         }
-        out.push(PointPatch { point: rp.point, per_head: rp.per_head, stream: rp.stream, rows, from_patched, writers, coef });
+        out.push(PointPatch {
+            point: rp.point,
+            per_head: rp.per_head,
+            stream: rp.stream,
+            rows,
+            from_patched,
+            writers,
+            coef,
+        });
     }
     out
 }
@@ -254,7 +264,11 @@ impl Patcher {
     fn apply(&self, x: &Tensor, cache: &ActivationCache) -> Result<Tensor> {
         let own = x.to_dtype(self.dtype)?;
         let patched = || -> Result<Tensor> {
-            Ok(if self.per_head { self.x_patched.unsqueeze(2)?.broadcast_as(own.shape())? } else { self.x_patched.clone() })
+            Ok(if self.per_head {
+                self.x_patched.unsqueeze(2)?.broadcast_as(own.shape())?
+            } else {
+                self.x_patched.clone()
+            })
         };
         let base = match &self.base {
             Base::Own => own.clone(),
@@ -482,8 +496,8 @@ mod tests {
         for shape in shapes() {
             let mut seen = vec![false; shape.n_bwd()];
             for rp in reader_points(shape) {
-                for r in rp.first..rp.first + rp.n {
-                    seen[r] = true;
+                for (r, seen) in seen.iter_mut().enumerate().skip(rp.first).take(rp.n) {
+                    *seen = true;
                     for w in 0..shape.n_fwd() {
                         let edge = shape.is_edge(shape.writer(w), shape.reader(r));
                         assert_eq!(edge, w < rp.n_up, "{shape:?}: writer {w} -> reader {r}");
@@ -523,7 +537,10 @@ mod tests {
             m[2 * nb + logits] = true;
             let p = plan(shape, &m);
             let last = p.last().unwrap();
-            assert_eq!((last.writers.clone(), last.coef.clone(), last.from_patched.clone()), (vec![2], vec![-1.0], vec![true]));
+            assert_eq!(
+                (last.writers.clone(), last.coef.clone(), last.from_patched.clone()),
+                (vec![2], vec![-1.0], vec![true])
+            );
         }
         let err = check_mask(shapes()[0], &[true; 3], 4).unwrap_err().to_string();
         assert!(err.contains("mask 4") && err.contains("3 entries"), "{err}");
