@@ -4,7 +4,7 @@
 //! circuit} z'_u + biases, so the empty circuit reproduces the corrupted run exactly.
 //!
 //! One forward pass per circuit and batch: every writer fires before its readers, so each reader
-//! hook point gets an [`Edit::Dynamic`] that reads the writers' outputs captured earlier in the
+//! hook point gets an [`Edit::Dynamic`](crate::hooks::Edit::Dynamic) that reads the writers' outputs captured earlier in the
 //! same pass and patches its readers with one matrix product over those writers. Per reader v
 //! (C_v = the circuit's edges into v, U_v = all of v's writers, Δ_u = z'_u − z_u(this run)):
 //! - complement side: in_v + Σ_{u ∈ U_v∖C_v} Δ_u, the definition;
@@ -13,12 +13,13 @@
 //!   complement side because in_v = Σ_{u ∈ U_v} z_u + biases in this run too.
 //!
 //! Each reader takes whichever side sums fewer writers, so a small circuit in a sweep costs a few
-//! writers per reader, not all of them. Readers with every edge in the circuit get no edit, and a hook point whose
-//! readers all need none gets no intervention (no per-head q/k/v path in that layer).
+//! writers per reader, not all of them. Readers with every edge in the circuit get no edit, and a
+//! hook point whose readers all need none gets no intervention (no per-head q/k/v path in that
+//! layer).
 //!
 //! Passes per batch: the clean run (capturing writers and reader streams), the corrupted run for
 //! patching, then 1 per circuit with at least one edge outside it (0 for the full circuit), plus
-//! 1 for the empty circuit under zero/mean ablation (the reference M(corrupted)).
+//! 1 for the empty circuit under zero/mean ablation or partial patching (the reference M(corrupted)).
 
 use super::data::{batches, Batch, Example};
 use super::metric::{row_log_probs, work_dtype, Metric};
@@ -495,8 +496,8 @@ mod tests {
         for shape in shapes() {
             let mut seen = vec![false; shape.n_bwd()];
             for rp in reader_points(shape) {
-                for (r, s) in seen.iter_mut().enumerate().skip(rp.first).take(rp.n) {
-                    *s = true;
+                for (r, seen) in seen.iter_mut().enumerate().skip(rp.first).take(rp.n) {
+                    *seen = true;
                     for w in 0..shape.n_fwd() {
                         let edge = shape.is_edge(shape.writer(w), shape.reader(r));
                         assert_eq!(edge, w < rp.n_up, "{shape:?}: writer {w} -> reader {r}");
