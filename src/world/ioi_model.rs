@@ -23,9 +23,8 @@
 //! # }
 //! ```
 
-use super::lexicon::{OBJECTS, PLACES};
 use super::rng::Rng;
-use super::tasks::{TaskItem, IOI_TEMPLATES};
+use super::tasks::{ioi_item_from, TaskItem};
 use crate::error::{Error, Result};
 
 /// 100 common English given names (50 female, 50 male), the kind of names the IOI literature
@@ -173,28 +172,6 @@ where
     Ok((one, other))
 }
 
-fn fill(template: &str, a: &str, b: &str, s: &str, place: &str, object: &str) -> String {
-    template.replace("{A}", a).replace("{B}", b).replace("{S}", s).replace("{P}", place).replace("{O}", object)
-}
-
-/// One item exactly as the world's IOI draws it (same order of draws): four distinct names
-/// (indirect object, subject, and their corrupted replacements), a template, a place, an
-/// object and the name order (ABBA or BABA). The corrupted prompt is the same sentence with
-/// both names replaced.
-fn draw_item(rng: &mut Rng, names: &[&str]) -> TaskItem {
-    let picked = rng.sample(names.len(), 4);
-    let [io, s, io2, s2] = [0, 1, 2, 3].map(|i| names[picked[i]]);
-    let template = rng.pick(IOI_TEMPLATES);
-    let place = rng.pick(PLACES);
-    let object = rng.pick(OBJECTS);
-    let abba = rng.below(2) == 0;
-    let prompt = |io: &str, s: &str| {
-        let (a, b) = if abba { (io, s) } else { (s, io) };
-        fill(template, a, b, s, place, object)
-    };
-    TaskItem { clean: prompt(io, s), corrupted: prompt(io2, s2), answer: format!(" {io}"), distractor: format!(" {s}") }
-}
-
 impl ModelIoi {
     /// `n` IOI items from [`COMMON_FIRST_NAMES`] for the tokenizer behind `encode`; see
     /// [`ModelIoi::generate_from`].
@@ -230,7 +207,7 @@ impl ModelIoi {
         for i in 0..n {
             let mut draws = 0;
             loop {
-                let item = draw_item(&mut rng, &names);
+                let item = ioi_item_from(&mut rng, &names);
                 if encode(&item.clean)?.len() == encode(&item.corrupted)?.len() {
                     items.push(item);
                     break;
@@ -262,6 +239,7 @@ impl ModelIoi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::tasks::IOI_TEMPLATES;
 
     /// Word-level ids: one token per whitespace word, punctuation split off, BOS (id 1) first.
     fn words_with_bos(s: &str) -> Result<Vec<u32>> {

@@ -61,12 +61,17 @@ fn fill_ioi(template: &str, a: &str, b: &str, s: &str, place: &str, object: &str
     template.replace("{A}", a).replace("{B}", b).replace("{S}", s).replace("{P}", place).replace("{O}", object)
 }
 
-/// One IOI item: the indirect object `io` and subject `s`, in ABBA (`io` first) or BABA order.
-/// The corrupted prompt is the same template, place and object with `io` → a third name and `s`
-/// → a fourth (the structure stays, the clean names' identity is gone).
+/// One IOI item with the world's names (see [`ioi_item_from`]).
 fn ioi_item(rng: &mut Rng) -> TaskItem {
-    let names = rng.sample(FIRST_NAMES.len(), 4);
-    let [io, s, io2, s2] = [0, 1, 2, 3].map(|i| FIRST_NAMES[names[i]]);
+    ioi_item_from(rng, FIRST_NAMES)
+}
+
+/// One IOI item drawn from `names`: the indirect object `io` and subject `s`, in ABBA (`io`
+/// first) or BABA order. The corrupted prompt is the same template, place and object with `io`
+/// → a third name and `s` → a fourth (the structure stays, the clean names' identity is gone).
+pub(crate) fn ioi_item_from(rng: &mut Rng, names: &[&str]) -> TaskItem {
+    let picked = rng.sample(names.len(), 4);
+    let [io, s, io2, s2] = [0, 1, 2, 3].map(|i| names[picked[i]]);
     let template = rng.pick(IOI_TEMPLATES);
     let place = rng.pick(PLACES);
     let object = rng.pick(OBJECTS);
