@@ -10,7 +10,7 @@ use circuitscope::model::inspect;
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::render::attention::attention_svg;
 use circuitscope::render::{circuit_svg, BarChart, CircuitSvgOptions, LinePlot, Series};
-use circuitscope::train::card::{evaluate, Report, WorldData};
+use circuitscope::train::card::{evaluate, WorldData};
 use circuitscope::world::{read_tasks, Task};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,10 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     pb.finish_and_clear();
     println!("accuracy of {}:\n{}", model_path.display(), report.table());
     files.push(("accuracy.json".into(), serde_json::to_vec_pretty(&report)?));
-    sections.push(Section { title: "Accuracy per split and task".into(), body: accuracy_markdown(&report) });
+    sections.push(Section {
+        title: "Accuracy per split and task".into(),
+        body: report.markdown() + "\nMachine-readable: [`accuracy.json`](accuracy.json).\n",
+    });
 
     // 2. logit lens on a few fact prompts
     let facts = read_tasks(&data.join(Task::FactRecall.file_name()))?;
@@ -234,27 +237,4 @@ fn anchor(title: &str) -> String {
         .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
         .collect::<String>()
         .replace(' ', "-")
-}
-
-fn accuracy_markdown(r: &Report) -> String {
-    let mut s = String::from(
-        "Question/answer splits: exact match of the greedy answer (end token included); target match = the \
-         attribute's own tokens. Holdout people were never trained on: chance level is expected.\n\n\
-         | split | n | exact match | target match |\n|---|---:|---:|---:|\n",
-    );
-    for (name, q) in &r.splits {
-        let _ = writeln!(s, "| {name} | {} | {:.1} % | {:.1} % |", q.n, 100.0 * q.exact_match, 100.0 * q.target_match);
-    }
-    s += "\n| task | n | accuracy (answer > distractor) | top-1 | mean logit difference |\n|---|---:|---:|---:|---:|\n";
-    for (name, t) in &r.tasks {
-        let _ = writeln!(
-            s,
-            "| {name} | {} | {:.1} % | {:.1} % | {:.3} |",
-            t.n,
-            100.0 * t.accuracy,
-            100.0 * t.top1,
-            t.mean_logit_diff
-        );
-    }
-    s + "\nMachine-readable: [`accuracy.json`](accuracy.json).\n"
 }

@@ -72,6 +72,34 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The two tables as Markdown, with what each column means (model card and demo report).
+    pub fn markdown(&self) -> String {
+        let mut s = String::from(
+            "Question/answer splits: *exact match* = greedy decoding after `Question: …\\nAnswer:` reproduces the \
+             whole answer and the end token; *target match* = the attribute's own tokens are the greedy choice \
+             given the answer before them (chance for the holdout people, whom the model never saw).\n\n\
+             | split | n | exact match | target match |\n|---|---:|---:|---:|\n",
+        );
+        for (name, q) in &self.splits {
+            s += &format!("| {name} | {} | {:.1} % | {:.1} % |\n", q.n, 100.0 * q.exact_match, 100.0 * q.target_match);
+        }
+        s += "\nCircuit tasks: *accuracy* = answer logit > distractor logit at the last prompt position; *top-1* = \
+              the answer is the most likely next token.\n\n\
+              | task | n | accuracy | top-1 | mean logit difference |\n|---|---:|---:|---:|---:|\n";
+        for (name, t) in &self.tasks {
+            s += &format!(
+                "| {name} | {} | {:.1} % | {:.1} % | {:.3} |\n",
+                t.n,
+                100.0 * t.accuracy,
+                100.0 * t.top1,
+                t.mean_logit_diff
+            );
+        }
+        s
+    }
+}
+
 /// Scores a model on a world's splits and tasks.
 pub fn evaluate(dec: &Decoder, tok: &Tokenizer, world: &WorldData) -> Result<Report> {
     let batch = 32;
@@ -161,25 +189,7 @@ pub fn model_card(trained: &Trained, report: &Report, command: &str, data: &Path
         log.loss.last().map_or(f64::NAN, |l| l.1)
     );
     s += "## Measured accuracy\n\n";
-    s += "Question/answer splits: *exact match* = greedy decoding after `Question: …\\nAnswer:` reproduces the \
-          whole answer and the end token; *target match* = the attribute's own tokens are the greedy choice \
-          given the answer before them (chance for the holdout people, whom the model never saw).\n\n";
-    s += "| split | n | exact match | target match |\n|---|---:|---:|---:|\n";
-    for (name, q) in &report.splits {
-        s += &format!("| {name} | {} | {:.1} % | {:.1} % |\n", q.n, 100.0 * q.exact_match, 100.0 * q.target_match);
-    }
-    s += "\nCircuit tasks: *accuracy* = answer logit > distractor logit at the last prompt position; *top-1* = \
-          the answer is the most likely next token.\n\n";
-    s += "| task | n | accuracy | top-1 | mean logit difference |\n|---|---:|---:|---:|---:|\n";
-    for (name, t) in &report.tasks {
-        s += &format!(
-            "| {name} | {} | {:.1} % | {:.1} % | {:.3} |\n",
-            t.n,
-            100.0 * t.accuracy,
-            100.0 * t.top1,
-            t.mean_logit_diff
-        );
-    }
+    s += &report.markdown();
     s += "\n## Files\n\n`config.json`, `model.safetensors` (Hugging Face GPT-2 names, float32), `tokenizer.json`, \
           `tokenizer_config.json`, `generation_config.json`: load with circuitscope or with \
           `transformers.AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained`. \
