@@ -14,17 +14,18 @@
 //! shows up as a lower GFLOP/s.
 
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
 use circuitscope::attribution::{
     attribute, batches, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress, PassCount,
 };
 use circuitscope::fsutil::peak_rss_bytes;
 use circuitscope::graph::{Circuit, GraphShape};
 use circuitscope::model::{LoadOptions, Model, ModelConfig};
-use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+mod common;
+use common::{forward_flops, matmul_peak};
 
 const BATCH: usize = 4;
 
@@ -267,40 +268,6 @@ fn ioi_examples(model: &Model, path: &Path, n: usize) -> Result<Vec<Example>> {
         anyhow::bail!("{}: only {} usable IOI items, wanted {n}", path.display(), ex.len());
     }
     Ok(ex)
-}
-
-/// Best f32 matmul GFLOP/s of candle on this CPU (as in `benches/forward.rs`, fewer runs).
-fn matmul_peak() -> Result<f64> {
-    println!("== f32 matmul speed (candle Tensor::matmul, CPU; best of 5) ==");
-    let mut peak: f64 = 0.0;
-    for n in [512usize, 1024, 2048] {
-        let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-        let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-        black_box(a.matmul(&b)?);
-        let mut best = f64::INFINITY;
-        for _ in 0..5 {
-            let t = Instant::now();
-            black_box(a.matmul(&b)?);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        let gflops = 2.0 * (n * n * n) as f64 / best / 1e9;
-        println!("{n:>6} {:>10.2} ms {gflops:>10.1} GFLOP/s", best * 1e3);
-        peak = peak.max(gflops);
-    }
-    println!("peak: {peak:.1} GFLOP/s\n");
-    Ok(peak)
-}
-
-/// Matmul FLOPs of one forward pass over a (b, s) batch, counted as `benches/forward.rs` does:
-///   2·b·s·P_lin + n_layers · 2·2·b·H·s²·dh
-/// (P_lin: the weights of every linear layer incl. the unembedding; the second term is attention's
-/// Q·Kᵀ and pattern·V over the full s×s scores). Embeddings, norms, softmax, biases not counted.
-fn forward_flops(cfg: &ModelConfig, b: usize, s: usize) -> f64 {
-    let (d, h, kv, dh) = (cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head);
-    let per_layer = d * h * dh * 2 + d * kv * dh * 2 + d * cfg.d_mlp * if cfg.gated_mlp { 3 } else { 2 };
-    let linear_params = (cfg.n_layers * per_layer + cfg.vocab_size * d) as f64;
-    let attn = (cfg.n_layers * 2 * 2 * b * h * s * s * dh) as f64;
-    2.0 * (b * s) as f64 * linear_params + attn
 }
 
 /// The SmolLM2 GGUF path printed by scripts/fetch-smollm2.sh.

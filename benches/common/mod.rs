@@ -1,0 +1,63 @@
+//! What the benches share: the timing loop, this machine's matmul peak (every figure's
+//! yardstick) and the FLOP count of a forward pass.
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use circuitscope::model::ModelConfig;
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Each cell repeats until it has at least this much work and `MIN_RUNS` runs; we report the min.
+const MIN_CELL_SECS: f64 = 1.0;
+const MIN_RUNS: usize = 3;
+const MAX_RUNS: usize = 2000;
+
+/// Runs `f` once to warm up, then until `MIN_RUNS` runs and `MIN_CELL_SECS` of work; returns
+/// (min seconds per run, number of timed runs).
+pub fn time_min(mut f: impl FnMut() -> Result<()>) -> Result<(f64, usize)> {
+    f()?;
+    let (mut best, mut total, mut runs) = (f64::INFINITY, 0.0, 0);
+    while runs < MIN_RUNS || (total < MIN_CELL_SECS && runs < MAX_RUNS) {
+        let t = Instant::now();
+        f()?;
+        let dt = t.elapsed().as_secs_f64();
+        best = best.min(dt);
+        total += dt;
+        runs += 1;
+    }
+    Ok((best, runs))
+}
+
+/// Best f32 matmul GFLOP/s of candle on this CPU over a few square sizes.
+pub fn matmul_peak() -> Result<f64> {
+    println!("== f32 matmul speed (candle Tensor::matmul, CPU) ==");
+    println!("{:>6} {:>10} {:>10} {:>6}", "n", "ms", "GFLOP/s", "runs");
+    let mut peak: f64 = 0.0;
+    for n in [512usize, 1024, 2048] {
+        let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+        let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+        let (secs, runs) = time_min(|| {
+            black_box(a.matmul(&b)?);
+            Ok(())
+        })?;
+        let gflops = 2.0 * (n * n * n) as f64 / secs / 1e9;
+        peak = peak.max(gflops);
+        println!("{n:>6} {:>10.2} {gflops:>10.1} {runs:>6}", secs * 1e3);
+    }
+    println!("peak: {peak:.1} GFLOP/s\n");
+    Ok(peak)
+}
+
+/// Matmul FLOPs of one forward pass over a (b, s) batch:
+///   2·b·s·P_lin + n_layers · 2·2·b·H·s²·dh
+/// where P_lin = n_layers·(d·H·dh·2 + d·KV·dh·2 + d·f·(3 if gated else 2)) + V·d counts the
+/// weights of every linear layer (q, o; k, v; MLP) including the unembedding, and the second term
+/// is attention's Q·Kᵀ and pattern·V over the full (unmasked) s×s scores, as candle computes them.
+/// Embedding lookups, norms, softmax and biases are not counted.
+pub fn forward_flops(cfg: &ModelConfig, b: usize, s: usize) -> f64 {
+    let (d, h, kv, dh) = (cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_head);
+    let per_layer = d * h * dh * 2 + d * kv * dh * 2 + d * cfg.d_mlp * if cfg.gated_mlp { 3 } else { 2 };
+    let linear_params = (cfg.n_layers * per_layer + cfg.vocab_size * d) as f64;
+    let attn = (cfg.n_layers * 2 * 2 * b * h * s * s * dh) as f64;
+    2.0 * (b * s) as f64 * linear_params + attn
+}
