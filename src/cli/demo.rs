@@ -6,7 +6,9 @@ use circuitscope::analyses::heads::{head_scores, HeadScores};
 use circuitscope::attribution::sweep::{default_points, faithfulness_sweep, SweepSelection};
 use circuitscope::attribution::{attribute, faithfulness, AttributionConfig, FaithfulnessConfig};
 use circuitscope::graph::Circuit;
+use circuitscope::hooks::{HookPoint, HookSet, Site};
 use circuitscope::model::inspect;
+use circuitscope::model::Decoder;
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::render::attention::attention_svg;
 use circuitscope::render::{circuit_svg, BarChart, CircuitSvgOptions, LinePlot, Series};
@@ -119,19 +121,17 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
          score: mean attention to the token before. Over 50 induction prompts; all heads in \
          [`heads.svg`](heads.svg) and [`heads.json`](heads.json).\n\n![head scores](heads.svg)\n\n",
     );
+    // every layer's pattern on the example, from one pass
+    let pattern = |l| HookPoint::Block(l, Site::Pattern);
+    let patterns =
+        dec.forward(&Decoder::input(example)?, &HookSet::new().capture((0..dec.cfg.n_layers).map(pattern)))?;
     for (role, list) in [
         ("induction", HeadScores::top(&scores.induction, 2)),
         ("previous-token", HeadScores::top(&scores.previous_token, 2)),
     ] {
         for (l, h, s) in list {
             let name = format!("attention-L{l}H{h}-{role}.svg");
-            let out = dec.forward(
-                &circuitscope::model::Decoder::input(example)?,
-                &circuitscope::hooks::HookSet::new()
-                    .capture([circuitscope::hooks::HookPoint::Block(l, circuitscope::hooks::Site::Pattern)]),
-            )?;
-            let pat = out.cache.get(circuitscope::hooks::HookPoint::Block(l, circuitscope::hooks::Site::Pattern))?;
-            let pat: Vec<Vec<f32>> = pat.get(0)?.get(h)?.to_vec2()?;
+            let pat: Vec<Vec<f32>> = patterns.cache.get(pattern(l))?.get(0)?.get(h)?.to_vec2()?;
             let title = format!("layer {l} head {h}: {role} score {s:.2}");
             files.push((name.clone(), attention_svg(&title, &labels, &pat).into_bytes()));
             let _ = writeln!(body, "**{title}**\n\n![{title}]({name})\n");
