@@ -146,6 +146,12 @@ enum Command {
         lr: Option<f64>,
         #[arg(long)]
         warmup: Option<usize>,
+        /// AdamW weight decay (on weight matrices only)
+        #[arg(long)]
+        weight_decay: Option<f64>,
+        /// repeated random word sequences drawn afresh for every epoch, on top of the corpus
+        #[arg(long)]
+        fresh_induction: Option<usize>,
         #[arg(long)]
         seed: Option<u64>,
     },
@@ -331,6 +337,8 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             lr,
             warmup,
+            weight_decay,
+            fresh_induction,
             seed,
         } => {
             let base = if smoke { circuitscope::train::TrainConfig::smoke() } else { Default::default() };
@@ -344,6 +352,8 @@ fn run(cli: Cli) -> Result<()> {
                 batch: batch.unwrap_or(base.batch),
                 lr: lr.unwrap_or(base.lr),
                 warmup: warmup.unwrap_or(base.warmup),
+                weight_decay: weight_decay.unwrap_or(base.weight_decay),
+                fresh_induction: fresh_induction.unwrap_or(base.fresh_induction),
                 seed: seed.unwrap_or(base.seed),
                 ..base
             };

@@ -200,7 +200,10 @@ fn tasks_keep_lengths_and_answer_the_clean_prompt() {
         let last = c[c.len() - 1];
         let first = c.iter().position(|x| *x == last).unwrap();
         assert!(first < c.len() - 1 && c[first + 1] == answer, "{t:?}");
-        assert!(!r.contains(&answer) && !c.contains(&t.distractor.trim()), "{t:?}");
+        // the distractor is another word of the sequence: in the clean prompt, not its last word
+        let distractor = t.distractor.trim();
+        assert!(!r.contains(&answer), "{t:?}");
+        assert!(c.contains(&distractor) && distractor != answer && distractor != last, "{t:?}");
     }
 }
 

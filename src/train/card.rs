@@ -160,10 +160,12 @@ pub fn model_card(trained: &Trained, report: &Report, command: &str, data: &Path
     s += "## How it was made\n\n";
     s += &format!("```\n{command}\n```\n\n");
     s += &format!(
-        "- data: `{}` (world seed in its `config.json`), {} documents, {} tokens per epoch\n",
+        "- data: `{}` (world seed in its `config.json`), {} documents, {} tokens per epoch, plus {} repeated \
+         random word sequences drawn afresh for each epoch (induction: nothing to memorise, a mechanism to learn)\n",
         data.display(),
         log.corpus_documents,
-        log.corpus_tokens
+        log.corpus_tokens,
+        c.fresh_induction
     );
     s += &format!(
         "- architecture: GPT-2 (`GPT2LMHeadModel`), {} layers, {} heads, d_model {}, d_mlp {}, context {}, vocabulary {} \

@@ -8,6 +8,21 @@ use crate::error::{Error, Result};
 use crate::world::rng::Rng;
 use candle_core::{Device, Tensor};
 
+/// Every document plus its end token must fit in one row of `n_ctx` tokens.
+fn check_fit(docs: &[Vec<u32>], n_ctx: usize, what: &str) -> Result<()> {
+    if let Some((i, d)) = docs.iter().enumerate().max_by_key(|(_, d)| d.len()) {
+        if d.len() + 1 > n_ctx {
+            return Err(Error::input(format!(
+                "context = {n_ctx} tokens is shorter than the longest {what} ({what} {i}, {} tokens plus the \
+                 end token); raise --context to at least {}",
+                d.len(),
+                d.len() + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub struct Packer {
     docs: Vec<Vec<u32>>,
     n_ctx: usize,
@@ -26,16 +41,7 @@ pub struct Batch {
 impl Packer {
     /// Fails if a document (plus its end token) is longer than the context.
     pub fn new(docs: Vec<Vec<u32>>, n_ctx: usize, eos: u32) -> Result<Self> {
-        if let Some((i, d)) = docs.iter().enumerate().max_by_key(|(_, d)| d.len()) {
-            if d.len() + 1 > n_ctx {
-                return Err(Error::input(format!(
-                    "context = {n_ctx} tokens is shorter than the longest training document (document {i}, \
-                     {} tokens plus the end token); raise --context to at least {}",
-                    d.len(),
-                    d.len() + 1
-                )));
-            }
-        }
+        check_fit(&docs, n_ctx, "training document")?;
         if docs.is_empty() {
             return Err(Error::input("the training corpus is empty"));
         }
@@ -46,17 +52,18 @@ impl Packer {
         self.docs.iter().map(|d| d.len() + 1).sum()
     }
 
-    /// The rows of one epoch: documents in a shuffled order, packed greedily. Each row has
-    /// n_ctx + 1 slots (inputs are the first n_ctx, targets the last n_ctx) and the number of
-    /// slots that hold real tokens.
-    pub fn epoch(&self, rng: &mut Rng) -> Vec<(Vec<u32>, usize)> {
-        let mut order: Vec<usize> = (0..self.docs.len()).collect();
+    /// The rows of one epoch: the corpus plus this epoch's `extra` documents in a shuffled order,
+    /// packed greedily. Each row has n_ctx + 1 slots (inputs are the first n_ctx, targets the
+    /// last n_ctx) and the number of slots that hold real tokens.
+    pub fn epoch(&self, rng: &mut Rng, extra: &[Vec<u32>]) -> Result<Vec<(Vec<u32>, usize)>> {
+        check_fit(extra, self.n_ctx, "generated induction document")?;
+        let mut order: Vec<usize> = (0..self.docs.len() + extra.len()).collect();
         rng.shuffle(&mut order);
         let width = self.n_ctx + 1;
         let mut rows = Vec::new();
         let mut row: Vec<u32> = Vec::with_capacity(width);
         for i in order {
-            let doc = &self.docs[i];
+            let doc = self.docs.get(i).unwrap_or_else(|| &extra[i - self.docs.len()]);
             if row.len() + doc.len() + 1 > width {
                 rows.push(self.finish(std::mem::take(&mut row)));
             }
@@ -67,7 +74,7 @@ impl Packer {
             rows.push(self.finish(row));
         }
         rng.shuffle(&mut rows);
-        rows
+        Ok(rows)
     }
 
     fn finish(&self, mut row: Vec<u32>) -> (Vec<u32>, usize) {

@@ -45,6 +45,13 @@ pub struct TrainConfig {
     /// Global gradient-norm clip.
     pub clip: f64,
     pub seed: u64,
+    /// Repeated random word sequences (5 to 10 words, shown twice, like the corpus's) drawn
+    /// afresh for every epoch, on top of the corpus: they teach a mechanism (induction), and
+    /// fresh draws leave nothing to memorise, so the model cannot spend its capacity on them
+    /// instead of learning to copy. (Sequences of up to 20 words taught no induction at all in
+    /// 1800 steps: accuracy 46 %.)
+    #[serde(default)]
+    pub fresh_induction: usize,
 }
 
 impl Default for TrainConfig {
@@ -55,14 +62,15 @@ impl Default for TrainConfig {
             d_model: 128,
             context: 128,
             vocab_size: 2048,
-            steps: 1200,
+            steps: 1800,
             batch: 16,
             lr: 3e-3,
             warmup: 50,
             lr_floor: 0.05,
-            weight_decay: 0.01,
+            weight_decay: 0.1,
             clip: 1.0,
             seed: 42,
+            fresh_induction: 2000,
         }
     }
 }
@@ -80,6 +88,7 @@ impl TrainConfig {
             batch: 8,
             lr: 3e-3,
             warmup: 5,
+            fresh_induction: 100,
             ..TrainConfig::default()
         }
     }
@@ -160,6 +169,11 @@ pub fn train(cfg: &TrainConfig, docs: &[String], mut on_step: impl FnMut(usize, 
     let shape = cfg.shape(vocab);
     shape.validate()?;
     let packer = data::Packer::new(bpe::encode_all(&tokenizer, docs)?, cfg.context, eos)?;
+    // epoch e's fresh induction documents, tokenised
+    let fresh = |epoch: usize| -> Result<Vec<Vec<u32>>> {
+        let mut r = Rng::stream(cfg.seed, &format!("fresh_induction/{epoch}"));
+        bpe::encode_all(&tokenizer, &crate::world::induction_documents(&mut r, cfg.fresh_induction))
+    };
     let params = Params::init(&shape, eos, cfg.seed)?;
     let (decay, no_decay): (Vec<Var>, Vec<Var>) = {
         let (a, b): (Vec<_>, Vec<_>) = params.vars.iter().partition(|(n, _)| params::decays(n));
@@ -173,14 +187,16 @@ pub fn train(cfg: &TrainConfig, docs: &[String], mut on_step: impl FnMut(usize, 
     let hooks = HookSet::new().training();
 
     let mut rng = Rng::stream(cfg.seed, "batches");
-    let mut rows = packer.epoch(&mut rng);
+    let mut epoch = 0;
+    let mut rows = packer.epoch(&mut rng, &fresh(epoch)?)?;
     let rows_per_epoch = rows.len();
     let mut cursor = 0;
     let mut log = Vec::new();
     let (mut window, mut window_n, mut trained_tokens, mut rows_seen) = (0f64, 0usize, 0usize, 0usize);
     for step in 0..cfg.steps {
         if cursor + cfg.batch > rows.len() {
-            rows = packer.epoch(&mut rng);
+            epoch += 1;
+            rows = packer.epoch(&mut rng, &fresh(epoch)?)?;
             cursor = 0;
         }
         let batch = packer.batch(&rows[cursor..(cursor + cfg.batch).min(rows.len())])?;

@@ -122,7 +122,9 @@ sentences and {corpus_induction} induction sequences in the corpus.
     the same sentence with the two names replaced by two other names.
   - induction: `k` (5–10) distinct words, then the first `j` (1 ≤ j < k) of them again; the answer
     is word `j + 1`. `corrupted` has a different first half (no word of the sequence), so the
-    repeat no longer cues the answer; the distractor is a word in neither prompt.
+    repeat no longer cues the answer; the distractor is another word of the sequence (not the
+    answer, not the last word), so only copying the word that followed the last word's earlier
+    occurrence (induction), not copying any word in view, separates the two.
   - fact recall: "The birthplace of <name> is" → `" <birthplace>"` for every trained person;
     `corrupted` names another trained person born elsewhere, whose city is the distractor.
 

@@ -31,7 +31,7 @@ pub use examples::{DataKind, ExampleFile};
 pub use files::{read_corpus, read_jsonl, read_people, read_qa, read_tasks, WrittenFile};
 pub use ioi_model::{single_token_names, ModelIoi, COMMON_FIRST_NAMES, MODEL_IOI_STREAM};
 pub use people::{Attribute, Country, Group, Person, QaPair, MAX_PEOPLE, QA_PER_PERSON};
-pub use tasks::{fact_prompt, Task, TaskItem, IOI_TEMPLATES};
+pub use tasks::{fact_prompt, induction_documents, Task, TaskItem, IOI_TEMPLATES};
 
 use crate::error::{Error, Result};
 use rng::Rng;

@@ -91,27 +91,41 @@ pub fn ioi(rng: &mut Rng, n: usize) -> Vec<TaskItem> {
 /// One induction sequence: `k` distinct words (5 ≤ k ≤ 10) shown once and then repeated up to
 /// word `j` (1 ≤ j < k); the answer is word `j + 1`. The corrupted prompt replaces the first
 /// half with `k` other words (none of the sequence's), so the repeat no longer cues the answer.
-/// The distractor is a list word in neither prompt. Returns the item and the whole sequence.
-fn induction_item(rng: &mut Rng) -> (TaskItem, Vec<&'static str>) {
+/// Returns the item without its distractor, `j`, and the whole sequence.
+///
+/// The draws (and so the corpus's induction documents) are the same as before the distractor
+/// moved into the prompt; [`induction`] draws the distractor after them.
+fn induction_item(rng: &mut Rng) -> (TaskItem, usize, Vec<&'static str>) {
     let k = rng.range(5, 10);
     let j = rng.range(1, k - 1);
     let words = rng.sample(INDUCTION_WORDS.len(), 2 * k + 1);
     let seq: Vec<&str> = words[..k].iter().map(|&i| INDUCTION_WORDS[i]).collect();
     let other: Vec<&str> = words[k..2 * k].iter().map(|&i| INDUCTION_WORDS[i]).collect();
-    let distractor = INDUCTION_WORDS[words[2 * k]];
     let second = seq[..j].join(" ");
     let item = TaskItem {
         clean: format!("{} {second}", seq.join(" ")),
         corrupted: format!("{} {second}", other.join(" ")),
         answer: format!(" {}", seq[j]),
-        distractor: format!(" {distractor}"),
+        distractor: String::new(),
     };
-    (item, seq)
+    (item, j, seq)
 }
 
-/// `n` induction items.
+/// `n` induction items. The distractor is another word of the sequence (not the answer, not
+/// the prompt's last word): both are in the clean context, so only copying the word that
+/// FOLLOWED the last word's earlier occurrence (induction) separates them, not copying any
+/// word from the context. (A distractor from the repeated part is also in the corrupted
+/// prompt, as the fact-recall distractor is the corrupted prompt's answer.)
 pub fn induction(rng: &mut Rng, n: usize) -> Vec<TaskItem> {
-    (0..n).map(|_| induction_item(rng).0).collect()
+    (0..n)
+        .map(|_| {
+            let (mut item, j, seq) = induction_item(rng);
+            let others: Vec<&str> =
+                seq.iter().enumerate().filter(|&(i, _)| i != j && i + 1 != j).map(|(_, w)| *w).collect();
+            item.distractor = format!(" {}", rng.pick(&others));
+            item
+        })
+        .collect()
 }
 
 /// The fact-recall prompt for a person: `The birthplace of <name> is`.
@@ -155,7 +169,7 @@ pub fn ioi_documents(rng: &mut Rng, n: usize) -> Vec<String> {
 pub fn induction_documents(rng: &mut Rng, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
-            let seq = induction_item(rng).1.join(" ");
+            let seq = induction_item(rng).2.join(" ");
             format!("{seq} {seq}")
         })
         .collect()
