@@ -5,8 +5,8 @@
 //! method: seconds per example, forward/backward passes against the method's floor (per batch:
 //! EAP 2F+1B, EAP-IG inputs 2F+m(F+B), EAP-IG activations 2F+(2L+1)m(F+B), faithfulness 2F + 1F
 //! per circuit), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
-//! f32 matmul peak measured here first. EAP-IG on activations runs on deep models (SmolLM2: 305
-//! gradient steps, about 15 minutes here) only with `CIRCUITSCOPE_BENCH_SLOW=1`.
+//! f32 matmul peak measured here first. EAP-IG on activations runs on one prompt (SmolLM2: 305
+//! gradient steps, about 2.7 minutes here; the whole bench about 3 minutes).
 //!
 //! FLOPs are nominal, as in `benches/forward.rs`: a forward pass counts the matmul FLOPs of the
 //! model on the batch (`forward_flops`), a backward pass twice that. Work the count leaves out
@@ -95,13 +95,6 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// EAP-IG on activations costs (2L+1)·m gradient steps; on a 30-layer model that is minutes,
-/// so it runs there only when this environment variable is set.
-const SLOW_ENV: &str = "CIRCUITSCOPE_BENCH_SLOW";
-
-/// Models deeper than this run EAP-IG on activations only with `SLOW_ENV` set.
-const SLOW_LAYERS: usize = 12;
-
 fn bench_model(
     name: &str,
     model: &Model,
@@ -130,16 +123,7 @@ fn bench_model(
     // (method, prompts, floor per batch as (forwards, backwards))
     let mut cells: Vec<(Method, &[Example], (usize, usize))> =
         vec![(Method::Eap, ex, (2, 1)), (Method::EapIgInputs { steps: m }, ex, (2 + m, m))];
-    if cfg.n_layers <= SLOW_LAYERS || std::env::var_os(SLOW_ENV).is_some() {
-        cells.push((Method::EapIgActivations { steps: m }, few, (2 + l2 * m, l2 * m)));
-    } else {
-        println!(
-            "   !!! SKIPPING eap-ig-activations m={m}: {} forwards + {} backwards per batch ({l2}·{m} gradient steps); \
-             set {SLOW_ENV}=1 to run it !!!",
-            2 + l2 * m,
-            l2 * m
-        );
-    }
+    cells.push((Method::EapIgActivations { steps: m }, few, (2 + l2 * m, l2 * m)));
     if exact {
         cells.push((Method::Exact, few, (0, 0)));
     }
