@@ -166,6 +166,9 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Draw a circuit JSON as SVG (and optionally DOT).
     Render(RenderArgs),
+    /// Compare two score files over every edge: Spearman (signed and |score|), Pearson, top-n
+    /// overlap, and a rank-against-rank picture (e.g. EAP-IG against exact patching).
+    Compare(CompareArgs),
 }
 
 #[derive(clap::Args)]
@@ -284,6 +287,23 @@ struct RenderArgs {
     dot: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// a scores or circuit JSON (EAP-IG layout)
+    a: PathBuf,
+    /// another, on the same graph (e.g. exact patching's scores)
+    b: PathBuf,
+    /// the n of the top-n overlaps, e.g. 10,50 [default: 10, 5 % and 10 % of the edges]
+    #[arg(long)]
+    top: Option<String>,
+    /// write the figures as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// draw each edge's rank in A against its rank in B
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
 fn main() {
     // Exit quietly when stdout is closed early (e.g. piped into `head`), like other Unix tools.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
@@ -363,6 +383,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Circuit(args) => cli::circuit::run(&args),
         Command::Evaluate(args) => cli::evaluate::run(&args),
         Command::Render(args) => cli::render::run(&args),
+        Command::Compare(args) => cli::compare::run(&args),
     }
 }
 

@@ -8,12 +8,12 @@
 //! makes attribution or the model worse fails here. Raise them to the targets as the model
 //! improves.
 
+use circuitscope::analyses::compare::agreement;
 use circuitscope::analyses::heads::{head_scores, HeadScores};
-use circuitscope::analyses::stats::spearman;
 use circuitscope::attribution::{
     attribute, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress,
 };
-use circuitscope::graph::{Circuit, GraphShape, Writer};
+use circuitscope::graph::{Circuit, EdgeScores, GraphShape, Writer};
 use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, Site};
 use circuitscope::model::{Decoder, LoadOptions, Model};
 use circuitscope::train::eval::task_accuracy;
@@ -46,13 +46,9 @@ fn examples(model: &Model, items: &[TaskItem]) -> Vec<Example> {
         .collect()
 }
 
-fn scores(dec: &Decoder, ex: &[Example], method: Method) -> Vec<f64> {
+fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
     let cfg = AttributionConfig { method, batch_size: 16, ..Default::default() };
-    attribute(dec, ex, &cfg, &NoProgress).unwrap().scores.edges().map(|(_, _, s)| s as f64).collect()
-}
-
-fn abs(xs: &[f64]) -> Vec<f64> {
-    xs.iter().map(|x| x.abs()).collect()
+    attribute(dec, ex, &cfg, &NoProgress).unwrap().scores
 }
 
 /// Spearman correlation of EAP-IG (and EAP) with exact patching over all edges, on the signed
@@ -68,15 +64,19 @@ fn correlation_with_exact(t: Task, n: usize, floor: f64) {
         ("EAP-IG activations", Method::EapIgActivations { steps: 5 }),
         ("EAP", Method::Eap),
     ] {
-        let s = scores(dec, &ex, method);
-        let (signed, magnitude) = (spearman(&s, &exact), spearman(&abs(&s), &abs(&exact)));
+        let g = agreement(&scores(dec, &ex, method), &exact, &[24]).unwrap();
         eprintln!(
-            "{}: {name} vs exact patching over {} edges, {n} items: Spearman {signed:.3} (signed), {magnitude:.3} (|score|)",
+            "{}: {name} vs exact patching over {} edges, {n} items: Spearman {:.3} (signed), {:.3} (|score|), \
+             Pearson {:.3}, top-24 edges shared {}",
             t.name(),
-            exact.len()
+            g.n_edges,
+            g.spearman,
+            g.spearman_abs,
+            g.pearson,
+            g.top_overlap[0].shared
         );
         if matches!(method, Method::EapIgInputs { .. }) {
-            ig = signed;
+            ig = g.spearman;
         }
     }
     assert!(ig >= floor, "{}: EAP-IG vs exact Spearman {ig:.3} < {floor} (target 0.9)", t.name());

@@ -138,6 +138,17 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert!(meta["passes"]["forwards"].as_u64().unwrap() > 0 && meta["seconds"].as_f64().is_some());
     assert!(meta["clean_metric"].as_f64().unwrap().is_finite() && meta["corrupted_metric"].as_f64().is_some());
 
+    // compare: a scores file against itself agrees perfectly
+    let (cmp_json, cmp_svg) = (d.join("cmp.json"), d.join("cmp.svg"));
+    let out =
+        cli(&["compare", &s(&scores), &s(&scores), "--top", "5,20", "--json", &s(&cmp_json), "--svg", &s(&cmp_svg)]);
+    let stdout = assert_ok(&out);
+    assert!(stdout.contains("Spearman 1.0000 (signed scores), 1.0000 (|score|)"), "{stdout}");
+    let cmp = read_json(&cmp_json);
+    assert_eq!(cmp["n_edges"], shape.n_edges());
+    assert_eq!(cmp["top_overlap"][1]["shared"], 20);
+    circuitscope::render::svg::check_well_formed(&std::fs::read_to_string(&cmp_svg).unwrap()).unwrap();
+
     let per_sample =
         candle_core::safetensors::load(d.join("scores.per_sample.safetensors"), &candle_core::Device::Cpu).unwrap();
     let ps = &per_sample["scores"];
@@ -403,5 +414,8 @@ fn errors_are_one_line_and_write_nothing() {
     assert_error(&out, &["--points", "out of range"]);
     let out = cli(&["render", &s(&other), "-o", &s(&missing)]);
     assert_error(&out, &["--out", "does not exist"]);
+    let out = cli(&["compare", &s(&scores), &s(&other), "--json", &s(&out_dir.join("cmp.json"))]);
+    assert_error(&out, &["scores.json", "other.json", "1 layers × 2 heads", "different graphs"]);
+    assert_error(&cli(&["compare", &s(&scores), &s(&scores), "--top", "x"]), &["--top", "`x`"]);
     nothing_written();
 }

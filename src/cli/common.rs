@@ -22,6 +22,20 @@ pub fn check_output(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// A comma-separated list of edge counts, e.g. `10,20,50`, for `flag`.
+pub fn parse_edge_counts(s: &str, flag: &str) -> Result<Vec<usize>> {
+    let counts = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<usize>().map_err(|_| anyhow::anyhow!("{flag}: `{t}` is not an edge count (e.g. 10,20,50)")))
+        .collect::<Result<Vec<_>>>()?;
+    if counts.is_empty() {
+        bail!("{flag} is empty: give edge counts such as 10,20,50");
+    }
+    Ok(counts)
+}
+
 /// `<dir>/<stem of path><suffix>`, e.g. scores.json → scores.meta.json.
 pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());

@@ -1,10 +1,10 @@
 //! `circuitscope evaluate`: the normalised faithfulness of a circuit, or with `--sweep` the
 //! faithfulness curve of circuits re-selected from its scores, with CPR and CMD.
 
-use super::common::{check_circuit_matches, check_output, read_data};
+use super::common::{check_circuit_matches, check_output, parse_edge_counts, read_data};
 use super::progress::bar;
 use crate::EvaluateArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use candle_core::DType;
 use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
 use circuitscope::fsutil::write_atomic;
@@ -12,23 +12,10 @@ use circuitscope::graph::Circuit;
 use circuitscope::render::{LinePlot, Series};
 use serde_json::json;
 
-fn parse_points(s: &str) -> Result<Vec<usize>> {
-    let points = s
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<usize>().with_context(|| format!("--points: `{t}` is not an edge count (e.g. 10,20,50)")))
-        .collect::<Result<Vec<_>>>()?;
-    if points.is_empty() {
-        bail!("--points is empty: give edge counts such as 10,20,50");
-    }
-    Ok(points)
-}
-
 pub fn run(a: &EvaluateArgs) -> Result<()> {
     // Everything that can be checked without the model is checked before loading it.
     let selection = SweepSelection::from_name(&a.selection)?;
-    let points = a.points.as_deref().map(parse_points).transpose()?;
+    let points = a.points.as_deref().map(|p| parse_edge_counts(p, "--points")).transpose()?;
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }

@@ -3,6 +3,7 @@
 pub mod attribute;
 pub mod circuit;
 mod common;
+pub mod compare;
 pub mod demo;
 pub mod evaluate;
 pub mod progress;

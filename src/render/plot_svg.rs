@@ -52,6 +52,8 @@ pub struct LinePlot {
     pub plot_width: f64,
     pub plot_height: f64,
     pub font_size: f64,
+    /// Join each series' points with a line (false: a scatter plot of markers).
+    pub lines: bool,
 }
 
 impl LinePlot {
@@ -66,7 +68,22 @@ impl LinePlot {
             plot_width: 480.0,
             plot_height: 300.0,
             font_size: 12.0,
+            lines: true,
         }
+    }
+
+    /// A scatter plot: markers only, square plot area.
+    pub fn scatter(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+        series: Vec<Series>,
+    ) -> Self {
+        let mut p = LinePlot::new(title, x_label, y_label);
+        p.series = series;
+        p.lines = false;
+        p.plot_width = p.plot_height;
+        p
     }
 
     /// The faithfulness-curve plot: log x (edges), y = normalised faithfulness, dashed line at 1.
@@ -140,16 +157,19 @@ impl LinePlot {
             if pts.is_empty() {
                 continue;
             }
-            let d: Vec<String> = pts.iter().map(|(x, y)| format!("{} {}", f2(*x), f2(*y))).collect();
-            let _ = writeln!(
-                out,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.00\" stroke-linejoin=\"round\"{}/>",
-                d.join(" "),
-                PALETTE[i % PALETTE.len()],
-                dash_attr(i)
-            );
+            if self.lines {
+                let d: Vec<String> = pts.iter().map(|(x, y)| format!("{} {}", f2(*x), f2(*y))).collect();
+                let _ = writeln!(
+                    out,
+                    "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.00\" stroke-linejoin=\"round\"{}/>",
+                    d.join(" "),
+                    PALETTE[i % PALETTE.len()],
+                    dash_attr(i)
+                );
+            }
+            let size = if self.lines { 0.33 * fs } else { 0.2 * fs };
             for &(x, y) in &pts {
-                let _ = writeln!(out, "{}", marker(i, x, y, 0.33 * fs));
+                let _ = writeln!(out, "{}", marker(i, x, y, size));
             }
         }
         let _ = writeln!(out, "</g>");

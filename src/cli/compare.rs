@@ -1,0 +1,53 @@
+//! `circuitscope compare`: how far two score files agree over every edge (e.g. EAP-IG against
+//! exact patching), as figures, JSON and a rank-against-rank picture.
+
+use super::common::{check_output, parse_edge_counts};
+use crate::CompareArgs;
+use anyhow::{Context, Result};
+use circuitscope::analyses::compare::{agreement, rank_pairs};
+use circuitscope::fsutil::write_atomic;
+use circuitscope::graph::Circuit;
+use circuitscope::render::{LinePlot, Series};
+use std::path::Path;
+
+/// Points drawn in the rank picture at most (every k-th edge beyond that).
+const MAX_POINTS: usize = 5000;
+
+fn label(p: &Path) -> String {
+    p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+pub fn run(a: &CompareArgs) -> Result<()> {
+    let tops = a.top.as_deref().map(|t| parse_edge_counts(t, "--top")).transpose()?;
+    for (p, flag) in [(&a.json, "--json"), (&a.svg, "--svg")] {
+        if let Some(p) = p {
+            check_output(p, flag)?;
+        }
+    }
+    let (ca, cb) = (Circuit::read_json(&a.a)?, Circuit::read_json(&a.b)?);
+    let (sa, sb) = (ca.scores(), cb.scores());
+    let n_edges = sa.shape.n_edges();
+    let tops = tops.unwrap_or_else(|| vec![10, n_edges.div_ceil(20), n_edges.div_ceil(10)]);
+    let g = agreement(sa, sb, &tops).with_context(|| format!("comparing {} with {}", a.a.display(), a.b.display()))?;
+    let (na, nb) = (label(&a.a), label(&a.b));
+    println!("{na} against {nb}, {} edges:", g.n_edges);
+    println!("  Spearman {:.4} (signed scores), {:.4} (|score|); Pearson {:.4}", g.spearman, g.spearman_abs, g.pearson);
+    for t in &g.top_overlap {
+        println!("  top {:>6} by |score|: {:>6} shared ({:.1} %)", t.n, t.shared, 100.0 * t.shared as f64 / t.n as f64);
+    }
+    if let Some(p) = &a.json {
+        let mut v = serde_json::to_value(&g)?;
+        v["a"] = a.a.display().to_string().into();
+        v["b"] = a.b.display().to_string().into();
+        write_atomic(p, &serde_json::to_vec_pretty(&v)?)?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.svg {
+        let title = format!("Edge ranks: Spearman {:.3} (signed), {:.3} (|score|)", g.spearman, g.spearman_abs);
+        let series = vec![Series::new(format!("{} edges", g.n_edges), rank_pairs(sa, sb, MAX_POINTS))];
+        LinePlot::scatter(title, format!("rank in {na} (fraction)"), format!("rank in {nb} (fraction)"), series)
+            .write(p)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
