@@ -115,8 +115,12 @@ impl LinePlot {
         };
         let y_axis = Axis::linear_with_headroom(&ys);
 
-        let mut legend: Vec<(LegendMark, String)> =
-            self.series.iter().enumerate().map(|(i, s)| (LegendMark::Series(i), s.name.clone())).collect();
+        let mut legend: Vec<(LegendMark, String)> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (if self.lines { LegendMark::Series(i) } else { LegendMark::Points(i) }, s.name.clone()))
+            .collect();
         if let Some((_, label)) = &self.reference {
             legend.push((LegendMark::Reference, label.clone()));
         }
@@ -404,6 +408,8 @@ impl Axis {
 
 enum LegendMark {
     Series(usize),
+    /// a scatter series: its marker alone
+    Points(usize),
     Bar(usize),
     Reference,
 }
@@ -600,6 +606,9 @@ impl Frame {
                         dash_attr(*i),
                         y = f2(cy)
                     );
+                    let _ = writeln!(out, "{}", marker(*i, sx + sw / 2.0, cy, 0.33 * fs));
+                }
+                LegendMark::Points(i) => {
                     let _ = writeln!(out, "{}", marker(*i, sx + sw / 2.0, cy, 0.33 * fs));
                 }
                 LegendMark::Bar(i) => {
