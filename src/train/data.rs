@@ -56,7 +56,7 @@ impl Packer {
     /// packed greedily. Each row has n_ctx + 1 slots (inputs are the first n_ctx, targets the
     /// last n_ctx) and the number of slots that hold real tokens.
     pub fn epoch(&self, rng: &mut Rng, extra: &[Vec<u32>]) -> Result<Vec<(Vec<u32>, usize)>> {
-        check_fit(extra, self.n_ctx, "generated induction document")?;
+        check_fit(extra, self.n_ctx, "document generated for this epoch")?;
         let mut order: Vec<usize> = (0..self.docs.len() + extra.len()).collect();
         rng.shuffle(&mut order);
         let width = self.n_ctx + 1;
