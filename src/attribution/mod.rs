@@ -39,7 +39,7 @@ pub use head_grads::QkvGradients;
 pub use metric::Metric;
 pub use names::AblationKind;
 pub use runs::{NoProgress, PassCount, Progress};
-pub use sweep::{default_points, faithfulness_sweep, Sweep, SweepPoint, SweepSelection};
+pub use sweep::{default_points, faithfulness_sweep, faithfulness_sweep_with, Sweep, SweepPoint, SweepSelection};
 pub use writers::Ablation;
 
 use crate::error::{Error, Result};

@@ -139,6 +139,22 @@ pub fn faithfulness_sweep(
     cfg: &FaithfulnessConfig,
     progress: &dyn Progress,
 ) -> Result<Sweep> {
+    Ok(faithfulness_sweep_with(decoder, examples, scores, selection, points, &[], cfg, progress)?.0)
+}
+
+/// [`faithfulness_sweep`] that also evaluates the `extra` circuits (edge masks) in the same
+/// passes; returns the sweep and their normalised faithfulness.
+#[allow(clippy::too_many_arguments)]
+pub fn faithfulness_sweep_with(
+    decoder: &Decoder,
+    examples: &[Example],
+    scores: &EdgeScores,
+    selection: SweepSelection,
+    points: &[usize],
+    extra: &[Vec<bool>],
+    cfg: &FaithfulnessConfig,
+    progress: &dyn Progress,
+) -> Result<(Sweep, Vec<f64>)> {
     let total_edges = scores.shape.n_edges();
     let mut requested = points.to_vec();
     requested.sort_unstable();
@@ -152,7 +168,8 @@ pub fn faithfulness_sweep(
         )));
     }
     let circuits = requested.iter().map(|&n| selection.select(scores, n)).collect::<Result<Vec<_>>>()?;
-    let masks: Vec<Vec<bool>> = circuits.iter().map(Circuit::edge_mask).collect();
+    let mut masks: Vec<Vec<bool>> = circuits.iter().map(Circuit::edge_mask).collect();
+    masks.extend_from_slice(extra);
     let f = faithfulness(decoder, examples, &masks, cfg, progress)?;
     let points: Vec<SweepPoint> = requested
         .iter()
@@ -170,7 +187,10 @@ pub fn faithfulness_sweep(
     // Nested selections keep the pruned counts sorted already; a stable sort guards the areas.
     curve.sort_by(|a, b| a.0.total_cmp(&b.0));
     let areas = curve_areas(&curve, total_edges as f64);
-    Ok(Sweep { selection, total_edges, model: f.model, corrupted: f.corrupted, points, areas, passes: f.passes })
+    let extra_faithfulness = f.normalised[circuits.len()..].to_vec();
+    let sweep =
+        Sweep { selection, total_edges, model: f.model, corrupted: f.corrupted, points, areas, passes: f.passes };
+    Ok((sweep, extra_faithfulness))
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use super::progress::bar;
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs};
 use circuitscope::analyses::heads::{head_scores, HeadScores};
-use circuitscope::attribution::sweep::{default_points, faithfulness_sweep, SweepSelection};
-use circuitscope::attribution::{attribute, faithfulness, AttributionConfig, FaithfulnessConfig, Method};
+use circuitscope::attribution::sweep::{default_points, faithfulness_sweep_with, SweepSelection};
+use circuitscope::attribution::{attribute, AttributionConfig, FaithfulnessConfig, Method};
 use circuitscope::graph::Circuit;
 use circuitscope::hooks::{HookPoint, HookSet, Site};
 use circuitscope::model::inspect;
@@ -192,8 +192,16 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let mut points = default_points(total);
         points.push(circuit.n_edges_in_graph().max(1));
         let fcfg = FaithfulnessConfig { batch_size: 16, ..Default::default() };
-        let sweep = faithfulness_sweep(dec, held, &scores, SweepSelection::TopN, &points, &fcfg, &pb)?;
-        let one = faithfulness(dec, held, &[circuit.edge_mask()], &fcfg, &pb)?;
+        let (sweep, one) = faithfulness_sweep_with(
+            dec,
+            held,
+            &scores,
+            SweepSelection::TopN,
+            &points,
+            &[circuit.edge_mask()],
+            &fcfg,
+            &pb,
+        )?;
         pb.finish_and_clear();
         let name = t.name();
         let title = format!("{name}: EAP-IG greedy circuit ({} edges)", circuit.n_edges_in_graph());
@@ -206,14 +214,14 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
             "| {name} | {} / {total} | {} | {:.3} | {:.3} | {:.3} |",
             circuit.n_edges_in_graph(),
             circuit.n_nodes_in_graph(),
-            one.normalised[0],
+            one[0],
             sweep.areas.cpr,
             sweep.areas.cmd
         );
         println!(
             "{name}: circuit of {} / {total} edges, faithfulness {:.3}, CPR {:.3}, CMD {:.3}",
             circuit.n_edges_in_graph(),
-            one.normalised[0],
+            one[0],
             sweep.areas.cpr,
             sweep.areas.cmd
         );
