@@ -6,18 +6,10 @@ mod common;
 
 use circuitscope::graph::{Circuit, EdgeScores, GraphShape};
 use circuitscope::model::{LoadOptions, Model};
-use common::{shared, TempDir};
+use common::{cli, shared, TempDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_circuitscope"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("cannot start the circuitscope binary")
-}
+use std::process::Output;
 
 fn s(p: &Path) -> String {
     p.display().to_string()

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{fixture, shared, TempDir};
+use common::{cli, fixture, shared, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_circuitscope"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("cannot start the circuitscope binary")
-}
+use std::process::Output;
 
 /// Asserts a clean failure: non-zero exit, exactly one `error:` line, no panic, and every
 /// keyword somewhere in the message. Returns the message.

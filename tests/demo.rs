@@ -3,18 +3,14 @@
 
 mod common;
 
-use common::TempDir;
+use common::{cli, TempDir};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+/// `circuitscope demo ARGS`, from the repository root (cargo runs tests there), so the default
+/// model and world paths resolve.
 fn demo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_circuitscope"))
-        .arg("demo")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("cannot start the circuitscope binary")
+    cli(&[&["demo"], args].concat())
 }
 
 fn stderr(out: &Output) -> String {

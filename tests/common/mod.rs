@@ -16,6 +16,15 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs the built `circuitscope` binary with `args` (no backtraces, so errors read as users see them).
+pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_circuitscope"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("cannot start the circuitscope binary")
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(rel)
 }
