@@ -196,6 +196,10 @@ struct AttributeArgs {
     /// also write one score matrix per item to <out stem>.per_sample.safetensors
     #[arg(long)]
     per_sample: bool,
+    /// load the weights in this precision (bf16/f16 halve their memory; gradients and scores are
+    /// accumulated in f32)
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: DTypeArg,
     /// items per forward pass
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
@@ -259,6 +263,9 @@ struct EvaluateArgs {
     /// as for `attribute`
     #[arg(long)]
     intervention: Option<String>,
+    /// as for `attribute`
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: DTypeArg,
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     #[arg(long)]

@@ -141,6 +141,30 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert_eq!(cmp["top_overlap"][1]["shared"], 20);
     circuitscope::render::svg::check_well_formed(&std::fs::read_to_string(&cmp_svg).unwrap()).unwrap();
 
+    // the same attribution with bf16 weights ranks the edges alike
+    let bf16 = d.join("scores-bf16.json");
+    let out = cli(&[
+        "attribute",
+        &s(&model),
+        "--data",
+        &s(&data),
+        "--method",
+        "eap-ig-inputs",
+        "--steps",
+        "2",
+        "--limit",
+        "6",
+        "--dtype",
+        "bf16",
+        "--out",
+        &s(&bf16),
+    ]);
+    assert_ok(&out);
+    assert_eq!(read_json(&d.join("scores-bf16.meta.json"))["dtype"], "bf16");
+    assert_ok(&cli(&["compare", &s(&scores), &s(&bf16), "--json", &s(&cmp_json)]));
+    let cmp = read_json(&cmp_json);
+    assert!(cmp["spearman"].as_f64().unwrap() > 0.98 && cmp["pearson"].as_f64().unwrap() > 0.99, "{cmp}");
+
     let per_sample =
         candle_core::safetensors::load(d.join("scores.per_sample.safetensors"), &candle_core::Device::Cpu).unwrap();
     let ps = &per_sample["scores"];

@@ -25,7 +25,8 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     let (meta_path, per_sample_path) = (sibling(&a.out, ".meta.json"), sibling(&a.out, ".per_sample.safetensors"));
     let data = read_data(&a.data, a.limit, a.metric.as_deref(), a.intervention.as_deref())?;
 
-    let (model, _) = crate::load(&a.model, DType::F32)?;
+    let dtype: DType = a.dtype.into();
+    let (model, _) = crate::load(&a.model, dtype)?;
     let examples = data.file.examples(model.tokenizer()?)?;
     let cfg = AttributionConfig {
         method,
@@ -61,6 +62,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         "method": method.name(), "steps": method.steps(), "metric": data.metric.name(),
         "intervention": data.intervention.name(), "data": a.data, "data_kind": data.file.kind().name(),
         "n_items": examples.len(), "batch_size": a.batch_size, "model": model.path,
+        "dtype": format!("{dtype:?}").to_lowercase(),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},
         "seconds": seconds, "clean_metric": result.clean_metric, "corrupted_metric": result.corrupted_metric,
         "scores": a.out, "per_sample": a.per_sample.then_some(&per_sample_path),

@@ -5,7 +5,6 @@ use super::common::{check_circuit_matches, check_output, parse_edge_counts, read
 use super::progress::bar;
 use crate::EvaluateArgs;
 use anyhow::{bail, Result};
-use candle_core::DType;
 use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
@@ -32,7 +31,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         bail!("--points: {bad} is out of range: the circuit's graph has {n_edges} edges (give 1 to {n_edges})");
     }
 
-    let (model, _) = crate::load(&a.model, DType::F32)?;
+    let (model, _) = crate::load(&a.model, a.dtype.into())?;
     check_circuit_matches(&circuit, &a.circuit, model.cfg(), &model.path)?;
     let examples = data.file.examples(model.tokenizer()?)?;
     let cfg = FaithfulnessConfig { metric: data.metric, ablation: data.ablation(&examples), batch_size: a.batch_size };
