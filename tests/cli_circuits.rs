@@ -93,24 +93,16 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let Some((model, data)) = setup(d.path()) else { return };
     let scores = d.join("scores.json");
 
+    // attribute EAP-IG (m = 2) on 6 items, with `extra` flags, into `out`
+    let ig2 = |extra: &[&str], out: &Path| {
+        let mut args = vec!["attribute".to_string(), s(&model), "--data".into(), s(&data)];
+        args.extend(["--method", "eap-ig-inputs", "--steps", "2", "--limit", "6"].map(String::from));
+        args.extend(extra.iter().map(|x| x.to_string()));
+        args.extend(["--out".to_string(), s(out)]);
+        cli(&args)
+    };
     // attribute, with per-sample scores
-    let out = cli(&[
-        "attribute",
-        &s(&model),
-        "--data",
-        &s(&data),
-        "--method",
-        "eap-ig-inputs",
-        "--steps",
-        "2",
-        "--per-sample",
-        "--batch-size",
-        "4",
-        "--limit",
-        "6",
-        "--out",
-        &s(&scores),
-    ]);
+    let out = ig2(&["--per-sample", "--batch-size", "4"], &scores);
     let stdout = assert_ok(&out);
     assert!(stdout.contains("top edges") && stdout.contains("forward"), "{stdout}");
     let all = Circuit::read_json(&scores).unwrap();
@@ -143,22 +135,7 @@ fn attribute_circuit_evaluate_render_pipeline() {
 
     // the same attribution with bf16 weights ranks the edges alike
     let bf16 = d.join("scores-bf16.json");
-    let out = cli(&[
-        "attribute",
-        &s(&model),
-        "--data",
-        &s(&data),
-        "--method",
-        "eap-ig-inputs",
-        "--steps",
-        "2",
-        "--limit",
-        "6",
-        "--dtype",
-        "bf16",
-        "--out",
-        &s(&bf16),
-    ]);
+    let out = ig2(&["--dtype", "bf16"], &bf16);
     assert_ok(&out);
     assert_eq!(read_json(&d.join("scores-bf16.meta.json"))["dtype"], "bf16");
     assert_ok(&cli(&["compare", &s(&scores), &s(&bf16), "--json", &s(&cmp_json)]));
