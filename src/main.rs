@@ -173,18 +173,31 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AttributeArgs {
-    /// a model directory (config.json + safetensors) or a GGUF file, with a tokenizer
-    model: PathBuf,
-    /// JSONL: task items (clean, corrupted, answer, distractor) or question/answer pairs
-    /// (question, answer)
-    #[arg(long)]
-    data: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// eap, eap-ig-inputs, eap-ig-activations, clean-corrupted or exact
     #[arg(long, default_value = "eap-ig-inputs")]
     method: String,
     /// integration steps m of the EAP-IG methods
     #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// also write one score matrix per item to <out stem>.per_sample.safetensors
+    #[arg(long)]
+    per_sample: bool,
+    /// the scores file to write (EAP-IG JSON); <out stem>.meta.json is written beside it
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The model, data and run settings that `attribute` and `evaluate` share.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// a model directory (config.json + safetensors) or a GGUF file, with a tokenizer
+    model: PathBuf,
+    /// JSONL: task items (clean, corrupted, answer, distractor) or question/answer pairs
+    /// (question, answer)
+    #[arg(long)]
+    data: PathBuf,
     /// logit-diff, prob-diff, kl, nll or seq-prob [default: logit-diff for tasks, nll for
     /// question/answer data]
     #[arg(long)]
@@ -193,9 +206,6 @@ struct AttributeArgs {
     /// patching for tasks, zero for question/answer data]
     #[arg(long)]
     intervention: Option<String>,
-    /// also write one score matrix per item to <out stem>.per_sample.safetensors
-    #[arg(long)]
-    per_sample: bool,
     /// load the weights in this precision (bf16/f16 halve their memory; gradients and scores are
     /// accumulated in f32)
     #[arg(long, value_enum, default_value = "f32")]
@@ -206,9 +216,6 @@ struct AttributeArgs {
     /// use only the first N items
     #[arg(long)]
     limit: Option<usize>,
-    /// the scores file to write (EAP-IG JSON); <out stem>.meta.json is written beside it
-    #[arg(long)]
-    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -241,10 +248,8 @@ struct CircuitArgs {
 
 #[derive(clap::Args)]
 struct EvaluateArgs {
-    model: PathBuf,
-    /// JSONL task items or question/answer pairs, as for `attribute`
-    #[arg(long)]
-    data: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// a circuit JSON (with --sweep, its scores are used and its selection ignored)
     #[arg(long)]
     circuit: PathBuf,
@@ -257,19 +262,6 @@ struct EvaluateArgs {
     /// the sweep's edge counts, e.g. 10,20,50 [default: 1,2,5,10,20,50,… and every edge]
     #[arg(long, requires = "sweep")]
     points: Option<String>,
-    /// as for `attribute`
-    #[arg(long)]
-    metric: Option<String>,
-    /// as for `attribute`
-    #[arg(long)]
-    intervention: Option<String>,
-    /// as for `attribute`
-    #[arg(long, value_enum, default_value = "f32")]
-    dtype: DTypeArg,
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    #[arg(long)]
-    limit: Option<usize>,
     /// write the result as JSON
     #[arg(long)]
     out: Option<PathBuf>,

@@ -18,21 +18,21 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     if method.steps() == Some(0) {
         bail!("--steps must be at least 1");
     }
-    if a.batch_size == 0 {
+    if a.run.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     check_output(&a.out, "--out")?;
     let (meta_path, per_sample_path) = (sibling(&a.out, ".meta.json"), sibling(&a.out, ".per_sample.safetensors"));
-    let data = read_data(&a.data, a.limit, a.metric.as_deref(), a.intervention.as_deref())?;
+    let data = read_data(&a.run)?;
 
-    let dtype: DType = a.dtype.into();
-    let (model, _) = crate::load(&a.model, dtype)?;
+    let dtype: DType = a.run.dtype.into();
+    let (model, _) = crate::load(&a.run.model, dtype)?;
     let examples = data.file.examples(model.tokenizer()?)?;
     let cfg = AttributionConfig {
         method,
         metric: data.metric,
         ablation: data.ablation(&examples),
-        batch_size: a.batch_size,
+        batch_size: a.run.batch_size,
         per_sample: a.per_sample,
         ..Default::default()
     };
@@ -41,7 +41,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         method.name(),
         examples.len(),
         data.file.kind().name(),
-        a.data.display(),
+        a.run.data.display(),
         data.intervention.name(),
         data.metric
     );
@@ -60,8 +60,8 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     }
     let meta = json!({
         "method": method.name(), "steps": method.steps(), "metric": data.metric.name(),
-        "intervention": data.intervention.name(), "data": a.data, "data_kind": data.file.kind().name(),
-        "n_items": examples.len(), "batch_size": a.batch_size, "model": model.path,
+        "intervention": data.intervention.name(), "data": a.run.data, "data_kind": data.file.kind().name(),
+        "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},
         "seconds": seconds, "clean_metric": result.clean_metric, "corrupted_metric": result.corrupted_metric,

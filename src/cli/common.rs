@@ -1,5 +1,6 @@
 //! Argument checks and small pieces shared by the circuit subcommands.
 
+use crate::RunArgs;
 use anyhow::{bail, Result};
 use circuitscope::attribution::{AblationKind, Example, Metric};
 use circuitscope::graph::{Circuit, GraphShape};
@@ -51,14 +52,10 @@ pub struct DataSetup {
     pub intervention: AblationKind,
 }
 
-pub fn read_data(
-    path: &Path,
-    limit: Option<usize>,
-    metric: Option<&str>,
-    intervention: Option<&str>,
-) -> Result<DataSetup> {
-    let metric = metric.map(str::parse::<Metric>).transpose()?;
-    let intervention = intervention.map(AblationKind::from_name).transpose()?;
+pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
+    let (path, limit) = (&run.data, run.limit);
+    let metric = run.metric.as_deref().map(str::parse::<Metric>).transpose()?;
+    let intervention = run.intervention.as_deref().map(AblationKind::from_name).transpose()?;
     if limit == Some(0) {
         bail!("--limit must be at least 1");
     }

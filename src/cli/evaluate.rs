@@ -15,7 +15,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     // Everything that can be checked without the model is checked before loading it.
     let selection = SweepSelection::from_name(&a.selection)?;
     let points = a.points.as_deref().map(|p| parse_edge_counts(p, "--points")).transpose()?;
-    if a.batch_size == 0 {
+    if a.run.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     if let Some(p) = &a.out {
@@ -25,18 +25,19 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         check_output(p, "--svg")?;
     }
     let circuit = Circuit::read_json(&a.circuit)?;
-    let data = read_data(&a.data, a.limit, a.metric.as_deref(), a.intervention.as_deref())?;
+    let data = read_data(&a.run)?;
     let n_edges = circuit.shape().n_edges();
     if let Some(bad) = points.iter().flatten().find(|&&n| n == 0 || n > n_edges) {
         bail!("--points: {bad} is out of range: the circuit's graph has {n_edges} edges (give 1 to {n_edges})");
     }
 
-    let (model, _) = crate::load(&a.model, a.dtype.into())?;
+    let (model, _) = crate::load(&a.run.model, a.run.dtype.into())?;
     check_circuit_matches(&circuit, &a.circuit, model.cfg(), &model.path)?;
     let examples = data.file.examples(model.tokenizer()?)?;
-    let cfg = FaithfulnessConfig { metric: data.metric, ablation: data.ablation(&examples), batch_size: a.batch_size };
+    let cfg =
+        FaithfulnessConfig { metric: data.metric, ablation: data.ablation(&examples), batch_size: a.run.batch_size };
     let setting = json!({
-        "circuit": a.circuit, "model": model.path, "data": a.data, "n_items": examples.len(),
+        "circuit": a.circuit, "model": model.path, "data": a.run.data, "n_items": examples.len(),
         "metric": data.metric.name(), "intervention": data.intervention.name(),
     });
     let pb = bar(0, "evaluating");
