@@ -2,11 +2,11 @@
 //! gradient attributions against exact patching (ground truth), the induction mechanism, and a
 //! small faithful IOI circuit. The figures are printed; run with `--nocapture` to see them.
 //!
-//! The issue's targets (Spearman ≥ 0.9, faithfulness ≥ 0.8 at 5 % of the edges, induction
-//! accuracy < 50 % with the top heads mean-ablated) are NOT all met by the current bundled model;
-//! the assertions below are regression floors just under the measured figures, so a change that
-//! makes attribution or the model worse fails here. Raise them to the targets as the model
-//! improves.
+//! Faithfulness ≥ 0.8 at 5 % of the edges is met and asserted. Two of the issue's targets are NOT
+//! met by the current bundled model (Spearman ≥ 0.9; induction accuracy < 50 % with the top heads
+//! mean-ablated); for those the assertions are regression floors just under the measured figures,
+//! so a change that makes attribution or the model worse fails here. Raise them to the targets as
+//! the model improves.
 
 use circuitscope::analyses::compare::agreement;
 use circuitscope::analyses::heads::{head_scores, HeadScores};
@@ -52,13 +52,14 @@ fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
 }
 
 /// Spearman correlation of EAP-IG (and EAP) with exact patching over all edges, on the signed
-/// scores (asserted) and on |score| (the ranking that circuit selection uses; reported).
-fn correlation_with_exact(t: Task, n: usize, floor: f64) {
+/// scores (asserted: `floors` for EAP-IG inputs and activations) and on |score| (the ranking
+/// that circuit selection uses; reported).
+fn correlation_with_exact(t: Task, n: usize, floors: [f64; 2]) {
     let Some(model) = bundled() else { return };
     let ex = examples(&model, &task(t)[..n]);
     let dec = &model.decoder;
     let exact = scores(dec, &ex, Method::Exact);
-    let mut ig = 0.0;
+    let mut ig = [0.0; 2];
     for (name, method) in [
         ("EAP-IG inputs", Method::EapIgInputs { steps: 5 }),
         ("EAP-IG activations", Method::EapIgActivations { steps: 5 }),
@@ -75,21 +76,28 @@ fn correlation_with_exact(t: Task, n: usize, floor: f64) {
             g.pearson,
             g.top_overlap[0].shared
         );
-        if matches!(method, Method::EapIgInputs { .. }) {
-            ig = g.spearman;
+        let by_kind: Vec<String> =
+            g.by_kind.iter().map(|k| format!("{} {:.2}/{:.2}", k.kind, k.spearman, k.spearman_without)).collect();
+        eprintln!("  by kind of edge (Spearman within / over all other edges): {}", by_kind.join(", "));
+        match method {
+            Method::EapIgInputs { .. } => ig[0] = g.spearman,
+            Method::EapIgActivations { .. } => ig[1] = g.spearman,
+            _ => {}
         }
     }
-    assert!(ig >= floor, "{}: EAP-IG vs exact Spearman {ig:.3} < {floor} (target 0.9)", t.name());
+    for (got, floor) in ig.into_iter().zip(floors) {
+        assert!(got >= floor, "{}: EAP-IG vs exact Spearman {got:.3} < {floor} (target 0.9)", t.name());
+    }
 }
 
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_ioi() {
-    correlation_with_exact(Task::Ioi, 32, 0.5);
+    correlation_with_exact(Task::Ioi, 32, [0.58, 0.74]);
 }
 
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_fact_recall() {
-    correlation_with_exact(Task::FactRecall, 32, 0.48);
+    correlation_with_exact(Task::FactRecall, 32, [0.5, 0.67]);
 }
 
 fn circuit_from(dec: &Decoder, ex: &[Example], method: Method, fraction: f64) -> Circuit {
@@ -131,7 +139,7 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
         assert!(c.n_edges_in_graph() as f64 <= 0.05 * total as f64);
     }
     assert!(f.normalised[0] >= 0.8, "exact-patching circuit: faithfulness {:.3} < 0.8", f.normalised[0]);
-    assert!(f.normalised[1] >= 0.65, "EAP-IG circuit: faithfulness {:.3} < 0.65 (target 0.8)", f.normalised[1]);
+    assert!(f.normalised[1] >= 0.8, "EAP-IG circuit: faithfulness {:.3} < 0.8", f.normalised[1]);
 }
 
 /// Mean-ablates (the mean over `prompts`' positions of) the z of `heads` and measures accuracy.
@@ -172,6 +180,19 @@ fn accuracy_with_heads_mean_ablated(model: &Model, items: &[TaskItem], heads: &[
     correct as f64 / items.len() as f64
 }
 
+/// The induction mechanism against the attention-pattern head roles (scores on 50 prompts, the
+/// EAP-IG greedy circuit of 5 % of the edges on 32 items, accuracy on 100 other items).
+///
+/// The task's distractor is a later word of the sequence, in view once like the answer, so only
+/// induction separates them. The model solves it (~98 %), but its copying is spread over many
+/// heads with diffuse attention: no head puts more than ~0.3 of its attention on the induction
+/// target or the previous token, and the head with the top induction score (L2H1) is not needed
+/// at all (ablated alone: no loss) and not in the circuit. What is necessary is layer 0's
+/// previous-token information: the heads whose ablation alone costs most are layer-0 heads, and
+/// those are in the circuit. Issue 4's target (top heads mean-ablated → below 50 %) is not met:
+/// the top 1 and top 2 of each role cost ~12 points, the top 4 of each (half the heads) reach
+/// 50 %. Asserted: the top previous-token head and the most necessary head are in the circuit,
+/// and every ablation lowers accuracy.
 #[test]
 fn induction_heads_are_in_the_circuit_and_necessary() {
     let Some(model) = bundled() else { return };
@@ -181,13 +202,33 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     let prompts: Vec<Vec<u32>> =
         items[..50].iter().map(|it| tok.encode(&format!("{}{}", it.clean, it.answer)).unwrap()).collect();
     let roles = head_scores(dec, &prompts).unwrap();
-    let ind = HeadScores::top(&roles.induction, 1)[0];
-    let prev = HeadScores::top(&roles.previous_token, 1)[0];
     let c = circuit(dec, &examples(&model, &items[..32]), 0.05);
     let shape = GraphShape::of(&dec.cfg);
     let in_circuit = |l: usize, h: usize| c.node_in_graph(shape.writer_index(Writer::Head { layer: l, head: h }));
+    let eval = &items[50..150];
+    let base = task_accuracy(dec, tok, eval, 32).unwrap().accuracy;
+    eprintln!("induction accuracy {:.1} %; per head: previous-token score, induction score, accuracy with the head mean-ablated, in the circuit", 100.0 * base);
+    let mut most_necessary = ((0, 0), f64::INFINITY);
+    for l in 0..dec.cfg.n_layers {
+        for h in 0..dec.cfg.n_heads {
+            let acc = accuracy_with_heads_mean_ablated(&model, eval, &[(l, h)]);
+            eprintln!(
+                "  L{l}H{h}: {:.2} {:.2} {:5.1} % {}",
+                roles.previous_token[l][h],
+                roles.induction[l][h],
+                100.0 * acc,
+                in_circuit(l, h)
+            );
+            if acc < most_necessary.1 {
+                most_necessary = ((l, h), acc);
+            }
+        }
+    }
+    let ind = HeadScores::top(&roles.induction, 1)[0];
+    let prev = HeadScores::top(&roles.previous_token, 1)[0];
     eprintln!(
-        "induction: top induction head L{}H{} ({:.2}) in circuit: {}; top previous-token head L{}H{} ({:.2}) in circuit: {}",
+        "top induction head L{}H{} ({:.2}) in circuit: {}; top previous-token head L{}H{} ({:.2}) in circuit: {}; most \
+         necessary head L{}H{} in circuit: {}",
         ind.0,
         ind.1,
         ind.2,
@@ -195,13 +236,14 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
         prev.0,
         prev.1,
         prev.2,
-        in_circuit(prev.0, prev.1)
+        in_circuit(prev.0, prev.1),
+        most_necessary.0 .0,
+        most_necessary.0 .1,
+        in_circuit(most_necessary.0 .0, most_necessary.0 .1)
     );
-    assert!(in_circuit(ind.0, ind.1) && in_circuit(prev.0, prev.1));
-    let eval = &items[50..150];
-    let base = task_accuracy(dec, tok, eval, 32).unwrap().accuracy;
+    assert!(in_circuit(prev.0, prev.1) && in_circuit(most_necessary.0 .0, most_necessary.0 .1));
     let mut ablated = Vec::new();
-    for k in [1, 2] {
+    for k in [1, 2, 4] {
         let heads: Vec<(usize, usize)> = HeadScores::top(&roles.induction, k)
             .into_iter()
             .chain(HeadScores::top(&roles.previous_token, k))
@@ -210,14 +252,11 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
         let acc = accuracy_with_heads_mean_ablated(&model, eval, &heads);
         eprintln!(
             "induction accuracy {:.1} % → {:.1} % with the top {k} induction and top {k} previous-token heads {heads:?} \
-             mean-ablated",
+             mean-ablated (target: below 50 %)",
             100.0 * base,
             100.0 * acc
         );
         ablated.push(acc);
     }
-    // Target: below 50 %. The model's induction is spread over many heads of layers 1–3 (no head
-    // attends to the induction target with more than ~0.2 of its attention), so ablating the top
-    // heads lowers accuracy but does not break it; reported, and asserted only to fall.
     assert!(base > 0.9 && ablated.iter().all(|&a| a < base), "{base} {ablated:?}");
 }

@@ -131,6 +131,10 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let cmp = read_json(&cmp_json);
     assert_eq!(cmp["n_edges"], shape.n_edges());
     assert_eq!(cmp["top_overlap"][1]["shared"], 20);
+    let kinds = cmp["by_kind"].as_array().unwrap();
+    assert!(kinds.iter().any(|k| k["kind"] == "into k") && kinds.iter().any(|k| k["kind"] == "from layer 0"), "{cmp}");
+    assert!(kinds.iter().all(|k| k["spearman"] == 1.0), "{cmp}");
+    assert!(stdout.contains("by kind of edge"), "{stdout}");
     circuitscope::render::svg::check_well_formed(&std::fs::read_to_string(&cmp_svg).unwrap()).unwrap();
 
     // the same attribution with bf16 weights ranks the edges alike

@@ -182,7 +182,12 @@ fn tasks_keep_lengths_and_answer_the_clean_prompt() {
         let clean: Vec<&str> = t.clean.split(|c: char| !c.is_alphabetic()).filter(|x| !x.is_empty()).collect();
         assert_eq!(clean.iter().filter(|x| **x == io).count(), 1, "{t:?}");
         assert_eq!(clean.iter().filter(|x| **x == s).count(), 2, "{t:?}");
-        assert!(!t.corrupted.contains(io) && !t.corrupted.contains(s), "{t:?}");
+        // ABC: the corrupted prompt has S2 replaced by a third name; no name is repeated
+        let corrupted: Vec<&str> = t.corrupted.split(|c: char| !c.is_alphabetic()).filter(|x| !x.is_empty()).collect();
+        let diffs: Vec<(&&str, &&str)> = clean.iter().zip(&corrupted).filter(|(c, k)| c != k).collect();
+        assert_eq!(diffs.len(), 1, "{t:?}");
+        assert!(*diffs[0].0 == s && *diffs[0].1 != io, "{t:?}");
+        assert_eq!(corrupted.iter().filter(|x| **x == s).count(), 1, "{t:?}");
         if clean.iter().position(|x| *x == io) < clean.iter().position(|x| *x == s) {
             abba += 1;
         } else {
@@ -200,10 +205,12 @@ fn tasks_keep_lengths_and_answer_the_clean_prompt() {
         let last = c[c.len() - 1];
         let first = c.iter().position(|x| *x == last).unwrap();
         assert!(first < c.len() - 1 && c[first + 1] == answer, "{t:?}");
-        // the distractor is another word of the sequence: in the clean prompt, not its last word
+        // the distractor comes after the answer in the sequence: in view once, like the answer
         let distractor = t.distractor.trim();
-        assert!(!r.contains(&answer), "{t:?}");
-        assert!(c.contains(&distractor) && distractor != answer && distractor != last, "{t:?}");
+        assert!(!r.contains(&answer) && !r.contains(&distractor), "{t:?}");
+        let once = |w: &str| c.iter().filter(|x| **x == w).count() == 1;
+        let d_at = c.iter().position(|x| *x == distractor).unwrap();
+        assert!(once(answer) && once(distractor) && d_at > first + 1, "{t:?}");
     }
 }
 

@@ -1,10 +1,12 @@
 //! How far two edge-score vectors agree: a gradient attribution against exact patching, two
 //! methods, two data sets. Rank correlations over every real edge (signed, and on |score|, the
-//! ranking that circuit selection uses), Pearson, and the overlap of the top-n edges by |score|.
+//! ranking that circuit selection uses), Pearson, the overlap of the top-n edges by |score|, and
+//! the same per kind of edge, to show where two methods part (through softmax keys, through an
+//! MLP, out of one layer).
 
 use super::stats::{pearson, ranks, spearman};
 use crate::error::{Error, Result};
-use crate::graph::EdgeScores;
+use crate::graph::{EdgeScores, GraphShape, Qkv, Reader, Writer};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -14,6 +16,19 @@ pub struct TopOverlap {
     pub shared: usize,
 }
 
+/// The agreement within one kind of edge, and over all the other edges.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KindAgreement {
+    /// e.g. `into k`, `from MLPs`, `from layer 0`
+    pub kind: String,
+    pub n_edges: usize,
+    /// Spearman of the signed scores over the edges of this kind
+    pub spearman: f64,
+    /// Spearman of the signed scores over every edge NOT of this kind: how much this kind
+    /// pulls the overall figure down
+    pub spearman_without: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Agreement {
     pub n_edges: usize,
@@ -21,6 +36,72 @@ pub struct Agreement {
     pub spearman_abs: f64,
     pub pearson: f64,
     pub top_overlap: Vec<TopOverlap>,
+    /// by the writer's kind (input, heads, MLPs), the reader's (q, k, v, MLPs, logits) and the
+    /// writer's layer (the input counts as its own); kinds with fewer than 3 edges on either
+    /// side are left out
+    pub by_kind: Vec<KindAgreement>,
+}
+
+impl Agreement {
+    /// The kind whose edges pull the signed Spearman down most: the highest figure without it.
+    pub fn worst_kind(&self) -> Option<&KindAgreement> {
+        self.by_kind.iter().max_by(|a, b| a.spearman_without.total_cmp(&b.spearman_without))
+    }
+}
+
+/// Every edge's kinds (edge order), with the kinds' names in display order.
+fn edge_kinds(shape: &GraphShape) -> (Vec<String>, Vec<Vec<usize>>) {
+    let mut names: Vec<String> =
+        ["from input", "from heads", "from MLPs", "into q", "into k", "into v", "into MLPs", "into logits"]
+            .map(String::from)
+            .to_vec();
+    names.extend((0..shape.n_layers).map(|l| format!("from layer {l}")));
+    let layer_kind = |l: usize| 8 + l;
+    let kinds = shape
+        .edges()
+        .map(|(w, r)| {
+            let (from, layer) = match shape.writer(w) {
+                Writer::Input => (0, None),
+                Writer::Head { layer, .. } => (1, Some(layer)),
+                Writer::Mlp { layer } => (2, Some(layer)),
+            };
+            let into = match shape.reader(r) {
+                Reader::Head { qkv: Qkv::Q, .. } => 3,
+                Reader::Head { qkv: Qkv::K, .. } => 4,
+                Reader::Head { qkv: Qkv::V, .. } => 5,
+                Reader::Mlp { .. } => 6,
+                Reader::Logits => 7,
+            };
+            let mut k = vec![from, into];
+            k.extend(layer.map(layer_kind));
+            k
+        })
+        .collect();
+    (names, kinds)
+}
+
+/// Spearman over the edges where `keep` holds.
+fn spearman_where(x: &[f64], y: &[f64], keep: impl Fn(usize) -> bool) -> (usize, f64) {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = (0..x.len()).filter(|&i| keep(i)).map(|i| (x[i], y[i])).unzip();
+    (xs.len(), spearman(&xs, &ys))
+}
+
+fn by_kind(shape: &GraphShape, x: &[f64], y: &[f64]) -> Vec<KindAgreement> {
+    let (names, kinds) = edge_kinds(shape);
+    names
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, kind)| {
+            let (n, within) = spearman_where(x, y, |i| kinds[i].contains(&k));
+            let (rest, without) = spearman_where(x, y, |i| !kinds[i].contains(&k));
+            (n >= 3 && rest >= 3).then_some(KindAgreement {
+                kind,
+                n_edges: n,
+                spearman: within,
+                spearman_without: without,
+            })
+        })
+        .collect()
 }
 
 /// The scores of every real edge, in the graph's edge order.
@@ -68,6 +149,7 @@ pub fn agreement(a: &EdgeScores, b: &EdgeScores, tops: &[usize]) -> Result<Agree
         spearman_abs: spearman(&abs(&x), &abs(&y)),
         pearson: pearson(&x, &y),
         top_overlap,
+        by_kind: by_kind(&a.shape, &x, &y),
     })
 }
 
@@ -106,8 +188,38 @@ mod tests {
         let neg = agreement(&a, &scores(|k| 10.0 - k as f32), &[5]).unwrap();
         assert!((neg.spearman + 1.0).abs() < 1e-12 && (neg.spearman_abs - 1.0).abs() < 1e-12);
         assert_eq!(neg.top_overlap[0].shared, 5);
+        assert!(same.by_kind.iter().all(|k| k.spearman == 1.0 && k.spearman_without == 1.0));
         let pairs = rank_pairs(&a, &a, 4);
         assert!(pairs.len() <= 4 && pairs.iter().all(|(x, y)| x == y));
+    }
+
+    #[test]
+    fn kinds_partition_the_edges_and_find_the_disagreeing_kind() {
+        let shape = GraphShape { n_layers: 2, n_heads: 2, parallel_residual: false };
+        let (names, kinds) = edge_kinds(&shape);
+        // every edge has exactly one writer kind and one reader kind
+        for k in &kinds {
+            assert_eq!(k.iter().filter(|&&i| i < 3).count(), 1);
+            assert_eq!(k.iter().filter(|&&i| (3..8).contains(&i)).count(), 1);
+        }
+        let count =
+            |name: &str| kinds.iter().filter(|k| k.contains(&names.iter().position(|n| n == name).unwrap())).count();
+        // 2 layers × 2 heads: the input feeds every reader (2 × 7 + 1 = 15)
+        assert_eq!(count("from input"), 15);
+        assert_eq!(count("into logits"), shape.n_fwd());
+        assert_eq!((0..8).map(|i| kinds.iter().filter(|k| k.contains(&i)).count()).sum::<usize>(), 2 * kinds.len());
+        // b agrees with a except on the edges into keys, where it is reversed
+        let a = scores(|k| k as f32);
+        let into_k: Vec<bool> =
+            shape.edges().map(|(_, r)| matches!(shape.reader(r), Reader::Head { qkv: Qkv::K, .. })).collect();
+        let b = scores(|k| if into_k[k] { -(k as f32) } else { k as f32 });
+        let g = agreement(&a, &b, &[]).unwrap();
+        let kind = |n: &str| g.by_kind.iter().find(|k| k.kind == n).unwrap();
+        assert!((kind("into k").spearman + 1.0).abs() < 1e-12);
+        assert!((kind("into k").spearman_without - 1.0).abs() < 1e-12);
+        assert_eq!(kind("into v").spearman, 1.0);
+        assert!(kind("into v").spearman_without < kind("into k").spearman_without);
+        assert_eq!(g.worst_kind().unwrap().kind, "into k");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     for t in &g.top_overlap {
         println!("  top {:>6} by |score|: {:>6} shared ({:.1} %)", t.n, t.shared, 100.0 * t.shared as f64 / t.n as f64);
     }
+    println!("  by kind of edge: Spearman (signed) within the kind, and over every other edge");
+    for k in &g.by_kind {
+        println!("    {:<14} {:>7} edges  {:>7.4}  without: {:.4}", k.kind, k.n_edges, k.spearman, k.spearman_without);
+    }
     if let Some(p) = &a.json {
         let mut v = serde_json::to_value(&g)?;
         v["a"] = a.a.display().to_string().into();

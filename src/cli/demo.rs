@@ -153,8 +153,11 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         "Exact patching (each edge patched alone, one forward pass per edge) is the ground truth that the \
          gradient methods approximate. On the same 32 items per task, EAP-IG's scores against it over every edge \
          (Spearman of the signed scores and of |score|, the ranking circuit selection uses; Pearson; how many \
-         of the top 5 % edges by |score| both share). Each point of the picture is one edge.\n\n\
-         | task | Spearman (signed) | Spearman (\\|score\\|) | Pearson | top-5 % edges shared |\n|---|---:|---:|---:|---:|\n",
+         of the top 5 % edges by |score| both share; the kind of edge that disagrees most, with the Spearman \
+         over all other edges). Each point of the picture is one edge. `circuitscope compare` gives the \
+         figures for every kind of edge.\n\n\
+         | task | Spearman (signed) | Spearman (\\|score\\|) | Pearson | top-5 % edges shared | most disagreeing edges |\n\
+         |---|---:|---:|---:|---:|---|\n",
     );
     let mut rank_series = Vec::new();
     for t in Task::ALL {
@@ -173,12 +176,16 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let g = agreement(&scores, &exact, &[top])?;
         let _ = writeln!(
             checks,
-            "| {} | {:.3} | {:.3} | {:.3} | {} / {top} |",
+            "| {} | {:.3} | {:.3} | {:.3} | {} / {top} | {} |",
             t.name(),
             g.spearman,
             g.spearman_abs,
             g.pearson,
-            g.top_overlap[0].shared
+            g.top_overlap[0].shared,
+            g.worst_kind().map_or(String::from("–"), |k| format!(
+                "{} ({} edges; Spearman without them {:.3})",
+                k.kind, k.n_edges, k.spearman_without
+            ))
         );
         println!(
             "{}: EAP-IG against exact patching over {total} edges: Spearman {:.3} (signed), {:.3} (|score|)",

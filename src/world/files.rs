@@ -119,12 +119,14 @@ sentences and {corpus_induction} induction sequences in the corpus.
   metric is logit(answer) − logit(distractor).
   - IOI: "When A and B went to the market, B gave a pen to" → `" A"`, distractor `" B"`, over
     {templates} templates, places, objects, and both name orders (ABBA and BABA). `corrupted` is
-    the same sentence with the two names replaced by two other names.
-  - induction: `k` (5–10) distinct words, then the first `j` (1 ≤ j < k) of them again; the answer
-    is word `j + 1`. `corrupted` has a different first half (no word of the sequence), so the
-    repeat no longer cues the answer; the distractor is another word of the sequence (not the
-    answer, not the last word), so only copying the word that followed the last word's earlier
-    occurrence (induction), not copying any word in view, separates the two.
+    the same sentence with the second mention of the subject replaced by a third name (the
+    ABC counterfactual): no name repeats, so nothing says which name is the indirect object.
+  - induction: `k` (5–10) distinct words, then the first `j` (1 ≤ j < k − 1) of them again; the
+    answer is word `j + 1`. `corrupted` has a different first half (no word of the sequence), so
+    the repeat no longer cues the answer; the distractor is a word of the sequence after the
+    answer, so it too is in view exactly once: only copying the word that followed the last
+    word's earlier occurrence (induction) separates the two, not copying any word in view nor
+    preferring the words not yet repeated.
   - fact recall: "The birthplace of <name> is" → `" <birthplace>"` for every trained person;
     `corrupted` names another trained person born elsewhere, whose city is the distractor.
 

@@ -67,20 +67,27 @@ fn ioi_item(rng: &mut Rng) -> TaskItem {
 }
 
 /// One IOI item drawn from `names`: the indirect object `io` and subject `s`, in ABBA (`io`
-/// first) or BABA order. The corrupted prompt is the same template, place and object with `io`
-/// → a third name and `s` → a fourth (the structure stays, the clean names' identity is gone).
+/// first) or BABA order. The corrupted prompt is the ABC counterfactual of the IOI literature:
+/// the same sentence with the second mention of the subject (S2) replaced by a third name `c`.
+/// Then no name is repeated, so nothing says which of `io` and `s` is the indirect object (the
+/// corrupted logit difference is near 0), while both names stay in view: patching isolates the
+/// IOI mechanism (duplicate detection → subject inhibition → name moving) rather than the
+/// identity of the names. Four names are drawn (the fourth is unused) so that the draws, and
+/// the corpus's IOI sentences, are the same as when both names were replaced.
 pub(crate) fn ioi_item_from(rng: &mut Rng, names: &[&str]) -> TaskItem {
     let picked = rng.sample(names.len(), 4);
-    let [io, s, io2, s2] = [0, 1, 2, 3].map(|i| names[picked[i]]);
+    let [io, s, c] = [0, 1, 2].map(|i| names[picked[i]]);
     let template = rng.pick(IOI_TEMPLATES);
     let place = rng.pick(PLACES);
     let object = rng.pick(OBJECTS);
     let abba = rng.below(2) == 0;
-    let prompt = |io: &str, s: &str| {
-        let (a, b) = if abba { (io, s) } else { (s, io) };
-        fill_ioi(template, a, b, s, place, object)
-    };
-    TaskItem { clean: prompt(io, s), corrupted: prompt(io2, s2), answer: format!(" {io}"), distractor: format!(" {s}") }
+    let (a, b) = if abba { (io, s) } else { (s, io) };
+    TaskItem {
+        clean: fill_ioi(template, a, b, s, place, object),
+        corrupted: fill_ioi(template, a, b, c, place, object),
+        answer: format!(" {io}"),
+        distractor: format!(" {s}"),
+    }
 }
 
 /// `n` IOI items.
@@ -111,19 +118,21 @@ fn induction_item(rng: &mut Rng) -> (TaskItem, usize, Vec<&'static str>) {
     (item, j, seq)
 }
 
-/// `n` induction items. The distractor is another word of the sequence (not the answer, not
-/// the prompt's last word): both are in the clean context, so only copying the word that
-/// FOLLOWED the last word's earlier occurrence (induction) separates them, not copying any
-/// word from the context. (A distractor from the repeated part is also in the corrupted
-/// prompt, as the fact-recall distractor is the corrupted prompt's answer.)
+/// `n` induction items. The distractor is a word of the sequence that comes AFTER the answer,
+/// so in the clean prompt it has been seen exactly once, like the answer. Only copying the word
+/// that FOLLOWED the last word's earlier occurrence (induction) separates the two: not copying
+/// any word in view, and not preferring the words not yet repeated (a word from the repeated
+/// part as distractor would let that shortcut win without induction). Draws whose answer is
+/// the sequence's last word have no such word and are drawn again. (Neither answer nor
+/// distractor is in the corrupted prompt.)
 pub fn induction(rng: &mut Rng, n: usize) -> Vec<TaskItem> {
     (0..n)
-        .map(|_| {
+        .map(|_| loop {
             let (mut item, j, seq) = induction_item(rng);
-            let others: Vec<&str> =
-                seq.iter().enumerate().filter(|&(i, _)| i != j && i + 1 != j).map(|(_, w)| *w).collect();
-            item.distractor = format!(" {}", rng.pick(&others));
-            item
+            if j + 1 < seq.len() {
+                item.distractor = format!(" {}", rng.pick(&seq[j + 1..]));
+                break item;
+            }
         })
         .collect()
 }
