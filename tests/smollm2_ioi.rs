@@ -382,8 +382,8 @@ patching ablation with the corrupted prompts, a greedy circuit and its faithfuln
   `tasks/ioi.jsonl` format), from `world::ModelIoi::generate(42, 60, tokenizer)`: the world's
   five IOI templates, places and objects and both name orders (ABBA/BABA), with names from
   `world::COMMON_FIRST_NAMES` kept only where " Name" is ONE SmolLM2 token; every clean and
-  corrupted prompt has the same number of tokens. The corrupted prompt replaces both names
-  (indirect object and subject) by two other names.
+  corrupted prompt has the same number of tokens. The corrupted prompt replaces the second
+  mention of the subject by a third name (the ABC counterfactual): no name repeats.
 - `circuit.json`: the greedy circuit of {circuit_n} edges (EAP-IG JSON layout, all edge scores,
   `in_graph` for the circuit), pruned: {kept} edges, {nodes} nodes.
 - `circuit.svg`: that circuit drawn (30 layers × 9 heads + MLPs).
@@ -397,6 +397,12 @@ patching ablation with the corrupted prompts, a greedy circuit and its faithfuln
   corrupted {corrupted:.3}.
 - The {circuit_n}-edge circuit ({kept} edges after pruning) recovers {cf:.3} of the logit
   difference (normalised faithfulness).
+- The corrupted prompts keep both names in view (only S2 changes), so what patching removes
+  is the mechanism that picks the non-repeated name rather than the names' identity (mid-layer
+  heads rank among the top heads below, next to late ones), and SmolLM2 spreads it over many
+  edges: small circuits recover little of it. (When the corrupted prompt replaced both names, a 200-edge circuit
+  recovered 0.96, because the names' identity, carried by a few name-mover edges, was most of
+  the difference.)
 - Faithfulness curve, on the first {n_faith} items (greedy circuits from the EAP-IG scores of
   all {n_items}; x = edges kept after pruning, of {n_edges} edges in the graph; the last point is
   the full model):
