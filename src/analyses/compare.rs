@@ -156,10 +156,30 @@ pub fn agreement(a: &EdgeScores, b: &EdgeScores, tops: &[usize]) -> Result<Agree
 /// Each edge's (rank in `a`, rank in `b`) of the signed scores as fractions in (0, 1], for a
 /// rank-against-rank picture; at most `max_points` of them, every k-th edge in `a`'s order.
 pub fn rank_pairs(a: &EdgeScores, b: &EdgeScores, max_points: usize) -> Vec<(f64, f64)> {
+    rank_pairs_where(a, b, max_points, |_| true)
+}
+
+/// [`rank_pairs`] split by the writer's kind (`from input`, `from heads`, `from MLPs`), ranks
+/// still over every edge, so the picture shows which writers lie off the diagonal. At most
+/// `max_points` per kind.
+pub fn rank_pairs_by_writer(a: &EdgeScores, b: &EdgeScores, max_points: usize) -> Vec<(String, Vec<(f64, f64)>)> {
+    let (names, kinds) = edge_kinds(&a.shape);
+    (0..3)
+        .map(|k| (names[k].clone(), rank_pairs_where(a, b, max_points, |i| kinds[i][0] == k)))
+        .filter(|(_, pairs)| !pairs.is_empty())
+        .collect()
+}
+
+fn rank_pairs_where(
+    a: &EdgeScores,
+    b: &EdgeScores,
+    max_points: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(f64, f64)> {
     let (ra, rb) = (ranks(&edge_values(a)), ranks(&edge_values(b)));
     let n = ra.len().max(1) as f64;
-    let stride = ra.len().div_ceil(max_points.max(1)).max(1);
-    let mut order: Vec<usize> = (0..ra.len()).collect();
+    let mut order: Vec<usize> = (0..ra.len()).filter(|&i| keep(i)).collect();
+    let stride = order.len().div_ceil(max_points.max(1)).max(1);
     order.sort_by(|&i, &j| ra[i].total_cmp(&ra[j]).then(i.cmp(&j)));
     order.into_iter().step_by(stride).map(|i| (ra[i] / n, rb[i] / n)).collect()
 }
@@ -191,6 +211,12 @@ mod tests {
         assert!(same.by_kind.iter().all(|k| k.spearman == 1.0 && k.spearman_without == 1.0));
         let pairs = rank_pairs(&a, &a, 4);
         assert!(pairs.len() <= 4 && pairs.iter().all(|(x, y)| x == y));
+        let split = rank_pairs_by_writer(&a, &a, 1000);
+        assert_eq!(
+            split.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["from input", "from heads", "from MLPs"]
+        );
+        assert_eq!(split.iter().map(|(_, p)| p.len()).sum::<usize>(), a.shape.n_edges());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::common::{check_output, parse_edge_counts};
 use crate::CompareArgs;
 use anyhow::{Context, Result};
-use circuitscope::analyses::compare::{agreement, rank_pairs};
+use circuitscope::analyses::compare::{agreement, rank_pairs_by_writer};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use circuitscope::render::{LinePlot, Series};
@@ -48,7 +48,13 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     }
     if let Some(p) = &a.svg {
         let title = format!("Edge ranks: Spearman {:.3} (signed), {:.3} (|score|)", g.spearman, g.spearman_abs);
-        let series = vec![Series::new(format!("{} edges", g.n_edges), rank_pairs(sa, sb, MAX_POINTS))];
+        let series: Vec<Series> = rank_pairs_by_writer(sa, sb, MAX_POINTS)
+            .into_iter()
+            .map(|(kind, pairs)| {
+                let n = g.by_kind.iter().find(|k| k.kind == kind).map_or(pairs.len(), |k| k.n_edges);
+                Series::new(format!("{kind} ({n} edges)"), pairs)
+            })
+            .collect();
         LinePlot::scatter(title, format!("rank in {na} (fraction)"), format!("rank in {nb} (fraction)"), series)
             .write(p)?;
         println!("wrote {}", p.display());

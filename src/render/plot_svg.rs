@@ -113,7 +113,8 @@ impl LinePlot {
             Scale::Linear => Axis::linear(&xs),
             Scale::Log => Axis::log(&xs),
         };
-        let y_axis = Axis::linear_with_headroom(&ys);
+        // curves (faithfulness) may pass 1 and want room above; a scatter spans its data
+        let y_axis = if self.lines { Axis::linear_with_headroom(&ys) } else { Axis::linear(&ys) };
 
         let mut legend: Vec<(LegendMark, String)> = self
             .series
