@@ -9,14 +9,13 @@
 //! the model improves.
 
 use circuitscope::analyses::compare::agreement;
-use circuitscope::analyses::heads::{head_scores, HeadScores};
+use circuitscope::analyses::heads::{head_scores, mean_ablation, HeadScores};
 use circuitscope::attribution::{
     attribute, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress,
 };
 use circuitscope::graph::{Circuit, EdgeScores, GraphShape, Writer};
-use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, Site};
 use circuitscope::model::{Decoder, LoadOptions, Model};
-use circuitscope::train::eval::task_accuracy;
+use circuitscope::train::eval::{task_accuracy, task_accuracy_with};
 use circuitscope::world::{read_tasks, Task, TaskItem};
 use std::path::PathBuf;
 
@@ -142,42 +141,13 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
     assert!(f.normalised[1] >= 0.8, "EAP-IG circuit: faithfulness {:.3} < 0.8", f.normalised[1]);
 }
 
-/// Mean-ablates (the mean over `prompts`' positions of) the z of `heads` and measures accuracy.
+/// Accuracy on `items` with `heads` mean-ablated (means over every position of the items' clean
+/// prompts).
 fn accuracy_with_heads_mean_ablated(model: &Model, items: &[TaskItem], heads: &[(usize, usize)]) -> f64 {
-    let dec = &model.decoder;
     let tok = model.tokenizer().unwrap();
-    let mut hooks = HookSet::new();
-    for &(l, h) in heads {
-        let point = HookPoint::Block(l, Site::Z);
-        // the head's mean z over every position of every prompt
-        let mut sum: Option<candle_core::Tensor> = None;
-        let mut count = 0usize;
-        for it in items {
-            let ids = tok.encode(&it.clean).unwrap();
-            let out = dec.forward(&Decoder::input(&ids).unwrap(), &HookSet::new().capture([point])).unwrap();
-            let z = out.cache.get(point).unwrap().get(0).unwrap().narrow(1, h, 1).unwrap(); // (s, 1, dh)
-            count += z.dim(0).unwrap();
-            let s = z.sum_keepdim(0).unwrap();
-            sum = Some(match sum {
-                Some(acc) => (acc + s).unwrap(),
-                None => s,
-            });
-        }
-        let mean = (sum.unwrap() / count as f64).unwrap().unsqueeze(0).unwrap(); // (1, 1, 1, dh)
-        let full = mean.broadcast_as((1, 1, dec.cfg.n_heads, dec.cfg.d_head)).unwrap().contiguous().unwrap();
-        // Edit::Mean broadcasts over batch and positions; only head h is replaced
-        hooks = hooks.intervene(Intervention::new(point, Edit::Mean(full)).at_heads(vec![h]));
-    }
-    let mut correct = 0;
-    for it in items {
-        let ids = tok.encode(&it.clean).unwrap();
-        let logits = dec.forward(&Decoder::input(&ids).unwrap(), &hooks).unwrap().logits;
-        let last: Vec<f32> = logits.get(0).unwrap().get(ids.len() - 1).unwrap().to_vec1().unwrap();
-        let a = circuitscope::train::eval::first_token(tok, &it.answer).unwrap() as usize;
-        let d = circuitscope::train::eval::first_token(tok, &it.distractor).unwrap() as usize;
-        correct += (last[a] > last[d]) as usize;
-    }
-    correct as f64 / items.len() as f64
+    let prompts: Vec<Vec<u32>> = items.iter().map(|it| tok.encode(&it.clean).unwrap()).collect();
+    let hooks = mean_ablation(&model.decoder, &prompts, heads).unwrap();
+    task_accuracy_with(&model.decoder, tok, items, 32, &hooks).unwrap().accuracy
 }
 
 /// The induction mechanism against the attention-pattern head roles (scores on 50 prompts, the

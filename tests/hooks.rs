@@ -246,3 +246,47 @@ fn dynamic_edits_cannot_read_later_points_or_change_shapes() {
     };
     assert!(err.contains("blocks.1.hook_mlp_in") && err.contains("[2, 7, 1]"), "{err}");
 }
+
+#[test]
+fn mean_ablating_heads_sets_their_z_to_the_reference_mean() {
+    let m = load("gpt2");
+    let prompts: Vec<Vec<u32>> = vec![vec![5, 17, 3, 40], vec![1, 2, 60, 4, 33, 8]];
+    let hooks = circuitscope::analyses::heads::mean_ablation(&m.decoder, &prompts, &[(0, 1), (1, 0)]).unwrap();
+    // the expected means, from the z of the reference prompts, every position weighted alike
+    let z = |l: usize| HookPoint::Block(l, Site::Z);
+    let mut sums = [None::<Tensor>, None];
+    for p in &prompts {
+        let out = m
+            .decoder
+            .forward(
+                &Tensor::new(p.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(),
+                &HookSet::new().capture([z(0), z(1)]),
+            )
+            .unwrap();
+        for (l, s) in sums.iter_mut().enumerate() {
+            let t = out.cache.get(z(l)).unwrap().squeeze(0).unwrap().sum(0).unwrap(); // (H, dh)
+            *s = Some(s.take().map_or(t.clone(), |a| (a + t).unwrap()));
+        }
+    }
+    let mean = |l: usize, h: usize| (sums[l].as_ref().unwrap().i(h).unwrap() / 10.0).unwrap();
+    let base = m.decoder.forward(&clean(), &HookSet::new().capture([z(0), z(1)])).unwrap();
+    let out = m.decoder.forward(&clean(), &hooks.capture([z(0), z(1)])).unwrap();
+    for l in 0..2 {
+        let (got, before) = (out.cache.get(z(l)).unwrap(), base.cache.get(z(l)).unwrap());
+        for h in 0..4 {
+            let g = got.i((.., .., h, ..)).unwrap();
+            if (l, h) == (0, 1) || (l, h) == (1, 0) {
+                let want = mean(l, h).broadcast_as(g.shape()).unwrap();
+                assert!(max_abs_diff(&g, &want) < 1e-6, "L{l}H{h} holds its mean");
+            } else if l == 0 {
+                assert_eq!(max_abs_diff(&g, &before.i((.., .., h, ..)).unwrap()), 0.0, "L0H{h} must not change");
+            }
+        }
+    }
+    assert!(max_abs_diff(&out.logits, &base.logits) > 1e-4);
+    let Err(bad) = circuitscope::analyses::heads::mean_ablation(&m.decoder, &prompts, &[(0, 9)]) else {
+        panic!("a head past the model's is refused")
+    };
+    let bad = bad.to_string();
+    assert!(bad.contains("L0H9") && bad.contains("4 heads"), "{bad}");
+}

@@ -2,7 +2,7 @@
 //! and induction heads (attend from i to the token after an earlier occurrence of token i).
 
 use crate::error::{Error, Result};
-use crate::hooks::{HookPoint, HookSet, Site};
+use crate::hooks::{Edit, HookPoint, HookSet, Intervention, Site};
 use crate::model::Decoder;
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -70,6 +70,45 @@ pub fn head_scores(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<HeadScores> {
         m.into_iter().map(|r| r.into_iter().map(|x| (x / n.max(1) as f64) as f32).collect()).collect()
     };
     Ok(HeadScores { previous_token: mean(prev, n_prev), induction: mean(ind, n_ind) })
+}
+
+/// A hook set that mean-ablates `heads` (layer, head): each head's z is replaced, at every
+/// position, by its mean over every position of `prompts` (one forward pass per prompt).
+pub fn mean_ablation(dec: &Decoder, prompts: &[Vec<u32>], heads: &[(usize, usize)]) -> Result<HookSet> {
+    let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
+    if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
+        return Err(Error::input(format!("head L{l}H{h}: the model has {nl} layers of {nh} heads")));
+    }
+    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
+        return Err(Error::input("mean ablation needs a non-empty reference set of non-empty prompts"));
+    }
+    let mut layers: Vec<usize> = heads.iter().map(|&(l, _)| l).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::Block(l, Site::Z)).collect();
+    // per layer: Σ over prompts and positions of z, (H, dh)
+    let mut sums: Vec<Option<Tensor>> = vec![None; points.len()];
+    let mut count = 0usize;
+    for ids in prompts {
+        let input = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        let out = dec.forward(&input, &HookSet::new().capture(points.iter().copied()))?;
+        count += ids.len();
+        for (sum, p) in sums.iter_mut().zip(&points) {
+            // (1, s, H, dh) → (H, dh)
+            let z = out.cache.get(*p)?.to_dtype(candle_core::DType::F32)?.squeeze(0)?.sum(0)?;
+            *sum = Some(match sum.take() {
+                Some(acc) => (acc + z)?,
+                None => z,
+            });
+        }
+    }
+    let mut hooks = HookSet::new();
+    for ((&l, p), sum) in layers.iter().zip(&points).zip(sums) {
+        let mean = (sum.expect("one prompt at least") / count as f64)?.unsqueeze(0)?.unsqueeze(0)?; // (1, 1, H, dh)
+        let these: Vec<usize> = heads.iter().filter(|&&(hl, _)| hl == l).map(|&(_, h)| h).collect();
+        hooks = hooks.intervene(Intervention::new(*p, Edit::Mean(mean)).at_heads(these));
+    }
+    Ok(hooks)
 }
 
 #[cfg(test)]

@@ -90,10 +90,23 @@ pub fn first_token(tok: &Tokenizer, text: &str) -> Result<u32> {
 }
 
 pub fn task_accuracy(dec: &Decoder, tok: &Tokenizer, items: &[TaskItem], batch: usize) -> Result<TaskScore> {
+    task_accuracy_with(dec, tok, items, batch, &HookSet::default())
+}
+
+/// [`task_accuracy`] of the model under `hooks` (e.g. heads mean-ablated). The prompts are
+/// right-padded, so an edit broadcast over positions changes nothing a prompt's last position
+/// reads from the padding.
+pub fn task_accuracy_with(
+    dec: &Decoder,
+    tok: &Tokenizer,
+    items: &[TaskItem],
+    batch: usize,
+    hooks: &HookSet,
+) -> Result<TaskScore> {
     let (mut correct, mut top1, mut diff_sum) = (0usize, 0usize, 0f64);
     for chunk in items.chunks(batch.max(1)) {
         let rows: Vec<Vec<u32>> = chunk.iter().map(|it| tok.encode(&it.clean)).collect::<Result<_>>()?;
-        let logits = dec.forward(&pad(&rows, 0)?, &HookSet::default())?.logits;
+        let logits = dec.forward(&pad(&rows, 0)?, hooks)?.logits;
         for (i, (it, row)) in chunk.iter().zip(&rows).enumerate() {
             let last = logits.get(i)?.get(row.len() - 1)?.to_vec1::<f32>()?;
             let (a, d) = (first_token(tok, &it.answer)? as usize, first_token(tok, &it.distractor)? as usize);
