@@ -9,7 +9,7 @@
 //! the model improves.
 
 use circuitscope::analyses::compare::agreement;
-use circuitscope::analyses::heads::{head_scores, mean_ablation, HeadScores};
+use circuitscope::analyses::heads::{head_scores, HeadMeans, HeadScores};
 use circuitscope::attribution::{
     attribute, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress,
 };
@@ -141,15 +141,6 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
     assert!(f.normalised[1] >= 0.8, "EAP-IG circuit: faithfulness {:.3} < 0.8", f.normalised[1]);
 }
 
-/// Accuracy on `items` with `heads` mean-ablated (means over every position of the items' clean
-/// prompts).
-fn accuracy_with_heads_mean_ablated(model: &Model, items: &[TaskItem], heads: &[(usize, usize)]) -> f64 {
-    let tok = model.tokenizer().unwrap();
-    let prompts: Vec<Vec<u32>> = items.iter().map(|it| tok.encode(&it.clean).unwrap()).collect();
-    let hooks = mean_ablation(&model.decoder, &prompts, heads).unwrap();
-    task_accuracy_with(&model.decoder, tok, items, 32, &hooks).unwrap().accuracy
-}
-
 /// The induction mechanism against the attention-pattern head roles (scores on 50 prompts, the
 /// EAP-IG greedy circuit of 5 % of the edges on 32 items, accuracy on 100 other items).
 ///
@@ -177,11 +168,17 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     let in_circuit = |l: usize, h: usize| c.node_in_graph(shape.writer_index(Writer::Head { layer: l, head: h }));
     let eval = &items[50..150];
     let base = task_accuracy(dec, tok, eval, 32).unwrap().accuracy;
+    // means over every position of the evaluation items' clean prompts
+    let prompts: Vec<Vec<u32>> = eval.iter().map(|it| tok.encode(&it.clean).unwrap()).collect();
+    let means = HeadMeans::of(dec, &prompts).unwrap();
+    let accuracy_with_heads_mean_ablated = |heads: &[(usize, usize)]| {
+        task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads).unwrap()).unwrap().accuracy
+    };
     eprintln!("induction accuracy {:.1} %; per head: previous-token score, induction score, accuracy with the head mean-ablated, in the circuit", 100.0 * base);
     let mut most_necessary = ((0, 0), f64::INFINITY);
     for l in 0..dec.cfg.n_layers {
         for h in 0..dec.cfg.n_heads {
-            let acc = accuracy_with_heads_mean_ablated(&model, eval, &[(l, h)]);
+            let acc = accuracy_with_heads_mean_ablated(&[(l, h)]);
             eprintln!(
                 "  L{l}H{h}: {:.2} {:.2} {:5.1} % {}",
                 roles.previous_token[l][h],
@@ -214,12 +211,8 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     assert!(in_circuit(prev.0, prev.1) && in_circuit(most_necessary.0 .0, most_necessary.0 .1));
     let mut ablated = Vec::new();
     for k in [1, 2, 4] {
-        let heads: Vec<(usize, usize)> = HeadScores::top(&roles.induction, k)
-            .into_iter()
-            .chain(HeadScores::top(&roles.previous_token, k))
-            .map(|(l, h, _)| (l, h))
-            .collect();
-        let acc = accuracy_with_heads_mean_ablated(&model, eval, &heads);
+        let heads = roles.top_of_each(k);
+        let acc = accuracy_with_heads_mean_ablated(&heads);
         eprintln!(
             "induction accuracy {:.1} % → {:.1} % with the top {k} induction and top {k} previous-token heads {heads:?} \
              mean-ablated (target: below 50 %)",

@@ -4,6 +4,7 @@
 mod common;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
+use circuitscope::analyses::heads::HeadMeans;
 use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, MeanOver, Site};
 use circuitscope::model::inspect::hook_shape;
 use circuitscope::model::{LoadOptions, Model};
@@ -251,7 +252,8 @@ fn dynamic_edits_cannot_read_later_points_or_change_shapes() {
 fn mean_ablating_heads_sets_their_z_to_the_reference_mean() {
     let m = load("gpt2");
     let prompts: Vec<Vec<u32>> = vec![vec![5, 17, 3, 40], vec![1, 2, 60, 4, 33, 8]];
-    let hooks = circuitscope::analyses::heads::mean_ablation(&m.decoder, &prompts, &[(0, 1), (1, 0)]).unwrap();
+    let means = HeadMeans::of(&m.decoder, &prompts).unwrap();
+    let hooks = means.ablation(&[(0, 1), (1, 0)]).unwrap();
     // the expected means, from the z of the reference prompts, every position weighted alike
     let z = |l: usize| HookPoint::Block(l, Site::Z);
     let mut sums = [None::<Tensor>, None];
@@ -284,9 +286,9 @@ fn mean_ablating_heads_sets_their_z_to_the_reference_mean() {
         }
     }
     assert!(max_abs_diff(&out.logits, &base.logits) > 1e-4);
-    let Err(bad) = circuitscope::analyses::heads::mean_ablation(&m.decoder, &prompts, &[(0, 9)]) else {
-        panic!("a head past the model's is refused")
-    };
+    let none = m.decoder.forward(&clean(), &means.ablation(&[]).unwrap()).unwrap();
+    assert_eq!(max_abs_diff(&none.logits, &base.logits), 0.0, "no heads, no change");
+    let Err(bad) = means.ablation(&[(0, 9)]) else { panic!("a head past the model's is refused") };
     let bad = bad.to_string();
     assert!(bad.contains("L0H9") && bad.contains("4 heads"), "{bad}");
 }

@@ -156,7 +156,7 @@ pub fn agreement(a: &EdgeScores, b: &EdgeScores, tops: &[usize]) -> Result<Agree
 /// Each edge's (rank in `a`, rank in `b`) of the signed scores as fractions in (0, 1], for a
 /// rank-against-rank picture; at most `max_points` of them, every k-th edge in `a`'s order.
 pub fn rank_pairs(a: &EdgeScores, b: &EdgeScores, max_points: usize) -> Vec<(f64, f64)> {
-    rank_pairs_where(a, b, max_points, |_| true)
+    sampled_rank_pairs(&edge_ranks(a, b), max_points, |_| true)
 }
 
 /// [`rank_pairs`] split by the writer's kind (`from input`, `from heads`, `from MLPs`), ranks
@@ -164,19 +164,24 @@ pub fn rank_pairs(a: &EdgeScores, b: &EdgeScores, max_points: usize) -> Vec<(f64
 /// `max_points` per kind.
 pub fn rank_pairs_by_writer(a: &EdgeScores, b: &EdgeScores, max_points: usize) -> Vec<(String, Vec<(f64, f64)>)> {
     let (names, kinds) = edge_kinds(&a.shape);
+    let ranked = edge_ranks(a, b);
     (0..3)
-        .map(|k| (names[k].clone(), rank_pairs_where(a, b, max_points, |i| kinds[i][0] == k)))
+        .map(|k| (names[k].clone(), sampled_rank_pairs(&ranked, max_points, |i| kinds[i][0] == k)))
         .filter(|(_, pairs)| !pairs.is_empty())
         .collect()
 }
 
-fn rank_pairs_where(
-    a: &EdgeScores,
-    b: &EdgeScores,
+/// Every edge's rank in `a` and in `b` (edge order).
+fn edge_ranks(a: &EdgeScores, b: &EdgeScores) -> (Vec<f64>, Vec<f64>) {
+    (ranks(&edge_values(a)), ranks(&edge_values(b)))
+}
+
+/// The (rank in a, rank in b) fractions of the edges where `keep` holds, every k-th in a's order.
+fn sampled_rank_pairs(
+    (ra, rb): &(Vec<f64>, Vec<f64>),
     max_points: usize,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<(f64, f64)> {
-    let (ra, rb) = (ranks(&edge_values(a)), ranks(&edge_values(b)));
     let n = ra.len().max(1) as f64;
     let mut order: Vec<usize> = (0..ra.len()).filter(|&i| keep(i)).collect();
     let stride = order.len().div_ceil(max_points.max(1)).max(1);

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::hooks::{Edit, HookPoint, HookSet, Intervention, Site};
 use crate::model::Decoder;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde::Serialize;
 
 /// Mean scores per (layer, head), each in [0, 1].
@@ -29,6 +29,15 @@ impl HeadScores {
         all.truncate(k);
         all
     }
+
+    /// The top `k` induction heads, then the top `k` previous-token heads, as (layer, head).
+    pub fn top_of_each(&self, k: usize) -> Vec<(usize, usize)> {
+        Self::top(&self.induction, k)
+            .into_iter()
+            .chain(Self::top(&self.previous_token, k))
+            .map(|(l, h, _)| (l, h))
+            .collect()
+    }
 }
 
 /// For each position i, the induction target j + 1 (see [`HeadScores::induction`]).
@@ -47,8 +56,7 @@ pub fn head_scores(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<HeadScores> {
         if ids.len() < 2 {
             return Err(Error::input("head scores need prompts of at least two tokens"));
         }
-        let input = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-        let out = dec.forward(&input, &HookSet::new().capture(points.iter().copied()))?;
+        let out = dec.forward(&Decoder::input(ids)?, &HookSet::new().capture(points.iter().copied()))?;
         let targets = induction_targets(ids);
         n_prev += ids.len() - 1;
         n_ind += targets.iter().flatten().count();
@@ -72,43 +80,61 @@ pub fn head_scores(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<HeadScores> {
     Ok(HeadScores { previous_token: mean(prev, n_prev), induction: mean(ind, n_ind) })
 }
 
-/// A hook set that mean-ablates `heads` (layer, head): each head's z is replaced, at every
-/// position, by its mean over every position of `prompts` (one forward pass per prompt).
-pub fn mean_ablation(dec: &Decoder, prompts: &[Vec<u32>], heads: &[(usize, usize)]) -> Result<HookSet> {
-    let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
-    if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
-        return Err(Error::input(format!("head L{l}H{h}: the model has {nl} layers of {nh} heads")));
-    }
-    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
-        return Err(Error::input("mean ablation needs a non-empty reference set of non-empty prompts"));
-    }
-    let mut layers: Vec<usize> = heads.iter().map(|&(l, _)| l).collect();
-    layers.sort_unstable();
-    layers.dedup();
-    let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::Block(l, Site::Z)).collect();
-    // per layer: Σ over prompts and positions of z, (H, dh)
-    let mut sums: Vec<Option<Tensor>> = vec![None; points.len()];
-    let mut count = 0usize;
-    for ids in prompts {
-        let input = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-        let out = dec.forward(&input, &HookSet::new().capture(points.iter().copied()))?;
-        count += ids.len();
-        for (sum, p) in sums.iter_mut().zip(&points) {
-            // (1, s, H, dh) → (H, dh)
-            let z = out.cache.get(*p)?.to_dtype(candle_core::DType::F32)?.squeeze(0)?.sum(0)?;
-            *sum = Some(match sum.take() {
-                Some(acc) => (acc + z)?,
-                None => z,
-            });
+/// Every head's mean z over every position of a reference set of prompts, from which any set
+/// of heads can be mean-ablated without another pass over the prompts.
+pub struct HeadMeans {
+    /// per layer: (1, 1, H, dh), broadcasting over batch and positions
+    means: Vec<Tensor>,
+}
+
+impl HeadMeans {
+    /// One forward pass per prompt, capturing every layer's z.
+    pub fn of(dec: &Decoder, prompts: &[Vec<u32>]) -> Result<Self> {
+        if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
+            return Err(Error::input("mean ablation needs a non-empty reference set of non-empty prompts"));
         }
+        let points: Vec<HookPoint> = (0..dec.cfg.n_layers).map(|l| HookPoint::Block(l, Site::Z)).collect();
+        // per layer: Σ over prompts and positions of z, (H, dh)
+        let mut sums: Vec<Option<Tensor>> = vec![None; points.len()];
+        let mut count = 0usize;
+        for ids in prompts {
+            let out = dec.forward(&Decoder::input(ids)?, &HookSet::new().capture(points.iter().copied()))?;
+            count += ids.len();
+            for (sum, p) in sums.iter_mut().zip(&points) {
+                // (1, s, H, dh) → (H, dh)
+                let z = out.cache.get(*p)?.to_dtype(candle_core::DType::F32)?.squeeze(0)?.sum(0)?;
+                *sum = Some(match sum.take() {
+                    Some(acc) => (acc + z)?,
+                    None => z,
+                });
+            }
+        }
+        let means = sums
+            .into_iter()
+            .map(|sum| Ok((sum.expect("one prompt at least") / count as f64)?.unsqueeze(0)?.unsqueeze(0)?))
+            .collect::<Result<_>>()?;
+        Ok(HeadMeans { means })
     }
-    let mut hooks = HookSet::new();
-    for ((&l, p), sum) in layers.iter().zip(&points).zip(sums) {
-        let mean = (sum.expect("one prompt at least") / count as f64)?.unsqueeze(0)?.unsqueeze(0)?; // (1, 1, H, dh)
-        let these: Vec<usize> = heads.iter().filter(|&&(hl, _)| hl == l).map(|&(_, h)| h).collect();
-        hooks = hooks.intervene(Intervention::new(*p, Edit::Mean(mean)).at_heads(these));
+
+    /// A hook set that mean-ablates `heads` (layer, head): each head's z is replaced, at every
+    /// position, by its mean. No heads: an empty hook set.
+    pub fn ablation(&self, heads: &[(usize, usize)]) -> Result<HookSet> {
+        let nl = self.means.len();
+        let nh = self.means.first().map_or(0, |m| m.dims()[2]);
+        if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
+            return Err(Error::input(format!("head L{l}H{h}: the model has {nl} layers of {nh} heads")));
+        }
+        let mut layers: Vec<usize> = heads.iter().map(|&(l, _)| l).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        let mut hooks = HookSet::new();
+        for l in layers {
+            let these: Vec<usize> = heads.iter().filter(|&&(hl, _)| hl == l).map(|&(_, h)| h).collect();
+            let edit = Edit::Mean(self.means[l].clone());
+            hooks = hooks.intervene(Intervention::new(HookPoint::Block(l, Site::Z), edit).at_heads(these));
+        }
+        Ok(hooks)
     }
-    Ok(hooks)
 }
 
 #[cfg(test)]

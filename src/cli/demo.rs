@@ -3,7 +3,7 @@
 use super::progress::bar;
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs};
-use circuitscope::analyses::heads::{head_scores, mean_ablation, HeadScores};
+use circuitscope::analyses::heads::{head_scores, HeadMeans, HeadScores};
 use circuitscope::attribution::sweep::{default_points, faithfulness_sweep_with, SweepSelection};
 use circuitscope::attribution::{attribute, AttributionConfig, FaithfulnessConfig, Method};
 use circuitscope::graph::Circuit;
@@ -311,9 +311,9 @@ fn necessity(
         return Ok(());
     }
     let prompts: Vec<Vec<u32>> = eval.iter().map(|it| tok.encode(&it.clean)).collect::<circuitscope::Result<_>>()?;
+    let means = HeadMeans::of(dec, &prompts)?;
     let accuracy = |heads: &[(usize, usize)]| -> Result<f64> {
-        let hooks = mean_ablation(dec, &prompts, heads)?;
-        Ok(task_accuracy_with(dec, tok, eval, 32, &hooks)?.accuracy)
+        Ok(task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads)?)?.accuracy)
     };
     let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
     let pb = bar((nl * nh) as u64, "ablations");
@@ -344,11 +344,7 @@ fn necessity(
         eval.len()
     );
     for k in [1, 2, 4].into_iter().filter(|&k| k <= nl * nh) {
-        let heads: Vec<(usize, usize)> = HeadScores::top(&scores.induction, k)
-            .into_iter()
-            .chain(HeadScores::top(&scores.previous_token, k))
-            .map(|(l, h, _)| (l, h))
-            .collect();
+        let heads = scores.top_of_each(k);
         let names: Vec<String> = heads.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
         let _ = writeln!(
             body,

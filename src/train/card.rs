@@ -70,9 +70,7 @@ impl Report {
         }
         s
     }
-}
 
-impl Report {
     /// The two tables as Markdown, with what each column means (model card and demo report).
     pub fn markdown(&self) -> String {
         let mut s = String::from(
