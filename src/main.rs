@@ -184,6 +184,13 @@ struct AttributeArgs {
     /// also write one score matrix per item to <out stem>.per_sample.safetensors
     #[arg(long)]
     per_sample: bool,
+    /// gradient methods: score query and key edges through their exactly recomputed attention
+    /// pattern (AtP*'s QK fix), which a saturated softmax otherwise hides from the gradient
+    #[arg(long)]
+    qk_fix: bool,
+    /// gradient methods: score edges into MLPs through the exactly recomputed MLP output
+    #[arg(long)]
+    mlp_fix: bool,
     /// the scores file to write (EAP-IG JSON); <out stem>.meta.json is written beside it
     #[arg(long)]
     out: PathBuf,

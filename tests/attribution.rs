@@ -9,7 +9,7 @@ mod common;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use circuitscope::attribution::{
     attribute, faithfulness, Ablation, Attribution, AttributionConfig, Example, FaithfulnessConfig, Method, Metric,
-    NoProgress, QkvGradients,
+    NoProgress, QkvGradients, ReaderFix,
 };
 use circuitscope::graph::{GraphShape, Qkv, Reader, Writer};
 use circuitscope::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site};
@@ -749,4 +749,104 @@ fn texts_are_tokenised_with_bos_kept_on_prompts_and_dropped_from_answers() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("example 7"), "{err}");
+}
+
+fn fixed(qk: bool, mlp: bool, method: Method) -> AttributionConfig {
+    AttributionConfig { fix: ReaderFix { qk, mlp }, ..config(method) }
+}
+
+/// Pattern/MLP output of reader r's node in a cache: (b, H, s, s) of r's head, or (b, s, d).
+fn reader_output(cache: &ActivationCache, r: Reader) -> Tensor {
+    match r {
+        Reader::Head { layer, head, .. } => {
+            cache.get(HookPoint::Block(layer, Site::Pattern)).unwrap().i((.., head, .., ..)).unwrap()
+        }
+        Reader::Mlp { layer } => cache.get(HookPoint::Block(layer, Site::MlpOut)).unwrap().clone(),
+        Reader::Logits => unreachable!(),
+    }
+}
+
+#[test]
+fn reader_fixes_equal_the_patched_pattern_and_mlp_output_against_their_gradients() {
+    for family in FAMILIES {
+        let model = load(family, DType::F64);
+        let cfg = model.cfg();
+        let shape = GraphShape::of(cfg);
+        let ex = examples();
+        let plain = run(&model, &ex, &config(Method::Eap));
+        let got = run(&model, &ex, &fixed(true, true, Method::Eap));
+        assert_eq!((got.passes.forwards, got.passes.backwards), (2, 1), "{family}: the fixes add no pass");
+
+        // Independent: the patched node output from a real forward pass with the edge patched,
+        // against the gradient tapped at that output on the clean run.
+        let runs = clean_and_corrupted(&model, &ex);
+        let outputs: Vec<HookPoint> =
+            (0..cfg.n_layers).flat_map(|l| [Site::Pattern, Site::MlpOut].map(|s| HookPoint::Block(l, s))).collect();
+        let clean = model.decoder.forward(&clean_ids(&ex), &HookSet::new().capture(outputs.clone())).unwrap();
+        let tapped = model.decoder.forward(&clean_ids(&ex), &HookSet::new().tap(outputs.clone())).unwrap();
+        let grads = tapped.taps.gradients(&losses(&tapped.logits, &ex).sum_all().unwrap()).unwrap();
+        let (mut worst, mut checked) = (0f64, 0);
+        for (w, r) in shape.edges() {
+            let rd = shape.reader(r);
+            let g = match rd {
+                Reader::Head { layer, head, qkv: Qkv::Q | Qkv::K } => {
+                    grads.get(HookPoint::Block(layer, Site::Pattern)).unwrap().i((.., head, .., ..)).unwrap()
+                }
+                Reader::Mlp { layer } => grads.get(HookPoint::Block(layer, Site::MlpOut)).unwrap().clone(),
+                _ => {
+                    // value and logit edges keep EAP's score (summed per item first: rounding only)
+                    let (have, want) = (got.scores.get(w, r), plain.scores.get(w, r));
+                    assert!(
+                        (have - want).abs() <= 1e-6 * want.abs().max(1e-3),
+                        "{family}: {}",
+                        shape.edge_name_of(w, r)
+                    );
+                    continue;
+                }
+            };
+            // every edge of the smallest model; a stride through the others
+            if shape.n_edges() > 200 && (w * 7 + r) % 5 != 0 {
+                continue;
+            }
+            let dz = delta(&model, &runs, shape.writer(w));
+            let hooks = HookSet::new().capture(outputs.clone()).intervene(add_into(cfg, rd, &dz));
+            let patched = model.decoder.forward(&clean_ids(&ex), &hooks).unwrap();
+            let change = (reader_output(&patched.cache, rd) - reader_output(&clean.cache, rd)).unwrap();
+            let want = (change * g).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap() / ex.len() as f64;
+            let have = f64::from(got.scores.get(w, r));
+            let dev = (want - have).abs() / want.abs().max(1e-3);
+            worst = worst.max(dev);
+            checked += 1;
+            assert!(
+                dev < 1e-5,
+                "{family}: {}: fixed {have:.9e}, from the patched run {want:.9e}",
+                shape.edge_name_of(w, r)
+            );
+        }
+        eprintln!("{family}: {checked} fixed q/k/MLP edges vs patched runs, worst deviation {worst:.2e}");
+    }
+}
+
+#[test]
+fn reader_fixes_of_a_tiny_difference_are_the_plain_gradient_scores() {
+    // Exact up to the reader and linear beyond it is, to first order in Δ, linear all the way.
+    let model = load("llama", DType::F64);
+    let ex = examples();
+    let alpha = 1e-5;
+    for method in [Method::Eap, Method::EapIgInputs { steps: 3 }, Method::EapIgActivations { steps: 2 }] {
+        let partial = |fix: AttributionConfig| {
+            run(&model, &ex, &AttributionConfig { ablation: Ablation::Partial { alpha }, ..fix }).scores.scores
+        };
+        let (plain, with_fix) = (partial(config(method)), partial(fixed(true, true, method)));
+        let dev = rel_dev(&with_fix, &plain);
+        eprintln!("llama: {}: fixed vs plain scores of α·Δ (α = {alpha:e}), max deviation {dev:.2e}", method.name());
+        assert!(dev < 1e-3, "{}: the fixes of a tiny patch deviate from the plain scores by {dev:e}", method.name());
+    }
+}
+
+#[test]
+fn reader_fixes_are_refused_for_exact_patching() {
+    let model = load("gpt2", DType::F32);
+    let err = attribute(&model.decoder, &examples(), &fixed(true, false, Method::Exact), &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("gradient methods"), "{err}");
 }

@@ -5,6 +5,7 @@
 //! own output instead, averaged over the same steps.
 
 use super::data::Batch;
+use super::reader_fix::{self, FixInputs};
 use super::runs::{
     contract, contract_per_item, corrupted, gradient_step, node_contract, Clean, Corruption, Step, Tracker,
 };
@@ -71,7 +72,7 @@ pub(crate) fn gradient_scores(
     corruption: &Corruption,
     track: &mut Tracker,
 ) -> Result<BatchScores> {
-    let (metric, per_sample, qkv) = (config.metric, config.per_sample, config.qkv_gradients);
+    let (metric, per_sample, fix) = (config.metric, config.per_sample, config.fix);
     let cfg = &decoder.cfg;
     let shape = GraphShape::of(cfg);
     let model_dtype = decoder.dtype();
@@ -80,7 +81,7 @@ pub(crate) fn gradient_scores(
     // EAP's clean run is its one gradient pass; the other methods capture the clean run first.
     let (clean, eap_step) = match method {
         Method::Eap => {
-            let (step, own) = gradient_step(decoder, batch, metric, vec![], None, qkv, track)?;
+            let (step, own) = gradient_step(decoder, batch, config, vec![], None, track)?;
             (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
         }
         _ => (Clean::run(decoder, batch, track)?, None),
@@ -91,11 +92,11 @@ pub(crate) fn gradient_scores(
     let mut add = |step: Step| -> Result<()> {
         total = Some(match total.take() {
             None => step,
-            Some(t) => Step { readers: (t.readers + step.readers)?, writers: (t.writers + step.writers)? },
+            Some(t) => (t + step)?,
         });
         Ok(())
     };
-    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, metric, edits, Some(&clean), qkv, track);
+    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, config, edits, Some(&clean), track);
     let n_steps = match *method {
         Method::Eap => {
             add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;
@@ -152,11 +153,24 @@ pub(crate) fn gradient_scores(
     let (g, w) = ((total.readers * scale)?, (total.writers * scale)?);
     let delta = (&z_corr - &clean.z)?;
     debug_assert_eq!(delta.dim(0).ok(), Some(shape.n_fwd()));
-    let per_item = per_sample.then(|| contract_per_item(&delta, &g)).transpose()?;
+    let mut per_item = (per_sample || fix.any()).then(|| contract_per_item(&delta, &g)).transpose()?;
+    if let (Some(p), true) = (&per_item, fix.any()) {
+        let mean = |t: &Option<Tensor>| t.as_ref().map(|t| t * scale).transpose();
+        let (patterns, hidden) = (mean(&total.patterns)?, mean(&total.hidden)?);
+        let inputs = FixInputs {
+            streams: &clean.streams,
+            mlp_streams: &clean.mlp_streams,
+            delta: &delta,
+            pattern_grads: patterns.as_ref(),
+            hidden_grads: hidden.as_ref(),
+        };
+        per_item = Some(reader_fix::apply(decoder, fix, &inputs, p)?);
+    }
     let sum = match &per_item {
         Some(p) => p.sum(0)?,
         None => contract(&delta, &g)?,
     };
+    let per_item = if per_sample { per_item } else { None };
     let clean_values = metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?;
     let corrupted_values =
         corr.log_probs.as_ref().map(|lp| metric.values_at_rows(lp, batch, Some(&clean.log_probs))).transpose()?;

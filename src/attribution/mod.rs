@@ -29,6 +29,7 @@ pub mod head_grads;
 pub mod metric;
 mod names;
 mod per_sample;
+pub mod reader_fix;
 mod runs;
 pub mod sweep;
 pub mod writers;
@@ -38,6 +39,7 @@ pub use faithfulness::{faithfulness, Faithfulness, FaithfulnessConfig};
 pub use head_grads::QkvGradients;
 pub use metric::Metric;
 pub use names::AblationKind;
+pub use reader_fix::ReaderFix;
 pub use runs::{NoProgress, PassCount, Progress};
 pub use sweep::{default_points, faithfulness_sweep, faithfulness_sweep_with, Sweep, SweepPoint, SweepSelection};
 pub use writers::Ablation;
@@ -89,6 +91,9 @@ pub struct AttributionConfig {
     pub max_rows: usize,
     /// how the gradient methods get the per-head q/k/v input gradients
     pub qkv_gradients: QkvGradients,
+    /// gradient methods: score the edges into these readers exactly up to the reader's output
+    /// ([`reader_fix`]; the QK fix is AtP*'s)
+    pub fix: ReaderFix,
 }
 
 impl Default for AttributionConfig {
@@ -101,6 +106,7 @@ impl Default for AttributionConfig {
             per_sample: false,
             max_rows: 64,
             qkv_gradients: QkvGradients::Analytic,
+            fix: ReaderFix::default(),
         }
     }
 }
@@ -135,6 +141,9 @@ pub fn attribute(
     let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
     if let Method::EapIgInputs { steps: 0 } | Method::EapIgActivations { steps: 0 } = cfg.method {
         return Err(Error::input(format!("{}: the number of steps must be at least 1", cfg.method.name())));
+    }
+    if cfg.fix.any() && cfg.method == Method::Exact {
+        return Err(Error::input("reader fixes are for the gradient methods; exact patching needs none"));
     }
     if cfg.max_rows == 0 {
         return Err(Error::input("max_rows must be at least 1"));

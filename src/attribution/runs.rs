@@ -4,14 +4,16 @@
 
 use super::data::Batch;
 use super::head_grads::{analytic_points, head_input_gradients, QkvGradients};
-use super::metric::{row_log_probs, work_dtype, Metric};
+use super::metric::{row_log_probs, work_dtype};
+use super::reader_fix::{every_layer, stacked_gradients};
 use super::writers::{
     broadcast_means, mean_outputs, non_head_reader_points, reader_gradients, reader_gradients_with_heads,
     reader_points, writer_gradients, writer_outputs, writer_points, writer_tap_points, Ablation,
 };
+use super::AttributionConfig;
 use crate::error::Result;
 use crate::graph::GraphShape;
-use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention};
+use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site};
 use crate::model::Decoder;
 use candle_core::{DType, Tensor};
 
@@ -164,6 +166,10 @@ pub(crate) struct Clean {
     pub pos: Option<Tensor>,
     /// log-probabilities at the metric rows (n_rows, V): the KL reference
     pub log_probs: Tensor,
+    /// the stream entering each layer's attention (L, b, s, d), in the model's dtype
+    pub streams: Tensor,
+    /// the stream entering each layer's MLP (L, b, s, d), in the model's dtype
+    pub mlp_streams: Tensor,
 }
 
 impl Clean {
@@ -171,12 +177,33 @@ impl Clean {
         let cfg = &decoder.cfg;
         let dtype = work_dtype(decoder.dtype());
         let pos = cfg.learned_positions().then(|| cache.get(HookPoint::PosEmbed).cloned()).transpose()?;
-        Ok(Clean { z: writer_outputs(cache, cfg, dtype)?, pos, log_probs })
+        let stack = |site| -> Result<Tensor> {
+            let parts = every_layer(cfg.n_layers, site)
+                .into_iter()
+                .map(|p| Ok(cache.get(p)?.unsqueeze(0)?))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Tensor::cat(&parts, 0)?)
+        };
+        Ok(Clean {
+            z: writer_outputs(cache, cfg, dtype)?,
+            pos,
+            log_probs,
+            streams: stack(Site::ResidPre)?,
+            mlp_streams: stack(Site::MlpIn)?,
+        })
+    }
+
+    /// What a clean run captures: the writers' outputs and the stream entering each layer.
+    fn points(cfg: &crate::model::ModelConfig) -> Vec<HookPoint> {
+        let mut v = writer_points(cfg);
+        v.extend(every_layer(cfg.n_layers, Site::ResidPre));
+        v.extend(every_layer(cfg.n_layers, Site::MlpIn));
+        v
     }
 
     /// A clean forward pass that only captures.
     pub fn run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<Self> {
-        let out = decoder.forward(&batch.clean, &HookSet::new().capture(writer_points(&decoder.cfg)))?;
+        let out = decoder.forward(&batch.clean, &HookSet::new().capture(Self::points(&decoder.cfg)))?;
         track.forward();
         Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)
     }
@@ -197,6 +224,29 @@ pub(crate) struct Step {
     pub readers: Tensor,
     /// d(loss)/d(z_u): (n_fwd, b, s, d)
     pub writers: Tensor,
+    /// d(loss)/d(attention pattern): (L, b, H, s, s), for the QK fix only
+    pub patterns: Option<Tensor>,
+    /// d(loss)/d(MLP hidden activations): (L, b, s, f), for the MLP fix only
+    pub hidden: Option<Tensor>,
+}
+
+fn add_optional(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some((a + b)?),
+        _ => None,
+    })
+}
+
+impl std::ops::Add for Step {
+    type Output = Result<Step>;
+    fn add(self, o: Step) -> Result<Step> {
+        Ok(Step {
+            readers: (self.readers + o.readers)?,
+            writers: (self.writers + o.writers)?,
+            patterns: add_optional(self.patterns, o.patterns)?,
+            hidden: add_optional(self.hidden, o.hidden)?,
+        })
+    }
 }
 
 /// One forward + backward pass of the clean tokens under `edits`, differentiating the summed
@@ -205,17 +255,20 @@ pub(crate) struct Step {
 pub(crate) fn gradient_step(
     decoder: &Decoder,
     batch: &Batch,
-    metric: Metric,
+    config: &AttributionConfig,
     edits: Vec<Intervention>,
     clean: Option<&Clean>,
-    qkv: QkvGradients,
     track: &mut Tracker,
 ) -> Result<(Step, Option<Clean>)> {
+    let (metric, qkv, fix) = (config.metric, config.qkv_gradients, config.fix);
     let cfg = &decoder.cfg;
     let dtype = work_dtype(decoder.dtype());
     let mut hooks = HookSet::new();
     if clean.is_none() {
-        hooks = hooks.capture(writer_points(cfg));
+        hooks = hooks.capture(Clean::points(cfg));
+    }
+    for site in fix.sites() {
+        hooks = hooks.tap(every_layer(cfg.n_layers, site));
     }
     for iv in edits {
         hooks = hooks.intervene(iv);
@@ -251,7 +304,9 @@ pub(crate) fn gradient_step(
             reader_gradients_with_heads(&grads, cfg, dtype, heads)?
         }
     };
-    Ok((Step { readers, writers: writer_gradients(&grads, cfg, dtype)? }, own))
+    let stacked = |on: bool, site| on.then(|| stacked_gradients(&grads, cfg.n_layers, site, dtype)).transpose();
+    let (patterns, hidden) = (stacked(fix.qk, Site::Pattern)?, stacked(fix.mlp, Site::MlpPost)?);
+    Ok((Step { readers, writers: writer_gradients(&grads, cfg, dtype)?, patterns, hidden }, own))
 }
 
 /// Σ_{s,d} Δ·G per item: Δ (n_fwd, b, s, d), G (n, b, s, d) → (b, n_fwd, n).

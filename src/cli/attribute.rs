@@ -7,7 +7,7 @@ use super::progress::bar;
 use crate::AttributeArgs;
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::attribution::{attribute, AttributionConfig, Method};
+use circuitscope::attribution::{attribute, AttributionConfig, Method, ReaderFix};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use serde_json::json;
@@ -17,6 +17,9 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     let method = Method::from_name(&a.method, a.steps)?;
     if method.steps() == Some(0) {
         bail!("--steps must be at least 1");
+    }
+    if (a.qk_fix || a.mlp_fix) && method == Method::Exact {
+        bail!("--qk-fix and --mlp-fix apply to the gradient methods; exact patching needs no fix");
     }
     if a.run.batch_size == 0 {
         bail!("--batch-size must be at least 1");
@@ -34,6 +37,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         ablation: data.ablation(&examples),
         batch_size: a.run.batch_size,
         per_sample: a.per_sample,
+        fix: ReaderFix { qk: a.qk_fix, mlp: a.mlp_fix },
         ..Default::default()
     };
     println!(
@@ -59,7 +63,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         circuit.set_node_scores(Some(nodes));
     }
     let meta = json!({
-        "method": method.name(), "steps": method.steps(), "metric": data.metric.name(),
+        "method": method.name(), "steps": method.steps(), "fix": cfg.fix.name(), "metric": data.metric.name(),
         "intervention": data.intervention.name(), "data": a.run.data, "data_kind": data.file.kind().name(),
         "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),

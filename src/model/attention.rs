@@ -120,6 +120,49 @@ impl Attention {
         })
     }
 
+    /// Normed stream n (b, s, d) → queries (b, s, H, dh), before the rotary embedding.
+    fn queries(&self, n: &Tensor) -> Result<Tensor> {
+        let (b, s, _) = n.dims3()?;
+        Ok(linear(n, &self.wq, self.bq.as_ref())?.reshape((b, s, self.n_heads, self.d_head))?)
+    }
+
+    /// Normed stream n (b, s, d) → keys (b, s, H, dh), one per query head.
+    fn keys(&self, n: &Tensor) -> Result<Tensor> {
+        self.project_kv(n, &self.wk, self.bk.as_ref())
+    }
+
+    fn project_kv(&self, n: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (b, s, _) = n.dims3()?;
+        self.per_query_head(linear(n, w, bias)?.reshape((b, s, self.n_kv_heads, self.d_head))?)
+    }
+
+    /// q, k (b, s, H, dh) before the rotary embedding → scaled, masked scores (b, H, s_q, s_k).
+    fn scores(&self, q: &Tensor, k: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+        let (q, k) = match &ctx.rope {
+            Some((rope, cos, sin)) => (rope.apply(q, cos, sin)?, rope.apply(k, cos, sin)?),
+            None => (q.clone(), k.clone()),
+        };
+        let q = q.transpose(1, 2)?.contiguous()?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        Ok((q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?)
+    }
+
+    /// Queries (b, s, H, dh) when the query path reads `x` (b, s, d), the stream before the norm.
+    pub fn queries_from(&self, x: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+        self.queries(&self.norm.forward(x, ctx.ops)?)
+    }
+
+    /// Keys (b, s, H, dh), one per query head, when the key path reads `x` (b, s, d).
+    pub fn keys_from(&self, x: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+        self.keys(&self.norm.forward(x, ctx.ops)?)
+    }
+
+    /// The attention pattern (b, H, s_q, s_k) of queries and keys from [`Self::queries_from`] and
+    /// [`Self::keys_from`]: what `hook_pattern` shows for those inputs. Fires no hooks.
+    pub fn pattern_of(&self, q: &Tensor, k: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+        ctx.ops.softmax(&self.scores(q, k, ctx)?)
+    }
+
     /// x: (b, s, d), the residual stream entering attention → (b, s, d).
     pub fn forward(&self, x: &Tensor, l: usize, run: &mut HookRun, ctx: &AttnContext) -> Result<Tensor> {
         let (b, s, d) = x.dims3()?;
@@ -141,27 +184,14 @@ impl Attention {
             )
         } else {
             let n = self.norm.forward(x, ctx.ops)?;
-            let kv = self.n_kv_heads;
-            (
-                linear(&n, &self.wq, self.bq.as_ref())?.reshape((b, s, h, dh))?,
-                self.per_query_head(linear(&n, &self.wk, self.bk.as_ref())?.reshape((b, s, kv, dh))?)?,
-                self.per_query_head(linear(&n, &self.wv, self.bv.as_ref())?.reshape((b, s, kv, dh))?)?,
-            )
+            (self.queries(&n)?, self.keys(&n)?, self.project_kv(&n, &self.wv, self.bv.as_ref())?)
         };
-        let mut q = run.fire(p(Site::Q), q)?;
-        let mut k = run.fire(p(Site::K), k)?;
+        let q = run.fire(p(Site::Q), q)?;
+        let k = run.fire(p(Site::K), k)?;
         let v = run.fire(p(Site::V), v)?;
-        if let Some((rope, cos, sin)) = &ctx.rope {
-            q = rope.apply(&q, cos, sin)?;
-            k = rope.apply(&k, cos, sin)?;
-        }
+        let scores = run.fire(p(Site::AttnScores), self.scores(&q, &k, ctx)?)?;
         // (b, H, s, dh)
-        let q = q.transpose(1, 2)?.contiguous()?;
-        let k = k.transpose(1, 2)?.contiguous()?;
         let v = v.transpose(1, 2)?.contiguous()?;
-        // (b, H, s_q, s_k)
-        let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?;
-        let scores = run.fire(p(Site::AttnScores), scores)?;
         let pattern = run.fire(p(Site::Pattern), ctx.ops.softmax(&scores)?)?;
         // (b, s, H, dh)
         let z = pattern.matmul(&v)?.transpose(1, 2)?;

@@ -112,6 +112,19 @@ impl Decoder {
         Ok(self.forward(ids, &HookSet::default())?.logits)
     }
 
+    /// What every attention layer shares in a pass over `s` positions: rotary tables and the mask.
+    pub fn attn_context(&self, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
+        let rope = match &self.rotary {
+            Some(r) => {
+                let (cos, sin) = r.tables(s, self.dtype, &Device::Cpu)?;
+                Some((r, cos, sin))
+            }
+            None => None,
+        };
+        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
+        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype)?, ops })
+    }
+
     /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
     pub fn forward(&self, ids: &Tensor, hooks: &HookSet) -> Result<ForwardOutput> {
         let (b, s) = self.check_input(ids)?;
@@ -132,15 +145,7 @@ impl Decoder {
             resid = (resid + run.fire(HookPoint::PosEmbed, pos)?)?;
         }
 
-        let rope = match &self.rotary {
-            Some(r) => {
-                let (cos, sin) = r.tables(s, self.dtype, &Device::Cpu)?;
-                Some((r, cos, sin))
-            }
-            None => None,
-        };
-        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
-        let ctx = AttnContext { rope, mask: Attention::mask(s, window, self.dtype)?, ops };
+        let ctx = self.attn_context(s, ops)?;
 
         for (l, block) in self.blocks.iter().enumerate() {
             let p = |site| HookPoint::Block(l, site);

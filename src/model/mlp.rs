@@ -6,7 +6,7 @@ use super::norm::Norm;
 use super::ops::{linear, Ops};
 use super::weights::Weights;
 use crate::error::Result;
-use crate::hooks::{HookPoint, HookRun, Site};
+use crate::hooks::{HookPoint, HookRun, HookSet, Site};
 use candle_core::Tensor;
 
 pub struct Mlp {
@@ -39,8 +39,13 @@ impl Mlp {
         })
     }
 
-    /// x: (b, s, d), the stream entering the MLP → (b, s, d).
-    pub fn forward(&self, x: &Tensor, l: usize, run: &mut HookRun, ops: Ops) -> Result<Tensor> {
+    /// The MLP's hidden activations (`hook_post`, (b, s, f)) on x (b, s, d), with no hooks.
+    pub fn hidden(&self, x: &Tensor, ops: Ops) -> Result<Tensor> {
+        let none = HookSet::default();
+        self.hidden_with(x, 0, &mut HookRun::new(&none, &[])?, ops)
+    }
+
+    fn hidden_with(&self, x: &Tensor, l: usize, run: &mut HookRun, ops: Ops) -> Result<Tensor> {
         let p = |site| HookPoint::Block(l, site);
         let n = self.norm.forward(x, ops)?;
         let pre = run.fire(p(Site::MlpPre), linear(&n, &self.w_in, self.b_in.as_ref())?)?;
@@ -51,7 +56,12 @@ impl Mlp {
             }
             None => ops.activation(&pre, self.act)?,
         };
-        let post = run.fire(p(Site::MlpPost), post)?;
-        run.fire(p(Site::MlpOut), linear(&post, &self.w_out, self.b_out.as_ref())?)
+        run.fire(p(Site::MlpPost), post)
+    }
+
+    /// x: (b, s, d), the stream entering the MLP → (b, s, d).
+    pub fn forward(&self, x: &Tensor, l: usize, run: &mut HookRun, ops: Ops) -> Result<Tensor> {
+        let post = self.hidden_with(x, l, run, ops)?;
+        run.fire(HookPoint::Block(l, Site::MlpOut), linear(&post, &self.w_out, self.b_out.as_ref())?)
     }
 }
