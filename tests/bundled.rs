@@ -2,16 +2,18 @@
 //! gradient attributions against exact patching (ground truth), the induction mechanism, and a
 //! small faithful IOI circuit. The figures are printed; run with `--nocapture` to see them.
 //!
-//! Faithfulness ≥ 0.8 at 5 % of the edges is met and asserted. Two of the issue's targets are NOT
-//! met by the current bundled model (Spearman ≥ 0.9; induction accuracy < 50 % with the top heads
-//! mean-ablated); for those the assertions are regression floors just under the measured figures,
-//! so a change that makes attribution or the model worse fails here. Raise them to the targets as
-//! the model improves.
+//! Met and asserted: faithfulness ≥ 0.8 at 5 % of the edges; Spearman ≥ 0.9 on IOI for EAP-IG
+//! (activations) with the reader fixes; top-1 induction accuracy < 50 % with the top induction and
+//! previous-token heads mean-ablated. Not met: Spearman ≥ 0.9 for plain EAP-IG, and for fixed
+//! EAP-IG on fact recall (~0.87); the 2-way induction accuracy with the top heads ablated stays
+//! above 50 % until the top 4 of each role are. For those the assertions are regression floors
+//! just under the measured figures, so a change that makes attribution or the model worse fails
+//! here.
 
 use circuitscope::analyses::compare::agreement;
 use circuitscope::analyses::heads::{head_scores, HeadMeans, HeadScores};
 use circuitscope::attribution::{
-    attribute, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress,
+    attribute, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress, ReaderFix,
 };
 use circuitscope::graph::{Circuit, EdgeScores, GraphShape, Writer};
 use circuitscope::model::{Decoder, LoadOptions, Model};
@@ -45,26 +47,35 @@ fn examples(model: &Model, items: &[TaskItem]) -> Vec<Example> {
         .collect()
 }
 
-fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
-    let cfg = AttributionConfig { method, batch_size: 16, ..Default::default() };
+fn scores_with(dec: &Decoder, ex: &[Example], method: Method, fix: ReaderFix) -> EdgeScores {
+    let cfg = AttributionConfig { method, batch_size: 16, fix, ..Default::default() };
     attribute(dec, ex, &cfg, &NoProgress).unwrap().scores
 }
 
-/// Spearman correlation of EAP-IG (and EAP) with exact patching over all edges, on the signed
-/// scores (asserted: `floors` for EAP-IG inputs and activations) and on |score| (the ranking
-/// that circuit selection uses; reported).
-fn correlation_with_exact(t: Task, n: usize, floors: [f64; 2]) {
+fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
+    scores_with(dec, ex, method, ReaderFix::default())
+}
+
+/// Spearman correlation of EAP-IG (and EAP) with exact patching over all edges, each method
+/// plain and with the reader fixes (QK and MLP, `attribution::reader_fix`), on the signed scores
+/// and on |score| (the ranking that circuit selection uses). Asserted: the signed figures of
+/// plain EAP-IG (inputs, activations) and of fixed EAP-IG activations against `floors`.
+fn correlation_with_exact(t: Task, n: usize, floors: [f64; 3]) {
     let Some(model) = bundled() else { return };
     let ex = examples(&model, &task(t)[..n]);
     let dec = &model.decoder;
     let exact = scores(dec, &ex, Method::Exact);
-    let mut ig = [0.0; 2];
-    for (name, method) in [
-        ("EAP-IG inputs", Method::EapIgInputs { steps: 5 }),
-        ("EAP-IG activations", Method::EapIgActivations { steps: 5 }),
-        ("EAP", Method::Eap),
+    let both = ReaderFix { qk: true, mlp: true };
+    // (name, method, fix, which floor applies)
+    for (name, method, fix, floor) in [
+        ("EAP-IG inputs", Method::EapIgInputs { steps: 5 }, ReaderFix::default(), Some(floors[0])),
+        ("EAP-IG activations", Method::EapIgActivations { steps: 5 }, ReaderFix::default(), Some(floors[1])),
+        ("EAP-IG activations + QK/MLP fix", Method::EapIgActivations { steps: 5 }, both, Some(floors[2])),
+        ("EAP-IG inputs + QK/MLP fix", Method::EapIgInputs { steps: 5 }, both, None),
+        ("EAP", Method::Eap, ReaderFix::default(), None),
+        ("EAP + QK/MLP fix (AtP*-style)", Method::Eap, both, None),
     ] {
-        let g = agreement(&scores(dec, &ex, method), &exact, &[24]).unwrap();
+        let g = agreement(&scores_with(dec, &ex, method, fix), &exact, &[24]).unwrap();
         eprintln!(
             "{}: {name} vs exact patching over {} edges, {n} items: Spearman {:.3} (signed), {:.3} (|score|), \
              Pearson {:.3}, top-24 edges shared {}",
@@ -78,25 +89,20 @@ fn correlation_with_exact(t: Task, n: usize, floors: [f64; 2]) {
         let by_kind: Vec<String> =
             g.by_kind.iter().map(|k| format!("{} {:.2}/{:.2}", k.kind, k.spearman, k.spearman_without)).collect();
         eprintln!("  by kind of edge (Spearman within / over all other edges): {}", by_kind.join(", "));
-        match method {
-            Method::EapIgInputs { .. } => ig[0] = g.spearman,
-            Method::EapIgActivations { .. } => ig[1] = g.spearman,
-            _ => {}
+        if let Some(floor) = floor {
+            assert!(g.spearman >= floor, "{}: {name} vs exact Spearman {:.3} < {floor}", t.name(), g.spearman);
         }
-    }
-    for (got, floor) in ig.into_iter().zip(floors) {
-        assert!(got >= floor, "{}: EAP-IG vs exact Spearman {got:.3} < {floor} (target 0.9)", t.name());
     }
 }
 
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_ioi() {
-    correlation_with_exact(Task::Ioi, 32, [0.58, 0.74]);
+    correlation_with_exact(Task::Ioi, 32, [0.58, 0.74, 0.9]);
 }
 
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_fact_recall() {
-    correlation_with_exact(Task::FactRecall, 32, [0.5, 0.67]);
+    correlation_with_exact(Task::FactRecall, 32, [0.5, 0.67, 0.85]);
 }
 
 fn circuit_from(dec: &Decoder, ex: &[Example], method: Method, fraction: f64) -> Circuit {
@@ -144,16 +150,21 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
 /// The induction mechanism against the attention-pattern head roles (scores on 50 prompts, the
 /// EAP-IG greedy circuit of 5 % of the edges on 32 items, accuracy on 100 other items).
 ///
-/// The task's distractor is a later word of the sequence, in view once like the answer, so only
-/// induction separates them. The model solves it (~98 %), but its copying is spread over many
-/// heads with diffuse attention: no head puts more than ~0.3 of its attention on the induction
-/// target or the previous token, and the head with the top induction score (L2H1) is not needed
-/// at all (ablated alone: no loss) and not in the circuit. What is necessary is layer 0's
-/// previous-token information: the heads whose ablation alone costs most are layer-0 heads, and
-/// those are in the circuit. Issue 4's target (top heads mean-ablated → below 50 %) is not met:
-/// the top 1 and top 2 of each role cost ~12 points, the top 4 of each (half the heads) reach
-/// 50 %. Asserted: the top previous-token head and the most necessary head are in the circuit,
-/// and every ablation lowers accuracy.
+/// Two accuracies: 2-way (the answer's logit above the distractor's; chance 50 %) and top-1 (the
+/// answer is the model's top prediction over the whole vocabulary: in-context copying). The
+/// distractor is a later word of the sequence, in view once like the answer, so only induction
+/// separates them. The model solves it (~98 % 2-way, ~80 % top-1), but its copying is spread
+/// over many heads with diffuse attention: no head puts more than ~0.3 of its attention on the
+/// induction target or the previous token, and the head with the top induction score (L2H1) is
+/// not needed alone and not in the circuit. What is necessary is layer 0's previous-token
+/// information: the heads whose ablation alone costs most are layer-0 heads, in the circuit.
+///
+/// Mean-ablating the top induction and the top previous-token head (L2H1, L0H2) takes top-1
+/// accuracy from ~84 % to ~41 %, below 50 % (asserted); the 2-way accuracy falls only to ~86 %
+/// (the target read on it is not met), and reaches chance (50 %, logit difference ~0: no
+/// induction left) with the top 4 of each role (asserted ≤ 55 %). Ablated alone, the heads
+/// outside layer 0 cost at most ~10 points of top-1; L0H1 (6 % left) and L0H2 (40 %) are the
+/// bottleneck.
 #[test]
 fn induction_heads_are_in_the_circuit_and_necessary() {
     let Some(model) = bundled() else { return };
@@ -167,23 +178,29 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     let shape = GraphShape::of(&dec.cfg);
     let in_circuit = |l: usize, h: usize| c.node_in_graph(shape.writer_index(Writer::Head { layer: l, head: h }));
     let eval = &items[50..150];
-    let base = task_accuracy(dec, tok, eval, 32).unwrap().accuracy;
+    let base = task_accuracy(dec, tok, eval, 32).unwrap();
     // means over every position of the evaluation items' clean prompts
     let prompts: Vec<Vec<u32>> = eval.iter().map(|it| tok.encode(&it.clean).unwrap()).collect();
     let means = HeadMeans::of(dec, &prompts).unwrap();
-    let accuracy_with_heads_mean_ablated = |heads: &[(usize, usize)]| {
-        task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads).unwrap()).unwrap().accuracy
-    };
-    eprintln!("induction accuracy {:.1} %; per head: previous-token score, induction score, accuracy with the head mean-ablated, in the circuit", 100.0 * base);
+    let with_heads_mean_ablated =
+        |heads: &[(usize, usize)]| task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads).unwrap()).unwrap();
+    eprintln!(
+        "induction accuracy {:.1} % 2-way, {:.1} % top-1; per head: previous-token score, induction score, \
+         accuracy (2-way, top-1) with the head mean-ablated, in the circuit",
+        100.0 * base.accuracy,
+        100.0 * base.top1
+    );
     let mut most_necessary = ((0, 0), f64::INFINITY);
     for l in 0..dec.cfg.n_layers {
         for h in 0..dec.cfg.n_heads {
-            let acc = accuracy_with_heads_mean_ablated(&[(l, h)]);
+            let score = with_heads_mean_ablated(&[(l, h)]);
+            let acc = score.accuracy;
             eprintln!(
-                "  L{l}H{h}: {:.2} {:.2} {:5.1} % {}",
+                "  L{l}H{h}: {:.2} {:.2} {:5.1} % {:5.1} % {}",
                 roles.previous_token[l][h],
                 roles.induction[l][h],
                 100.0 * acc,
+                100.0 * score.top1,
                 in_circuit(l, h)
             );
             if acc < most_necessary.1 {
@@ -212,14 +229,24 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     let mut ablated = Vec::new();
     for k in [1, 2, 4] {
         let heads = roles.top_of_each(k);
-        let acc = accuracy_with_heads_mean_ablated(&heads);
+        let score = with_heads_mean_ablated(&heads);
         eprintln!(
-            "induction accuracy {:.1} % → {:.1} % with the top {k} induction and top {k} previous-token heads {heads:?} \
-             mean-ablated (target: below 50 %)",
-            100.0 * base,
-            100.0 * acc
+            "top {k} induction and top {k} previous-token heads {heads:?} mean-ablated: 2-way accuracy {:.1} % → {:.1} %, \
+             top-1 {:.1} % → {:.1} %, logit difference {:.3} → {:.3}",
+            100.0 * base.accuracy,
+            100.0 * score.accuracy,
+            100.0 * base.top1,
+            100.0 * score.top1,
+            base.mean_logit_diff,
+            score.mean_logit_diff
         );
-        ablated.push(acc);
+        ablated.push(score);
     }
-    assert!(base > 0.9 && ablated.iter().all(|&a| a < base), "{base} {ablated:?}");
+    assert!(base.accuracy > 0.9 && ablated.iter().all(|a| a.accuracy < base.accuracy && a.top1 < base.top1));
+    assert!(ablated[0].top1 < 0.5, "top-1 induction accuracy {:.3} with the top heads ablated", ablated[0].top1);
+    assert!(
+        ablated[2].accuracy <= 0.55,
+        "2-way accuracy {:.3} with the top 4 of each role ablated",
+        ablated[2].accuracy
+    );
 }
