@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs};
 use circuitscope::analyses::heads::{head_scores, HeadMeans, HeadScores};
 use circuitscope::attribution::sweep::{default_points, faithfulness_sweep_with, SweepSelection};
-use circuitscope::attribution::{attribute, AttributionConfig, FaithfulnessConfig, Method};
+use circuitscope::attribution::{attribute, AttributionConfig, FaithfulnessConfig, Method, ReaderFix};
 use circuitscope::graph::Circuit;
 use circuitscope::hooks::{HookPoint, HookSet, Site};
 use circuitscope::model::inspect;
@@ -156,10 +156,15 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
          gradient methods approximate. On the same 32 items per task, EAP-IG's scores against it over every edge \
          (Spearman of the signed scores and of |score|, the ranking circuit selection uses; Pearson; how many \
          of the top 5 % edges by |score| both share; the kind of edge that disagrees most, with the Spearman \
-         over all other edges). Each point of the picture is one edge. `circuitscope compare` gives the \
-         figures for every kind of edge.\n\n\
-         | task | Spearman (signed) | Spearman (\\|score\\|) | Pearson | top-5 % edges shared | most disagreeing edges |\n\
-         |---|---:|---:|---:|---:|---|\n",
+         over all other edges). Each point of the picture is one edge (EAP-IG on inputs). \
+         `circuitscope compare` gives the figures for every kind of edge.\n\n\
+         The gradient linearises everything after the patched reader input; where the reader itself saturates \
+         (an attention softmax that ignores a position, a switched-off MLP neuron) it misses what a full patch \
+         does. The reader fixes (`attribute --qk-fix --mlp-fix`; AtP*'s QK fix and its MLP analogue) compute \
+         each edge exactly up to its reader's own output, the attention pattern or the MLP's hidden \
+         activations, and linearly beyond.\n\n\
+         | task | method | Spearman (signed) | Spearman (\\|score\\|) | Pearson | top-5 % edges shared | most disagreeing edges |\n\
+         |---|---|---:|---:|---:|---:|---|\n",
     );
     let mut rank_series = Vec::new();
     for t in Task::ALL {
@@ -172,29 +177,39 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         pb.finish_and_clear();
         let total = scores.shape.n_edges();
         let pb = bar(0, "exact");
-        let exact = attribute(dec, fit, &AttributionConfig { method: Method::Exact, ..cfg }, &pb)?.scores;
+        let exact = attribute(dec, fit, &AttributionConfig { method: Method::Exact, ..cfg.clone() }, &pb)?.scores;
+        pb.finish_and_clear();
+        let pb = bar(0, "fixed");
+        let fixed_cfg = AttributionConfig {
+            method: Method::EapIgActivations { steps: 5 },
+            fix: ReaderFix { qk: true, mlp: true },
+            ..cfg.clone()
+        };
+        let fixed = attribute(dec, fit, &fixed_cfg, &pb)?.scores;
         pb.finish_and_clear();
         let top = total.div_ceil(20);
-        let g = agreement(&scores, &exact, &[top])?;
-        let _ = writeln!(
-            checks,
-            "| {} | {:.3} | {:.3} | {:.3} | {} / {top} | {} |",
-            t.name(),
-            g.spearman,
-            g.spearman_abs,
-            g.pearson,
-            g.top_overlap[0].shared,
-            g.worst_kind().map_or(String::from("–"), |k| format!(
-                "{} ({} edges; Spearman without them {:.3})",
-                k.kind, k.n_edges, k.spearman_without
-            ))
-        );
-        println!(
-            "{}: EAP-IG against exact patching over {total} edges: Spearman {:.3} (signed), {:.3} (|score|)",
-            t.name(),
-            g.spearman,
-            g.spearman_abs
-        );
+        for (method, s) in [("EAP-IG inputs", &scores), ("EAP-IG activations + QK/MLP fix", &fixed)] {
+            let g = agreement(s, &exact, &[top])?;
+            let _ = writeln!(
+                checks,
+                "| {} | {method} | {:.3} | {:.3} | {:.3} | {} / {top} | {} |",
+                t.name(),
+                g.spearman,
+                g.spearman_abs,
+                g.pearson,
+                g.top_overlap[0].shared,
+                g.worst_kind().map_or(String::from("–"), |k| format!(
+                    "{} ({} edges; Spearman without them {:.3})",
+                    k.kind, k.n_edges, k.spearman_without
+                ))
+            );
+            println!(
+                "{}: {method} against exact patching over {total} edges: Spearman {:.3} (signed), {:.3} (|score|)",
+                t.name(),
+                g.spearman,
+                g.spearman_abs
+            );
+        }
         rank_series.push(Series::new(t.name(), rank_pairs(&scores, &exact, 5000)));
         let circuit = Circuit::greedy(&scores, (total / 20).max(1))?.pruned().with_d_model(dec.cfg.d_model);
         let pb = bar(0, "faithfulness");
@@ -312,45 +327,55 @@ fn necessity(
     }
     let prompts: Vec<Vec<u32>> = eval.iter().map(|it| tok.encode(&it.clean)).collect::<circuitscope::Result<_>>()?;
     let means = HeadMeans::of(dec, &prompts)?;
-    let accuracy = |heads: &[(usize, usize)]| -> Result<f64> {
-        Ok(task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads)?)?.accuracy)
+    // (2-way accuracy, top-1 accuracy) in %
+    let accuracy = |heads: &[(usize, usize)]| -> Result<(f64, f64)> {
+        let s = task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads)?)?;
+        Ok((100.0 * s.accuracy, 100.0 * s.top1))
     };
     let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
     let pb = bar((nl * nh) as u64, "ablations");
-    let mut alone = Vec::with_capacity(nl * nh);
+    let (mut two_way, mut top1) = (Vec::with_capacity(nl * nh), Vec::with_capacity(nl * nh));
     for l in 0..nl {
         for h in 0..nh {
-            alone.push(100.0 * accuracy(&[(l, h)])?);
+            let (a, t) = accuracy(&[(l, h)])?;
+            two_way.push(a);
+            top1.push(t);
             pb.inc(1);
         }
     }
     pb.finish_and_clear();
-    let base = 100.0 * accuracy(&[])?;
+    let base = accuracy(&[])?;
     let mut chart = BarChart::new(
-        format!("Induction accuracy with one head mean-ablated (intact: {base:.0} %)"),
+        format!("Induction accuracy with one head mean-ablated (intact: {:.0} % 2-way, {:.0} % top-1)", base.0, base.1),
         "head",
         "accuracy (%)",
     );
     chart.categories = (0..nl).flat_map(|l| (0..nh).map(move |h| format!("L{l}H{h}"))).collect();
-    chart.series = vec![("one head mean-ablated".into(), alone)];
+    chart.series =
+        vec![("2-way (answer above distractor)".into(), two_way), ("top-1 over the vocabulary".into(), top1)];
     files.push(("heads-ablated.svg".into(), chart.to_svg().into_bytes()));
     let _ = writeln!(
         body,
-        "Which heads the task needs: induction accuracy on {} other items ({base:.1} % intact) with each head \
-         mean-ablated alone (its z replaced by its mean over every position of those prompts), and with the heads of \
-         highest induction and previous-token scores ablated together. Attention roles and necessity need not \
-         agree: a model may spread copying over many heads.\n\n![accuracy with one head ablated](heads-ablated.svg)\n\n\
-         | heads mean-ablated | accuracy |\n|---|---:|",
-        eval.len()
+        "Which heads the task needs: induction accuracy on {} other items with each head mean-ablated alone (its z \
+         replaced by its mean over every position of those prompts), and with the heads of highest induction and \
+         previous-token scores ablated together. Two accuracies: 2-way, the answer's logit above the distractor's \
+         (a later word of the sequence, seen once like the answer; chance 50 %; {:.1} % intact), and top-1, the \
+         answer as the model's top prediction over the whole vocabulary ({:.1} % intact). Attention roles and \
+         necessity need not agree: a model may spread copying over many heads.\n\n\
+         ![accuracy with one head ablated](heads-ablated.svg)\n\n\
+         | heads mean-ablated | 2-way accuracy | top-1 accuracy |\n|---|---:|---:|",
+        eval.len(),
+        base.0,
+        base.1
     );
     for k in [1, 2, 4].into_iter().filter(|&k| k <= nl * nh) {
         let heads = scores.top_of_each(k);
         let names: Vec<String> = heads.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
+        let (a, t) = accuracy(&heads)?;
         let _ = writeln!(
             body,
-            "| top {k} induction + top {k} previous-token: {} | {:.1} % |",
-            names.join(", "),
-            100.0 * accuracy(&heads)?
+            "| top {k} induction + top {k} previous-token: {} | {a:.1} % | {t:.1} % |",
+            names.join(", ")
         );
     }
     body.push('\n');
