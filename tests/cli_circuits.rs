@@ -137,6 +137,23 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert!(stdout.contains("by kind of edge"), "{stdout}");
     circuitscope::render::svg::check_well_formed(&std::fs::read_to_string(&cmp_svg).unwrap()).unwrap();
 
+    // with the reader fixes: recorded in the meta file, value and logit edges unchanged
+    let fixed = d.join("scores-fixed.json");
+    assert_ok(&ig2(&["--qk-fix", "--mlp-fix"], &fixed));
+    assert_eq!(read_json(&d.join("scores-fixed.meta.json"))["fix"], "qk+mlp");
+    assert_eq!(meta["fix"], "none");
+    let (plain, with_fix) = (all.scores(), Circuit::read_json(&fixed).unwrap());
+    let mut changed = 0;
+    for (w, r, x) in with_fix.scores().edges() {
+        let name = shape.edge_name_of(w, r);
+        if name.ends_with("<v>") || name.ends_with("logits") {
+            assert!((x - plain.get(w, r)).abs() <= 1e-5 * x.abs().max(1e-3), "{name}: {x} vs {}", plain.get(w, r));
+        } else {
+            changed += usize::from(x != plain.get(w, r));
+        }
+    }
+    assert!(changed > 0, "the fixes changed no q/k/MLP edge");
+
     // the same attribution with bf16 weights ranks the edges alike
     let bf16 = d.join("scores-bf16.json");
     let out = ig2(&["--dtype", "bf16"], &bf16);
@@ -378,6 +395,10 @@ fn errors_are_one_line_and_write_nothing() {
     assert_error(&attribute(&["--data", &s(&data), "--metric", "logitdiff"]), &["logitdiff", "logit-diff"]);
     assert_error(&attribute(&["--data", &s(&data), "--intervention", "resample"]), &["resample", "mean"]);
     assert_error(&attribute(&["--data", &s(&data), "--steps", "0"]), &["--steps"]);
+    assert_error(
+        &attribute(&["--data", &s(&data), "--method", "exact", "--qk-fix"]),
+        &["--qk-fix", "gradient methods"],
+    );
     let missing = d.join("no/such/dir/scores.json");
     assert_error(&attribute(&["--data", &s(&data), "--out", &s(&missing)]), &["--out", "does not exist"]);
     assert!(!d.join("no").exists());
