@@ -16,6 +16,7 @@
 use anyhow::{Context, Result};
 use circuitscope::attribution::{
     attribute, batches, faithfulness, AttributionConfig, Example, FaithfulnessConfig, Method, NoProgress, PassCount,
+    ReaderFix,
 };
 use circuitscope::fsutil::peak_rss_bytes;
 use circuitscope::graph::{Circuit, GraphShape};
@@ -95,6 +96,9 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// (method, reader fix, prompts, floor per batch as (forwards, backwards))
+type Cell<'a> = (Method, ReaderFix, &'a [Example], (usize, usize));
+
 fn bench_model(
     name: &str,
     model: &Model,
@@ -120,24 +124,30 @@ fn bench_model(
     let l2 = 2 * cfg.n_layers + 1;
     let m = 5;
     let mut eap_scores = None;
-    // (method, prompts, floor per batch as (forwards, backwards))
-    let mut cells: Vec<(Method, &[Example], (usize, usize))> =
-        vec![(Method::Eap, ex, (2, 1)), (Method::EapIgInputs { steps: m }, ex, (2 + m, m))];
-    cells.push((Method::EapIgActivations { steps: m }, few, (2 + l2 * m, l2 * m)));
+    let none = ReaderFix::default();
+    let both = ReaderFix { qk: true, mlp: true };
+    // The fixes add no pass, so their rows' GFLOP/s count the passes' work only.
+    let mut cells: Vec<Cell> = vec![
+        (Method::Eap, none, ex, (2, 1)),
+        (Method::Eap, both, ex, (2, 1)),
+        (Method::EapIgInputs { steps: m }, none, ex, (2 + m, m)),
+    ];
+    cells.push((Method::EapIgActivations { steps: m }, none, few, (2 + l2 * m, l2 * m)));
     if exact {
-        cells.push((Method::Exact, few, (0, 0)));
+        cells.push((Method::Exact, none, few, (0, 0)));
     }
-    for (method, items, per_batch) in cells {
+    for (method, fix, items, per_batch) in cells {
         let (flops_per_fwd, nb) = if items.len() == ex.len() { (fwd, n_batches) } else { (fwd_few, n_few) };
         reset_peak_rss();
         let t = Instant::now();
-        let got = attribute(&model.decoder, items, &attr(method), &NoProgress)?;
+        let got = attribute(&model.decoder, items, &AttributionConfig { fix, ..attr(method) }, &NoProgress)?;
         let secs = t.elapsed().as_secs_f64();
         let label = match method {
             Method::Exact => format!("exact ({} edges)", shape.n_edges()),
             Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => {
                 format!("{} m={steps}", method.name())
             }
+            _ if fix.any() => format!("{} + {} fix", method.name(), fix.name()),
             _ => method.name().to_string(),
         };
         let floor = match method {
@@ -155,7 +165,7 @@ fn bench_model(
             peak_rss: peak_rss_bytes(),
             flops: flops_per_fwd * (got.passes.forwards as f64 + 2.0 * got.passes.backwards as f64),
         });
-        if method == Method::Eap {
+        if method == Method::Eap && !fix.any() {
             eap_scores = Some(got.scores);
         }
         println!("   {:<28} {:>8.2} s", rows.last().map(|r| r.method.as_str()).unwrap_or(""), secs);
