@@ -39,7 +39,13 @@ fn demo_writes_a_complete_report() {
     let out = demo(&["--out", out_dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{}", stderr(&out));
-    for line in ["accuracy of", "ioi: circuit of", "EAP-IG against exact patching", "open "] {
+    for line in [
+        "accuracy of",
+        "ioi: circuit of",
+        "EAP-IG inputs against exact patching",
+        "QK/MLP fix against exact patching",
+        "open ",
+    ] {
         assert!(stdout.contains(line), "the summary lacks `{line}`:\n{stdout}");
     }
     let index = std::fs::read_to_string(out_dir.join("index.md")).unwrap();
