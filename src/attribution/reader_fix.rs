@@ -61,9 +61,7 @@ impl ReaderFix {
             (false, false) => "none",
         }
     }
-}
 
-impl ReaderFix {
     /// The site whose gradient a fix needs, in every layer: the attention pattern (QK fix) or the
     /// MLP's hidden activations (MLP fix).
     pub fn sites(&self) -> Vec<Site> {
