@@ -84,7 +84,7 @@ pub(crate) fn gradient_scores(
             let (step, own) = gradient_step(decoder, batch, config, vec![], None, track)?;
             (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
         }
-        _ => (Clean::run(decoder, batch, track)?, None),
+        _ => (Clean::run(decoder, batch, fix, track)?, None),
     };
     let z_corr = corr.z_prime(&clean.z)?;
 
@@ -158,8 +158,8 @@ pub(crate) fn gradient_scores(
         let mean = |t: &Option<Tensor>| t.as_ref().map(|t| t * scale).transpose();
         let (patterns, hidden) = (mean(&total.patterns)?, mean(&total.hidden)?);
         let inputs = FixInputs {
-            streams: &clean.streams,
-            mlp_streams: &clean.mlp_streams,
+            streams: clean.streams.as_ref(),
+            mlp_streams: clean.mlp_streams.as_ref(),
             delta: &delta,
             pattern_grads: patterns.as_ref(),
             hidden_grads: hidden.as_ref(),

@@ -8,6 +8,7 @@
 use super::data::Batch;
 use super::edge::BatchScores;
 use super::metric::Metric;
+use super::reader_fix::ReaderFix;
 use super::runs::{corrupted, Clean, Corruption, Tracker};
 use super::writers::reader_site;
 use crate::error::Result;
@@ -56,7 +57,7 @@ pub(crate) fn exact_scores(
     let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
     let b = batch.len();
     let corr = corrupted(decoder, batch, corruption, track)?;
-    let clean = Clean::run(decoder, batch, track)?;
+    let clean = Clean::run(decoder, batch, ReaderFix::default(), track)?;
     let delta = (corr.z_prime(&clean.z)? - &clean.z)?; // (n_fwd, b, s, d)
     let clean_values = metric.values_at_rows(&clean.log_probs, batch, Some(&clean.log_probs))?;
     let clean_losses: Vec<f64> = (&clean_values * metric.sign())?.to_dtype(candle_core::DType::F64)?.to_vec1()?;

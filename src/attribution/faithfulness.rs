@@ -23,6 +23,7 @@
 
 use super::data::{batches, Batch, Example};
 use super::metric::{row_log_probs, work_dtype, Metric};
+use super::reader_fix::ReaderFix;
 use super::runs::{corrupted, Clean, Corruption, PassCount, Progress, Tracker};
 use super::writers::{writer_points, Ablation};
 use crate::error::{Error, Result};
@@ -323,7 +324,7 @@ fn clean_run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<(C
     let hooks = HookSet::new().capture(writer_points(cfg).into_iter().chain(streams.iter().copied()));
     let out = decoder.forward(&batch.clean, &hooks)?;
     track.forward();
-    let clean = Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)?;
+    let clean = Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, ReaderFix::default())?;
     let dtype = work_dtype(decoder.dtype());
     let x = streams.iter().map(|p| Ok(out.cache.get(*p)?.to_dtype(dtype)?)).collect::<Result<Vec<_>>>()?;
     Ok((clean, x))

@@ -74,13 +74,20 @@ pub(crate) fn every_layer(n_layers: usize, site: Site) -> Vec<HookPoint> {
     (0..n_layers).map(|l| HookPoint::Block(l, site)).collect()
 }
 
+/// `site` in every layer, read by `get` (a capture or a gradient) and stacked: (L, ...).
+pub(crate) fn stack_layers<'a>(
+    n_layers: usize,
+    site: Site,
+    get: impl Fn(HookPoint) -> Result<&'a Tensor>,
+) -> Result<Tensor> {
+    let parts =
+        every_layer(n_layers, site).into_iter().map(|p| Ok(get(p)?.unsqueeze(0)?)).collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
 /// The gradient at `site` in every layer, stacked: (L, ...) in `dtype`.
 pub(crate) fn stacked_gradients(grads: &TapGradients, n_layers: usize, site: Site, dtype: DType) -> Result<Tensor> {
-    let parts = every_layer(n_layers, site)
-        .into_iter()
-        .map(|p| Ok(grads.get(p)?.to_dtype(dtype)?.unsqueeze(0)?))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(&parts, 0)?)
+    Ok(stack_layers(n_layers, site, |p| grads.get(p))?.to_dtype(dtype)?)
 }
 
 /// Rows (writers × items × positions) recomputed together, to bound memory.
@@ -88,10 +95,10 @@ const MAX_ROWS: usize = 4096;
 
 /// What the fixes read from the clean run and the method's averaged gradients.
 pub(crate) struct FixInputs<'a> {
-    /// the clean stream entering each layer's attention (L, b, s, d)
-    pub streams: &'a Tensor,
-    /// the clean stream entering each layer's MLP (L, b, s, d)
-    pub mlp_streams: &'a Tensor,
+    /// the clean stream entering each layer's attention (L, b, s, d), with the QK fix
+    pub streams: Option<&'a Tensor>,
+    /// the clean stream entering each layer's MLP (L, b, s, d), with the MLP fix
+    pub mlp_streams: Option<&'a Tensor>,
     /// z'_u − z_u (n_fwd, b, s, d)
     pub delta: &'a Tensor,
     /// ∂L/∂A (L, b, H, s, s), with the QK fix
@@ -103,23 +110,24 @@ pub(crate) struct FixInputs<'a> {
 /// Replaces the fixed readers' entries of `per_item` (b, n_fwd, n_bwd) with their fixed scores.
 pub(crate) fn apply(decoder: &Decoder, fix: ReaderFix, inputs: &FixInputs, per_item: &Tensor) -> Result<Tensor> {
     let shape = GraphShape::of(&decoder.cfg);
-    let (_, b, s, _) = inputs.streams.dims4()?;
+    let (_, b, s, _) = inputs.delta.dims4()?;
     let ctx = decoder.attn_context(s, Ops { diff: false, exact: false })?;
     let mut out = Scores {
         values: per_item.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
         nf: shape.n_fwd(),
         nb: shape.n_bwd(),
     };
-    let per = (MAX_ROWS / (b * s).max(1)).max(1);
-    let missing = || crate::error::Error::input("internal: a reader fix ran without its gradients");
+    let missing = || crate::error::Error::input("internal: a reader fix ran without its clean streams or gradients");
     for l in 0..decoder.cfg.n_layers {
         if fix.qk {
-            let g = inputs.pattern_grads.ok_or_else(missing)?.get(l)?;
-            qk_layer(decoder, l, &ctx, inputs, &g, per, &mut out)?;
+            let (x, g) =
+                (inputs.streams.ok_or_else(missing)?.get(l)?, inputs.pattern_grads.ok_or_else(missing)?.get(l)?);
+            qk_layer(decoder, l, &ctx, &x, inputs.delta, &g, &mut out)?;
         }
         if fix.mlp {
-            let g = inputs.hidden_grads.ok_or_else(missing)?.get(l)?;
-            mlp_layer(decoder, l, inputs, &g, per, &mut out)?;
+            let (x, g) =
+                (inputs.mlp_streams.ok_or_else(missing)?.get(l)?, inputs.hidden_grads.ok_or_else(missing)?.get(l)?);
+            mlp_layer(decoder, l, &x, inputs.delta, &g, &mut out)?;
         }
     }
     Ok(Tensor::from_vec(out.values, (b, out.nf, out.nb), per_item.device())?.to_dtype(per_item.dtype())?)
@@ -147,8 +155,10 @@ impl Scores {
     }
 }
 
-/// Chunks of at most `per` writers out of the first `n`: (first, count).
-fn chunks(n: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
+/// The first `n` writers in chunks of at most `MAX_ROWS` rows of `b` items × `s` positions each:
+/// (first, count).
+fn chunks(n: usize, b: usize, s: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per = (MAX_ROWS / (b * s).max(1)).max(1);
     (0..n).step_by(per).map(move |first| (first, per.min(n - first)))
 }
 
@@ -162,14 +172,14 @@ fn qk_layer(
     decoder: &Decoder,
     l: usize,
     ctx: &AttnContext,
-    inputs: &FixInputs,
+    x: &Tensor,
+    delta: &Tensor,
     g: &Tensor,
-    per: usize,
     out: &mut Scores,
 ) -> Result<()> {
     let shape = GraphShape::of(&decoder.cfg);
     let attn = &decoder.blocks[l].attn;
-    let x = inputs.streams.get(l)?.to_dtype(decoder.dtype())?;
+    let x = x.to_dtype(decoder.dtype())?;
     let (b, s, _) = x.dims3()?;
     let h = decoder.cfg.n_heads;
     let dtype = g.dtype();
@@ -177,8 +187,8 @@ fn qk_layer(
     let clean = attn.pattern_of(&q, &k, ctx)?.to_dtype(dtype)?;
     // Writers before layer l are exactly those with an edge into its heads.
     let n_writers = shape.writer_index(Writer::Head { layer: l, head: 0 });
-    for (first, n) in chunks(n_writers, per) {
-        let xp = patched(&x, inputs.delta, first, n)?;
+    for (first, n) in chunks(n_writers, b, s) {
+        let xp = patched(&x, delta, first, n)?;
         let (q_tiled, k_tiled) = (q.repeat((n, 1, 1, 1))?, k.repeat((n, 1, 1, 1))?);
         for (qkv, pattern) in [
             (Qkv::Q, attn.pattern_of(&attn.queries_from(&xp, ctx)?, &k_tiled, ctx)?),
@@ -195,11 +205,11 @@ fn qk_layer(
     Ok(())
 }
 
-fn mlp_layer(decoder: &Decoder, l: usize, inputs: &FixInputs, g: &Tensor, per: usize, out: &mut Scores) -> Result<()> {
+fn mlp_layer(decoder: &Decoder, l: usize, x: &Tensor, delta: &Tensor, g: &Tensor, out: &mut Scores) -> Result<()> {
     let shape = GraphShape::of(&decoder.cfg);
     let mlp = &decoder.blocks[l].mlp;
     let ops = Ops { diff: false, exact: false };
-    let x = inputs.mlp_streams.get(l)?.to_dtype(decoder.dtype())?;
+    let x = x.to_dtype(decoder.dtype())?;
     let (b, s, f) = g.dims3()?;
     let dtype = g.dtype();
     let clean = mlp.hidden(&x, ops)?.to_dtype(dtype)?;
@@ -208,8 +218,8 @@ fn mlp_layer(decoder: &Decoder, l: usize, inputs: &FixInputs, g: &Tensor, per: u
     // Writers with an edge into m{l}: everything before it, except layer l's heads in a
     // parallel-residual model (they read the same stream as the MLP).
     let n_writers = if shape.parallel_residual { shape.writer_index(Writer::Head { layer: l, head: 0 }) } else { m };
-    for (first, n) in chunks(n_writers, per) {
-        let y = mlp.hidden(&patched(&x, inputs.delta, first, n)?, ops)?.to_dtype(dtype)?.reshape((n, b, s, f))?;
+    for (first, n) in chunks(n_writers, b, s) {
+        let y = mlp.hidden(&patched(&x, delta, first, n)?, ops)?.to_dtype(dtype)?.reshape((n, b, s, f))?;
         // Σ_{s,f} (post(x + Δ) − post(x))·Ḡ per writer and item: (n, b, 1)
         let scores =
             y.broadcast_sub(&clean.unsqueeze(0)?)?.broadcast_mul(&g.unsqueeze(0)?)?.sum(D::Minus1)?.sum(D::Minus1)?;

@@ -5,7 +5,7 @@
 use super::data::Batch;
 use super::head_grads::{analytic_points, head_input_gradients, QkvGradients};
 use super::metric::{row_log_probs, work_dtype};
-use super::reader_fix::{every_layer, stacked_gradients};
+use super::reader_fix::{every_layer, stack_layers, stacked_gradients, ReaderFix};
 use super::writers::{
     broadcast_means, mean_outputs, non_head_reader_points, reader_gradients, reader_gradients_with_heads,
     reader_points, writer_gradients, writer_outputs, writer_points, writer_tap_points, Ablation,
@@ -166,46 +166,45 @@ pub(crate) struct Clean {
     pub pos: Option<Tensor>,
     /// log-probabilities at the metric rows (n_rows, V): the KL reference
     pub log_probs: Tensor,
-    /// the stream entering each layer's attention (L, b, s, d), in the model's dtype
-    pub streams: Tensor,
-    /// the stream entering each layer's MLP (L, b, s, d), in the model's dtype
-    pub mlp_streams: Tensor,
+    /// the stream entering each layer's attention (L, b, s, d), in the model's dtype; QK fix only
+    pub streams: Option<Tensor>,
+    /// the stream entering each layer's MLP (L, b, s, d), in the model's dtype; MLP fix only
+    pub mlp_streams: Option<Tensor>,
 }
 
 impl Clean {
-    pub fn from_cache(cache: &ActivationCache, decoder: &Decoder, log_probs: Tensor) -> Result<Self> {
+    /// `fix`: the reader fixes whose clean streams the cache holds (see [`Clean::points`]).
+    pub fn from_cache(cache: &ActivationCache, decoder: &Decoder, log_probs: Tensor, fix: ReaderFix) -> Result<Self> {
         let cfg = &decoder.cfg;
         let dtype = work_dtype(decoder.dtype());
         let pos = cfg.learned_positions().then(|| cache.get(HookPoint::PosEmbed).cloned()).transpose()?;
-        let stack = |site| -> Result<Tensor> {
-            let parts = every_layer(cfg.n_layers, site)
-                .into_iter()
-                .map(|p| Ok(cache.get(p)?.unsqueeze(0)?))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Tensor::cat(&parts, 0)?)
-        };
+        let stack = |on: bool, site| on.then(|| stack_layers(cfg.n_layers, site, |p| cache.get(p))).transpose();
         Ok(Clean {
             z: writer_outputs(cache, cfg, dtype)?,
             pos,
             log_probs,
-            streams: stack(Site::ResidPre)?,
-            mlp_streams: stack(Site::MlpIn)?,
+            streams: stack(fix.qk, Site::ResidPre)?,
+            mlp_streams: stack(fix.mlp, Site::MlpIn)?,
         })
     }
 
-    /// What a clean run captures: the writers' outputs and the stream entering each layer.
-    fn points(cfg: &crate::model::ModelConfig) -> Vec<HookPoint> {
+    /// What a clean run captures: the writers' outputs, and the streams entering the readers
+    /// that `fix` recomputes.
+    fn points(cfg: &crate::model::ModelConfig, fix: ReaderFix) -> Vec<HookPoint> {
         let mut v = writer_points(cfg);
-        v.extend(every_layer(cfg.n_layers, Site::ResidPre));
-        v.extend(every_layer(cfg.n_layers, Site::MlpIn));
+        for (on, site) in [(fix.qk, Site::ResidPre), (fix.mlp, Site::MlpIn)] {
+            if on {
+                v.extend(every_layer(cfg.n_layers, site));
+            }
+        }
         v
     }
 
-    /// A clean forward pass that only captures.
-    pub fn run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<Self> {
-        let out = decoder.forward(&batch.clean, &HookSet::new().capture(Self::points(&decoder.cfg)))?;
+    /// A clean forward pass that only captures (with the streams `fix` needs).
+    pub fn run(decoder: &Decoder, batch: &Batch, fix: ReaderFix, track: &mut Tracker) -> Result<Self> {
+        let out = decoder.forward(&batch.clean, &HookSet::new().capture(Self::points(&decoder.cfg, fix)))?;
         track.forward();
-        Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)
+        Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, fix)
     }
 
     /// The `hook_embed` replacement that makes the input writer's output `input` (b, s, d).
@@ -265,7 +264,7 @@ pub(crate) fn gradient_step(
     let dtype = work_dtype(decoder.dtype());
     let mut hooks = HookSet::new();
     if clean.is_none() {
-        hooks = hooks.capture(Clean::points(cfg));
+        hooks = hooks.capture(Clean::points(cfg, fix));
     }
     for site in fix.sites() {
         hooks = hooks.tap(every_layer(cfg.n_layers, site));
@@ -286,7 +285,7 @@ pub(crate) fn gradient_step(
     track.forward();
     let own = match clean {
         Some(_) => None,
-        None => Some(Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?)?),
+        None => Some(Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, fix)?),
     };
     let reference = clean.or(own.as_ref()).map(|c| &c.log_probs);
     let loss = metric.losses(&out.logits, batch, reference)?.sum_all()?;
