@@ -275,6 +275,9 @@ struct EvaluateArgs {
     /// draw the sweep's faithfulness curve
     #[arg(long, requires = "sweep")]
     svg: Option<PathBuf>,
+    /// report the sweep's smallest circuit whose normalised faithfulness reaches this
+    #[arg(long, default_value_t = 0.8, requires = "sweep")]
+    target: f64,
 }
 
 #[derive(clap::Args)]

@@ -260,6 +260,11 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert_eq!(*requested.last().unwrap() as usize, shape.n_edges(), "the sweep ends at the full graph");
     let last = points.last().unwrap()["faithfulness"].as_f64().unwrap();
     assert!((last - 1.0).abs() < 1e-3, "the full graph is the model: {last}");
+    // the smallest circuit reaching --target (0.8): the first point at or above it
+    assert_eq!(r["target"].as_f64(), Some(0.8));
+    let first = points.iter().find(|p| p["faithfulness"].as_f64().is_some_and(|f| f >= 0.8)).unwrap();
+    assert_eq!(r["smallest_reaching_target"]["edges"], first["edges"], "{r}");
+    assert!(stdout.contains("smallest circuit reaching faithfulness 0.8"), "{stdout}");
     assert!(std::fs::read_to_string(&curve).unwrap().contains("<svg"));
     // explicit points, greedy
     let out = cli(&[
@@ -279,6 +284,16 @@ fn attribute_circuit_evaluate_render_pipeline() {
     ]);
     let stdout = assert_ok(&out);
     assert!(stdout.contains("greedy"), "{stdout}");
+    // a target no circuit reaches is reported as such; a target that is not a number is refused
+    let mut args: Vec<String> = ["evaluate", &s(&model), "--data", &s(&data), "--limit", "2", "--circuit", &s(&circuit)]
+        .into_iter()
+        .chain(["--sweep", "--points", "3", "--target", "100"])
+        .map(String::from)
+        .collect();
+    let stdout = assert_ok(&cli(&args));
+    assert!(stdout.contains("no circuit of the sweep reaches faithfulness 100"), "{stdout}");
+    *args.last_mut().unwrap() = "nan".into();
+    assert_error(&cli(&args), &["--target", "finite"]);
 
     // render
     let drawn = d.join("drawn.svg");

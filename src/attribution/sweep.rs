@@ -108,8 +108,16 @@ impl Sweep {
         self.points.iter().map(|p| (p.edges as f64, p.faithfulness)).collect()
     }
 
-    /// The sweep as JSON (NaN and infinities become `null`).
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The smallest circuit of the sweep (fewest edges after pruning) whose normalised
+    /// faithfulness reaches `target`; none if no point does. Faithfulness need not grow with the
+    /// edge count, so this is the first point to reach it, not the start of a plateau.
+    pub fn smallest_reaching(&self, target: f64) -> Option<&SweepPoint> {
+        self.points.iter().filter(|p| p.faithfulness >= target).min_by_key(|p| p.edges)
+    }
+
+    /// The sweep as JSON (NaN and infinities become `null`), with the smallest circuit that
+    /// reaches faithfulness `target` (`null` if none does).
+    pub fn to_json(&self, target: f64) -> serde_json::Value {
         let points: Vec<serde_json::Value> = self
             .points
             .iter()
@@ -118,10 +126,14 @@ impl Sweep {
                        "faithfulness": p.faithfulness})
             })
             .collect();
+        let smallest = self.smallest_reaching(target).map(|p| {
+            json!({"requested_edges": p.requested, "edges": p.edges, "nodes": p.nodes, "faithfulness": p.faithfulness})
+        });
         json!({
             "selection": self.selection.name(), "pruned": true, "total_edges": self.total_edges,
             "model_metric": self.model, "corrupted_metric": self.corrupted,
             "cpr": self.areas.cpr, "cmd": self.areas.cmd, "points": points,
+            "target": target, "smallest_reaching_target": smallest,
             "passes": {"forwards": self.passes.forwards, "backwards": self.passes.backwards},
         })
     }
@@ -227,5 +239,28 @@ mod tests {
             assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{sel:?}: {counts:?}");
             assert_eq!(*counts.last().unwrap(), shape.n_edges());
         }
+    }
+
+    #[test]
+    fn the_smallest_circuit_reaching_a_target_is_the_first_point_at_or_above_it() {
+        let point = |edges: usize, faithfulness: f64| SweepPoint { requested: edges, edges, nodes: 1, metric: 0.0, faithfulness };
+        let sweep = Sweep {
+            selection: SweepSelection::Greedy,
+            total_edges: 100,
+            model: 1.0,
+            corrupted: 0.0,
+            points: vec![point(5, 0.3), point(10, f64::NAN), point(20, 0.85), point(50, 0.7), point(100, 1.0)],
+            areas: CurveAreas { cpr: 0.0, cmd: 0.0 },
+            passes: PassCount::default(),
+        };
+        assert_eq!(sweep.smallest_reaching(0.8).map(|p| p.edges), Some(20));
+        assert_eq!(sweep.smallest_reaching(0.85).map(|p| p.edges), Some(20));
+        assert_eq!(sweep.smallest_reaching(0.9).map(|p| p.edges), Some(100));
+        assert!(sweep.smallest_reaching(1.5).is_none());
+        let j = sweep.to_json(0.8);
+        assert_eq!(j["target"], 0.8);
+        assert_eq!(j["smallest_reaching_target"]["edges"], 20);
+        assert!(sweep.to_json(1.5)["smallest_reaching_target"].is_null());
+        assert!(j["points"][1]["faithfulness"].is_null());
     }
 }

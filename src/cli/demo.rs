@@ -22,6 +22,8 @@ use std::time::Instant;
 
 /// Marks a folder as a demo report, which a later demo may replace without `--force`.
 const MARKER: &str = ".circuitscope-demo";
+/// The normalised faithfulness a circuit must reach to count as faithful (the issue's and MIB's 0.8).
+const FAITHFUL: f64 = 0.8;
 
 /// The bundled model and world: relative to the working directory, else to the repository the
 /// binary was built from.
@@ -146,8 +148,10 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     let mut body = String::from(
         "EAP-IG (inputs, m = 5, logit difference, patching with the corrupted prompts) on 32 items per task; \
          the circuit is `greedy` at 5 % of the graph's edges, pruned; faithfulness is measured on 32 other items \
-         by patching every edge outside the circuit, for circuits of increasing size (top-n).\n\n\
-         | task | edges in circuit | nodes | faithfulness (5 % circuit) | CPR | CMD |\n|---|---:|---:|---:|---:|---:|\n",
+         by patching every edge outside the circuit, for circuits of increasing size (top-n, every 5 % of the \
+         edges and 1, 2, 5, 10, …), with the smallest of them that reaches faithfulness 0.8.\n\n\
+         | task | edges in circuit | nodes | faithfulness (5 % circuit) | CPR | CMD | smallest top-n circuit ≥ 0.8 |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut pictures = String::new();
     let mut curves = Vec::new();
@@ -214,6 +218,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let circuit = Circuit::greedy(&scores, (total / 20).max(1))?.pruned().with_d_model(dec.cfg.d_model);
         let pb = bar(0, "faithfulness");
         let mut points = default_points(total);
+        points.extend((1..20).map(|i| i * total / 20).filter(|&n| n > 0));
         points.push(circuit.n_edges_in_graph().max(1));
         let fcfg = FaithfulnessConfig { batch_size: 16, ..Default::default() };
         let (sweep, one) = faithfulness_sweep_with(
@@ -232,15 +237,21 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let opts = CircuitSvgOptions { title: title.clone(), ..Default::default() };
         files.push((format!("circuit-{name}.svg"), circuit_svg(&circuit, &opts).into_bytes()));
         files.push((format!("circuit-{name}.json"), circuit.to_json_string().into_bytes()));
-        files.push((format!("faithfulness-{name}.json"), serde_json::to_vec_pretty(&sweep.to_json())?));
+        files.push((format!("faithfulness-{name}.json"), serde_json::to_vec_pretty(&sweep.to_json(FAITHFUL))?));
         let _ = writeln!(
             body,
-            "| {name} | {} / {total} | {} | {:.3} | {:.3} | {:.3} |",
+            "| {name} | {} / {total} | {} | {:.3} | {:.3} | {:.3} | {} |",
             circuit.n_edges_in_graph(),
             circuit.n_nodes_in_graph(),
             one[0],
             sweep.areas.cpr,
-            sweep.areas.cmd
+            sweep.areas.cmd,
+            sweep.smallest_reaching(FAITHFUL).map_or("none".into(), |p| format!(
+                "{} edges ({:.1} %), {:.3}",
+                p.edges,
+                100.0 * p.edges as f64 / total as f64,
+                p.faithfulness
+            ))
         );
         println!(
             "{name}: circuit of {} / {total} edges, faithfulness {:.3}, CPR {:.3}, CMD {:.3}",

@@ -18,6 +18,9 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     if a.run.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    if !a.target.is_finite() {
+        bail!("--target must be a finite faithfulness, e.g. 0.8 (got {})", a.target);
+    }
     if let Some(p) = &a.out {
         check_output(p, "--out")?;
     }
@@ -60,11 +63,22 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         println!("model {:.4}, corrupted {:.4}", sweep.model, sweep.corrupted);
         println!("CPR {:.4} (area under the curve, higher is better)", sweep.areas.cpr);
         println!("CMD {:.4} (area between the curve and 1, lower is better)", sweep.areas.cmd);
+        match sweep.smallest_reaching(a.target) {
+            Some(p) => println!(
+                "smallest circuit reaching faithfulness {}: {} edges ({:.1} % of {n_edges}), {} nodes, faithfulness {:.4}",
+                a.target,
+                p.edges,
+                100.0 * p.edges as f64 / n_edges as f64,
+                p.nodes,
+                p.faithfulness
+            ),
+            None => println!("no circuit of the sweep reaches faithfulness {}", a.target),
+        }
         if let Some(p) = &a.svg {
             let title = format!("Faithfulness: {}", data.file.path.file_stem().unwrap_or_default().to_string_lossy());
             LinePlot::faithfulness(title, vec![Series::new(selection.name(), sweep.curve())]).write(p)?;
         }
-        sweep.to_json()
+        sweep.to_json(a.target)
     } else {
         if circuit.n_edges_in_graph() == 0 {
             eprintln!(
