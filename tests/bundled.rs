@@ -185,8 +185,7 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     let points: Vec<usize> = (1..=20).map(|i| i * total / 40).collect();
     let cfg = FaithfulnessConfig { batch_size: 16, ..Default::default() };
     let held = examples(&model, &items[150..200]);
-    let sweep =
-        faithfulness_sweep(dec, &held, &scores, SweepSelection::Greedy, &points, &cfg, &NoProgress).unwrap();
+    let sweep = faithfulness_sweep(dec, &held, &scores, SweepSelection::Greedy, &points, &cfg, &NoProgress).unwrap();
     let smallest = sweep.smallest_reaching(0.8).expect("no greedy circuit of up to half the edges reaches 0.8");
     let c = SweepSelection::Greedy.select(&scores, smallest.requested).unwrap();
     eprintln!(

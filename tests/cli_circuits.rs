@@ -285,11 +285,12 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let stdout = assert_ok(&out);
     assert!(stdout.contains("greedy"), "{stdout}");
     // a target no circuit reaches is reported as such; a target that is not a number is refused
-    let mut args: Vec<String> = ["evaluate", &s(&model), "--data", &s(&data), "--limit", "2", "--circuit", &s(&circuit)]
-        .into_iter()
-        .chain(["--sweep", "--points", "3", "--target", "100"])
-        .map(String::from)
-        .collect();
+    let mut args: Vec<String> =
+        ["evaluate", &s(&model), "--data", &s(&data), "--limit", "2", "--circuit", &s(&circuit)]
+            .into_iter()
+            .chain(["--sweep", "--points", "3", "--target", "100"])
+            .map(String::from)
+            .collect();
     let stdout = assert_ok(&cli(&args));
     assert!(stdout.contains("no circuit of the sweep reaches faithfulness 100"), "{stdout}");
     *args.last_mut().unwrap() = "nan".into();

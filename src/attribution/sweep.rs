@@ -243,7 +243,13 @@ mod tests {
 
     #[test]
     fn the_smallest_circuit_reaching_a_target_is_the_first_point_at_or_above_it() {
-        let point = |edges: usize, faithfulness: f64| SweepPoint { requested: edges, edges, nodes: 1, metric: 0.0, faithfulness };
+        let point = |edges: usize, faithfulness: f64| SweepPoint {
+            requested: edges,
+            edges,
+            nodes: 1,
+            metric: 0.0,
+            faithfulness,
+        };
         let sweep = Sweep {
             selection: SweepSelection::Greedy,
             total_edges: 100,
