@@ -160,6 +160,9 @@ pub struct Batch {
     pub first_index: usize,
     /// the first item (dataset index) without corrupted tokens
     missing_corrupted: Option<usize>,
+    /// positions before the first at which some item's clean and corrupted tokens differ (0
+    /// without corrupted tokens): there the corrupted run is the clean run, by causality
+    pub shared_prefix: usize,
     /// (n_rows,) u32: flat index `item·s + position` of each metric row
     pub(crate) rows: Tensor,
     /// (n_rows,) u32: the token each row scores
@@ -197,6 +200,17 @@ impl Batch {
             })
             .transpose()?;
 
+        let shared_prefix = match missing_corrupted {
+            Some(_) => 0,
+            None => examples
+                .iter()
+                .map(|e| {
+                    let corrupted = e.corrupted.as_deref().unwrap_or(&[]);
+                    e.clean.iter().zip(corrupted).position(|(a, b)| a != b).unwrap_or(s)
+                })
+                .min()
+                .unwrap_or(0),
+        };
         let (mut rows, mut tokens, mut owner) = (Vec::new(), Vec::new(), Vec::new());
         for (i, ex) in examples.iter().enumerate() {
             for (p, t) in ex.metric_rows() {
@@ -226,6 +240,7 @@ impl Batch {
             targets: examples.iter().map(|e| e.target).collect(),
             first_index,
             missing_corrupted,
+            shared_prefix,
             rows: Tensor::from_vec(rows, n_rows, &Device::Cpu)?,
             row_tokens: Tensor::from_vec(tokens, n_rows, &Device::Cpu)?,
             distractors: distractors.map(|d| Tensor::from_vec(d, b, &Device::Cpu)).transpose()?,
@@ -293,6 +308,7 @@ impl Batch {
             targets: self.targets.repeat(n),
             first_index: self.first_index,
             missing_corrupted: self.missing_corrupted,
+            shared_prefix: self.shared_prefix,
             rows: Tensor::from_vec(tiled_rows, n * n_rows, &Device::Cpu)?,
             row_tokens: self.row_tokens.repeat(n)?,
             distractors: self.distractors.as_ref().map(|d| d.repeat(n)).transpose()?,
@@ -319,6 +335,10 @@ mod tests {
             vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, third, third, third]]
         );
         assert!(b.distractors.is_none(), "a question/answer item has no distractor");
+        assert_eq!(b.shared_prefix, 0, "no corrupted run, nothing shared");
+        let late =
+            [Example::pair(vec![1, 2, 3, 4], vec![1, 2, 3, 5], 7, 8), Example::pair(vec![1, 2], vec![1, 2], 7, 8)];
+        assert_eq!(Batch::new(&late, 0).unwrap().shared_prefix, 3, "identical prompts share every position");
         let err = b.corrupted().unwrap_err().to_string();
         assert!(err.contains("example 1") && err.contains("corrupted"), "{err}");
     }
@@ -327,8 +347,10 @@ mod tests {
     fn repeat_tiles_items_and_rows() {
         let ex = vec![Example::pair(vec![1, 2, 3], vec![1, 4, 3], 7, 8), Example::pair(vec![5, 6], vec![5, 1], 9, 4)];
         let b = Batch::new(&ex, 0).unwrap();
+        // item 1 first differs at position 1, item 0 at 1 too; padding never differs
+        assert_eq!(b.shared_prefix, 1);
         let t = b.repeat(2).unwrap();
-        assert_eq!(t.len(), 4);
+        assert_eq!((t.len(), t.shared_prefix), (4, 1));
         assert_eq!(t.rows.to_vec1::<u32>().unwrap(), vec![2, 4, 8, 10]);
         assert_eq!(t.distractors.unwrap().to_vec1::<u32>().unwrap(), vec![8, 4, 8, 4]);
         let m = t.row_mean.to_vec2::<f64>().unwrap();

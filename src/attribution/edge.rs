@@ -161,6 +161,10 @@ pub(crate) fn gradient_scores(
             streams: clean.streams.as_ref(),
             mlp_streams: clean.mlp_streams.as_ref(),
             delta: &delta,
+            unchanged: match corruption {
+                Corruption::Patching(_) => batch.shared_prefix,
+                Corruption::Zero | Corruption::Means(_) => 0,
+            },
             pattern_grads: patterns.as_ref(),
             hidden_grads: hidden.as_ref(),
         };

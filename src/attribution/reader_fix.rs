@@ -101,6 +101,9 @@ pub(crate) struct FixInputs<'a> {
     pub mlp_streams: Option<&'a Tensor>,
     /// z'_u − z_u (n_fwd, b, s, d)
     pub delta: &'a Tensor,
+    /// positions before this one have Δ = 0 exactly, whatever rounding `delta` holds there (the
+    /// prompts' shared prefix, with patching)
+    pub unchanged: usize,
     /// ∂L/∂A (L, b, H, s, s), with the QK fix
     pub pattern_grads: Option<&'a Tensor>,
     /// ∂L/∂post (L, b, s, f), with the MLP fix
@@ -118,6 +121,11 @@ pub(crate) fn apply(decoder: &Decoder, fix: ReaderFix, inputs: &FixInputs, per_i
         nb: shape.n_bwd(),
     };
     let missing = || crate::error::Error::input("internal: a reader fix ran without its clean streams or gradients");
+    // The MLP is position-wise: where Δ is zero, every patched MLP input is the clean one and its
+    // change is exactly zero (in IOI, everything before S2). Δ there is rounding only (the clean
+    // and corrupted runs use different kernels), so those positions are left out.
+    let from = inputs.unchanged.min(s.saturating_sub(1));
+    let changed = inputs.delta.narrow(2, from, s - from)?;
     for l in 0..decoder.cfg.n_layers {
         if fix.qk {
             let (x, g) =
@@ -127,7 +135,7 @@ pub(crate) fn apply(decoder: &Decoder, fix: ReaderFix, inputs: &FixInputs, per_i
         if fix.mlp {
             let (x, g) =
                 (inputs.mlp_streams.ok_or_else(missing)?.get(l)?, inputs.hidden_grads.ok_or_else(missing)?.get(l)?);
-            mlp_layer(decoder, l, &x, inputs.delta, &g, &mut out)?;
+            mlp_layer(decoder, l, &x.narrow(1, from, s - from)?, &changed, &g.narrow(1, from, s - from)?, &mut out)?;
         }
     }
     Ok(Tensor::from_vec(out.values, (b, out.nf, out.nb), per_item.device())?.to_dtype(per_item.dtype())?)
