@@ -209,10 +209,14 @@ struct RunArgs {
     /// question/answer data]
     #[arg(long)]
     metric: Option<String>,
-    /// patching, zero, mean or mean-positions (means over the data's clean prompts) [default:
-    /// patching for tasks, zero for question/answer data]
+    /// patching, zero, mean or mean-positions (means over the clean prompts of --reference, or of
+    /// the data itself) [default: patching for tasks, zero for question/answer data]
     #[arg(long)]
     intervention: Option<String>,
+    /// JSONL (task or question/answer) whose clean prompts the mean interventions average over
+    /// [default: the data's own]
+    #[arg(long, value_name = "JSONL")]
+    reference: Option<PathBuf>,
     /// load the weights in this precision (bf16/f16 halve their memory; gradients and scores are
     /// accumulated in f32)
     #[arg(long, value_enum, default_value = "f32")]

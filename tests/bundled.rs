@@ -26,13 +26,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bundled() -> Option<Model> {
+/// The committed bundled model: missing is a failure, not a skip.
+fn bundled() -> Model {
     let dir = root().join("models/world-gpt2");
-    if !dir.join("model.safetensors").exists() {
-        eprintln!("SKIPPED: the bundled model {} is missing (circuitscope train makes it)", dir.display());
-        return None;
-    }
-    Some(Model::load(&dir, LoadOptions::default()).unwrap())
+    assert!(dir.join("model.safetensors").exists(), "the bundled model {} is missing", dir.display());
+    Model::load(&dir, LoadOptions::default()).unwrap()
 }
 
 fn task(t: Task) -> Vec<TaskItem> {
@@ -62,7 +60,7 @@ fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
 /// and on |score| (the ranking that circuit selection uses). Asserted: the signed figures of
 /// plain EAP-IG (inputs, activations) and of fixed EAP-IG activations against `floors`.
 fn correlation_with_exact(t: Task, n: usize, floors: [f64; 3]) {
-    let Some(model) = bundled() else { return };
+    let model = bundled();
     let ex = examples(&model, &task(t)[..n]);
     let dec = &model.decoder;
     let exact = scores(dec, &ex, Method::Exact);
@@ -121,7 +119,7 @@ fn circuit(dec: &Decoder, ex: &[Example], fraction: f64) -> Circuit {
 /// ground truth; cheap on a 479-edge model) and by EAP-IG, evaluated on 64 held-out items.
 #[test]
 fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
-    let Some(model) = bundled() else { return };
+    let model = bundled();
     let dec = &model.decoder;
     let items = task(Task::Ioi);
     let (fit, held) = (examples(&model, &items[..32]), examples(&model, &items[32..96]));
@@ -172,7 +170,7 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
 /// bottleneck.
 #[test]
 fn induction_heads_are_in_the_circuit_and_necessary() {
-    let Some(model) = bundled() else { return };
+    let model = bundled();
     let dec = &model.decoder;
     let tok = model.tokenizer().unwrap();
     let items = task(Task::Induction);

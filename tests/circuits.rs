@@ -268,7 +268,7 @@ fn json_written_by_eap_ig_style_code_reads() {
 fn bad_json_gives_one_clear_error_naming_file_and_field() {
     let dir = TempDir::new();
     let path = dir.join("bad.json");
-    let cases: [(&str, &[&str]); 8] = [
+    let cases: [(&str, &[&str]); 11] = [
         ("{\"cfg\": {", &["not valid JSON"]),
         ("[1, 2]", &["top level"]),
         ("{\"nodes\": {}, \"edges\": {}}", &["`cfg`"]),
@@ -286,6 +286,13 @@ fn bad_json_gives_one_clear_error_naming_file_and_field() {
             &["edge `m0->m1`", "in_graph"],
         ),
         ("{\"cfg\": {\"n_layers\": 2, \"n_heads\": 1}, \"nodes\": {\"a5.h0\": {\"in_graph\": true}}, \"edges\": {}}", &["a5.h0"]),
+        // absurd sizes are refused before anything is allocated
+        ("{\"cfg\": {\"n_layers\": 0, \"n_heads\": 4}, \"nodes\": {}, \"edges\": {}}", &["`cfg`", "at least 1"]),
+        ("{\"cfg\": {\"n_layers\": 2000, \"n_heads\": 64}, \"nodes\": {}, \"edges\": {}}", &["too large", "2000-layer"]),
+        (
+            "{\"cfg\": {\"n_layers\": 18446744073709551615, \"n_heads\": 100000}, \"nodes\": {}, \"edges\": {}}",
+            &["too large"],
+        ),
     ];
     for (text, needles) in cases {
         std::fs::write(&path, text).unwrap();

@@ -208,6 +208,13 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let out = cli(&["circuit", &s(&scores), "--greedy", "20", "--no-prune", "--out", &s(&d.join("greedy.json"))]);
     assert_ok(&out);
     assert_eq!(Circuit::read_json(&d.join("greedy.json")).unwrap().n_edges_in_graph(), 20, "not pruned");
+    // an empty circuit is written, with a note saying why
+    let empty = d.join("empty.json");
+    let out = cli(&["circuit", &s(&scores), "--threshold", "1e9", "--out", &s(&empty)]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("note: the circuit is empty") && stderr.contains("selects no edge"), "{stderr}");
+    assert_eq!(Circuit::read_json(&empty).unwrap().n_edges_in_graph(), 0);
 
     // evaluate the circuit
     let result = d.join("faithfulness.json");
@@ -360,6 +367,22 @@ fn question_answer_data_defaults_to_nll_with_zero_ablation() {
     ]);
     assert_ok(&out);
 
+    let own = Circuit::read_json(&scores).unwrap();
+    assert_eq!(read_json(&d.join("qa_scores.meta.json"))["reference"], s(&qa).as_str());
+    // means over another file's prompts (--reference): recorded, and other scores
+    let other = d.join("other.jsonl");
+    let line =
+        r#"{"question": "Where did the little bird fly on that long sunny day?", "answer": "It flew far away."}"#;
+    std::fs::write(&other, format!("{line}\n")).unwrap();
+    let with_reference = |intervention: &str| {
+        let args = ["attribute", &s(&model), "--data", &s(&qa), "--method", "eap", "--intervention", intervention];
+        cli(&args.into_iter().chain(["--reference", &s(&other), "--out", &s(&scores)]).collect::<Vec<_>>())
+    };
+    assert_ok(&with_reference("mean-positions"));
+    assert_eq!(read_json(&d.join("qa_scores.meta.json"))["reference"], s(&other).as_str());
+    assert!(Circuit::read_json(&scores).unwrap().scores() != own.scores(), "the reference set changes the means");
+    assert_error(&with_reference("zero"), &["--reference", "mean"]);
+
     let out = cli(&["attribute", &s(&model), "--data", &s(&qa), "--intervention", "patching", "--out", &s(&scores)]);
     assert_error(&out, &["qa.jsonl", "corrupted prompts", "zero"]);
     let out = cli(&["attribute", &s(&model), "--data", &s(&qa), "--metric", "logit-diff", "--out", &s(&scores)]);
@@ -403,7 +426,10 @@ fn errors_are_one_line_and_write_nothing() {
     let item = serde_json::json!({"clean": "Once upon a time", "corrupted": "Once upon a time, there was a big dog",
                                   "answer": " Tom", "distractor": " Lily"});
     std::fs::write(&uneven, format!("{first}\n\n{item}\n")).unwrap();
-    assert_error(&attribute(&["--data", &s(&uneven)]), &["uneven.jsonl", "line 3", "example 1", "tokens"]);
+    let err = assert_error(&attribute(&["--data", &s(&uneven)]), &["uneven.jsonl", "line 3", "tokens"]);
+    assert!(!err.contains("example 1"), "the line names the item, not a 0-based index too: {err}");
+    std::fs::write(&bad, "{\"question\": \"Who?\", \"answer\": \"\"}\n").unwrap();
+    assert_error(&attribute(&["--data", &s(&bad)]), &["bad.jsonl", "line 1", "answer is empty"]);
     nothing_written();
 
     // names and ranges

@@ -30,10 +30,8 @@ fn links(index: &str) -> Vec<String> {
 
 #[test]
 fn demo_writes_a_complete_report() {
-    if !Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2/model.safetensors").exists() {
-        eprintln!("SKIPPED: the bundled model is missing (circuitscope train makes it)");
-        return;
-    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2/model.safetensors");
+    assert!(model.exists(), "the committed bundled model {} is missing", model.display());
     let d = TempDir::new();
     let out_dir = d.join("report");
     let out = demo(&["--out", out_dir.to_str().unwrap()]);

@@ -172,9 +172,8 @@ fn smollm2_ioi_eap_ig_greedy_circuit_and_faithfulness() {
         eprintln!("  {name}: Σ|score| = {s:.4}");
     }
 
-    // Faithfulness on three items, of the drawn circuit and of the full model (1 exactly). Each
-    // patched circuit takes up to 2L + 1 = 61 forward passes today, so the test evaluates one;
-    // `write_smollm2_ioi_circuit` sweeps the curve.
+    // Faithfulness on three items, of the drawn circuit and of the full model (1 exactly): one
+    // forward pass per circuit and batch; `write_smollm2_ioi_circuit` sweeps the curve.
     let t1 = Instant::now();
     let masks = vec![circuit.edge_mask(), Circuit::full(att.scores.clone()).edge_mask()];
     let cfg = FaithfulnessConfig { batch_size: 3, ..Default::default() };
@@ -225,7 +224,7 @@ fn write_smollm2_ioi_items() {
 }
 
 /// Items the faithfulness sweep evaluates (the first ones of the file): `CIRCUITSCOPE_FAITH_ITEMS`,
-/// default all. Each patched circuit costs up to 2L + 1 = 61 forward passes per batch today.
+/// default all. Each patched circuit costs one forward pass per batch.
 fn faithfulness_items(n: usize) -> usize {
     std::env::var("CIRCUITSCOPE_FAITH_ITEMS").ok().and_then(|v| v.parse().ok()).map_or(n, |k: usize| k.clamp(1, n))
 }
@@ -419,8 +418,8 @@ its q, k and v inputs):
 
 Measured on this run ({threads} threads; a shared 2-core machine under other load, so an upper
 bound): EAP-IG over {n_items} items {t_attr:.0} s; faithfulness of {n_masks} circuits on
-{n_faith} items {t_faith:.0} s (each patched circuit is evaluated by repeated passes to a fixed
-point, up to 2L + 1 = 61 forward passes per batch).
+{n_faith} items {t_faith:.0} s (one forward pass per circuit and batch, with every edge outside
+the circuit patched).
 
 ## Regenerating
 

@@ -77,6 +77,9 @@ impl Example {
     /// `qa.prompt()` and `qa.completion()`). The answer tokens are those `encode(prompt +
     /// completion)` has beyond `encode(prompt)`.
     pub fn from_question_texts(tok: &Tokenizer, prompt: &str, completion: &str, index: usize) -> Result<Self> {
+        if completion.trim().is_empty() {
+            return Err(Error::input(format!("example {index}: the answer is empty (completion {completion:?})")));
+        }
         let prompt_ids = tok.encode(prompt)?;
         let full = tok.encode(&format!("{prompt}{completion}"))?;
         if !full.starts_with(&prompt_ids) || full.len() == prompt_ids.len() {

@@ -109,10 +109,11 @@ impl Sweep {
     }
 
     /// The smallest circuit of the sweep (fewest edges after pruning) whose normalised
-    /// faithfulness reaches `target`; none if no point does. Faithfulness need not grow with the
+    /// faithfulness reaches `target`; none if no point does (a non-finite faithfulness, from a
+    /// model and corrupted run that score alike, reaches nothing). Faithfulness need not grow with the
     /// edge count, so this is the first point to reach it, not the start of a plateau.
     pub fn smallest_reaching(&self, target: f64) -> Option<&SweepPoint> {
-        self.points.iter().filter(|p| p.faithfulness >= target).min_by_key(|p| p.edges)
+        self.points.iter().filter(|p| p.faithfulness.is_finite() && p.faithfulness >= target).min_by_key(|p| p.edges)
     }
 
     /// The sweep as JSON (NaN and infinities become `null`), with the smallest circuit that
@@ -255,7 +256,14 @@ mod tests {
             total_edges: 100,
             model: 1.0,
             corrupted: 0.0,
-            points: vec![point(5, 0.3), point(10, f64::NAN), point(20, 0.85), point(50, 0.7), point(100, 1.0)],
+            points: vec![
+                point(5, 0.3),
+                point(10, f64::NAN),
+                point(15, f64::INFINITY),
+                point(20, 0.85),
+                point(50, 0.7),
+                point(100, 1.0),
+            ],
             areas: CurveAreas { cpr: 0.0, cmd: 0.0 },
             passes: PassCount::default(),
         };

@@ -7,7 +7,7 @@ use super::progress::bar;
 use crate::AttributeArgs;
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::attribution::{attribute, AttributionConfig, Method, ReaderFix};
+use circuitscope::attribution::{attribute, AttributionConfig, Method, Metric, ReaderFix};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use serde_json::json;
@@ -27,6 +27,14 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     check_output(&a.out, "--out")?;
     let (meta_path, per_sample_path) = (sibling(&a.out, ".meta.json"), sibling(&a.out, ".per_sample.safetensors"));
     let data = read_data(&a.run)?;
+    if data.metric == Metric::Kl && method == Method::Eap {
+        // KL to the clean distribution is at its minimum on the clean run, where EAP takes its
+        // one gradient: every score is zero up to rounding.
+        eprintln!(
+            "note: the gradient of KL at the clean run is zero, so EAP's scores are rounding noise; use \
+             eap-ig-inputs, eap-ig-activations, clean-corrupted or exact with --metric kl"
+        );
+    }
 
     let dtype: DType = a.run.dtype.into();
     let (model, _) = crate::load(&a.run.model, dtype)?;
@@ -34,7 +42,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     let cfg = AttributionConfig {
         method,
         metric: data.metric,
-        ablation: data.ablation(&examples),
+        ablation: data.ablation(&examples, model.tokenizer()?)?,
         batch_size: a.run.batch_size,
         per_sample: a.per_sample,
         fix: ReaderFix { qk: a.qk_fix, mlp: a.mlp_fix },
@@ -64,7 +72,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     }
     let meta = json!({
         "method": method.name(), "steps": method.steps(), "fix": cfg.fix.name(), "metric": data.metric.name(),
-        "intervention": data.intervention.name(), "data": a.run.data, "data_kind": data.file.kind().name(),
+        "intervention": data.intervention.name(), "reference": data.reference_path(&a.run), "data": a.run.data, "data_kind": data.file.kind().name(),
         "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},

@@ -70,6 +70,20 @@ pub fn run(a: &CircuitArgs) -> Result<()> {
         circuit.n_nodes_in_graph(),
         circuit.shape().n_fwd()
     );
+    if circuit.n_edges_in_graph() == 0 {
+        // Written anyway (an empty circuit is a valid one: the corrupted model), but never silently.
+        eprintln!(
+            "note: the circuit is empty: {}",
+            if selected == 0 {
+                format!("{how} selects no edge of {}", a.scores.display())
+            } else {
+                format!(
+                    "none of the {selected} selected edges lies on a path from the input to the logits, so pruning \
+                     removed them all (select more edges, or --no-prune)"
+                )
+            }
+        );
+    }
     print_top_nodes(&circuit);
     for p in [Some(&a.out), a.svg.as_ref(), a.dot.as_ref()].into_iter().flatten() {
         println!("wrote {}", p.display());

@@ -2,9 +2,10 @@
 
 use crate::RunArgs;
 use anyhow::{bail, Result};
-use circuitscope::attribution::{AblationKind, Example, Metric};
+use circuitscope::attribution::{Ablation, AblationKind, Example, Metric};
 use circuitscope::graph::{Circuit, GraphShape};
 use circuitscope::model::ModelConfig;
+use circuitscope::model::Tokenizer;
 use circuitscope::world::{DataKind, ExampleFile};
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,8 @@ pub struct DataSetup {
     pub file: ExampleFile,
     pub metric: Metric,
     pub intervention: AblationKind,
+    /// the prompts the mean interventions average over, when not the data's own
+    pub reference: Option<ExampleFile>,
 }
 
 pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
@@ -88,13 +91,37 @@ pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
             );
         }
     }
-    Ok(DataSetup { file, metric, intervention })
+    let reference = match &run.reference {
+        None => None,
+        Some(_) if !matches!(intervention, AblationKind::Mean | AblationKind::MeanPositions) => bail!(
+            "--reference gives the prompts the mean interventions average over; it needs --intervention mean or \
+             mean-positions (not {})",
+            intervention.name()
+        ),
+        Some(p) => Some(ExampleFile::read(p)?),
+    };
+    Ok(DataSetup { file, metric, intervention, reference })
 }
 
 impl DataSetup {
-    /// The intervention as an ablation; the mean ablations average over the items' clean tokens.
-    pub fn ablation(&self, examples: &[Example]) -> circuitscope::attribution::Ablation {
-        self.intervention.ablation(|| examples.iter().map(|e| e.clean.clone()).collect())
+    /// The intervention as an ablation; the mean ablations average over the clean tokens of the
+    /// reference file's items, else of `examples`.
+    pub fn ablation(&self, examples: &[Example], tok: &Tokenizer) -> Result<Ablation> {
+        let reference = match &self.reference {
+            Some(file) => file.examples(tok)?,
+            None => examples.to_vec(),
+        };
+        Ok(self.intervention.ablation(|| reference.into_iter().map(|e| e.clean).collect()))
+    }
+
+    /// The file the mean interventions average over, for the meta files.
+    pub fn reference_path<'a>(&'a self, run: &'a RunArgs) -> Option<&'a Path> {
+        match self.intervention {
+            AblationKind::Mean | AblationKind::MeanPositions => {
+                Some(self.reference.as_ref().map_or(run.data.as_path(), |f| f.path.as_path()))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -37,11 +37,15 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     let (model, _) = crate::load(&a.run.model, a.run.dtype.into())?;
     check_circuit_matches(&circuit, &a.circuit, model.cfg(), &model.path)?;
     let examples = data.file.examples(model.tokenizer()?)?;
-    let cfg =
-        FaithfulnessConfig { metric: data.metric, ablation: data.ablation(&examples), batch_size: a.run.batch_size };
+    let cfg = FaithfulnessConfig {
+        metric: data.metric,
+        ablation: data.ablation(&examples, model.tokenizer()?)?,
+        batch_size: a.run.batch_size,
+    };
     let setting = json!({
         "circuit": a.circuit, "model": model.path, "data": a.run.data, "n_items": examples.len(),
         "metric": data.metric.name(), "intervention": data.intervention.name(),
+        "reference": data.reference_path(&a.run),
     });
     let pb = bar(0, "evaluating");
     let t = std::time::Instant::now();
@@ -49,6 +53,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         let points = points.unwrap_or_else(|| default_points(n_edges));
         let sweep = faithfulness_sweep(&model.decoder, &examples, circuit.scores(), selection, &points, &cfg, &pb)?;
         pb.finish_and_clear();
+        warn_if_degenerate(sweep.model, sweep.corrupted);
         println!(
             "faithfulness curve over {} items ({} selection, pruned; {} metric, {} ablation)",
             examples.len(),
@@ -88,6 +93,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         }
         let f = faithfulness(&model.decoder, &examples, &[circuit.edge_mask()], &cfg, &pb)?;
         pb.finish_and_clear();
+        warn_if_degenerate(f.model, f.corrupted);
         let (metric, normalised) = (f.circuits[0], f.normalised[0]);
         println!(
             "circuit of {} edges, {} nodes, over {} items ({} metric, {} ablation)",
@@ -124,4 +130,14 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     }
     println!("{seconds:.1} s");
     Ok(())
+}
+
+/// Normalised faithfulness divides by M(model) − M(corrupted); when the two agree it means nothing.
+fn warn_if_degenerate(model: f64, corrupted: f64) {
+    if (model - corrupted).abs() <= 1e-6 * model.abs().max(corrupted.abs()).max(1e-12) {
+        eprintln!(
+            "note: the model ({model:.6}) and the corrupted run ({corrupted:.6}) score the same, so normalised \
+             faithfulness is undefined here: the intervention does not change the metric on this data"
+        );
+    }
 }

@@ -107,6 +107,22 @@ impl Circuit {
                 .ok_or_else(|| bad(format!("`cfg.{key}`: missing or not a non-negative integer")))
         };
         let (n_layers, n_heads) = (count("n_layers")?, count("n_heads")?);
+        if n_layers == 0 || n_heads == 0 {
+            return Err(bad(format!("`cfg`: n_layers and n_heads must be at least 1 (got {n_layers} and {n_heads})")));
+        }
+        // Scores are held densely (writers × readers); refuse a cfg whose matrix cannot be held
+        // rather than fail allocating it. 2^30 entries covers 126 layers × 128 heads.
+        let entries = n_layers
+            .checked_mul(n_heads + 1)
+            .and_then(|w| w.checked_add(1))
+            .zip(n_heads.checked_mul(3).and_then(|r| r.checked_add(1)).and_then(|r| r.checked_mul(n_layers)))
+            .and_then(|(w, r)| w.checked_mul(r + 1));
+        if entries.is_none_or(|e| e > 1 << 30) {
+            return Err(bad(format!(
+                "`cfg`: a {n_layers}-layer, {n_heads}-head graph is too large to hold (its writers × readers score \
+                 matrix exceeds 2^30 entries)"
+            )));
+        }
         let parallel_residual = match cfg.get("parallel_attn_mlp") {
             None | Some(Value::Null) => false,
             Some(v) => v.as_bool().ok_or_else(|| bad("`cfg.parallel_attn_mlp`: expected true or false".into()))?,

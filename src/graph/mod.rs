@@ -204,6 +204,16 @@ mod tests {
     fn gpt2_small_has_158_nodes_and_32491_edges() {
         assert_eq!(GPT2_SMALL.n_nodes(), 158);
         assert_eq!(GPT2_SMALL.n_edges(), 32_491);
+        // from GPT-2 small's own config.json (Hugging Face `gpt2`), no weights
+        let config = serde_json::json!({
+            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
+            "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024,
+            "layer_norm_epsilon": 1e-05, "vocab_size": 50257, "bos_token_id": 50256, "eos_token_id": 50256,
+        });
+        let cfg = crate::model::ModelConfig::from_hf_value(&config, std::path::Path::new("gpt2/config.json")).unwrap();
+        let shape = GraphShape::of(&cfg);
+        assert_eq!(shape, GPT2_SMALL);
+        assert_eq!((shape.n_nodes(), shape.n_edges()), (158, 32_491));
     }
 
     #[test]

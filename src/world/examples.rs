@@ -117,6 +117,8 @@ impl ExampleFile {
                 Error::Input(m) => m,
                 e => e.to_string(),
             };
+            // The line locates the item; the 0-based "example i" beside it would only confuse.
+            let msg = msg.strip_prefix(&format!("example {i}: ")).map(str::to_string).unwrap_or(msg);
             Error::format(&self.path, format!("line {}: {msg}", self.lines[i]))
         };
         match &self.records {
