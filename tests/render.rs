@@ -163,3 +163,51 @@ fn bar_chart_of_edges_per_layer_renders() {
     assert_eq!(svg.matches("<title>hard, ").count(), 30);
     example("circ-example-bars.svg", &svg);
 }
+
+/// An edge within one column that skips rows climbs in a lane beside the column instead of under
+/// the boxes between (m0 → m3 beside m1 and m2; a0.h1 → a3.h1); one into the next row, or across
+/// columns, is a single curve. Nodes outside the circuit are drawn under the edges, the
+/// circuit's over them.
+#[test]
+fn edges_that_skip_rows_in_their_column_climb_beside_it() {
+    let shape = GraphShape { n_layers: 4, n_heads: 2, parallel_residual: false };
+    let mut s = EdgeScores::zeros(shape);
+    let name = |w, r| shape.edge_name_of(w, r);
+    let named: Vec<(usize, usize)> = shape.edges().collect();
+    let find = |n: &str| *named.iter().find(|&&(w, r)| name(w, r) == n).unwrap_or_else(|| panic!("{n}"));
+    let picked = [
+        "input->a0.h1<q>",
+        "a0.h1->a3.h1<k>",
+        "a0.h1->m0",
+        "m0->m3",
+        "m0->m1",
+        "m1->logits",
+        "m3->logits",
+        "a3.h1->logits",
+    ];
+    for (i, e) in picked.iter().enumerate() {
+        let (w, r) = find(e);
+        s.set(w, r, 1.0 + i as f32);
+    }
+    let c = Circuit::threshold(&s, 0.5).pruned();
+    let svg = circuit_svg(&c, &CircuitSvgOptions::default());
+    assert_publishable(&svg);
+    let path_of = |edge: &str| {
+        let title = format!("<title>{} = ", edge.replace('>', "&gt;").replace('<', "&lt;"));
+        let i = svg.find(&title).unwrap_or_else(|| panic!("{edge} not drawn"));
+        let start = svg[..i].rfind("<path d=\"").unwrap() + "<path d=\"".len();
+        svg[start..start + svg[start..].find('"').unwrap()].to_string()
+    };
+    for laned in ["m0->m3", "a0.h1->a3.h1<k>"] {
+        assert!(path_of(laned).contains(" L"), "{laned} should climb in a lane: {}", path_of(laned));
+    }
+    for direct in ["m0->m1", "a0.h1->m0", "input->a0.h1<q>", "a3.h1->logits"] {
+        assert!(!path_of(direct).contains(" L"), "{direct} should be one curve: {}", path_of(direct));
+    }
+    let (inactive, edges, active) = (
+        svg.find("<g id=\"inactive-nodes\">").unwrap(),
+        svg.find("<g id=\"edges\"").unwrap(),
+        svg.find("<g id=\"nodes\">").unwrap(),
+    );
+    assert!(inactive < edges && edges < active, "inactive nodes, then edges, then the circuit's nodes");
+}

@@ -8,11 +8,13 @@
 //! spaced from the box size, so no two labels can overlap; the layer labels sit in a column
 //! on the left, the legend in a column on the right, the title and a summary line on top.
 //!
-//! Nodes in the circuit are filled and outlined; nodes outside it are drawn faint (default)
-//! or left out ([`InactiveNodes`]), keeping their grid place either way so circuits of one
-//! model always line up. Edges are cubic Béziers from the top of the writer's box to the
-//! reader's port on the bottom of the reader's box: a head has three ports, q on the left,
-//! k in the middle, v on the right, and its q/k/v edges are also solid/dashed/dotted.
+//! Nodes in the circuit are filled and outlined and drawn over the edges; nodes outside it are
+//! drawn faint under the edges (default) or left out ([`InactiveNodes`]), keeping their grid
+//! place either way so circuits of one model always line up. Edges are cubic Béziers from the
+//! top of the writer's box to the reader's port on the bottom of the reader's box: a head has
+//! three ports, q on the left, k in the middle, v on the right, and its q/k/v edges are also
+//! solid/dashed/dotted. An edge that would run up its own column behind other rows' boxes
+//! (m0 → m3) climbs in a lane beside the column instead.
 //! Colour gives the sign (Okabe–Ito blue positive, vermillion negative; colour-blind safe),
 //! stroke width and opacity grow with |score| / max |score| over the circuit's edges, and
 //! stronger edges are drawn on top. Numbers are written with two decimals, so the same
@@ -144,6 +146,63 @@ impl Layout {
         };
         ((b.x + frac * self.box_w, b.y + self.box_h), qkv)
     }
+    fn reader_box(&self, r: Reader) -> NodeBox {
+        match r {
+            Reader::Head { layer, head, .. } => self.head(layer, head),
+            Reader::Mlp { layer } => self.mlp(layer),
+            Reader::Logits => self.logits(),
+        }
+    }
+    /// The SVG path of an edge from the top of writer box `b` to the port (x2, y2) of reader box
+    /// `rb`. An edge within one column that passes other rows' boxes would run hidden under
+    /// them (m0 → m3 under m1 and m2, a0.h3 → a5.h3 under a1–a4.h3), so it leaves its column
+    /// between the rows, climbs in a lane beside it (the gap to the column's right; for the MLP
+    /// column, outside the grid, farther out the more rows it spans) and comes back to its port.
+    /// Every other edge is one cubic Bézier.
+    fn edge_path(&self, b: NodeBox, rb: NodeBox, (x2, y2): (f64, f64), fs: f64, is_mlp: bool) -> String {
+        let (x1, y1) = (b.x + self.box_w / 2.0, b.y);
+        let same_column = (b.x - rb.x).abs() < 1.0;
+        if same_column && y1 - y2 > self.pitch {
+            let skipped = ((y1 - y2 + self.box_h) / self.pitch).round() as usize - 1;
+            let lane =
+                b.x + self.box_w + if is_mlp { fs * (0.6 + 0.3 * skipped.min(5) as f64) } else { self.col_gap / 2.0 };
+            // a quarter of the free space between two rows: turns happen between the boxes
+            let a = (self.pitch - self.box_h) / 4.0;
+            return format!(
+                "M{} {} C{} {} {} {} {} {} L{} {} C{} {} {} {} {} {}",
+                f2(x1),
+                f2(y1),
+                f2(x1),
+                f2(y1 - a),
+                f2(lane),
+                f2(y1 - a),
+                f2(lane),
+                f2(y1 - 2.0 * a),
+                f2(lane),
+                f2(y2 + 2.0 * a),
+                f2(lane),
+                f2(y2 + a),
+                f2(x2),
+                f2(y2 + a),
+                f2(x2),
+                f2(y2)
+            );
+        }
+        // Capped, so that a long edge leaves its column within about a row instead of running
+        // along it over other boxes.
+        let bend = ((y1 - y2).abs() * 0.5).clamp(self.pitch * 0.4, self.pitch * 1.2);
+        format!(
+            "M{} {} C{} {} {} {} {} {}",
+            f2(x1),
+            f2(y1),
+            f2(x1),
+            f2(y1 - bend),
+            f2(x2),
+            f2(y2 + bend),
+            f2(x2),
+            f2(y2)
+        )
+    }
     fn grid_bottom(&self) -> f64 {
         self.input().y + self.box_h
     }
@@ -188,7 +247,8 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let swatch_w = 3.0 * fs;
     let legend_row = 1.8 * fs;
     let legend_pad = fs;
-    let legend_x = grid_x0 + grid_w + 2.5 * fs;
+    // past the MLP column's lanes (edge_path)
+    let legend_x = grid_x0 + grid_w + 3.5 * fs;
     let legend_text_w = legend.iter().map(|(_, t)| text_width(t, fs, false)).fold(0.0, f64::max);
     let legend_w = legend_pad * 2.0 + swatch_w + 0.8 * fs + legend_text_w;
     let legend_h = legend_pad * 2.0 + legend.len() as f64 * legend_row;
@@ -237,45 +297,10 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     }
     let _ = writeln!(out, "</g>");
 
-    // Edges, weakest first so the strongest are on top.
-    let nb = shape.n_bwd();
-    let mut edges: Vec<(usize, usize, f32)> = c.edges_in_graph().collect();
-    let key = |s: f32| if s.is_finite() { s.abs() } else { 0.0 };
-    edges.sort_by(|a, b| key(a.2).total_cmp(&key(b.2)).then((a.0 * nb + a.1).cmp(&(b.0 * nb + b.1))));
-    let _ = writeln!(out, "<g id=\"edges\" fill=\"none\">");
-    for &(w, r, s) in &edges {
-        let rel = if max_abs > 0.0 { (key(s) / max_abs) as f64 } else { 0.0 };
-        let b = lay.writer_box(shape.writer(w));
-        let (x1, y1) = (b.x + box_w / 2.0, b.y);
-        let ((x2, y2), qkv) = lay.port(shape.reader(r));
-        let bend = ((y1 - y2).abs() * 0.5).max(lay.pitch * 0.4);
-        let colour = if s < 0.0 { NEGATIVE_COLOUR } else { POSITIVE_COLOUR };
-        let _ = writeln!(
-            out,
-            "<path d=\"M{} {} C{} {} {} {} {} {}\" stroke=\"{colour}\" stroke-width=\"{}\" stroke-opacity=\"{}\"{}><title>{}</title></path>",
-            f2(x1),
-            f2(y1),
-            f2(x1),
-            f2(y1 - bend),
-            f2(x2),
-            f2(y2 + bend),
-            f2(x2),
-            f2(y2),
-            f2(opts.min_edge_width + (opts.max_edge_width - opts.min_edge_width) * rel),
-            f2(0.3 + 0.6 * rel),
-            dash(qkv),
-            escape(&format!("{} = {}", shape.edge_name_of(w, r), sig3(s as f64)))
-        );
-    }
-    let _ = writeln!(out, "</g>");
-
-    // Nodes.
-    let _ = writeln!(out, "<g id=\"nodes\">");
-    for node in 0..shape.n_nodes() {
+    // Nodes outside the circuit go under the edges (no edge ends at one, and an edge passing
+    // one stays visible), the circuit's on top.
+    let draw_node = |out: &mut String, node: usize| {
         let active = c.node_in_graph(node);
-        if !active && opts.inactive == InactiveNodes::Hidden {
-            continue;
-        }
         let (b, fill, is_head) = if node == shape.logits_node() {
             (lay.logits(), IO_FILL, false)
         } else {
@@ -316,7 +341,39 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             "{}",
             text(b.x + box_w / 2.0, b.y + box_h / 2.0 + 0.35 * fs, fs, "middle", &format!("fill=\"{ink}\""), &name)
         );
+    };
+    if opts.inactive == InactiveNodes::Faint {
+        let _ = writeln!(out, "<g id=\"inactive-nodes\">");
+        (0..shape.n_nodes()).filter(|&n| !c.node_in_graph(n)).for_each(|n| draw_node(&mut out, n));
+        let _ = writeln!(out, "</g>");
     }
+
+    // Edges, weakest first so the strongest are on top.
+    let nb = shape.n_bwd();
+    let mut edges: Vec<(usize, usize, f32)> = c.edges_in_graph().collect();
+    let key = |s: f32| if s.is_finite() { s.abs() } else { 0.0 };
+    edges.sort_by(|a, b| key(a.2).total_cmp(&key(b.2)).then((a.0 * nb + a.1).cmp(&(b.0 * nb + b.1))));
+    let _ = writeln!(out, "<g id=\"edges\" fill=\"none\">");
+    for &(w, r, s) in &edges {
+        let rel = if max_abs > 0.0 { (key(s) / max_abs) as f64 } else { 0.0 };
+        let reader = shape.reader(r);
+        let (port, qkv) = lay.port(reader);
+        let is_mlp = matches!(reader, Reader::Mlp { .. });
+        let d = lay.edge_path(lay.writer_box(shape.writer(w)), lay.reader_box(reader), port, fs, is_mlp);
+        let colour = if s < 0.0 { NEGATIVE_COLOUR } else { POSITIVE_COLOUR };
+        let _ = writeln!(
+            out,
+            "<path d=\"{d}\" stroke=\"{colour}\" stroke-width=\"{}\" stroke-opacity=\"{}\"{}><title>{}</title></path>",
+            f2(opts.min_edge_width + (opts.max_edge_width - opts.min_edge_width) * rel),
+            f2(0.3 + 0.6 * rel),
+            dash(qkv),
+            escape(&format!("{} = {}", shape.edge_name_of(w, r), sig3(s as f64)))
+        );
+    }
+    let _ = writeln!(out, "</g>");
+
+    let _ = writeln!(out, "<g id=\"nodes\">");
+    (0..shape.n_nodes()).filter(|&n| c.node_in_graph(n)).for_each(|n| draw_node(&mut out, n));
     let _ = writeln!(out, "</g>");
 
     // Legend.
