@@ -215,6 +215,17 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("note: the circuit is empty") && stderr.contains("selects no edge"), "{stderr}");
     assert_eq!(Circuit::read_json(&empty).unwrap().n_edges_in_graph(), 0);
+    // a scores file missing an edge (cut off?) is used, with a note: that edge scores 0
+    let mut cut = read_json(&scores);
+    let first = cut["edges"].as_object().unwrap().keys().next().unwrap().clone();
+    cut["edges"].as_object_mut().unwrap().remove(&first);
+    let cut_path = d.join("cut.json");
+    std::fs::write(&cut_path, serde_json::to_string(&cut).unwrap()).unwrap();
+    let out = cli(&["circuit", &s(&cut_path), "--top-n", "5", "--out", &s(&d.join("cut-circuit.json"))]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!("lists {} of its graph's {} edges; the other 1 score 0", shape.n_edges() - 1, shape.n_edges());
+    assert!(stderr.contains(&want), "{stderr}");
 
     // evaluate the circuit
     let result = d.join("faithfulness.json");

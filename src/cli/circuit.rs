@@ -1,7 +1,7 @@
 //! `circuitscope circuit`: a circuit selected from a scores file, pruned, written as JSON, and
 //! optionally drawn (SVG, DOT).
 
-use super::common::{check_output, fmt_score};
+use super::common::{check_output, fmt_score, read_scores};
 use crate::CircuitArgs;
 use anyhow::{bail, Result};
 use circuitscope::graph::Circuit;
@@ -23,7 +23,7 @@ pub fn run(a: &CircuitArgs) -> Result<()> {
     if let Some(p) = &a.dot {
         check_output(p, "--dot")?;
     }
-    let source = Circuit::read_json(&a.scores)?;
+    let source = read_scores(&a.scores)?;
     let scores = source.scores();
     let n_edges = scores.shape.n_edges();
     let (mut circuit, how) = match (a.top_n, a.greedy, a.threshold) {

@@ -125,6 +125,21 @@ impl DataSetup {
     }
 }
 
+/// A scores file (a circuit JSON whose scores are what is used), with a note when it lists fewer
+/// edges than its graph has: the missing ones score 0, which ranks them as unimportant.
+pub fn read_scores(path: &Path) -> Result<Circuit> {
+    let (circuit, listed) = Circuit::read_json_listing(path)?;
+    let n_edges = circuit.shape().n_edges();
+    if listed < n_edges {
+        eprintln!(
+            "note: {} lists {listed} of its graph's {n_edges} edges; the other {} score 0",
+            path.display(),
+            n_edges - listed
+        );
+    }
+    Ok(circuit)
+}
+
 /// Refuses a circuit whose graph is not the model's.
 pub fn check_circuit_matches(circuit: &Circuit, circuit_path: &Path, cfg: &ModelConfig, model: &Path) -> Result<()> {
     let (got, want) = (circuit.shape(), GraphShape::of(cfg));

@@ -1,12 +1,11 @@
 //! `circuitscope compare`: how far two score files agree over every edge (e.g. EAP-IG against
 //! exact patching), as figures, JSON and a rank-against-rank picture.
 
-use super::common::{check_output, parse_edge_counts};
+use super::common::{check_output, parse_edge_counts, read_scores};
 use crate::CompareArgs;
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs_by_writer};
 use circuitscope::fsutil::write_atomic;
-use circuitscope::graph::Circuit;
 use circuitscope::render::{LinePlot, Series};
 use std::path::Path;
 
@@ -24,7 +23,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             check_output(p, flag)?;
         }
     }
-    let (ca, cb) = (Circuit::read_json(&a.a)?, Circuit::read_json(&a.b)?);
+    let (ca, cb) = (read_scores(&a.a)?, read_scores(&a.b)?);
     let (sa, sb) = (ca.scores(), cb.scores());
     let n_edges = sa.shape.n_edges();
     let tops = tops.unwrap_or_else(|| vec![10, n_edges.div_ceil(20), n_edges.div_ceil(10)]);

@@ -1,7 +1,7 @@
 //! `circuitscope evaluate`: the normalised faithfulness of a circuit, or with `--sweep` the
 //! faithfulness curve of circuits re-selected from its scores, with CPR and CMD.
 
-use super::common::{check_circuit_matches, check_output, parse_edge_counts, read_data};
+use super::common::{check_circuit_matches, check_output, parse_edge_counts, read_data, read_scores};
 use super::progress::bar;
 use crate::EvaluateArgs;
 use anyhow::{bail, Result};
@@ -27,7 +27,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     if let Some(p) = &a.svg {
         check_output(p, "--svg")?;
     }
-    let circuit = Circuit::read_json(&a.circuit)?;
+    let circuit = if a.sweep { read_scores(&a.circuit)? } else { Circuit::read_json(&a.circuit)? };
     let data = read_data(&a.run)?;
     let n_edges = circuit.shape().n_edges();
     if let Some(bad) = points.iter().flatten().find(|&&n| n == 0 || n > n_edges) {

@@ -85,12 +85,23 @@ impl Circuit {
 
     /// Reads a circuit written by [`Circuit::write_json`] or by EAP-IG's `to_json`.
     pub fn read_json(path: &Path) -> Result<Circuit> {
+        Ok(Circuit::read_json_listing(path)?.0)
+    }
+
+    /// [`Circuit::read_json`], and how many of the graph's edges the file lists. One it leaves
+    /// out scores 0: right for a circuit that lists only its own edges, a sign of a cut-off
+    /// file when the scores are what is read.
+    pub fn read_json_listing(path: &Path) -> Result<(Circuit, usize)> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Circuit::from_json_str(&text, path)
+        Circuit::from_json_str_listing(&text, path)
     }
 
     /// Parses JSON text; `path` only names the source in errors.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Circuit> {
+        Ok(Circuit::from_json_str_listing(text, path)?.0)
+    }
+
+    fn from_json_str_listing(text: &str, path: &Path) -> Result<(Circuit, usize)> {
         let bad = |msg: String| Error::format(path, msg);
         let root: Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         let root = root.as_object().ok_or_else(|| bad("expected a JSON object at the top level".into()))?;
@@ -179,7 +190,7 @@ impl Circuit {
             c.set_node_scores(Some(node_scores));
         }
         c.set_d_model(d_model);
-        Ok(c)
+        Ok((c, section("edges")?.len()))
     }
 }
 
