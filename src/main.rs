@@ -209,12 +209,13 @@ struct RunArgs {
     /// question/answer data]
     #[arg(long)]
     metric: Option<String>,
-    /// patching, zero, mean or mean-positions (means over the clean prompts of --reference, or of
-    /// the data itself) [default: patching for tasks, zero for question/answer data]
+    /// patching, zero, mean or mean-positions (means over --reference, or over the data's own
+    /// items) [default: patching for tasks, zero for question/answer data]
     #[arg(long)]
     intervention: Option<String>,
-    /// JSONL (task or question/answer) whose clean prompts the mean interventions average over
-    /// [default: the data's own]
+    /// JSONL (task or question/answer) whose items the mean interventions average over: each task
+    /// item's clean prompt, each pair's prompt and answer; all of them (--limit cuts --data only)
+    /// [default: the data's own items]
     #[arg(long, value_name = "JSONL")]
     reference: Option<PathBuf>,
     /// load the weights in this precision (bf16/f16 halve their memory; gradients and scores are

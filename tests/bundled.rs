@@ -162,7 +162,10 @@ fn a_greedy_ioi_circuit_with_5_percent_of_the_edges_is_faithful() {
 /// information: the heads whose ablation alone costs most are layer-0 heads.
 ///
 /// Asserted: the top induction head, the top previous-token head and the most necessary head are
-/// in the circuit. Mean-ablating the top induction and the top previous-token head (L2H1, L0H2)
+/// in the circuit (a weak check: it holds 20 of the 21 writers); and, discriminating, the top
+/// previous-token head (L0H2) and the most necessary head (L0H1) are the two heads of largest
+/// |EAP-IG node score|. The top induction head ranks only ~13th of 16: the logit difference
+/// hardly depends on it (ablated alone, 2-way accuracy stays ~99 %). Mean-ablating the top induction and the top previous-token head (L2H1, L0H2)
 /// takes top-1 accuracy from ~84 % to ~41 %, below 50 % (asserted); the 2-way accuracy falls only
 /// to ~86 % (the target read on it is not met), and reaches chance (50 %, logit difference ~0: no
 /// induction left) with the top 4 of each role (asserted ≤ 55 %). Ablated alone, the heads
@@ -178,7 +181,16 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
         items[..50].iter().map(|it| tok.encode(&format!("{}{}", it.clean, it.answer)).unwrap()).collect();
     let roles = head_scores(dec, &prompts).unwrap();
     let shape = GraphShape::of(&dec.cfg);
-    let scores = scores(dec, &examples(&model, &items[..32]), Method::EapIgInputs { steps: 5 });
+    let cfg = AttributionConfig { method: Method::EapIgInputs { steps: 5 }, batch_size: 16, ..Default::default() };
+    let attribution = attribute(dec, &examples(&model, &items[..32]), &cfg, &NoProgress).unwrap();
+    let scores = attribution.scores;
+    // heads by |EAP-IG node score|, largest first
+    let node_scores = attribution.node_scores.unwrap();
+    let mut ranked: Vec<(usize, usize)> =
+        (0..dec.cfg.n_layers).flat_map(|l| (0..dec.cfg.n_heads).map(move |h| (l, h))).collect();
+    let head_score =
+        |&(l, h): &(usize, usize)| node_scores[shape.writer_index(Writer::Head { layer: l, head: h })].abs();
+    ranked.sort_by(|a, b| head_score(b).total_cmp(&head_score(a)));
     let total = shape.n_edges();
     let points: Vec<usize> = (1..=20).map(|i| i * total / 40).collect();
     let cfg = FaithfulnessConfig { batch_size: 16, ..Default::default() };
@@ -247,6 +259,17 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     assert!(in_circuit(prev.0, prev.1), "the top previous-token head L{}H{} is not in the circuit", prev.0, prev.1);
     let (l, h) = most_necessary.0;
     assert!(in_circuit(l, h), "the most necessary head L{l}H{h} is not in the circuit");
+    // Membership alone says little when the circuit holds nearly every head; the ranking does:
+    // the attribution puts the top previous-token head and the most necessary head first.
+    let rank = |head: (usize, usize)| ranked.iter().position(|&x| x == head).unwrap() + 1;
+    eprintln!(
+        "by |EAP-IG node score| of 16 heads: top previous-token head rank {}, most necessary head rank {}, top \
+         induction head rank {}",
+        rank((prev.0, prev.1)),
+        rank(most_necessary.0),
+        rank((ind.0, ind.1))
+    );
+    assert!(rank((prev.0, prev.1)) <= 2 && rank(most_necessary.0) <= 2, "{ranked:?}");
     let mut ablated = Vec::new();
     for k in [1, 2, 4] {
         let heads = roles.top_of_each(k);

@@ -268,7 +268,7 @@ fn json_written_by_eap_ig_style_code_reads() {
 fn bad_json_gives_one_clear_error_naming_file_and_field() {
     let dir = TempDir::new();
     let path = dir.join("bad.json");
-    let cases: [(&str, &[&str]); 11] = [
+    let cases: [(&str, &[&str]); 12] = [
         ("{\"cfg\": {", &["not valid JSON"]),
         ("[1, 2]", &["top level"]),
         ("{\"nodes\": {}, \"edges\": {}}", &["`cfg`"]),
@@ -291,6 +291,11 @@ fn bad_json_gives_one_clear_error_naming_file_and_field() {
         ("{\"cfg\": {\"n_layers\": 2000, \"n_heads\": 64}, \"nodes\": {}, \"edges\": {}}", &["too large", "2000-layer"]),
         (
             "{\"cfg\": {\"n_layers\": 18446744073709551615, \"n_heads\": 100000}, \"nodes\": {}, \"edges\": {}}",
+            &["too large"],
+        ),
+        // r = layers·(3·heads + 1) + 1 overflows 64 bits exactly here
+        (
+            "{\"cfg\": {\"n_layers\": 15, \"n_heads\": 409927646082434480}, \"nodes\": {}, \"edges\": {}}",
             &["too large"],
         ),
     ];

@@ -379,7 +379,8 @@ fn question_answer_data_defaults_to_nll_with_zero_ablation() {
     assert_ok(&out);
 
     let own = Circuit::read_json(&scores).unwrap();
-    assert_eq!(read_json(&d.join("qa_scores.meta.json"))["reference"], s(&qa).as_str());
+    let reference = &read_json(&d.join("qa_scores.meta.json"))["reference"];
+    assert_eq!((reference["path"].as_str(), reference["items"].as_u64()), (Some(s(&qa).as_str()), Some(3)));
     // means over another file's prompts (--reference): recorded, and other scores
     let other = d.join("other.jsonl");
     let line =
@@ -390,9 +391,19 @@ fn question_answer_data_defaults_to_nll_with_zero_ablation() {
         cli(&args.into_iter().chain(["--reference", &s(&other), "--out", &s(&scores)]).collect::<Vec<_>>())
     };
     assert_ok(&with_reference("mean-positions"));
-    assert_eq!(read_json(&d.join("qa_scores.meta.json"))["reference"], s(&other).as_str());
+    let reference = &read_json(&d.join("qa_scores.meta.json"))["reference"];
+    assert_eq!((reference["path"].as_str(), reference["items"].as_u64()), (Some(s(&other).as_str()), Some(1)));
     assert!(Circuit::read_json(&scores).unwrap().scores() != own.scores(), "the reference set changes the means");
     assert_error(&with_reference("zero"), &["--reference", "mean"]);
+    // a reference too short for per-position means is named; plain means take any length, and a
+    // task file's clean prompts (its answers and corrupted prompts unchecked) serve as well
+    std::fs::write(
+        &other,
+        "{\"clean\": \"Once\", \"corrupted\": \"Once upon a time\", \"answer\": \"\", \"distractor\": \" x\"}\n",
+    )
+    .unwrap();
+    assert_error(&with_reference("mean-positions"), &["--reference", "other.jsonl", "per-position"]);
+    assert_ok(&with_reference("mean"));
 
     let out = cli(&["attribute", &s(&model), "--data", &s(&qa), "--intervention", "patching", "--out", &s(&scores)]);
     assert_error(&out, &["qa.jsonl", "corrupted prompts", "zero"]);

@@ -164,33 +164,26 @@ fn bar_chart_of_edges_per_layer_renders() {
     example("circ-example-bars.svg", &svg);
 }
 
-/// An edge within one column that skips rows climbs in a lane beside the column instead of under
-/// the boxes between (m0 → m3 beside m1 and m2; a0.h1 → a3.h1); one into the next row, or across
-/// columns, is a single curve. Nodes outside the circuit are drawn under the edges, the
-/// circuit's over them.
+/// A near-vertical edge that passes other rows climbs in a lane between the columns instead of
+/// under the boxes between (m0 → m3 beside m1 and m2; a0.h1 → a3.h1; input → logits and
+/// input → a2.h1, which with 3 heads overlap the middle column); one into the next row, or
+/// across columns, is a single curve, and no lane runs through a box. Nodes outside the
+/// circuit are drawn under the edges, the circuit's over them.
 #[test]
-fn edges_that_skip_rows_in_their_column_climb_beside_it() {
-    let shape = GraphShape { n_layers: 4, n_heads: 2, parallel_residual: false };
+fn near_vertical_edges_that_pass_other_rows_climb_in_a_lane() {
+    let shape = GraphShape { n_layers: 4, n_heads: 3, parallel_residual: false };
     let mut s = EdgeScores::zeros(shape);
-    let name = |w, r| shape.edge_name_of(w, r);
     let named: Vec<(usize, usize)> = shape.edges().collect();
-    let find = |n: &str| *named.iter().find(|&&(w, r)| name(w, r) == n).unwrap_or_else(|| panic!("{n}"));
-    let picked = [
-        "input->a0.h1<q>",
-        "a0.h1->a3.h1<k>",
-        "a0.h1->m0",
-        "m0->m3",
-        "m0->m1",
-        "m1->logits",
-        "m3->logits",
-        "a3.h1->logits",
-    ];
-    for (i, e) in picked.iter().enumerate() {
+    let find = |n: &str| *named.iter().find(|&&(w, r)| shape.edge_name_of(w, r) == n).unwrap_or_else(|| panic!("{n}"));
+    let laned = ["m0->m3", "a0.h1->a3.h1<k>", "input->logits", "input->a2.h1<v>", "a2.h1->logits"];
+    let direct = ["input->a0.h1<q>", "a0.h1->m0", "m0->m1", "m1->logits", "m3->logits", "a3.h1->logits"];
+    for (i, e) in laned.iter().chain(&direct).enumerate() {
         let (w, r) = find(e);
         s.set(w, r, 1.0 + i as f32);
     }
     let c = Circuit::threshold(&s, 0.5).pruned();
     let svg = circuit_svg(&c, &CircuitSvgOptions::default());
+    example("circ-lanes.svg", &svg);
     assert_publishable(&svg);
     let path_of = |edge: &str| {
         let title = format!("<title>{} = ", edge.replace('>', "&gt;").replace('<', "&lt;"));
@@ -198,16 +191,38 @@ fn edges_that_skip_rows_in_their_column_climb_beside_it() {
         let start = svg[..i].rfind("<path d=\"").unwrap() + "<path d=\"".len();
         svg[start..start + svg[start..].find('"').unwrap()].to_string()
     };
-    for laned in ["m0->m3", "a0.h1->a3.h1<k>"] {
-        assert!(path_of(laned).contains(" L"), "{laned} should climb in a lane: {}", path_of(laned));
+    // the boxes of the circuit's nodes: (x, y, width, height)
+    let nodes = &svg[svg.find("<g id=\"nodes\">").unwrap()..];
+    let num = |tag: &str, key: &str| -> f64 {
+        let i = tag.find(&format!(" {key}=\"")).unwrap() + key.len() + 3;
+        tag[i..i + tag[i..].find('"').unwrap()].parse().unwrap()
+    };
+    let boxes: Vec<[f64; 4]> = nodes
+        .split("<rect ")
+        .skip(1)
+        .take_while(|t| !t.contains("fill=\"#FFFFFF\""))
+        .map(|t| {
+            let rect = format!(" {}", &t[..t.find('>').unwrap()]);
+            [num(&rect, "x"), num(&rect, "y"), num(&rect, "width"), num(&rect, "height")]
+        })
+        .collect();
+    assert_eq!(boxes.len(), c.n_nodes_in_graph() + 1, "every node of the circuit and logits");
+    for e in laned {
+        let d = path_of(e);
+        let tokens: Vec<f64> =
+            d.split(|ch: char| ch == ' ' || ch.is_ascii_alphabetic()).filter_map(|t| t.parse().ok()).collect();
+        assert!(d.contains(" L"), "{e} should climb in a lane: {d}");
+        // the straight climb: from the 4th point to the 5th, at one x
+        let (lane, top, bottom) = (tokens[6], tokens[9], tokens[7]);
+        assert_eq!(lane, tokens[8], "{e}: the lane is vertical: {d}");
+        for [x, y, w, h] in &boxes {
+            let crosses = *x < lane && lane < x + w && *y < bottom && top < y + h;
+            assert!(!crosses, "{e}: its lane x = {lane} runs through the box at ({x}, {y}): {d}");
+        }
     }
-    for direct in ["m0->m1", "a0.h1->m0", "input->a0.h1<q>", "a3.h1->logits"] {
-        assert!(!path_of(direct).contains(" L"), "{direct} should be one curve: {}", path_of(direct));
+    for e in direct {
+        assert!(!path_of(e).contains(" L"), "{e} should be one curve: {}", path_of(e));
     }
-    let (inactive, edges, active) = (
-        svg.find("<g id=\"inactive-nodes\">").unwrap(),
-        svg.find("<g id=\"edges\"").unwrap(),
-        svg.find("<g id=\"nodes\">").unwrap(),
-    );
-    assert!(inactive < edges && edges < active, "inactive nodes, then edges, then the circuit's nodes");
+    let at = |g: &str| svg.find(g).unwrap();
+    assert!(at("<g id=\"inactive-nodes\">") < at("<g id=\"edges\"") && at("<g id=\"edges\"") < at("<g id=\"nodes\">"));
 }

@@ -102,7 +102,8 @@ pub(crate) struct FixInputs<'a> {
     /// z'_u − z_u (n_fwd, b, s, d)
     pub delta: &'a Tensor,
     /// positions before this one have Δ = 0 exactly, whatever rounding `delta` holds there (the
-    /// prompts' shared prefix, with patching)
+    /// prompts' shared prefix, with patching); the MLP fix skips them (the QK fix, whose
+    /// queries and keys need every position, does not)
     pub unchanged: usize,
     /// ∂L/∂A (L, b, H, s, s), with the QK fix
     pub pattern_grads: Option<&'a Tensor>,

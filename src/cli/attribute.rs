@@ -72,7 +72,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     }
     let meta = json!({
         "method": method.name(), "steps": method.steps(), "fix": cfg.fix.name(), "metric": data.metric.name(),
-        "intervention": data.intervention.name(), "reference": data.reference_path(&a.run), "data": a.run.data, "data_kind": data.file.kind().name(),
+        "intervention": data.intervention.name(), "reference": data.reference_json(&a.run, &cfg.ablation), "data": a.run.data, "data_kind": data.file.kind().name(),
         "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},

@@ -104,23 +104,39 @@ pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
 }
 
 impl DataSetup {
-    /// The intervention as an ablation; the mean ablations average over the clean tokens of the
-    /// reference file's items, else of `examples`.
+    /// The intervention as an ablation. The mean ablations average over the token sequences of
+    /// the reference file's items, else over `examples`' clean tokens; per-position means must
+    /// reach as far as the longest example.
     pub fn ablation(&self, examples: &[Example], tok: &Tokenizer) -> Result<Ablation> {
-        let reference = match &self.reference {
-            Some(file) => file.examples(tok)?,
-            None => examples.to_vec(),
+        let reference = match (&self.reference, self.intervention) {
+            (Some(file), AblationKind::Mean | AblationKind::MeanPositions) => Some(file.sequences(tok)?),
+            _ => None,
         };
-        Ok(self.intervention.ablation(|| reference.into_iter().map(|e| e.clean).collect()))
+        if let (Some(r), Some(file), AblationKind::MeanPositions) = (&reference, &self.reference, self.intervention) {
+            let (have, need) =
+                (r.iter().map(Vec::len).max().unwrap_or(0), examples.iter().map(|e| e.clean.len()).max().unwrap_or(0));
+            if have < need {
+                bail!(
+                    "--reference {}: per-position means need sequences as long as the data's longest ({need} tokens), \
+                     and the longest here has {have}; use --intervention mean, or a longer reference",
+                    file.path.display()
+                );
+            }
+        }
+        Ok(self
+            .intervention
+            .ablation(|| reference.unwrap_or_else(|| examples.iter().map(|e| e.clean.clone()).collect())))
     }
 
-    /// The file the mean interventions average over, for the meta files.
-    pub fn reference_path<'a>(&'a self, run: &'a RunArgs) -> Option<&'a Path> {
-        match self.intervention {
-            AblationKind::Mean | AblationKind::MeanPositions => {
-                Some(self.reference.as_ref().map_or(run.data.as_path(), |f| f.path.as_path()))
-            }
-            _ => None,
+    /// What the mean interventions averaged over, for the meta files: `{"path", "items"}`, or
+    /// null for the other interventions.
+    pub fn reference_json(&self, run: &RunArgs, ablation: &Ablation) -> serde_json::Value {
+        match ablation {
+            Ablation::Mean { reference, .. } => serde_json::json!({
+                "path": self.reference.as_ref().map_or(run.data.as_path(), |f| f.path.as_path()),
+                "items": reference.len(),
+            }),
+            _ => serde_json::Value::Null,
         }
     }
 }

@@ -145,12 +145,12 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     sections.push(Section { title: "Induction and previous-token heads".into(), body });
 
     // 4. circuits of the bundled tasks
-    let mut body = String::from(
+    let mut body = format!(
         "EAP-IG (inputs, m = 5, logit difference, patching with the corrupted prompts) on 32 items per task; \
          the circuit is `greedy` at 5 % of the graph's edges, pruned; faithfulness is measured on 32 other items \
          by patching every edge outside the circuit, for circuits of increasing size (top-n, every 5 % of the \
-         edges and 1, 2, 5, 10, …), with the smallest of them that reaches faithfulness 0.8.\n\n\
-         | task | edges in circuit | nodes | faithfulness (5 % circuit) | CPR | CMD | smallest top-n circuit ≥ 0.8 |\n\
+         edges and 1, 2, 5, 10, …), with the smallest of them that reaches faithfulness {FAITHFUL}.\n\n\
+         | task | edges in circuit | nodes | faithfulness (5 % circuit) | CPR | CMD | smallest top-n circuit ≥ {FAITHFUL} |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut pictures = String::new();

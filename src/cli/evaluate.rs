@@ -18,8 +18,8 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     if a.run.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    if !a.target.is_finite() {
-        bail!("--target must be a finite faithfulness, e.g. 0.8 (got {})", a.target);
+    if !(a.target.is_finite() && a.target > 0.0) {
+        bail!("--target must be a finite faithfulness above 0, e.g. 0.8 (got {})", a.target);
     }
     if let Some(p) = &a.out {
         check_output(p, "--out")?;
@@ -45,7 +45,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     let setting = json!({
         "circuit": a.circuit, "model": model.path, "data": a.run.data, "n_items": examples.len(),
         "metric": data.metric.name(), "intervention": data.intervention.name(),
-        "reference": data.reference_path(&a.run),
+        "reference": data.reference_json(&a.run, &cfg.ablation),
     });
     let pb = bar(0, "evaluating");
     let t = std::time::Instant::now();

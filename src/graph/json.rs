@@ -123,12 +123,9 @@ impl Circuit {
         }
         // Scores are held densely (writers × readers); refuse a cfg whose matrix cannot be held
         // rather than fail allocating it. 2^30 entries covers 126 layers × 128 heads.
-        let entries = n_layers
-            .checked_mul(n_heads + 1)
-            .and_then(|w| w.checked_add(1))
-            .zip(n_heads.checked_mul(3).and_then(|r| r.checked_add(1)).and_then(|r| r.checked_mul(n_layers)))
-            .and_then(|(w, r)| w.checked_mul(r + 1));
-        if entries.is_none_or(|e| e > 1 << 30) {
+        let (layers, heads) = (n_layers as u128, n_heads as u128);
+        let entries = (1 + layers * (heads + 1)) * (layers * (3 * heads + 1) + 1);
+        if entries > 1 << 30 {
             return Err(bad(format!(
                 "`cfg`: a {n_layers}-layer, {n_heads}-head graph is too large to hold (its writers × readers score \
                  matrix exceeds 2^30 entries)"

@@ -13,8 +13,8 @@
 //! place either way so circuits of one model always line up. Edges are cubic Béziers from the
 //! top of the writer's box to the reader's port on the bottom of the reader's box: a head has
 //! three ports, q on the left, k in the middle, v on the right, and its q/k/v edges are also
-//! solid/dashed/dotted. An edge that would run up its own column behind other rows' boxes
-//! (m0 → m3) climbs in a lane beside the column instead.
+//! solid/dashed/dotted. A near-vertical edge that would run behind other rows' boxes (m0 → m3,
+//! input → logits) climbs in a lane between the columns instead.
 //! Colour gives the sign (Okabe–Ito blue positive, vermillion negative; colour-blind safe),
 //! stroke width and opacity grow with |score| / max |score| over the circuit's edges, and
 //! stronger edges are drawn on top. Numbers are written with two decimals, so the same
@@ -154,18 +154,23 @@ impl Layout {
         }
     }
     /// The SVG path of an edge from the top of writer box `b` to the port (x2, y2) of reader box
-    /// `rb`. An edge within one column that passes other rows' boxes would run hidden under
-    /// them (m0 → m3 under m1 and m2, a0.h3 → a5.h3 under a1–a4.h3), so it leaves its column
-    /// between the rows, climbs in a lane beside it (the gap to the column's right; for the MLP
-    /// column, outside the grid, farther out the more rows it spans) and comes back to its port.
-    /// Every other edge is one cubic Bézier.
-    fn edge_path(&self, b: NodeBox, rb: NodeBox, (x2, y2): (f64, f64), fs: f64, is_mlp: bool) -> String {
+    /// `rb`. A near-vertical edge that passes other rows would run hidden under their boxes
+    /// (m0 → m3 under m1 and m2, a0.h3 → a5.h3 under a1–a4.h3, input → logits under the middle
+    /// column), so it leaves its column between the rows, climbs in a lane (the MLP column's
+    /// beside it outside the grid, farther out the more rows it spans; anything else's in the
+    /// nearest gap between columns) and comes back to its port. Every other edge is one cubic
+    /// Bézier.
+    fn edge_path(&self, b: NodeBox, rb: NodeBox, (x2, y2): (f64, f64), fs: f64) -> String {
         let (x1, y1) = (b.x + self.box_w / 2.0, b.y);
-        let same_column = (b.x - rb.x).abs() < 1.0;
-        if same_column && y1 - y2 > self.pitch {
+        let overlapping = (b.x - rb.x).abs() < self.box_w;
+        if overlapping && y1 - y2 > self.pitch {
             let skipped = ((y1 - y2 + self.box_h) / self.pitch).round() as usize - 1;
-            let lane =
-                b.x + self.box_w + if is_mlp { fs * (0.6 + 0.3 * skipped.min(5) as f64) } else { self.col_gap / 2.0 };
+            let mlp_x = self.mlp(0).x;
+            let lane = if (b.x - mlp_x).abs() < 1.0 && (rb.x - mlp_x).abs() < 1.0 {
+                mlp_x + self.box_w + fs * (0.6 + 0.3 * skipped.min(5) as f64)
+            } else {
+                self.nearest_gap((x1 + x2) / 2.0)
+            };
             // a quarter of the free space between two rows: turns happen between the boxes
             let a = (self.pitch - self.box_h) / 4.0;
             return format!(
@@ -188,8 +193,6 @@ impl Layout {
                 f2(y2)
             );
         }
-        // Capped, so that a long edge leaves its column within about a row instead of running
-        // along it over other boxes.
         let bend = ((y1 - y2).abs() * 0.5).clamp(self.pitch * 0.4, self.pitch * 1.2);
         format!(
             "M{} {} C{} {} {} {} {} {}",
@@ -202,6 +205,16 @@ impl Layout {
             f2(x2),
             f2(y2)
         )
+    }
+    /// The centre of the gap between columns nearest to `x`: left of the first head column,
+    /// between two head columns, or between the last head column and the MLP column.
+    fn nearest_gap(&self, x: f64) -> f64 {
+        let step = self.box_w + self.col_gap;
+        let mut gaps: Vec<f64> =
+            (0..self.n_heads).map(|i| self.grid_x0 + i as f64 * step - self.col_gap / 2.0).collect();
+        let last_head_right = self.grid_x0 + self.n_heads as f64 * step - self.col_gap;
+        gaps.push((last_head_right + self.mlp(0).x) / 2.0);
+        gaps.into_iter().min_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs())).unwrap_or(x)
     }
     fn grid_bottom(&self) -> f64 {
         self.input().y + self.box_h
@@ -358,8 +371,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
         let rel = if max_abs > 0.0 { (key(s) / max_abs) as f64 } else { 0.0 };
         let reader = shape.reader(r);
         let (port, qkv) = lay.port(reader);
-        let is_mlp = matches!(reader, Reader::Mlp { .. });
-        let d = lay.edge_path(lay.writer_box(shape.writer(w)), lay.reader_box(reader), port, fs, is_mlp);
+        let d = lay.edge_path(lay.writer_box(shape.writer(w)), lay.reader_box(reader), port, fs);
         let colour = if s < 0.0 { NEGATIVE_COLOUR } else { POSITIVE_COLOUR };
         let _ = writeln!(
             out,

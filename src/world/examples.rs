@@ -108,6 +108,25 @@ impl ExampleFile {
         self.lines.truncate(n);
     }
 
+    /// The token sequences the records' clean runs read (a task item's clean prompt, a
+    /// question/answer pair's prompt and answer), as [`Self::examples`] tokenises them but
+    /// without checking what only attribution needs (answers, corrupted prompts): what a mean
+    /// ablation averages over.
+    pub fn sequences(&self, tok: &Tokenizer) -> Result<Vec<Vec<u32>>> {
+        let texts: Vec<String> = match &self.records {
+            Records::Tasks(items) => items.iter().map(|t| t.clean.clone()).collect(),
+            Records::Qa(pairs) => pairs.iter().map(|q| format!("{}{}", q.prompt(), q.completion())).collect(),
+        };
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match tok.encode(t)? {
+                ids if ids.is_empty() => Err(Error::format(&self.path, format!("line {}: no tokens", self.lines[i]))),
+                ids => Ok(ids),
+            })
+            .collect()
+    }
+
     /// Tokenises every record (see `attribution::data` for how answers become tokens). A record
     /// that cannot become an example (e.g. clean and corrupted prompts of different token
     /// lengths) is an error naming the file, the line and the item.
