@@ -102,8 +102,7 @@ pub(crate) struct FixInputs<'a> {
     /// z'_u − z_u (n_fwd, b, s, d)
     pub delta: &'a Tensor,
     /// positions before this one have Δ = 0 exactly, whatever rounding `delta` holds there (the
-    /// prompts' shared prefix, with patching); the MLP fix skips them (the QK fix, whose
-    /// queries and keys need every position, does not)
+    /// prompts' shared prefix, with patching), and the fixes take their clean values there
     pub unchanged: usize,
     /// ∂L/∂A (L, b, H, s, s), with the QK fix
     pub pattern_grads: Option<&'a Tensor>,
@@ -122,16 +121,16 @@ pub(crate) fn apply(decoder: &Decoder, fix: ReaderFix, inputs: &FixInputs, per_i
         nb: shape.n_bwd(),
     };
     let missing = || crate::error::Error::input("internal: a reader fix ran without its clean streams or gradients");
-    // The MLP is position-wise: where Δ is zero, every patched MLP input is the clean one and its
-    // change is exactly zero (in IOI, everything before S2). Δ there is rounding only (the clean
-    // and corrupted runs use different kernels), so those positions are left out.
+    // Norms, projections and the MLP are position-wise: where Δ is zero, the patched queries,
+    // keys and MLP inputs are the clean ones (in IOI, everything before S2). Δ there is rounding
+    // only (the clean and corrupted runs use different kernels), so those positions are left out.
     let from = inputs.unchanged.min(s.saturating_sub(1));
     let changed = inputs.delta.narrow(2, from, s - from)?;
     for l in 0..decoder.cfg.n_layers {
         if fix.qk {
             let (x, g) =
                 (inputs.streams.ok_or_else(missing)?.get(l)?, inputs.pattern_grads.ok_or_else(missing)?.get(l)?);
-            qk_layer(decoder, l, &ctx, &x, inputs.delta, &g, &mut out)?;
+            qk_layer(decoder, l, &ctx, &x, (&changed, from), &g, &mut out)?;
         }
         if fix.mlp {
             let (x, g) =
@@ -177,12 +176,13 @@ fn patched(x: &Tensor, delta: &Tensor, first: usize, n: usize) -> Result<Tensor>
     Ok(delta.narrow(0, first, n)?.to_dtype(x.dtype())?.broadcast_add(&x.unsqueeze(0)?)?.reshape((n * b, s, d))?)
 }
 
+/// `changed`: Δ from position `from` on (n_fwd, b, s − from, d); before it Δ is zero.
 fn qk_layer(
     decoder: &Decoder,
     l: usize,
     ctx: &AttnContext,
     x: &Tensor,
-    delta: &Tensor,
+    (changed, from): (&Tensor, usize),
     g: &Tensor,
     out: &mut Scores,
 ) -> Result<()> {
@@ -196,12 +196,20 @@ fn qk_layer(
     let clean = attn.pattern_of(&q, &k, ctx)?.to_dtype(dtype)?;
     // Writers before layer l are exactly those with an edge into its heads.
     let n_writers = shape.writer_index(Writer::Head { layer: l, head: 0 });
+    let x_changed = x.narrow(1, from, s - from)?;
     for (first, n) in chunks(n_writers, b, s) {
-        let xp = patched(&x, delta, first, n)?;
+        let xp = patched(&x_changed, changed, first, n)?;
         let (q_tiled, k_tiled) = (q.repeat((n, 1, 1, 1))?, k.repeat((n, 1, 1, 1))?);
+        // Queries and keys are projected position by position (the rotary embedding comes later,
+        // in the scores), so over the unchanged prefix the patched ones are the clean ones.
+        let with_prefix = |clean: &Tensor, rest: Tensor| -> Result<Tensor> {
+            Ok(if from == 0 { rest } else { Tensor::cat(&[&clean.narrow(1, 0, from)?, &rest], 1)? })
+        };
+        let (q_patched, k_patched) =
+            (with_prefix(&q_tiled, attn.queries_from(&xp, ctx)?)?, with_prefix(&k_tiled, attn.keys_from(&xp, ctx)?)?);
         for (qkv, pattern) in [
-            (Qkv::Q, attn.pattern_of(&attn.queries_from(&xp, ctx)?, &k_tiled, ctx)?),
-            (Qkv::K, attn.pattern_of(&q_tiled, &attn.keys_from(&xp, ctx)?, ctx)?),
+            (Qkv::Q, attn.pattern_of(&q_patched, &k_tiled, ctx)?),
+            (Qkv::K, attn.pattern_of(&q_tiled, &k_patched, ctx)?),
         ] {
             // Σ_{i,j} (A' − A)·Ḡ per writer, item and head: (n, b, H)
             let change = pattern.to_dtype(dtype)?.reshape((n, b, h, s, s))?.broadcast_sub(&clean.unsqueeze(0)?)?;
