@@ -108,11 +108,11 @@ impl DataSetup {
     /// the reference file's items, else over `examples`' clean tokens; per-position means must
     /// reach as far as the longest example.
     pub fn ablation(&self, examples: &[Example], tok: &Tokenizer) -> Result<Ablation> {
-        let reference = match (&self.reference, self.intervention) {
-            (Some(file), AblationKind::Mean | AblationKind::MeanPositions) => Some(file.sequences(tok)?),
-            _ => None,
-        };
-        if let (Some(r), Some(file), AblationKind::MeanPositions) = (&reference, &self.reference, self.intervention) {
+        // read_data lets a reference through only for the mean interventions
+        let reference = self.reference.as_ref().map(|f| f.sequences(tok)).transpose()?;
+        if let (Some(r), Some(file), true) =
+            (&reference, &self.reference, self.intervention == AblationKind::MeanPositions)
+        {
             let (have, need) =
                 (r.iter().map(Vec::len).max().unwrap_or(0), examples.iter().map(|e| e.clean.len()).max().unwrap_or(0));
             if have < need {
