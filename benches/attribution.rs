@@ -35,7 +35,7 @@ fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!("circuitscope attribution benchmark (CPU, f32, {} candle threads)", candle_core::utils::get_num_threads());
     println!("one timed run per cell (after a warm-up on the first model); batch size {BATCH}\n");
-    let peak = matmul_peak()?;
+    let peak = matmul_peak(&candle_core::Device::Cpu, candle_core::DType::F32)?;
     let mut rows = Vec::new();
 
     // (a) the tiny fixture: synthetic IOI-like pairs (no tokenizer)

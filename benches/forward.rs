@@ -30,7 +30,7 @@ fn main() -> Result<()> {
     );
     println!("timings are the minimum over repeated runs after one warm-up run\n");
 
-    let peak = matmul_peak()?;
+    let peak = matmul_peak(&Device::Cpu, DType::F32)?;
 
     let mut models: Vec<(&str, PathBuf, Shapes)> = vec![
         ("llama fixture", root.join("tests/fixtures/parity/llama"), vec![(4, 64)]),

@@ -20,6 +20,17 @@ mod cli;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// where models run: cpu, cuda or cuda:N (cuda needs a CUDA build: scripts/build-cuda.sh)
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
+}
+
+/// The device of `--device`, set once before any subcommand runs.
+static DEVICE: std::sync::OnceLock<candle_core::Device> = std::sync::OnceLock::new();
+
+/// The device every model of this invocation is loaded on.
+fn device() -> candle_core::Device {
+    DEVICE.get().cloned().unwrap_or(candle_core::Device::Cpu)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -345,6 +356,23 @@ fn error_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let device = circuitscope::model::device::parse(&cli.device)?;
+    let runs_a_model = matches!(
+        cli.command,
+        Command::Info { .. }
+            | Command::Run { .. }
+            | Command::Demo { .. }
+            | Command::Attribute(_)
+            | Command::Evaluate(_)
+    );
+    if !device.is_cpu() && !runs_a_model {
+        bail!(
+            "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
+             --device applies to info, run, attribute, evaluate and demo",
+            cli.device
+        );
+    }
+    let _ = DEVICE.set(device);
     match cli.command {
         Command::Info { model, dtype, json } => info(&model, dtype.into(), json),
         Command::Run { model, prompt, token_ids, top_k, generate, logit_lens, capture, save_cache, dtype, json } => {
@@ -425,7 +453,7 @@ fn resolve_model(path: &Path) -> Result<PathBuf> {
 fn load(path: &Path, dtype: DType) -> Result<(Model, f64)> {
     let path = &resolve_model(path)?;
     let t = std::time::Instant::now();
-    let m = Model::load(path, LoadOptions { dtype, progress: true })?;
+    let m = Model::load(path, LoadOptions { dtype, progress: true, device: device() })?;
     Ok((m, t.elapsed().as_secs_f64()))
 }
 
@@ -445,6 +473,7 @@ fn info(path: &Path, dtype: DType, json: bool) -> Result<()> {
             "path": model.path, "family": c.family.name(), "architecture": c.architecture,
             "format": format!("{:?}", model.format), "stored_dtypes": model.stored_dtypes,
             "dtype": format!("{dtype:?}").to_lowercase(),
+            "device": circuitscope::model::device::name(model.decoder.device()),
             "n_layers": c.n_layers, "d_model": c.d_model, "n_heads": c.n_heads, "n_kv_heads": c.n_kv_heads,
             "d_head": c.d_head, "d_mlp": c.d_mlp, "vocab_size": c.vocab_size, "n_ctx": c.n_ctx,
             "n_params": c.n_params(), "load_seconds": secs, "peak_rss_bytes": peak,
@@ -458,6 +487,7 @@ fn info(path: &Path, dtype: DType, json: bool) -> Result<()> {
     let stored: Vec<String> = model.stored_dtypes.iter().map(|(k, n)| format!("{k}×{n}")).collect();
     println!("stored as    {}", stored.join(", "));
     println!("dtype        {}", format!("{dtype:?}").to_lowercase());
+    println!("device       {}", circuitscope::model::device::name(model.decoder.device()));
     println!(
         "layers {}  d_model {}  heads {} (kv {})  d_head {}  d_mlp {}  vocab {}  context {}",
         c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.d_head, c.d_mlp, c.vocab_size, c.n_ctx

@@ -20,7 +20,7 @@ use common::fixture;
 const FAMILIES: [&str; 3] = ["gpt2", "llama", "gpt_neox"];
 
 fn load(family: &str, dtype: DType) -> Model {
-    Model::load(fixture(&format!("parity/{family}")), LoadOptions { dtype, progress: false })
+    Model::load(fixture(&format!("parity/{family}")), LoadOptions { dtype, ..Default::default() })
         .unwrap_or_else(|e| panic!("{family}: {e}"))
 }
 

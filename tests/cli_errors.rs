@@ -462,3 +462,20 @@ fn info_lists_hook_shapes() {
         .unwrap_or_else(|| panic!("no blocks.1.attn.hook_result in:\n{stdout}"));
     assert!(line.contains("(batch, seq, 4, 64)"), "{line}");
 }
+
+/// `--device`: a malformed name, a GPU in a CPU-only build (with how to get one), and a GPU for a
+/// command that runs on the CPU are each one clear error before any work.
+#[test]
+fn bad_devices_are_refused_by_name() {
+    let model = fixture("parity/gpt2");
+    let m = model.to_str().unwrap();
+    assert_error(&cli(&["info", m, "--device", "gpu"]), &["`gpu`", "cpu, cuda or cuda:N"]);
+    assert_error(&cli(&["run", m, "--token-ids", "1,2", "--device", "cuda:x"]), &["`cuda:x`"]);
+    if !circuitscope::model::device::CUDA_BUILT {
+        assert_error(&cli(&["info", m, "--device", "cuda"]), &["`cuda`", "without CUDA", "scripts/build-cuda.sh"]);
+    }
+    let out = cli(&["info", m, "--device", "cpu", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["device"], "cpu");
+}

@@ -16,7 +16,7 @@ fn ids() -> Tensor {
 }
 
 fn logits(path: &Path, dtype: DType) -> Tensor {
-    let m = Model::load(path, LoadOptions { dtype, progress: false }).unwrap_or_else(|e| panic!("{e}"));
+    let m = Model::load(path, LoadOptions { dtype, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
     m.decoder.logits(&ids()).unwrap().to_dtype(DType::F32).unwrap()
 }
 

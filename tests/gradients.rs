@@ -69,8 +69,9 @@ fn points(model: &Model) -> Vec<HookPoint> {
 }
 
 fn check_family(family: &str) {
-    let model = Model::load(fixture(&format!("parity/{family}")), LoadOptions { dtype: DType::F64, progress: false })
-        .unwrap_or_else(|e| panic!("{family}: {e}"));
+    let model =
+        Model::load(fixture(&format!("parity/{family}")), LoadOptions { dtype: DType::F64, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{family}: {e}"));
     let ids = Tensor::new(&[[5u32, 17, 3, 40, 9, 77, 21], [1, 2, 60, 4, 33, 8, 90]], &Device::Cpu).unwrap();
     let pts = points(&model);
     let out = model.decoder.forward(&ids, &HookSet::new().tap(pts.iter().copied())).unwrap();

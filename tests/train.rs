@@ -102,7 +102,7 @@ fn bundled_model_matches_hugging_face_transformers() {
     let fixture = common::fixture("world_gpt2/reference.safetensors");
     // both committed with the repository: missing is a failure, not a skip
     assert!(model_dir.exists() && fixture.exists(), "the bundled model or {} is missing", fixture.display());
-    let model = Model::load(&model_dir, LoadOptions { dtype: DType::F32, progress: false }).unwrap();
+    let model = Model::load(&model_dir, LoadOptions::default()).unwrap();
     let tok = model.tokenizer().unwrap();
     let refs = candle_core::safetensors::load(&fixture, &candle_core::Device::Cpu).unwrap();
     let info: serde_json::Value = {
@@ -121,4 +121,46 @@ fn bundled_model_matches_hugging_face_transformers() {
         let diff = common::max_abs_diff(&logits, want);
         assert!(diff < 1e-4, "prompt {i}: logits differ from transformers by {diff}");
     }
+}
+
+/// Any checkpoint as trainable `Var`s (the Llama fixture: RoPE, GQA, SwiGLU, RMS norm): the
+/// decoder over them is the loaded model (same logits), a gradient reaches every parameter, and
+/// AdamW steps on one batch lower its loss.
+#[test]
+fn a_trainable_checkpoint_is_the_loaded_model_and_learns() {
+    use candle_core::{Device, Var};
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    use circuitscope::train::{loss::masked_cross_entropy, Trainable};
+    let dir = common::fixture("parity/llama");
+    let model = Model::load(&dir, LoadOptions::default()).unwrap();
+    let tr = Trainable::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(tr.vars.len(), tr.cfg.n_layers * 9 + 2 + usize::from(!tr.cfg.tied_embeddings), "one Var per tensor");
+    let v = tr.cfg.vocab_size;
+    let ids: Vec<u32> = (0..2 * 13).map(|i| ((i * 13 + 3) % v) as u32).collect();
+    let rows = Tensor::from_vec(ids, (2, 13), &Device::Cpu).unwrap();
+    let (inputs, targets) = (rows.narrow(1, 0, 12).unwrap(), rows.narrow(1, 1, 12).unwrap().contiguous().unwrap());
+    let d =
+        common::max_abs_diff(&tr.decoder().unwrap().logits(&inputs).unwrap(), &model.decoder.logits(&inputs).unwrap());
+    assert!(d <= 1e-6, "the trainable decoder's logits differ from the loaded model's by {d}");
+
+    let mask = Tensor::ones((2, 12), DType::F32, &Device::Cpu).unwrap();
+    let vars: Vec<Var> = tr.vars.values().cloned().collect();
+    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: 1e-2, ..Default::default() }).unwrap();
+    let hooks = HookSet::new().training();
+    let mut losses = Vec::new();
+    for step in 0..5 {
+        let logits = tr.decoder().unwrap().forward(&inputs, &hooks).unwrap().logits;
+        let loss = masked_cross_entropy(&logits, &targets, &mask).unwrap();
+        losses.push(loss.to_scalar::<f32>().unwrap());
+        let grads = loss.backward().unwrap();
+        if step == 0 {
+            for (n, var) in &tr.vars {
+                let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient reaches {n}"));
+                assert!(common::max_abs(g) > 0.0, "{n}'s gradient is zero");
+            }
+        }
+        opt.step(&grads).unwrap();
+    }
+    eprintln!("trainable llama fixture: loss {losses:?}");
+    assert!(losses[4] < losses[0] - 0.5, "five AdamW steps on one batch did not lower the loss: {losses:?}");
 }

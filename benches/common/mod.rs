@@ -2,7 +2,7 @@
 //! yardstick) and the FLOP count of a forward pass.
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use circuitscope::model::ModelConfig;
 use std::hint::black_box;
 use std::time::Instant;
@@ -28,21 +28,26 @@ pub fn time_min(mut f: impl FnMut() -> Result<()>) -> Result<(f64, usize)> {
     Ok((best, runs))
 }
 
-/// Best f32 matmul GFLOP/s of candle on this CPU over a few square sizes.
-pub fn matmul_peak() -> Result<f64> {
-    println!("== f32 matmul speed (candle Tensor::matmul, CPU) ==");
+/// Best matmul GFLOP/s of candle on `dev` in `dtype` over a few square sizes (larger on a GPU),
+/// the yardstick of every other figure. GPU work is synchronised before the clock stops.
+pub fn matmul_peak(dev: &Device, dtype: DType) -> Result<f64> {
+    let dt = format!("{dtype:?}").to_lowercase();
+    let on = if dev.is_cpu() { "CPU".to_string() } else { format!("{:?}", dev.location()) };
+    println!("== {dt} matmul speed (candle Tensor::matmul, {on}) ==");
     println!("{:>6} {:>10} {:>10} {:>6}", "n", "ms", "GFLOP/s", "runs");
+    let sizes: &[usize] = if dev.is_cpu() { &[512, 1024, 2048] } else { &[2048, 4096, 8192] };
     let mut peak: f64 = 0.0;
-    for n in [512usize, 1024, 2048] {
-        let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-        let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    for &n in sizes {
+        let a = Tensor::randn(0f32, 1.0, (n, n), dev)?.to_dtype(dtype)?;
+        let b = Tensor::randn(0f32, 1.0, (n, n), dev)?.to_dtype(dtype)?;
         let (secs, runs) = time_min(|| {
             black_box(a.matmul(&b)?);
+            dev.synchronize()?;
             Ok(())
         })?;
         let gflops = 2.0 * (n * n * n) as f64 / secs / 1e9;
         peak = peak.max(gflops);
-        println!("{n:>6} {:>10.2} {gflops:>10.1} {runs:>6}", secs * 1e3);
+        println!("{n:>6} {:>10.3} {gflops:>10.1} {runs:>6}", secs * 1e3);
     }
     println!("peak: {peak:.1} GFLOP/s\n");
     Ok(peak)

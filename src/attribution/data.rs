@@ -251,6 +251,20 @@ impl Batch {
         })
     }
 
+    /// The batch's tensors on `device` (a model's: batches are built on the CPU).
+    pub fn to_device(&self, device: &Device) -> Result<Batch> {
+        let mv = |t: &Tensor| t.to_device(device);
+        Ok(Batch {
+            clean: mv(&self.clean)?,
+            corrupted: self.corrupted.as_ref().map(mv).transpose()?,
+            rows: mv(&self.rows)?,
+            row_tokens: mv(&self.row_tokens)?,
+            distractors: self.distractors.as_ref().map(mv).transpose()?,
+            row_mean: mv(&self.row_mean)?,
+            ..self.clone()
+        })
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.lengths.len()
@@ -277,7 +291,7 @@ impl Batch {
     }
 }
 
-/// Splits `examples` into padded batches of at most `batch_size` items.
+/// Splits `examples` into padded batches of at most `batch_size` items, on the CPU.
 pub fn batches(examples: &[Example], batch_size: usize) -> Result<Vec<Batch>> {
     if batch_size == 0 {
         return Err(Error::input("the batch size must be at least 1"));
@@ -286,6 +300,11 @@ pub fn batches(examples: &[Example], batch_size: usize) -> Result<Vec<Batch>> {
         return Err(Error::input("there are no examples to attribute"));
     }
     examples.chunks(batch_size).enumerate().map(|(i, c)| Batch::new(c, i * batch_size)).collect()
+}
+
+/// [`batches`] on `device`, where a model that runs there reads them.
+pub fn batches_on(examples: &[Example], batch_size: usize, device: &Device) -> Result<Vec<Batch>> {
+    batches(examples, batch_size)?.iter().map(|b| b.to_device(device)).collect()
 }
 
 impl Batch {
@@ -312,10 +331,10 @@ impl Batch {
             first_index: self.first_index,
             missing_corrupted: self.missing_corrupted,
             shared_prefix: self.shared_prefix,
-            rows: Tensor::from_vec(tiled_rows, n * n_rows, &Device::Cpu)?,
+            rows: Tensor::from_vec(tiled_rows, n * n_rows, self.rows.device())?,
             row_tokens: self.row_tokens.repeat(n)?,
             distractors: self.distractors.as_ref().map(|d| d.repeat(n)).transpose()?,
-            row_mean: Tensor::from_vec(tiled_mean, (n * b, n * n_rows), &Device::Cpu)?,
+            row_mean: Tensor::from_vec(tiled_mean, (n * b, n * n_rows), self.row_mean.device())?,
         })
     }
 }

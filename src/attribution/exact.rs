@@ -81,7 +81,7 @@ pub(crate) fn exact_scores(
                         // Δ into head h only: (b, s, H, d), zero at the other heads
                         let mut onehot = vec![0f32; cfg.n_heads];
                         onehot[h] = 1.0;
-                        let onehot = Tensor::from_vec(onehot, (1, 1, cfg.n_heads, 1), &Device::Cpu)?;
+                        let onehot = Tensor::from_vec(onehot, (1, 1, cfg.n_heads, 1), dz.device())?;
                         dz.unsqueeze(2)?.broadcast_mul(&onehot.to_dtype(dz.dtype())?)?
                     }
                     None => dz,

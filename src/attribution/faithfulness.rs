@@ -21,7 +21,7 @@
 //! patching, then 1 per circuit with at least one edge outside it (0 for the full circuit), plus
 //! 1 for the empty circuit under zero/mean ablation or partial patching (the reference M(corrupted)).
 
-use super::data::{batches, Batch, Example};
+use super::data::{batches_on, Batch, Example};
 use super::metric::{row_log_probs, work_dtype, Metric};
 use super::reader_fix::ReaderFix;
 use super::runs::{corrupted, Clean, Corruption, PassCount, Progress, Tracker};
@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::graph::{GraphShape, Writer};
 use crate::hooks::{ActivationCache, HookPoint, HookSet, Intervention, Site};
 use crate::model::{Decoder, ModelConfig};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use std::sync::Arc;
 
 /// How circuits are evaluated.
@@ -291,7 +291,7 @@ impl Patcher {
         let add = if self.per_head {
             let rows = match &self.row_of_head {
                 Some(idx) => {
-                    let zero = Tensor::zeros((1, b * s * d), self.dtype, &Device::Cpu)?;
+                    let zero = Tensor::zeros((1, b * s * d), self.dtype, rows.device())?;
                     Tensor::cat(&[rows, zero], 0)?.index_select(idx, 0)?
                 }
                 None => rows,
@@ -368,6 +368,7 @@ impl Evaluator<'_> {
         let cfg = &self.decoder.cfg;
         let shape = GraphShape::of(cfg);
         let dtype = work_dtype(self.decoder.dtype());
+        let dev = self.decoder.device();
         let n_rows = patch.rows.iter().flatten().count();
         let n_take = patch.from_patched.iter().filter(|&&t| t).count();
         let base = if n_take == 0 {
@@ -377,13 +378,13 @@ impl Evaluator<'_> {
         } else {
             // only per-head points have several readers
             let take: Vec<f32> = patch.from_patched.iter().map(|&t| f32::from(u8::from(t))).collect();
-            let take = Tensor::from_vec(take, (1, 1, shape.n_heads, 1), &Device::Cpu)?.to_dtype(dtype)?;
+            let take = Tensor::from_vec(take, (1, 1, shape.n_heads, 1), dev)?.to_dtype(dtype)?;
             Base::Mixed { keep: take.affine(-1.0, 1.0)?, take }
         };
         let row_of_head = (patch.per_head && n_rows < patch.rows.len())
             .then(|| {
                 let idx: Vec<u32> = patch.rows.iter().map(|r| r.unwrap_or(n_rows) as u32).collect();
-                Tensor::new(idx, &Device::Cpu)
+                Tensor::new(idx, dev)
             })
             .transpose()?;
         let index: Vec<u32> = patch.writers.iter().map(|&w| w as u32).collect();
@@ -392,8 +393,8 @@ impl Evaluator<'_> {
             learned_positions: cfg.learned_positions(),
             dtype,
             per_head: patch.per_head,
-            writer_index: Tensor::new(index, &Device::Cpu)?,
-            coef: Tensor::from_vec(patch.coef, (n_rows, patch.writers.len()), &Device::Cpu)?.to_dtype(dtype)?,
+            writer_index: Tensor::new(index, dev)?,
+            coef: Tensor::from_vec(patch.coef, (n_rows, patch.writers.len()), dev)?.to_dtype(dtype)?,
             z_corrupt: self.z_corrupt.clone(),
             x_patched: self.x_patched[patch.stream].clone(),
             row_of_head,
@@ -435,7 +436,7 @@ pub fn faithfulness(
     progress: &dyn Progress,
 ) -> Result<Faithfulness> {
     let shape = GraphShape::of(&decoder.cfg);
-    let batches = batches(examples, cfg.batch_size)?;
+    let batches = batches_on(examples, cfg.batch_size, decoder.device())?;
     let passes = |m: &[bool]| u64::from(!plan(shape, m).is_empty());
     // The corrupted run's own metric is M(corrupted) for plain patching; otherwise the empty
     // circuit is evaluated for it.

@@ -34,7 +34,7 @@ mod runs;
 pub mod sweep;
 pub mod writers;
 
-pub use data::{batches, Batch, Example, Target};
+pub use data::{batches, batches_on, Batch, Example, Target};
 pub use faithfulness::{faithfulness, Faithfulness, FaithfulnessConfig};
 pub use head_grads::QkvGradients;
 pub use metric::Metric;
@@ -148,7 +148,7 @@ pub fn attribute(
     if cfg.max_rows == 0 {
         return Err(Error::input("max_rows must be at least 1"));
     }
-    let batches = batches(examples, cfg.batch_size)?;
+    let batches = batches_on(examples, cfg.batch_size, decoder.device())?;
     if cfg.ablation.needs_corrupted_prompts() {
         batches.iter().try_for_each(|b| b.corrupted().map(|_| ()))?;
     }

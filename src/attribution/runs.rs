@@ -152,7 +152,7 @@ pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track:
             }
         }
         Corruption::Zero => {
-            Corrupted { z: Tensor::zeros(shape, dtype, &candle_core::Device::Cpu)?, alpha: 1.0, log_probs: None }
+            Corrupted { z: Tensor::zeros(shape, dtype, decoder.device())?, alpha: 1.0, log_probs: None }
         }
         Corruption::Means(m) => Corrupted { z: broadcast_means(m, batch, cfg.d_model)?, alpha: 1.0, log_probs: None },
     })

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::graph::{GraphShape, Qkv, Reader};
 use crate::hooks::{ActivationCache, HookPoint, HookSet, Site, TapGradients};
 use crate::model::{Decoder, ModelConfig};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 /// What a writer's output becomes when it is "corrupted": z'_u.
 #[derive(Clone, Debug, PartialEq)]
@@ -195,7 +195,8 @@ pub fn mean_outputs(
     let n_fwd = GraphShape::of(cfg).n_fwd();
     let d = cfg.d_model;
     // Sums over items, per position: (n_fwd, s_max, d); counts per position.
-    let mut sum = Tensor::zeros((n_fwd, s_max, d), dtype, &Device::Cpu)?;
+    let dev = decoder.device();
+    let mut sum = Tensor::zeros((n_fwd, s_max, d), dtype, dev)?;
     let mut counts = vec![0usize; s_max];
     let mut passes = 0;
     for chunk in reference.chunks(batch_size.max(1)) {
@@ -210,17 +211,17 @@ pub fn mean_outputs(
             }
             counts.iter_mut().take(r.len()).for_each(|c| *c += 1);
         }
-        let ids = Tensor::from_vec(ids, (b, s), &Device::Cpu)?;
+        let ids = Tensor::from_vec(ids, (b, s), dev)?;
         let out = decoder.forward(&ids, &capture_writers(cfg))?;
         passes += 1;
         let z = writer_outputs(&out.cache, cfg, dtype)?; // (n_fwd, b, s, d)
-        let mask = Tensor::from_vec(mask, (1, b, s, 1), &Device::Cpu)?.to_dtype(dtype)?;
+        let mask = Tensor::from_vec(mask, (1, b, s, 1), dev)?.to_dtype(dtype)?;
         let part = z.broadcast_mul(&mask)?.sum(1)?; // (n_fwd, s, d)
         sum = (sum + part.pad_with_zeros(1, 0, s_max - s)?)?;
     }
     let mean = if per_position {
         let inv: Vec<f64> = counts.iter().map(|&c| 1.0 / c.max(1) as f64).collect();
-        let inv = Tensor::new(inv, &Device::Cpu)?.to_dtype(dtype)?.reshape((1, s_max, 1))?;
+        let inv = Tensor::new(inv, dev)?.to_dtype(dtype)?.reshape((1, s_max, 1))?;
         sum.broadcast_mul(&inv)?.unsqueeze(1)?
     } else {
         let total: usize = counts.iter().sum();

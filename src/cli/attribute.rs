@@ -75,6 +75,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         "intervention": data.intervention.name(), "reference": data.reference_json(&a.run, &cfg.ablation), "data": a.run.data, "data_kind": data.file.kind().name(),
         "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),
+        "device": circuitscope::model::device::name(model.decoder.device()),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},
         "seconds": seconds, "clean_metric": result.clean_metric, "corrupted_metric": result.corrupted_metric,
         "scores": a.out, "per_sample": a.per_sample.then_some(&per_sample_path),

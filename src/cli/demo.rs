@@ -51,7 +51,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         circuitscope::fsutil::check_output_dir(out, force)?;
     }
     let world = WorldData::read(data)?;
-    let model = Model::load(model_path, LoadOptions { progress: true, ..Default::default() })
+    let model = Model::load(model_path, LoadOptions { progress: true, device: crate::device(), ..Default::default() })
         .with_context(|| format!("loading the bundled model {}", model_path.display()))?;
     let tok = model.tokenizer()?;
     let dec = &model.decoder;

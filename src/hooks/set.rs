@@ -107,7 +107,8 @@ impl Intervention {
     pub fn apply(&self, x: &Tensor, cache: &ActivationCache) -> Result<Tensor> {
         let hook_err = |msg: String| Error::Hook { point: self.point.to_string(), msg };
         let fit = |t: &Tensor, what: &str| -> Result<Tensor> {
-            t.to_dtype(x.dtype())?.broadcast_as(x.shape()).map_err(|_| {
+            // An edit made on another device (a CPU cache applied to a GPU model) moves to x's.
+            t.to_dtype(x.dtype())?.to_device(x.device())?.broadcast_as(x.shape()).map_err(|_| {
                 hook_err(format!(
                     "{what} tensor of shape {:?} does not broadcast to the activation's shape {:?}",
                     t.dims(),

@@ -48,7 +48,7 @@ impl Attention {
         let kv_index = (group > 1)
             .then(|| {
                 let idx: Vec<u32> = (0..cfg.n_heads as u32).map(|h| h / group as u32).collect();
-                Tensor::new(idx, &candle_core::Device::Cpu)
+                Tensor::new(idx, &ws.device)
             })
             .transpose()?;
         Ok(Attention {
@@ -71,7 +71,12 @@ impl Attention {
     }
 
     /// (s, s) additive causal mask, limited to the sliding window if the model has one.
-    pub fn mask(s: usize, sliding_window: Option<usize>, dtype: candle_core::DType) -> Result<Tensor> {
+    pub fn mask(
+        s: usize,
+        sliding_window: Option<usize>,
+        dtype: candle_core::DType,
+        device: &candle_core::Device,
+    ) -> Result<Tensor> {
         let mut m = vec![0f32; s * s];
         for i in 0..s {
             for j in 0..s {
@@ -81,7 +86,7 @@ impl Attention {
                 }
             }
         }
-        Ok(Tensor::from_vec(m, (s, s), &candle_core::Device::Cpu)?.to_dtype(dtype)?)
+        Ok(Tensor::from_vec(m, (s, s), device)?.to_dtype(dtype)?)
     }
 
     pub fn sliding_window(&self) -> Option<usize> {

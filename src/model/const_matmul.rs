@@ -40,7 +40,8 @@ impl CustomOp1 for ConstRhsMatmul {
 }
 
 /// x · rhs (batched like `Tensor::matmul`); when x carries gradients and rhs does not, rhs's
-/// gradient is never computed.
+/// gradient is never computed. On a GPU (the op has no CUDA path) this is candle's matmul, whose
+/// backward also computes the unused weight gradient: correct, one extra matmul per weight.
 pub fn matmul_const(x: &Tensor, rhs: &Tensor) -> candle_core::Result<Tensor> {
     if x.track_op() && !rhs.track_op() && x.device().is_cpu() {
         x.contiguous()?.apply_op1(ConstRhsMatmul { rhs: rhs.clone() })

@@ -31,6 +31,7 @@ pub struct Decoder {
     rotary: Option<Rotary>,
     points: Vec<HookPoint>,
     dtype: DType,
+    device: Device,
 }
 
 /// What one forward pass returns.
@@ -66,6 +67,7 @@ impl Decoder {
             unembed,
             points,
             dtype: ws.dtype,
+            device: ws.device.clone(),
         })
     }
 
@@ -73,12 +75,17 @@ impl Decoder {
         self.dtype
     }
 
+    /// Where the weights live; every pass runs there (inputs on another device are moved).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Every hook point of this model, in firing order.
     pub fn hook_points(&self) -> &[HookPoint] {
         &self.points
     }
 
-    /// A (1, s) input tensor from token ids.
+    /// A (1, s) input tensor from token ids, on the CPU ([`Decoder::forward`] moves it).
     pub fn input(ids: &[u32]) -> Result<Tensor> {
         Ok(Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?)
     }
@@ -116,13 +123,13 @@ impl Decoder {
     pub fn attn_context(&self, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
         let rope = match &self.rotary {
             Some(r) => {
-                let (cos, sin) = r.tables(s, self.dtype, &Device::Cpu)?;
+                let (cos, sin) = r.tables(s, self.dtype, &self.device)?;
                 Some((r, cos, sin))
             }
             None => None,
         };
         let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
-        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype)?, ops })
+        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype, &self.device)?, ops })
     }
 
     /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
@@ -131,12 +138,12 @@ impl Decoder {
         let d = self.cfg.d_model;
         let mut run = HookRun::new(hooks, &self.points)?;
         let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients() };
-        let ids = ids.to_dtype(DType::U32)?;
+        let ids = ids.to_dtype(DType::U32)?.to_device(&self.device)?;
 
         let mut emb = self.tok_embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, d))?;
         if let Some(scale) = self.cfg.embed_scale {
             // HF rounds √d to the activation dtype before multiplying.
-            let scale = Tensor::new(scale as f32, &Device::Cpu)?.to_dtype(self.dtype)?;
+            let scale = Tensor::new(scale as f32, &self.device)?.to_dtype(self.dtype)?;
             emb = emb.broadcast_mul(&scale)?;
         }
         let mut resid = run.fire(HookPoint::Embed, emb)?;

@@ -61,9 +61,22 @@ impl CustomOp1 for GeluTanhGrad {
     }
 }
 
-/// GPT-2's GeLU with an exact one-op backward.
+/// GPT-2's GeLU with an exact one-op backward on the CPU. On a GPU (the op has no CUDA kernel)
+/// it is [`gelu_tanh_composed`]: the same function and derivative, in several candle kernels.
 pub fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op1(GeluTanh)
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op1(GeluTanh)
+    } else {
+        gelu_tanh_composed(x)
+    }
+}
+
+/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))) composed of candle ops, differentiated exactly by
+/// candle's autograd (candle's fused GeLU backward rounds its constants to ~6 digits).
+pub fn gelu_tanh_composed(x: &Tensor) -> candle_core::Result<Tensor> {
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    let inner = ((x + (x.powf(3.0)? * A)?)? * c)?;
+    (x * 0.5)? * (inner.tanh()? + 1.0)?
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod config;
 pub mod const_matmul;
 pub mod decoder;
+pub mod device;
 pub mod gelu;
 pub mod gguf_meta;
 pub mod inspect;
@@ -22,7 +23,7 @@ pub use decoder::{Decoder, ForwardOutput};
 pub use tokenizer::Tokenizer;
 
 use crate::error::{Error, Result};
-use candle_core::DType;
+use candle_core::{DType, Device};
 use naming::{Format, Naming};
 use source::{GgufSource, SafetensorsSource, TensorSource};
 use std::collections::BTreeMap;
@@ -38,16 +39,18 @@ pub struct Model {
     pub stored_dtypes: BTreeMap<String, usize>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub dtype: DType,
     /// show a progress bar while loading
     pub progress: bool,
+    /// where the weights go and every pass runs ([`device::parse`] reads `cpu`, `cuda`, `cuda:N`)
+    pub device: Device,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { dtype: DType::F32, progress: false }
+        LoadOptions { dtype: DType::F32, progress: false, device: Device::Cpu }
     }
 }
 
@@ -96,7 +99,7 @@ impl Model {
             .transpose()?;
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::HuggingFace, &src);
-        let decoder = build(cfg, &src, naming, opts)?;
+        let decoder = build(cfg, &src, naming, &opts)?;
         Ok(Model { decoder, tokenizer, path: dir.to_path_buf(), format: Format::HuggingFace, stored_dtypes: dtypes })
     }
 
@@ -106,7 +109,7 @@ impl Model {
         let tokenizer = Tokenizer::from_gguf(&src)?;
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::Gguf, &src);
-        let decoder = build(cfg, &src, naming, opts)?;
+        let decoder = build(cfg, &src, naming, &opts)?;
         Ok(Model { decoder, tokenizer, path: path.to_path_buf(), format: Format::Gguf, stored_dtypes: dtypes })
     }
 
@@ -132,7 +135,7 @@ fn stored_dtypes(src: &dyn TensorSource) -> BTreeMap<String, usize> {
     dtypes
 }
 
-fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: LoadOptions) -> Result<Decoder> {
+fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: &LoadOptions) -> Result<Decoder> {
     let bar = opts.progress.then(|| {
         let pb = indicatif::ProgressBar::new(src.names().len() as u64);
         pb.set_style(
@@ -147,7 +150,14 @@ fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: LoadOpt
             pb.set_message(name.to_string());
         }
     };
-    let ws = weights::Weights { src, naming, dtype: opts.dtype, cfg: &cfg, on_tensor: Some(&tick) };
+    let ws = weights::Weights {
+        src,
+        naming,
+        dtype: opts.dtype,
+        device: opts.device.clone(),
+        cfg: &cfg,
+        on_tensor: Some(&tick),
+    };
     let decoder = Decoder::new(cfg.clone(), &ws);
     if let Some(pb) = bar {
         pb.finish_and_clear();

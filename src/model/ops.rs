@@ -85,11 +85,7 @@ impl Ops {
             // candle's fused GeLU backward uses constants rounded to ~6 digits; these compositions
             // differentiate exactly.
             match act {
-                Activation::GeluTanh => {
-                    let c = (2.0 / std::f64::consts::PI).sqrt();
-                    let inner = ((x + (x.powf(3.0)? * 0.044715)?)? * c)?;
-                    return Ok(((x * 0.5)? * (inner.tanh()? + 1.0)?)?);
-                }
+                Activation::GeluTanh => return Ok(super::gelu::gelu_tanh_composed(x)?),
                 Activation::GeluErf => {
                     let e = (x * std::f64::consts::FRAC_1_SQRT_2)?.erf()?;
                     return Ok(((x * 0.5)? * (e + 1.0)?)?);

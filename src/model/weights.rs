@@ -5,12 +5,14 @@ use super::config::ModelConfig;
 use super::naming::{Naming, QkvLayout, W};
 use super::source::TensorSource;
 use crate::error::Result;
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 pub struct Weights<'a> {
     pub src: &'a dyn TensorSource,
     pub naming: Naming,
     pub dtype: DType,
+    /// where the decoder's tensors live (read on the CPU, then moved)
+    pub device: Device,
     pub cfg: &'a ModelConfig,
     /// called once per tensor loaded (progress reporting)
     pub on_tensor: Option<&'a dyn Fn(&str)>,
@@ -33,7 +35,7 @@ impl Weights<'_> {
         if let Some(f) = self.on_tensor {
             f(&name);
         }
-        self.src.load(&name, shape, self.dtype)
+        Ok(self.src.load(&name, shape, self.dtype)?.to_device(&self.device)?)
     }
 
     pub fn optional(&self, w: W, layer: usize, shape: &[usize], present: bool) -> Result<Option<Tensor>> {

@@ -3,7 +3,7 @@
 //! log-softmax, gather and mask (and their backward) cost.
 
 use crate::error::{Error, Result};
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
 
 struct CrossEntropy {
     targets: Vec<u32>,
@@ -77,8 +77,16 @@ pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) ->
         return Err(Error::input(format!("cross-entropy: target {bad} is outside the vocabulary of {v}")));
     }
     let n = mask.iter().filter(|&&m| m != 0.0).count().max(1) as f32;
-    let weights = mask.iter().map(|m| m / n).collect();
+    let weights: Vec<f32> = mask.iter().map(|m| m / n).collect();
     let flat = logits.reshape((b * t, v))?.contiguous()?;
+    if !flat.device().is_cpu() {
+        // The fused op has no GPU kernel: the same loss composed of candle ops, which autograd
+        // differentiates on any device.
+        let dev = flat.device();
+        let log_probs = candle_nn::ops::log_softmax(&flat.to_dtype(DType::F32)?, D::Minus1)?;
+        let picked = log_probs.gather(&Tensor::from_vec(targets, (b * t, 1), dev)?, 1)?.squeeze(1)?;
+        return Ok((picked * Tensor::from_vec(weights, b * t, dev)?)?.sum_all()?.neg()?);
+    }
     Ok(flat.apply_op1(CrossEntropy { targets, weights })?)
 }
 

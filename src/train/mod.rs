@@ -21,7 +21,7 @@ use crate::hooks::HookSet;
 use crate::world::rng::Rng;
 use candle_core::Var;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-pub use params::{Gpt2Shape, Params};
+pub use params::{Gpt2Shape, Params, Trainable};
 pub use schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -139,7 +139,7 @@ pub struct TrainLog {
 }
 
 /// Scales every gradient so their global L2 norm is at most `clip`; returns the norm before.
-fn clip_gradients(grads: &mut candle_core::backprop::GradStore, vars: &[Var], clip: f64) -> Result<f64> {
+pub fn clip_gradients(grads: &mut candle_core::backprop::GradStore, vars: &[Var], clip: f64) -> Result<f64> {
     let mut sq = 0f64;
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::naming::{Format, Naming};
-use crate::model::source::TensorSource;
+use crate::model::source::{SafetensorsSource, TensorSource};
 use crate::model::weights::Weights;
 use crate::model::{Decoder, ModelConfig};
 use crate::world::rng::Rng;
@@ -122,6 +122,17 @@ impl Params {
         Ok(Params { shape: shape.clone(), vars, cfg })
     }
 
+    /// The same parameter values on `device` (initialisation is drawn on the CPU, so a GPU run
+    /// starts from exactly the CPU's weights).
+    pub fn to_device(&self, device: &Device) -> Result<Params> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), Var::from_tensor(&v.as_tensor().to_device(device)?)?)))
+            .collect::<Result<_>>()?;
+        Ok(Params { shape: self.shape.clone(), vars, cfg: self.cfg.clone() })
+    }
+
     pub fn n_params(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
     }
@@ -129,16 +140,49 @@ impl Params {
     /// A decoder over the current parameter values whose weights are differentiable functions of
     /// the `Var`s (rebuilt after every optimiser step: the loader's transposes are copies).
     pub fn decoder(&self) -> Result<Decoder> {
-        let src = VarSource { vars: &self.vars };
-        let naming = Naming::new(self.cfg.family, Format::HuggingFace, &src);
-        let ws = Weights { src: &src, naming, dtype: DType::F32, cfg: &self.cfg, on_tensor: None };
-        Decoder::new(self.cfg.clone(), &ws)
+        decoder_over(&self.cfg, &self.vars)
     }
 
     /// The parameters as named tensors, ready for `safetensors`.
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
         self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect()
     }
+}
+
+/// Any Hugging Face checkpoint's parameters as trainable f32 `Var`s under their stored names, on
+/// one device: full-parameter training of every supported family (the bundled trainer's
+/// [`Params`] are the GPT-2 it initialises itself).
+pub struct Trainable {
+    pub cfg: ModelConfig,
+    pub vars: BTreeMap<String, Var>,
+}
+
+impl Trainable {
+    /// Reads a model directory (`config.json` and safetensors) onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg = ModelConfig::from_hf_json(&dir.join("config.json"))?;
+        let src = SafetensorsSource::open_dir(dir)?;
+        let vars = src
+            .names()
+            .into_iter()
+            .map(|n| Ok((n.clone(), Var::from_tensor(&src.read_f32(&n)?.to_device(device)?)?)))
+            .collect::<Result<_>>()?;
+        Ok(Trainable { cfg, vars })
+    }
+
+    /// A decoder whose weights are differentiable functions of the `Var`s (see [`Params::decoder`]).
+    pub fn decoder(&self) -> Result<Decoder> {
+        decoder_over(&self.cfg, &self.vars)
+    }
+}
+
+/// The decoder of `cfg` read through the loader from `vars` (Hugging Face names), on their device.
+fn decoder_over(cfg: &ModelConfig, vars: &BTreeMap<String, Var>) -> Result<Decoder> {
+    let src = VarSource { vars };
+    let naming = Naming::new(cfg.family, Format::HuggingFace, &src);
+    let device = vars.values().next().map_or(Device::Cpu, |v| v.device().clone());
+    let ws = Weights { src: &src, naming, dtype: DType::F32, device, cfg, on_tensor: None };
+    Decoder::new(cfg.clone(), &ws)
 }
 
 enum Fill {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod parity;
+
 use candle_core::{DType, Tensor};
 use std::path::{Path, PathBuf};
 
