@@ -14,7 +14,7 @@
 //! - `CIRCUITSCOPE_BENCH_DEVICE`: cpu (default), cuda, cuda:N
 //! - `CIRCUITSCOPE_BENCH_MODELS`: `name=path,...` (model directories or GGUF files); default the
 //!   bundled model and the Llama fixture
-//! - `CIRCUITSCOPE_BENCH_SHAPES`: `BxS,...` (default 1x128,8x128)
+//! - `CIRCUITSCOPE_BENCH_SHAPES`: `BxS,...` (default 1x128,8x128; `none`: no throughput rows)
 //! - `CIRCUITSCOPE_BENCH_DTYPES`: `f32,bf16` (default f32)
 //! - `CIRCUITSCOPE_BENCH_CUD_MODELS`: names from the models list to time per-sample EAP-IG on
 //!   (default: the bundled model)
@@ -58,6 +58,7 @@ fn main() -> Result<()> {
     };
     let shapes: Vec<(usize, usize)> = env_or("CIRCUITSCOPE_BENCH_SHAPES", "1x128,8x128")
         .split(',')
+        .filter(|s| *s != "none")
         .map(|s| {
             let (b, t) = s.split_once('x').with_context(|| format!("shape `{s}`: expected BxS"))?;
             Ok((b.parse()?, t.parse()?))
@@ -158,62 +159,72 @@ fn bench_model(
         if s > cfg.n_ctx {
             continue;
         }
-        let rows = token_rows(b, s, cfg.vocab_size)?.to_device(dev)?;
+        // ids on the CPU, as callers hold them: the forward pass checks and moves them
+        let rows = token_rows(b, s, cfg.vocab_size)?;
         let ids = rows.narrow(1, 0, s)?;
         let flops = forward_flops(&cfg, b, s);
-        let (t_fwd, _) = time_min(|| {
+        let t_fwd = time_min(|| {
             black_box(dec.forward(&ids, &HookSet::new())?.logits);
             dev.synchronize()?;
             Ok(())
-        })?;
-        let (t_taps, _) = time_min(|| {
+        });
+        let t_taps = time_min(|| {
             let out = dec.forward(&ids, &taps)?;
             let metric = out.logits.narrow(1, s - 1, 1)?.narrow(2, 0, 1)?.sum_all()?;
             black_box(out.taps.gradients(&metric)?);
             dev.synchronize()?;
             Ok(())
-        })?;
-        let t_train = match &trainable {
-            Some(tr) => {
-                let targets = rows.narrow(1, 1, s)?.contiguous()?;
-                let mask = Tensor::ones((b, s), DType::F32, &Device::Cpu)?;
-                let vars: Vec<_> = tr.vars.values().cloned().collect();
-                let p = ParamsAdamW { lr: 1e-5, ..Default::default() };
-                let mut opt = AdamW::new(vars.clone(), p)?;
-                let hooks = HookSet::new().training();
-                Some(
-                    time_min(|| {
-                        let logits = tr.decoder()?.forward(&ids, &hooks)?.logits;
-                        let loss = masked_cross_entropy(&logits, &targets, &mask)?;
-                        let mut grads = loss.backward()?;
-                        clip_gradients(&mut grads, &vars, 1.0)?;
-                        opt.step(&grads)?;
-                        dev.synchronize()?;
-                        Ok(())
-                    })?
-                    .0,
-                )
+        });
+        let t_train = trainable.as_ref().map(|tr| {
+            let targets = rows.narrow(1, 1, s)?.contiguous()?;
+            let mask = Tensor::ones((b, s), DType::F32, &Device::Cpu)?;
+            let vars: Vec<_> = tr.vars.values().cloned().collect();
+            let p = ParamsAdamW { lr: 1e-5, ..Default::default() };
+            let mut opt = AdamW::new(vars.clone(), p)?;
+            let hooks = HookSet::new().training();
+            time_min(|| {
+                let logits = tr.decoder()?.forward(&ids, &hooks)?.logits;
+                let loss = masked_cross_entropy(&logits, &targets, &mask)?;
+                let mut grads = loss.backward()?;
+                clip_gradients(&mut grads, &vars, 1.0)?;
+                opt.step(&grads)?;
+                dev.synchronize()?;
+                Ok(())
+            })
+        });
+        // A cell that fails (a GPU out of memory: per-head q/k/v taps hold b·s·H·d per layer)
+        // says so and the others go on.
+        let mut errors = Vec::new();
+        let mut cell = |t: Option<Result<(f64, usize)>>, f: f64| -> (String, String) {
+            match t {
+                Some(Ok((t, _))) => {
+                    (format!("{:.0}", (b * s) as f64 / t), format!("{:.1}%", 100.0 * f / t / 1e9 / peak))
+                }
+                Some(Err(e)) => {
+                    errors.push(e.to_string().lines().next().unwrap_or("").to_string());
+                    ("failed".into(), "-".into())
+                }
+                None => ("-".into(), "-".into()),
             }
-            None => None,
         };
-        let tps = |t: f64| (b * s) as f64 / t;
-        let pct = |t: f64, f: f64| 100.0 * f / t / 1e9 / peak;
-        let (train, train_pct) = match t_train {
-            Some(t) => (format!("{:.0}", tps(t)), format!("{:.1}%", pct(t, 3.0 * flops))),
-            None => ("-".into(), "-".into()),
-        };
+        let (fwd, fwd_pct) = cell(Some(t_fwd), flops);
+        let (tap, tap_pct) = cell(Some(t_taps), 3.0 * flops);
+        let (train, train_pct) = cell(t_train, 3.0 * flops);
         println!(
-            "{:<16} {:<5} {:<7} {:>10.0} {:>8.1}% {:>10.0} {:>8.1}% {:>10} {:>9}",
+            "{:<16} {:<5} {:<7} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}",
             name,
             dtype_name(dtype),
             format!("{b}x{s}"),
-            tps(t_fwd),
-            pct(t_fwd, flops),
-            tps(t_taps),
-            pct(t_taps, 3.0 * flops),
+            fwd,
+            fwd_pct,
+            tap,
+            tap_pct,
             train,
             train_pct
         );
+        for e in errors {
+            println!("    failed: {e}");
+        }
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 # from a machine that built them (scripts/build-cuda.sh --tests --benches; scripts/pack-cuda.sh
 # gathers them into target/cuda/dist). Writes everything to $OUT (default ./device-out).
 #
-#   scripts/device-check.sh [tests|bench|all]     (default all)
+#   scripts/device-check.sh [tests|bench|all|cs-bench]     (default all)
+# cs-bench: circuitscope's benchmark alone (PyTorch only makes the models).
 #
 # The binaries link against CUDA 13's libcublas, libcurand, libnvrtc and libcudart: found here in
 # PyTorch's NVIDIA wheels or a CUDA toolkit, and the driver's libcuda.so.1.
@@ -50,12 +51,18 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
     | tee -a "$out/summary.txt"
 fi
 
-if [ "$what" = bench ] || [ "$what" = all ]; then
-  models="$out/models"
-  log "PyTorch on the same GPU (tests/reference/torch_device_bench.py)"
-  PYTHONUNBUFFERED=1 timeout 170 python3 tests/reference/torch_device_bench.py --out "$models" \
-    2>&1 | grep -v Warning | tee "$out/torch.log" | tee -a "$out/summary.txt"
-  cp "$models/torch_bench.json" "$out/" 2>/dev/null
+if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = cs-bench ]; then
+  models="$PWD/device-models"
+  if [ "$what" = cs-bench ]; then
+    log "the random-weight models (tests/reference/torch_device_bench.py --make-only)"
+    PYTHONUNBUFFERED=1 timeout 120 python3 tests/reference/torch_device_bench.py --out "$models" --make-only \
+      2>&1 | grep -v -i 'warning\|shards' | tee -a "$out/summary.txt"
+  else
+    log "PyTorch on the same GPU (tests/reference/torch_device_bench.py)"
+    PYTHONUNBUFFERED=1 timeout 170 python3 tests/reference/torch_device_bench.py --out "$models" \
+      2>&1 | grep -v -i 'warning\|shards' | tee "$out/torch.log" | tee -a "$out/summary.txt"
+    cp "$models/torch_bench.json" "$out/" 2>/dev/null
+  fi
 
   log "circuitscope logits against PyTorch's on the random-weight models (GPU, f32)"
   for m in smollm2 llama1b; do
@@ -76,12 +83,12 @@ PY
   log "circuitscope on the GPU (benches/device.rs)"
   CIRCUITSCOPE_BENCH_DEVICE=cuda CIRCUITSCOPE_BENCH_DTYPES=f32,bf16 \
     CIRCUITSCOPE_BENCH_MODELS="world-gpt2=$PWD/models/world-gpt2,smollm2=$models/smollm2,llama1b=$models/llama1b" \
-    CIRCUITSCOPE_BENCH_CUD_MODELS=world-gpt2,smollm2 \
-    timeout 170 target/cuda/release/device-bench 2>&1 | tee "$out/bench.log" | tee -a "$out/summary.txt"
+    CIRCUITSCOPE_BENCH_CUD_MODELS=world-gpt2 \
+    RUST_BACKTRACE=0 timeout 300 target/cuda/release/device-bench 2>&1 | tee "$out/bench.log" | tee -a "$out/summary.txt"
 
   log "circuitscope on this machine's CPU ($(nproc) cores), for the same per-sample EAP-IG"
-  CIRCUITSCOPE_BENCH_DEVICE=cpu CIRCUITSCOPE_BENCH_SHAPES=1x128 \
+  CIRCUITSCOPE_BENCH_DEVICE=cpu CIRCUITSCOPE_BENCH_SHAPES=none \
     CIRCUITSCOPE_BENCH_MODELS="world-gpt2=$PWD/models/world-gpt2" CIRCUITSCOPE_BENCH_CUD_MODELS=world-gpt2 \
-    timeout 40 target/cuda/release/device-bench 2>&1 | tee "$out/bench_cpu.log" | tee -a "$out/summary.txt"
+    RUST_BACKTRACE=0 timeout 90 target/cuda/release/device-bench 2>&1 | tee "$out/bench_cpu.log" | tee -a "$out/summary.txt"
 fi
 log "done"

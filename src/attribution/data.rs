@@ -251,12 +251,12 @@ impl Batch {
         })
     }
 
-    /// The batch's tensors on `device` (a model's: batches are built on the CPU).
+    /// The batch's metric indices on `device` (a model's: batches are built on the CPU). The
+    /// token ids stay on the CPU, where every forward pass checks them against the vocabulary
+    /// before moving them: checking them on a GPU would wait for it in every pass.
     pub fn to_device(&self, device: &Device) -> Result<Batch> {
         let mv = |t: &Tensor| t.to_device(device);
         Ok(Batch {
-            clean: mv(&self.clean)?,
-            corrupted: self.corrupted.as_ref().map(mv).transpose()?,
             rows: mv(&self.rows)?,
             row_tokens: mv(&self.row_tokens)?,
             distractors: self.distractors.as_ref().map(mv).transpose()?,

@@ -17,8 +17,11 @@ use crate::hooks::{Edit, HookPoint, HookSet, Intervention};
 use crate::model::{Decoder, ModelConfig};
 use candle_core::{Device, Tensor};
 
-/// Edges grouped by the hook point of their reader: (point, [(writer, reader, head)]).
-type EdgeGroup = (HookPoint, Vec<(usize, usize, Option<usize>)>);
+/// An edge to patch: (writer, reader, the reader's head at a per-head point).
+type Edge = (usize, usize, Option<usize>);
+
+/// Edges grouped by the hook point of their reader.
+type EdgeGroup = (HookPoint, Vec<Edge>);
 
 fn edge_groups(cfg: &ModelConfig) -> Vec<EdgeGroup> {
     let shape = GraphShape::of(cfg);
@@ -65,7 +68,10 @@ pub(crate) fn exact_scores(
     let per = edges_per_pass(b, max_rows);
     let mut per_item = vec![0f32; b * nf * nb];
     let mut tiled: Option<(usize, Batch, Tensor)> = None; // (copies, tiled batch, tiled KL reference)
-    for (point, edges) in edge_groups(cfg) {
+                                                          // Each pass's losses stay on the model's device until all passes are queued: one copy back.
+    let mut pending: Vec<(&[Edge], Tensor)> = Vec::new();
+    let groups = edge_groups(cfg);
+    for (point, edges) in &groups {
         for chunk in edges.chunks(per) {
             let n = chunk.len();
             if tiled.as_ref().map(|t| t.0) != Some(n) {
@@ -88,16 +94,22 @@ pub(crate) fn exact_scores(
                 });
             }
             let add = Tensor::cat(&parts, 0)?.to_dtype(decoder.dtype())?;
-            let hooks = HookSet::new().intervene(Intervention::new(point, Edit::Add(add)));
+            let hooks = HookSet::new().intervene(Intervention::new(*point, Edit::Add(add)));
             let out = decoder.forward(&tb.clean, &hooks)?;
             track.forward();
-            let losses: Vec<f64> =
-                metric.losses(&out.logits, tb, Some(reference))?.to_dtype(candle_core::DType::F64)?.to_vec1()?;
+            pending.push((chunk, metric.losses(&out.logits, tb, Some(reference))?.to_dtype(candle_core::DType::F64)?));
+        }
+    }
+    if !pending.is_empty() {
+        let all: Vec<f64> = Tensor::cat(&pending.iter().map(|p| &p.1).collect::<Vec<_>>(), 0)?.to_vec1()?;
+        let mut at = 0;
+        for (chunk, _) in &pending {
             for (e, &(w, r, _)) in chunk.iter().enumerate() {
                 for i in 0..b {
-                    per_item[(i * nf + w) * nb + r] = (losses[e * b + i] - clean_losses[i]) as f32;
+                    per_item[(i * nf + w) * nb + r] = (all[at + e * b + i] - clean_losses[i]) as f32;
                 }
             }
+            at += chunk.len() * b;
         }
     }
     let per_item = Tensor::from_vec(per_item, (b, nf, nb), &Device::Cpu)?;

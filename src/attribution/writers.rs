@@ -211,7 +211,8 @@ pub fn mean_outputs(
             }
             counts.iter_mut().take(r.len()).for_each(|c| *c += 1);
         }
-        let ids = Tensor::from_vec(ids, (b, s), dev)?;
+        // token ids stay on the CPU: the forward pass checks them there and moves them
+        let ids = Tensor::from_vec(ids, (b, s), &candle_core::Device::Cpu)?;
         let out = decoder.forward(&ids, &capture_writers(cfg))?;
         passes += 1;
         let z = writer_outputs(&out.cache, cfg, dtype)?; // (n_fwd, b, s, d)

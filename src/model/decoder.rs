@@ -90,7 +90,8 @@ impl Decoder {
         Ok(Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?)
     }
 
-    /// Checks token ids before they reach an index op.
+    /// Checks token ids before they reach an index op (ids already on a GPU make this wait for it:
+    /// callers keep ids on the CPU, as the attribution batches do).
     fn check_input(&self, ids: &Tensor) -> Result<(usize, usize)> {
         let (b, s) = ids
             .dims2()

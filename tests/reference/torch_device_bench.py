@@ -145,16 +145,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default="smollm2,llama1b")
+    ap.add_argument("--make-only", action="store_true", help="write the models and their parity logits, time nothing")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False  # f32 as f32, as candle computes it
     torch.backends.cudnn.allow_tf32 = False
-    result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
-              "matmul_gflops": {"f32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}, "models": {}}
-    print(f"torch {result['torch']} on {result['gpu']}; matmul GFLOP/s {result['matmul_gflops']}", flush=True)
+    result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "models": {}}
+    if not args.make_only:
+        result["matmul_gflops"] = {"f32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(f"torch {result['torch']} on {result['gpu']}; matmul GFLOP/s {result.get('matmul_gflops')}", flush=True)
     for name in args.models.split(","):
         t = time.perf_counter()
         model, d = make(name, args.out)
         print(f"{name}: made and saved to {d} in {time.perf_counter() - t:.1f} s", flush=True)
+        if args.make_only:
+            continue
         result["models"][name] = {"dir": d, "f32": bench(name, model, torch.float32),
                                   "bf16": bench(name, model, torch.bfloat16)}
         del model
