@@ -336,10 +336,7 @@ fn hook_layer_out_of_range() {
 // 8
 #[test]
 fn empty_prompt() {
-    let Some(model) = shared("models/stories260k/stories260k-f32.gguf") else {
-        eprintln!("SKIPPED empty_prompt: ../shared/models/stories260k is absent");
-        return;
-    };
+    let Some(model) = shared("models/stories260k/stories260k-f32.gguf") else { return };
     assert_error(&cli(&["run", &s(&model), "--prompt", ""]), &["--prompt", "empty"]);
 }
 

@@ -42,9 +42,7 @@ fn gpu(test: &str) -> Option<Device> {
     if std::env::var("CIRCUITSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1") {
         panic!("{test}: CIRCUITSCOPE_REQUIRE_GPU=1 but there is no GPU: {why}");
     }
-    // Straight to stderr: the test harness captures println!/eprintln! of passing tests.
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: no GPU: {why}");
+    common::skip(common::Missing::Gpu(&why));
     None
 }
 

