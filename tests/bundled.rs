@@ -57,9 +57,17 @@ fn scores(dec: &Decoder, ex: &[Example], method: Method) -> EdgeScores {
 
 /// Spearman correlation of EAP-IG (and EAP) with exact patching over all edges, each method
 /// plain and with the reader fixes (QK and MLP, `attribution::reader_fix`), on the signed scores
-/// and on |score| (the ranking that circuit selection uses). Asserted: the signed figures of
-/// plain EAP-IG (inputs, activations) and of fixed EAP-IG activations against `floors`.
-fn correlation_with_exact(t: Task, n: usize, floors: [f64; 3]) {
+/// and on |score| (the ranking that circuit selection uses), on the task's first `n` items.
+/// Asserted: the signed figure of each of the README table's five rows against `floors` (in the
+/// table's order: EAP-IG inputs, activations, activations + fix, EAP, EAP + fix).
+///
+/// The floors are regression floors, each about 3 % under its measurement on these items: CPU
+/// runs are bitwise deterministic (the same code gives the same figure at any thread count), so
+/// the room is for rounding-order changes (~1e-6) and a real loss of agreement fails. The figures
+/// belong to these items, not to the method: on four disjoint 32-item windows of IOI (items 0–127)
+/// they range over 0.61–0.74, 0.78–0.84, 0.91–0.97, 0.75–0.83, 0.92–0.96; on three of fact recall
+/// over 0.52–0.56, 0.71–0.77, 0.86–0.88, 0.74–0.82, 0.87–0.88 (measured once, 2026-12-04).
+fn correlation_with_exact(t: Task, n: usize, floors: [f64; 5]) {
     let model = bundled();
     let ex = examples(&model, &task(t)[..n]);
     let dec = &model.decoder;
@@ -71,8 +79,8 @@ fn correlation_with_exact(t: Task, n: usize, floors: [f64; 3]) {
         ("EAP-IG activations", Method::EapIgActivations { steps: 5 }, ReaderFix::default(), Some(floors[1])),
         ("EAP-IG activations + QK/MLP fix", Method::EapIgActivations { steps: 5 }, both, Some(floors[2])),
         ("EAP-IG inputs + QK/MLP fix", Method::EapIgInputs { steps: 5 }, both, None),
-        ("EAP", Method::Eap, ReaderFix::default(), None),
-        ("EAP + QK/MLP fix (AtP*-style)", Method::Eap, both, None),
+        ("EAP", Method::Eap, ReaderFix::default(), Some(floors[3])),
+        ("EAP + QK/MLP fix (AtP*-style)", Method::Eap, both, Some(floors[4])),
     ] {
         let g = agreement(&scores_with(dec, &ex, method, fix), &exact, &[24]).unwrap();
         eprintln!(
@@ -94,14 +102,18 @@ fn correlation_with_exact(t: Task, n: usize, floors: [f64; 3]) {
     }
 }
 
+/// Measured (items 0–31): 0.614, 0.775, 0.913, 0.760, 0.922. The third floor is issue 4's target
+/// (Spearman ≥ 0.9), not a regression floor.
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_ioi() {
-    correlation_with_exact(Task::Ioi, 32, [0.58, 0.74, 0.9]);
+    correlation_with_exact(Task::Ioi, 32, [0.595, 0.75, 0.9, 0.735, 0.895]);
 }
 
+/// Measured (items 0–31): 0.529, 0.707, 0.867, 0.747, 0.867 (issue 4's 0.9 is not met here; the
+/// README says why).
 #[test]
 fn eap_ig_agrees_with_exact_patching_on_fact_recall() {
-    correlation_with_exact(Task::FactRecall, 32, [0.5, 0.67, 0.85]);
+    correlation_with_exact(Task::FactRecall, 32, [0.51, 0.685, 0.84, 0.725, 0.84]);
 }
 
 fn circuit_from(dec: &Decoder, ex: &[Example], method: Method, fraction: f64) -> Circuit {
@@ -288,6 +300,8 @@ fn induction_heads_are_in_the_circuit_and_necessary() {
     }
     assert!(base.accuracy > 0.9 && ablated.iter().all(|a| a.accuracy < base.accuracy && a.top1 < base.top1));
     assert!(ablated[0].top1 < 0.5, "top-1 induction accuracy {:.3} with the top heads ablated", ablated[0].top1);
+    // A regression ceiling: measured 0.50 (chance: no induction left), 0.55 leaves room for
+    // rounding only, since the run is deterministic.
     assert!(
         ablated[2].accuracy <= 0.55,
         "2-way accuracy {:.3} with the top 4 of each role ablated",

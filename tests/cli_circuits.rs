@@ -162,6 +162,20 @@ fn attribute_circuit_evaluate_render_pipeline() {
     assert_ok(&cli(&["compare", &s(&scores), &s(&bf16), "--json", &s(&cmp_json)]));
     let cmp = read_json(&cmp_json);
     assert!(cmp["spearman"].as_f64().unwrap() > 0.98 && cmp["pearson"].as_f64().unwrap() > 0.99, "{cmp}");
+    // The figures `compare` reports, recomputed here from the two files' edges paired by name
+    // (an independent implementation: catches a compare that pairs edges by position in files
+    // that list them in another order, or ranks ties differently).
+    let (a, b) = (read_json(&scores), read_json(&bf16));
+    let pairs: Vec<(f64, f64)> = a["edges"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, e)| (e["score"].as_f64().unwrap(), b["edges"][name]["score"].as_f64().unwrap()))
+        .collect();
+    let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+    let (rho, r) = (pearson_by_hand(&average_ranks(&x), &average_ranks(&y)), pearson_by_hand(&x, &y));
+    assert!((cmp["spearman"].as_f64().unwrap() - rho).abs() < 1e-9, "compare says {}, by hand {rho}", cmp["spearman"]);
+    assert!((cmp["pearson"].as_f64().unwrap() - r).abs() < 1e-9, "compare says {}, by hand {r}", cmp["pearson"]);
 
     let per_sample =
         candle_core::safetensors::load(d.join("scores.per_sample.safetensors"), &candle_core::Device::Cpu).unwrap();
@@ -500,4 +514,31 @@ fn errors_are_one_line_and_write_nothing() {
     assert_error(&out, &["scores.json", "other.json", "1 layers × 2 heads", "different graphs"]);
     assert_error(&cli(&["compare", &s(&scores), &s(&scores), "--top", "x"]), &["--top", "`x`"]);
     nothing_written();
+}
+
+/// Ranks 1..n, ties sharing their mean rank.
+fn average_ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut ranks = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        for &k in &order[i..=j] {
+            ranks[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+fn pearson_by_hand(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let (vx, vy): (f64, f64) = (x.iter().map(|a| (a - mx).powi(2)).sum(), y.iter().map(|b| (b - my).powi(2)).sum());
+    cov / (vx * vy).sqrt()
 }

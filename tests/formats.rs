@@ -352,3 +352,20 @@ fn k_quant_gguf_tensors_dequantise_on_load() {
         assert!(c < 1.0 - 1e-7, "{dtype:?}: identical to f32, so the tensors were not quantised");
     }
 }
+
+/// Q8_1 and Q8_K are llama.cpp's dot-product intermediates, not storage types, and candle's GGUF
+/// reader does not read them: a file holding them is refused with one error naming the file,
+/// the tensor and the type (the README lists the types that load).
+#[test]
+fn q8_1_and_q8k_tensors_are_refused_by_name() {
+    let dir = common::TempDir::new();
+    for (dtype, name) in [(GgmlDType::Q8_1, "Q8_1"), (GgmlDType::Q8K, "Q8K")] {
+        let path = dir.join(&format!("{name}.gguf"));
+        write_random_llama(&path, dtype);
+        let err = Model::load(&path, LoadOptions::default()).err().expect("a Q8_1/Q8K file must not load").to_string();
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains("token_embd.weight") && err.contains(name),
+            "{name}: {err}"
+        );
+    }
+}

@@ -162,10 +162,26 @@ impl ExampleFile {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
+    /// A file under the temp dir, removed when dropped (also when an assertion fails).
+    struct TempFile(PathBuf);
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for TempFile {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn write(name: &str, text: &str) -> TempFile {
         let p = std::env::temp_dir().join(format!("cs-examples-{}-{name}", std::process::id()));
         std::fs::write(&p, text).unwrap();
-        p
+        TempFile(p)
     }
 
     #[test]
@@ -190,8 +206,5 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
         let empty = write("e.jsonl", "\n\n");
         assert!(ExampleFile::read(&empty).unwrap_err().to_string().contains("no records"));
-        for p in [t, q, bad, empty] {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
