@@ -332,8 +332,25 @@ fn attribute_circuit_evaluate_render_pipeline() {
     let drawn = d.join("drawn.svg");
     let out = cli(&["render", &s(&circuit), "-o", &s(&drawn), "--hide-inactive", "--dot", &s(&d.join("drawn.dot"))]);
     assert_ok(&out);
-    assert!(std::fs::read_to_string(&drawn).unwrap().contains("<svg"));
-    assert!(d.join("drawn.dot").exists());
+    circuitscope::render::svg::check_well_formed(&std::fs::read_to_string(&drawn).unwrap()).unwrap();
+    // The DOT file draws exactly the circuit's edges, each named in its tooltip (catches a
+    // drawing of the scores file's edges, or of every edge, instead of the selection).
+    let dot = std::fs::read_to_string(d.join("drawn.dot")).unwrap();
+    let c = Circuit::read_json(&circuit).unwrap();
+    let mut drawn_edges: Vec<String> = dot
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .map(|l| l.split("tooltip=\"").nth(1).unwrap().split(' ').next().unwrap().to_string())
+        .collect();
+    let mut want: Vec<String> = c
+        .scores()
+        .edges()
+        .filter(|&(w, r, _)| c.edge_mask()[w * c.shape().n_bwd() + r])
+        .map(|(w, r, _)| c.shape().edge_name_of(w, r))
+        .collect();
+    drawn_edges.sort();
+    want.sort();
+    assert!(!want.is_empty() && drawn_edges == want, "DOT edges {drawn_edges:?}, circuit edges {want:?}");
     let stray: Vec<String> = d.entries().into_iter().filter(|e| e.ends_with(".tmp")).collect();
     assert!(stray.is_empty(), "temporary files left: {stray:?}");
 }
@@ -360,6 +377,32 @@ fn question_answer_data_defaults_to_nll_with_zero_ablation() {
     let per_sample =
         candle_core::safetensors::load(d.join("qa_scores.per_sample.safetensors"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(per_sample["scores"].dims()[0], 3);
+    // The clean metric, recomputed here from plain logits: each answer's mean NLL given
+    // "Question: …\nAnswer:", averaged over the items. Catches an answer token scored at its own
+    // position instead of the one before it, or a prompt formatted otherwise than documented.
+    let m = circuitscope::model::Model::load(&model, Default::default()).unwrap();
+    let tok = m.tokenizer().unwrap();
+    let mut total = 0.0;
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let prompt = format!("Question: {}\nAnswer:", v["question"].as_str().unwrap());
+        let full = tok.encode(&format!("{prompt} {}", v["answer"].as_str().unwrap())).unwrap();
+        let p = tok.encode(&prompt).unwrap().len();
+        let input = candle_core::Tensor::new(full.as_slice(), &candle_core::Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let logits: Vec<Vec<f32>> = m.decoder.logits(&input).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+        let nll: f64 = (p..full.len())
+            .map(|j| {
+                let row = &logits[j - 1];
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+                lse - row[full[j] as usize] as f64
+            })
+            .sum();
+        total += nll / (full.len() - p) as f64;
+    }
+    let want = total / lines.len() as f64;
+    let got = meta["clean_metric"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "clean NLL {got}, recomputed {want}");
 
     // mean ablation over the data's own prompts, and a sweep under it
     let out = cli(&[
