@@ -148,7 +148,7 @@ fn bench_model(
     shapes: &[(usize, usize)],
     peak: f64,
 ) -> Result<()> {
-    let opts = LoadOptions { dtype, device: dev.clone(), ..Default::default() };
+    let opts = LoadOptions { dtype, device: dev.clone() };
     let model = Model::load(path, opts).with_context(|| format!("loading {}", path.display()))?;
     let dec = &model.decoder;
     let cfg = dec.cfg.clone();

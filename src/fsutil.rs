@@ -43,12 +43,12 @@ pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
     }
     let non_empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_some();
     if non_empty && !force {
-        return exists("the output folder exists and is not empty; use --force to overwrite it");
+        return exists("the output folder exists and is not empty; overwriting it must be asked for (force)");
     }
     Ok(())
 }
 
-fn sibling(dir: &Path, tag: &str) -> std::path::PathBuf {
+fn temp_sibling(dir: &Path, tag: &str) -> std::path::PathBuf {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     dir.with_file_name(format!(".{name}.{tag}.{}", std::process::id()))
 }
@@ -59,7 +59,7 @@ pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> R
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let tmp = sibling(dir, "partial");
+    let tmp = temp_sibling(dir, "partial");
     let result = (|| {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -71,7 +71,7 @@ pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> R
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let old = sibling(dir, "old");
+    let old = temp_sibling(dir, "old");
     if dir.exists() {
         std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
     }

@@ -26,12 +26,15 @@
 
 pub mod analyses;
 pub mod attribution;
+pub mod data;
 pub mod error;
 pub mod fsutil;
 pub mod graph;
 pub mod hooks;
 pub mod model;
+pub mod progress;
 pub mod render;
+pub mod rng;
 pub mod train;
 pub mod world;
 

@@ -47,7 +47,7 @@ fn gpu(test: &str) -> Option<Device> {
 }
 
 fn load(dir: &std::path::Path, dtype: DType, device: &Device) -> Model {
-    Model::load(dir, LoadOptions { dtype, device: device.clone(), ..Default::default() }).unwrap()
+    Model::load(dir, LoadOptions { dtype, device: device.clone() }).unwrap()
 }
 
 /// The bundled model's IOI items as examples.

@@ -292,3 +292,34 @@ fn mean_ablating_heads_sets_their_z_to_the_reference_mean() {
     let bad = bad.to_string();
     assert!(bad.contains("L0H9") && bad.contains("4 heads"), "{bad}");
 }
+
+/// Hooks fire in the order `HookPoint::all` (built from `Site::ALL`) documents, each point once,
+/// for every family: learned positions (gpt2), parallel residual without `hook_resid_mid`
+/// (gpt_neox), gated MLPs (llama and the rest). `Site::ALL` and the forward code each write the
+/// order down; this is what holds them to each other.
+#[test]
+fn hooks_fire_in_the_documented_order() {
+    use circuitscope::hooks::DynamicEdit;
+    use std::sync::{Arc, Mutex};
+    for family in ["gpt2", "llama", "llama3", "qwen2", "mistral", "gpt_neox", "gemma"] {
+        let model = load(family);
+        let points = model.decoder.hook_points().to_vec();
+        let fired = Arc::new(Mutex::new(Vec::new()));
+        let mut hooks = HookSet::new();
+        for &p in &points {
+            let fired = fired.clone();
+            let edit = DynamicEdit::new([], move |x: &Tensor, _: &_| {
+                fired.lock().unwrap().push(p);
+                Ok(x.clone())
+            });
+            hooks = hooks.intervene(Intervention::new(p, Edit::Dynamic(edit)));
+        }
+        let ids = Tensor::new(&[[1u32, 2, 3, 4]], &Device::Cpu).unwrap();
+        model.decoder.forward(&ids, &hooks).unwrap();
+        assert_eq!(
+            *fired.lock().unwrap(),
+            points,
+            "{family}: the forward pass fires hooks out of the documented order"
+        );
+    }
+}

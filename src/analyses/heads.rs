@@ -1,9 +1,13 @@
 //! Attention-head roles from attention patterns: previous-token heads (attend from i to i − 1)
-//! and induction heads (attend from i to the token after an earlier occurrence of token i).
+//! and induction heads (attend from i to the token after an earlier occurrence of token i); and
+//! which heads a task needs, by mean-ablating them ([`HeadMeans`], [`necessity`]).
 
+use crate::data::TaskItem;
 use crate::error::{Error, Result};
 use crate::hooks::{Edit, HookPoint, HookSet, Intervention, Site};
-use crate::model::Decoder;
+use crate::model::{Decoder, Tokenizer};
+use crate::progress::Progress;
+use crate::train::eval::{task_accuracy_with, TaskScore};
 use candle_core::Tensor;
 use serde::Serialize;
 
@@ -135,6 +139,57 @@ impl HeadMeans {
         }
         Ok(hooks)
     }
+}
+
+/// Which heads a task needs: its accuracy with each head mean-ablated alone, and with the top k
+/// of each role (induction, previous-token) ablated together.
+pub struct Necessity {
+    pub intact: TaskScore,
+    /// per head, layer-major: the task's scores with that head alone mean-ablated
+    pub alone: Vec<TaskScore>,
+    /// per k: the top k heads of each role ablated together
+    pub together: Vec<Together>,
+}
+
+/// The top `k` heads of each role, (layer, head), ablated together, and the task's scores.
+pub struct Together {
+    pub k: usize,
+    pub heads: Vec<(usize, usize)>,
+    pub score: TaskScore,
+}
+
+/// [`Necessity`] on `items`, the heads' means taken over the items' own clean prompts; `ks` the
+/// group sizes (those above the number of heads are skipped). Progress counts ablated runs.
+pub fn necessity(
+    dec: &Decoder,
+    tok: &Tokenizer,
+    items: &[TaskItem],
+    scores: &HeadScores,
+    ks: &[usize],
+    progress: &dyn Progress,
+) -> Result<Necessity> {
+    let prompts: Vec<Vec<u32>> = items.iter().map(|it| tok.encode(&it.clean)).collect::<Result<_>>()?;
+    let means = HeadMeans::of(dec, &prompts)?;
+    let score = |heads: &[(usize, usize)]| task_accuracy_with(dec, tok, items, 32, &means.ablation(heads)?);
+    let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
+    let ks: Vec<usize> = ks.iter().copied().filter(|&k| k <= nl * nh).collect();
+    let total = (nl * nh + 1 + ks.len()) as u64;
+    let mut alone = Vec::with_capacity(nl * nh);
+    for l in 0..nl {
+        for h in 0..nh {
+            alone.push(score(&[(l, h)])?);
+            progress.update(alone.len() as u64, total);
+        }
+    }
+    let intact = score(&[])?;
+    let mut together = Vec::new();
+    for k in ks {
+        let heads = scores.top_of_each(k);
+        let s = score(&heads)?;
+        together.push(Together { k, heads, score: s });
+        progress.update((nl * nh + 1 + together.len()) as u64, total);
+    }
+    Ok(Necessity { intact, alone, together })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::runs::{
 };
 use super::{AttributionConfig, Method};
 use crate::error::{Error, Result};
-use crate::graph::GraphShape;
+use crate::graph::{GraphShape, Writer};
 use crate::hooks::{Edit, HookPoint, Intervention, Site};
 use crate::model::Decoder;
 use candle_core::Tensor;
@@ -102,9 +102,6 @@ pub(crate) fn gradient_scores(
             add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;
             1
         }
-        Method::EapIgInputs { steps } | Method::EapIgActivations { steps } if steps == 0 => {
-            return Err(Error::input("EAP-IG needs at least 1 step"));
-        }
         Method::EapIgInputs { steps } => {
             let (z_in, z_in_corr) = (clean.z.get(0)?, z_corr.get(0)?);
             for k in 0..steps {
@@ -124,14 +121,14 @@ pub(crate) fn gradient_scores(
                             clean.embed_replacing_input(&input, model_dtype)?
                         }
                         Group::Heads(l) => {
-                            let from = 1 + l * (h + 1);
+                            let from = shape.writer_index(Writer::Head { layer: l, head: 0 });
                             let z = lerp(&z_corr.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
                             // (H, b, s, d) → (b, s, H, d), the shape of hook_result
                             let z = z.permute((1, 2, 0, 3))?.to_dtype(model_dtype)?;
                             Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z))
                         }
                         Group::Mlp(l) => {
-                            let i = 1 + l * (h + 1) + h;
+                            let i = shape.writer_index(Writer::Mlp { layer: l });
                             let z = lerp(&z_corr.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?;
                             Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z))
                         }

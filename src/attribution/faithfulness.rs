@@ -24,12 +24,13 @@
 use super::data::{batches_on, Batch, Example};
 use super::metric::{row_log_probs, work_dtype, Metric};
 use super::reader_fix::ReaderFix;
-use super::runs::{corrupted, Clean, Corruption, PassCount, Progress, Tracker};
+use super::runs::{corrupted, Clean, Corruption, PassCount, Tracker};
 use super::writers::{writer_points, Ablation};
 use crate::error::{Error, Result};
-use crate::graph::{GraphShape, Writer};
+use crate::graph::{GraphShape, Qkv, Reader, Writer};
 use crate::hooks::{ActivationCache, HookPoint, HookSet, Intervention, Site};
 use crate::model::{Decoder, ModelConfig};
+use crate::progress::Progress;
 use candle_core::{DType, Tensor};
 use std::sync::Arc;
 
@@ -74,23 +75,26 @@ struct ReaderPoint {
     stream: usize,
 }
 
-fn reader_points(shape: GraphShape) -> Vec<ReaderPoint> {
+fn reader_groups(shape: GraphShape) -> Vec<ReaderPoint> {
     let (nl, nh) = (shape.n_layers, shape.n_heads);
     let mut v = Vec::with_capacity(4 * nl + 1);
     for l in 0..nl {
-        let base = l * (3 * nh + 1);
-        let up_attn = 1 + l * (nh + 1);
-        for (k, site) in [Site::QInput, Site::KInput, Site::VInput].into_iter().enumerate() {
+        // the writers before layer l's heads
+        let up_attn = shape.writer_index(Writer::Head { layer: l, head: 0 });
+        for (qkv, site) in Qkv::ALL.into_iter().zip([Site::QInput, Site::KInput, Site::VInput]) {
             let point = HookPoint::Block(l, site);
-            v.push(ReaderPoint { point, first: base + k * nh, n: nh, per_head: true, n_up: up_attn, stream: 2 * l });
+            let first = shape.reader_index(Reader::Head { layer: l, head: 0, qkv });
+            v.push(ReaderPoint { point, first, n: nh, per_head: true, n_up: up_attn, stream: 2 * l });
         }
         // The MLP also reads its own layer's heads, unless attention and MLP read the same stream.
-        let n_up = if shape.parallel_residual { up_attn } else { up_attn + nh };
+        let n_up = if shape.parallel_residual { up_attn } else { shape.writer_index(Writer::Mlp { layer: l }) };
         let point = HookPoint::Block(l, Site::MlpIn);
-        v.push(ReaderPoint { point, first: base + 3 * nh, n: 1, per_head: false, n_up, stream: 2 * l + 1 });
+        let first = shape.reader_index(Reader::Mlp { layer: l });
+        v.push(ReaderPoint { point, first, n: 1, per_head: false, n_up, stream: 2 * l + 1 });
     }
     let point = HookPoint::Block(nl - 1, Site::ResidPost);
-    v.push(ReaderPoint { point, first: nl * (3 * nh + 1), n: 1, per_head: false, n_up: shape.n_fwd(), stream: 2 * nl });
+    let first = shape.reader_index(Reader::Logits);
+    v.push(ReaderPoint { point, first, n: 1, per_head: false, n_up: shape.n_fwd(), stream: 2 * nl });
     v
 }
 
@@ -127,7 +131,7 @@ fn check_mask(shape: GraphShape, mask: &[bool], index: usize) -> Result<()> {
 fn plan(shape: GraphShape, mask: &[bool]) -> Vec<PointPatch> {
     let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
     let mut out = Vec::new();
-    for rp in reader_points(shape) {
+    for rp in reader_groups(shape) {
         let mut rows = vec![None; rp.n];
         let mut from_patched = vec![false; rp.n];
         let mut coef_rows: Vec<Vec<(usize, f32)>> = Vec::new();
@@ -346,7 +350,7 @@ fn patched_streams(shape: GraphShape, x: &[Tensor], z: &Tensor, z_corrupt: &Tens
     let mut sum = delta.get(0)?;
     let mut out = Vec::with_capacity(x.len());
     for l in 0..shape.n_layers {
-        let first = 1 + l * (nh + 1);
+        let first = shape.writer_index(Writer::Head { layer: l, head: 0 });
         out.push((&x[2 * l] + &sum)?);
         let heads = delta.narrow(0, first, nh)?.sum(0)?;
         if shape.parallel_residual {
@@ -486,7 +490,6 @@ pub fn faithfulness(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Reader;
 
     fn shapes() -> [GraphShape; 2] {
         let seq = GraphShape { n_layers: 2, n_heads: 3, parallel_residual: false };
@@ -494,10 +497,10 @@ mod tests {
     }
 
     #[test]
-    fn reader_points_cover_every_reader_with_its_writers() {
+    fn reader_groups_cover_every_reader_with_its_writers() {
         for shape in shapes() {
             let mut seen = vec![false; shape.n_bwd()];
-            for rp in reader_points(shape) {
+            for rp in reader_groups(shape) {
                 for (r, seen) in seen.iter_mut().enumerate().skip(rp.first).take(rp.n) {
                     *seen = true;
                     for w in 0..shape.n_fwd() {

@@ -31,20 +31,23 @@ mod names;
 mod per_sample;
 pub mod reader_fix;
 mod runs;
+pub mod settings;
 pub mod sweep;
 pub mod writers;
 
+pub use crate::progress::{NoProgress, Progress};
 pub use data::{batches, batches_on, Batch, Example, Target};
 pub use faithfulness::{faithfulness, Faithfulness, FaithfulnessConfig};
 pub use head_grads::QkvGradients;
 pub use metric::Metric;
 pub use names::AblationKind;
 pub use reader_fix::ReaderFix;
-pub use runs::{NoProgress, PassCount, Progress};
+pub use runs::PassCount;
+pub use settings::DataSettings;
 pub use sweep::{default_points, faithfulness_sweep, faithfulness_sweep_with, Sweep, SweepPoint, SweepSelection};
 pub use writers::Ablation;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::{EdgeScores, GraphShape};
 use crate::model::Decoder;
 use candle_core::DType;
@@ -139,15 +142,7 @@ pub fn attribute(
 ) -> Result<Attribution> {
     let shape = GraphShape::of(&decoder.cfg);
     let (nf, nb) = (shape.n_fwd(), shape.n_bwd());
-    if let Method::EapIgInputs { steps: 0 } | Method::EapIgActivations { steps: 0 } = cfg.method {
-        return Err(Error::input(format!("{}: the number of steps must be at least 1", cfg.method.name())));
-    }
-    if cfg.fix.any() && cfg.method == Method::Exact {
-        return Err(Error::input("reader fixes are for the gradient methods; exact patching needs none"));
-    }
-    if cfg.max_rows == 0 {
-        return Err(Error::input("max_rows must be at least 1"));
-    }
+    cfg.validate()?;
     let batches = batches_on(examples, cfg.batch_size, decoder.device())?;
     if cfg.ablation.needs_corrupted_prompts() {
         batches.iter().try_for_each(|b| b.corrupted().map(|_| ()))?;

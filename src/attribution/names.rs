@@ -4,24 +4,28 @@ use super::{Ablation, Method};
 use crate::error::{Error, Result};
 
 impl Method {
-    /// Every method's name, in [`Method::name`] spelling.
-    pub const NAMES: [&'static str; 5] = ["eap", "eap-ig-inputs", "eap-ig-activations", "clean-corrupted", "exact"];
+    /// Every method, the integrated-gradient ones with m = `steps`: the one list that parsing,
+    /// help and errors read ([`Method::name`] spells each).
+    pub fn all(steps: usize) -> [Method; 5] {
+        [
+            Method::Eap,
+            Method::EapIgInputs { steps },
+            Method::EapIgActivations { steps },
+            Method::CleanCorrupted,
+            Method::Exact,
+        ]
+    }
+
+    /// Every method's name.
+    pub fn names() -> Vec<&'static str> {
+        Method::all(1).iter().map(Method::name).collect()
+    }
 
     /// The method called `name`; `steps` is m for the integrated-gradient methods (ignored by the
     /// others).
     pub fn from_name(name: &str, steps: usize) -> Result<Method> {
-        Ok(match name {
-            "eap" => Method::Eap,
-            "eap-ig-inputs" => Method::EapIgInputs { steps },
-            "eap-ig-activations" => Method::EapIgActivations { steps },
-            "clean-corrupted" => Method::CleanCorrupted,
-            "exact" => Method::Exact,
-            _ => {
-                return Err(Error::input(format!(
-                    "unknown attribution method `{name}` (known: {})",
-                    Method::NAMES.join(", ")
-                )))
-            }
+        Method::all(steps).into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            Error::input(format!("unknown attribution method `{name}` (known: {})", Method::names().join(", ")))
         })
     }
 
@@ -85,7 +89,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in Method::NAMES {
+        for name in Method::names() {
             assert_eq!(Method::from_name(name, 3).unwrap().name(), name);
         }
         assert_eq!(Method::from_name("eap-ig-inputs", 7).unwrap().steps(), Some(7));

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::graph::GraphShape;
 use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site};
 use crate::model::Decoder;
+use crate::progress::Progress;
 use candle_core::{DType, Tensor};
 
 /// Forward and backward passes run (each over one batch, whatever its size).
@@ -28,32 +29,6 @@ impl std::ops::AddAssign for PassCount {
     fn add_assign(&mut self, o: PassCount) {
         self.forwards += o.forwards;
         self.backwards += o.backwards;
-    }
-}
-
-/// Progress of a long computation, in units of work (forward passes) done out of a total.
-/// Implemented for `indicatif::ProgressBar`, for closures `Fn(u64, u64)`, and by [`NoProgress`].
-pub trait Progress {
-    fn update(&self, done: u64, total: u64);
-}
-
-/// Reports nothing.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn update(&self, _: u64, _: u64) {}
-}
-
-impl Progress for indicatif::ProgressBar {
-    fn update(&self, done: u64, total: u64) {
-        self.set_length(total);
-        self.set_position(done);
-    }
-}
-
-impl<F: Fn(u64, u64)> Progress for F {
-    fn update(&self, done: u64, total: u64) {
-        self(done, total)
     }
 }
 

@@ -8,11 +8,12 @@
 //! the graph's edge count.
 
 use super::faithfulness::{faithfulness, FaithfulnessConfig};
-use super::runs::{PassCount, Progress};
+use super::runs::PassCount;
 use super::Example;
 use crate::error::{Error, Result};
 use crate::graph::{curve_areas, Circuit, CurveAreas, EdgeScores};
 use crate::model::Decoder;
+use crate::progress::Progress;
 use serde_json::json;
 
 /// How each circuit of a sweep is chosen from the scores (then pruned).

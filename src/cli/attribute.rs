@@ -2,15 +2,41 @@
 //! circuit JSON (every edge scored, none selected), a `<stem>.meta.json` beside it, and with
 //! `--per-sample` a `<stem>.per_sample.safetensors`.
 
+use super::args::ModelDataArgs;
 use super::common::{check_output, fmt_score, read_data, sibling};
 use super::progress::bar;
-use crate::AttributeArgs;
 use anyhow::{bail, Result};
 use candle_core::DType;
 use circuitscope::attribution::{attribute, AttributionConfig, Method, Metric, ReaderFix};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct AttributeArgs {
+    #[command(flatten)]
+    pub run: ModelDataArgs,
+    /// eap, eap-ig-inputs, eap-ig-activations, clean-corrupted or exact
+    #[arg(long, default_value = "eap-ig-inputs")]
+    pub method: String,
+    /// integration steps m of the EAP-IG methods
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// also write one score matrix per item to <out stem>.per_sample.safetensors
+    #[arg(long)]
+    pub per_sample: bool,
+    /// gradient methods: score query and key edges through their exactly recomputed attention
+    /// pattern (AtP*'s QK fix), which a saturated softmax otherwise hides from the gradient
+    #[arg(long)]
+    pub qk_fix: bool,
+    /// gradient methods: score edges into MLPs through the exactly recomputed MLP output
+    #[arg(long)]
+    pub mlp_fix: bool,
+    /// the scores file to write (EAP-IG JSON); <out stem>.meta.json is written beside it
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
 pub fn run(a: &AttributeArgs) -> Result<()> {
     // Everything that can be checked without the model is checked before loading it.
@@ -37,7 +63,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     }
 
     let dtype: DType = a.run.dtype.into();
-    let (model, _) = crate::load(&a.run.model, dtype)?;
+    let (model, _) = super::model::load(&a.run.model, dtype)?;
     let examples = data.file.examples(model.tokenizer()?)?;
     let cfg = AttributionConfig {
         method,

@@ -1,18 +1,38 @@
 //! `circuitscope circuit`: a circuit selected from a scores file, pruned, written as JSON, and
 //! optionally drawn (SVG, DOT).
 
-use super::common::{check_output, fmt_score, read_scores};
-use crate::CircuitArgs;
+use super::common::{check_output, fmt_score, read_scores, title_or_stem};
 use anyhow::{bail, Result};
 use circuitscope::graph::Circuit;
 use circuitscope::render::{write_circuit_svg, CircuitSvgOptions};
-use std::path::Path;
+use std::path::PathBuf;
 
-/// The drawing's title: the flag, else the file stem of `path`.
-pub fn title_or_stem(title: Option<&str>, path: &Path) -> String {
-    title
-        .map(str::to_string)
-        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["top_n", "greedy", "threshold"])))]
+pub struct CircuitArgs {
+    /// a scores or circuit JSON (EAP-IG layout)
+    pub scores: PathBuf,
+    /// keep the N edges of largest |score|
+    #[arg(long, value_name = "N")]
+    pub top_n: Option<usize>,
+    /// grow the circuit from the logits, N edges
+    #[arg(long, value_name = "N")]
+    pub greedy: Option<usize>,
+    /// keep edges with |score| ≥ T
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f32>,
+    /// keep nodes and edges that lie on no input → logits path
+    #[arg(long)]
+    pub no_prune: bool,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+    /// title of the drawings [default: the output file's stem]
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
 pub fn run(a: &CircuitArgs) -> Result<()> {

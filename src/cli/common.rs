@@ -1,12 +1,12 @@
 //! Argument checks and small pieces shared by the circuit subcommands.
 
-use crate::RunArgs;
+use super::args::ModelDataArgs;
 use anyhow::{bail, Result};
-use circuitscope::attribution::{Ablation, AblationKind, Example, Metric};
+use circuitscope::attribution::{Ablation, AblationKind, DataSettings, Example, Metric};
+use circuitscope::data::ExampleFile;
 use circuitscope::graph::{Circuit, GraphShape};
 use circuitscope::model::ModelConfig;
 use circuitscope::model::Tokenizer;
-use circuitscope::world::{DataKind, ExampleFile};
 use std::path::{Path, PathBuf};
 
 /// Refuses an output path whose folder does not exist, before any slow work.
@@ -24,6 +24,17 @@ pub fn check_output(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`circuitscope::fsutil::check_output_dir`], with the flag that overrides it named.
+pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
+    circuitscope::fsutil::check_output_dir(dir, force).map_err(|e| {
+        if dir.is_dir() {
+            anyhow::anyhow!("{}: the output folder exists and is not empty; use --force to overwrite it", dir.display())
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// A comma-separated list of edge counts, e.g. `10,20,50`, for `flag`.
 pub fn parse_edge_counts(s: &str, flag: &str) -> Result<Vec<usize>> {
     let counts = s
@@ -36,6 +47,13 @@ pub fn parse_edge_counts(s: &str, flag: &str) -> Result<Vec<usize>> {
         bail!("{flag} is empty: give edge counts such as 10,20,50");
     }
     Ok(counts)
+}
+
+/// The drawing's title: the flag, else the file stem of `path`.
+pub fn title_or_stem(title: Option<&str>, path: &Path) -> String {
+    title
+        .map(str::to_string)
+        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 /// `<dir>/<stem of path><suffix>`, e.g. scores.json → scores.meta.json.
@@ -55,7 +73,7 @@ pub struct DataSetup {
     pub reference: Option<ExampleFile>,
 }
 
-pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
+pub fn read_data(run: &ModelDataArgs) -> Result<DataSetup> {
     let (path, limit) = (&run.data, run.limit);
     let metric = run.metric.as_deref().map(str::parse::<Metric>).transpose()?;
     let intervention = run.intervention.as_deref().map(AblationKind::from_name).transpose()?;
@@ -66,31 +84,8 @@ pub fn read_data(run: &RunArgs) -> Result<DataSetup> {
     if let Some(n) = limit {
         file.truncate(n);
     }
-    let kind = file.kind();
-    let metric = metric.unwrap_or(match kind {
-        DataKind::Task => Metric::LogitDiff,
-        DataKind::Qa => Metric::Nll,
-    });
-    let intervention = intervention.unwrap_or(match kind {
-        DataKind::Task => AblationKind::Patching,
-        DataKind::Qa => AblationKind::Zero,
-    });
-    if kind == DataKind::Qa {
-        if intervention == AblationKind::Patching {
-            bail!(
-                "{}: question/answer data has no corrupted prompts, so --intervention patching cannot apply; use \
-                 zero, mean or mean-positions",
-                path.display()
-            );
-        }
-        if matches!(metric, Metric::LogitDiff | Metric::ProbDiff) {
-            bail!(
-                "{}: --metric {metric} needs answer/distractor pairs, and question/answer data has none; use nll, \
-                 seq-prob or kl",
-                path.display()
-            );
-        }
-    }
+    let DataSettings { metric, intervention } = DataSettings::for_data(file.kind(), metric, intervention)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let reference = match &run.reference {
         None => None,
         Some(_) if !matches!(intervention, AblationKind::Mean | AblationKind::MeanPositions) => bail!(
@@ -130,7 +125,7 @@ impl DataSetup {
 
     /// What the mean interventions averaged over, for the meta files: `{"path", "items"}`, or
     /// null for the other interventions.
-    pub fn reference_json(&self, run: &RunArgs, ablation: &Ablation) -> serde_json::Value {
+    pub fn reference_json(&self, run: &ModelDataArgs, ablation: &Ablation) -> serde_json::Value {
         match ablation {
             Ablation::Mean { reference, .. } => serde_json::json!({
                 "path": self.reference.as_ref().map_or(run.data.as_path(), |f| f.path.as_path()),

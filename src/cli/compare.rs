@@ -2,18 +2,34 @@
 //! exact patching), as figures, JSON and a rank-against-rank picture.
 
 use super::common::{check_output, parse_edge_counts, read_scores};
-use crate::CompareArgs;
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs_by_writer};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::render::{LinePlot, Series};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Points drawn in the rank picture at most (every k-th edge beyond that).
 const MAX_POINTS: usize = 5000;
 
 fn label(p: &Path) -> String {
     p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// a scores or circuit JSON (EAP-IG layout)
+    pub a: PathBuf,
+    /// another, on the same graph (e.g. exact patching's scores)
+    pub b: PathBuf,
+    /// the n of the top-n overlaps, e.g. 10,50 [default: 10, 5 % and 10 % of the edges]
+    #[arg(long)]
+    pub top: Option<String>,
+    /// write the figures as JSON
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// draw each edge's rank in A against its rank in B
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
 }
 
 pub fn run(a: &CompareArgs) -> Result<()> {

@@ -3,7 +3,7 @@
 use super::progress::bar;
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs};
-use circuitscope::analyses::heads::{head_scores, HeadMeans, HeadScores};
+use circuitscope::analyses::heads::{head_scores, HeadScores};
 use circuitscope::attribution::sweep::{default_points, faithfulness_sweep_with, SweepSelection};
 use circuitscope::attribution::{attribute, AttributionConfig, FaithfulnessConfig, Method, ReaderFix};
 use circuitscope::graph::Circuit;
@@ -14,7 +14,6 @@ use circuitscope::model::{LoadOptions, Model};
 use circuitscope::render::attention::attention_svg;
 use circuitscope::render::{circuit_svg, BarChart, CircuitSvgOptions, LinePlot, Series};
 use circuitscope::train::card::{evaluate, WorldData};
-use circuitscope::train::eval::task_accuracy_with;
 use circuitscope::world::{read_tasks, Task};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,28 @@ use std::time::Instant;
 const MARKER: &str = ".circuitscope-demo";
 /// The normalised faithfulness a circuit must reach to count as faithful (the and MIB's 0.8).
 const FAITHFUL: f64 = 0.8;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// the report folder (a previous demo report there is replaced; anything else needs --force)
+    #[arg(long, default_value = "circuitscope-demo")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// the model (default: the bundled models/world-gpt2)
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// the world folder (default: the bundled circuits/world)
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// Runs the demo with the bundled model and world unless others are given.
+pub fn run_args(a: &DemoArgs) -> Result<()> {
+    let model = a.model.clone().unwrap_or_else(|| bundled("models/world-gpt2"));
+    let data = a.data.clone().unwrap_or_else(|| bundled("circuits/world"));
+    run(&model, &data, &a.out, a.force)
+}
 
 /// The bundled model and world: relative to the working directory, else to the repository the
 /// binary was built from.
@@ -48,11 +69,14 @@ struct Section {
 pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()> {
     let start = Instant::now();
     if !out.join(MARKER).exists() {
-        circuitscope::fsutil::check_output_dir(out, force)?;
+        super::common::check_output_dir(out, force)?;
     }
     let world = WorldData::read(data)?;
-    let model = Model::load(model_path, LoadOptions { progress: true, device: crate::device(), ..Default::default() })
+    let loading = bar(0, "loading");
+    let opts = LoadOptions { device: super::model::device(), ..Default::default() };
+    let model = Model::load_with_progress(model_path, opts, &loading)
         .with_context(|| format!("loading the bundled model {}", model_path.display()))?;
+    loading.finish_and_clear();
     let tok = model.tokenizer()?;
     let dec = &model.decoder;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -172,7 +196,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     );
     let mut rank_series = Vec::new();
     for t in Task::ALL {
-        let file = circuitscope::world::ExampleFile::read(&data.join(t.file_name()))?;
+        let file = circuitscope::data::ExampleFile::read(&data.join(t.file_name()))?;
         let all = file.examples(tok)?;
         let (fit, held) = (&all[..32.min(all.len())], &all[32.min(all.len())..64.min(all.len())]);
         let pb = bar(0, t.name());
@@ -321,9 +345,8 @@ fn anchor(title: &str) -> String {
         .replace(' ', "-")
 }
 
-/// Which heads the induction task needs: accuracy with each head mean-ablated alone, and with
-/// the top k of each role together (items 50–149, means over their clean prompts; the roles were
-/// scored on items 0–49).
+/// Which heads the induction task needs (items 50–149, means over their clean prompts; the roles
+/// were scored on items 0–49): `analyses::heads::necessity`, drawn and tabled.
 fn necessity(
     dec: &Decoder,
     tok: &circuitscope::model::Tokenizer,
@@ -336,26 +359,14 @@ fn necessity(
     if eval.is_empty() {
         return Ok(());
     }
-    let prompts: Vec<Vec<u32>> = eval.iter().map(|it| tok.encode(&it.clean)).collect::<circuitscope::Result<_>>()?;
-    let means = HeadMeans::of(dec, &prompts)?;
-    // (2-way accuracy, top-1 accuracy) in %
-    let accuracy = |heads: &[(usize, usize)]| -> Result<(f64, f64)> {
-        let s = task_accuracy_with(dec, tok, eval, 32, &means.ablation(heads)?)?;
-        Ok((100.0 * s.accuracy, 100.0 * s.top1))
-    };
     let (nl, nh) = (dec.cfg.n_layers, dec.cfg.n_heads);
-    let pb = bar((nl * nh) as u64, "ablations");
-    let (mut two_way, mut top1) = (Vec::with_capacity(nl * nh), Vec::with_capacity(nl * nh));
-    for l in 0..nl {
-        for h in 0..nh {
-            let (a, t) = accuracy(&[(l, h)])?;
-            two_way.push(a);
-            top1.push(t);
-            pb.inc(1);
-        }
-    }
+    let pb = bar(0, "ablations");
+    let n = circuitscope::analyses::heads::necessity(dec, tok, eval, scores, &[1, 2, 4], &pb)?;
     pb.finish_and_clear();
-    let base = accuracy(&[])?;
+    // (2-way accuracy, top-1 accuracy) in %
+    let pct = |s: &circuitscope::train::eval::TaskScore| (100.0 * s.accuracy, 100.0 * s.top1);
+    let base = pct(&n.intact);
+    let (two_way, top1): (Vec<f64>, Vec<f64>) = n.alone.iter().map(pct).unzip();
     let mut chart = BarChart::new(
         format!("Induction accuracy with one head mean-ablated (intact: {:.0} % 2-way, {:.0} % top-1)", base.0, base.1),
         "head",
@@ -379,10 +390,9 @@ fn necessity(
         base.0,
         base.1
     );
-    for k in [1, 2, 4].into_iter().filter(|&k| k <= nl * nh) {
-        let heads = scores.top_of_each(k);
+    for circuitscope::analyses::heads::Together { k, heads, score } in &n.together {
         let names: Vec<String> = heads.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
-        let (a, t) = accuracy(&heads)?;
+        let (a, t) = pct(score);
         let _ = writeln!(
             body,
             "| top {k} induction + top {k} previous-token: {} | {a:.1} % | {t:.1} % |",

@@ -1,15 +1,43 @@
 //! `circuitscope evaluate`: the normalised faithfulness of a circuit, or with `--sweep` the
 //! faithfulness curve of circuits re-selected from its scores, with CPR and CMD.
 
+use super::args::ModelDataArgs;
 use super::common::{check_circuit_matches, check_output, parse_edge_counts, read_data, read_scores};
 use super::progress::bar;
-use crate::EvaluateArgs;
 use anyhow::{bail, Result};
 use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::Circuit;
 use circuitscope::render::{LinePlot, Series};
 use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub run: ModelDataArgs,
+    /// a circuit JSON (with --sweep, its scores are used and its selection ignored)
+    #[arg(long)]
+    pub circuit: PathBuf,
+    /// evaluate circuits re-selected from the scores at increasing edge counts
+    #[arg(long)]
+    pub sweep: bool,
+    /// how the sweep selects each circuit: top-n or greedy
+    #[arg(long, default_value = "top-n", requires = "sweep")]
+    pub selection: String,
+    /// the sweep's edge counts, e.g. 10,20,50 [default: 1,2,5,10,20,50,… and every edge]
+    #[arg(long, requires = "sweep")]
+    pub points: Option<String>,
+    /// write the result as JSON
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// draw the sweep's faithfulness curve
+    #[arg(long, requires = "sweep")]
+    pub svg: Option<PathBuf>,
+    /// report the sweep's smallest circuit whose normalised faithfulness reaches this
+    #[arg(long, default_value_t = 0.8, requires = "sweep")]
+    pub target: f64,
+}
 
 pub fn run(a: &EvaluateArgs) -> Result<()> {
     // Everything that can be checked without the model is checked before loading it.
@@ -34,7 +62,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         bail!("--points: {bad} is out of range: the circuit's graph has {n_edges} edges (give 1 to {n_edges})");
     }
 
-    let (model, _) = crate::load(&a.run.model, a.run.dtype.into())?;
+    let (model, _) = super::model::load(&a.run.model, a.run.dtype.into())?;
     check_circuit_matches(&circuit, &a.circuit, model.cfg(), &model.path)?;
     let examples = data.file.examples(model.tokenizer()?)?;
     let cfg = FaithfulnessConfig {

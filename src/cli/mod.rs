@@ -1,11 +1,107 @@
-//! The subcommands that need more than a few lines, one module each.
+//! The `circuitscope` subcommands, one module each: its arguments (a clap `Args` struct) and its
+//! handler. A new subcommand is a module here, a variant of [`Command`] and its arm in [`run`].
+//! Argument groups several subcommands share are in [`args`]; loading a model (alias, device,
+//! progress bar) in [`model`].
 
+pub mod args;
 pub mod attribute;
 pub mod circuit;
 mod common;
 pub mod compare;
 pub mod demo;
 pub mod evaluate;
+pub mod info;
+pub mod model;
 pub mod progress;
 pub mod render;
+pub mod run;
 pub mod train;
+pub mod world;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "circuitscope",
+    version,
+    about = "Mechanistic interpretability for unlearning: hooks, circuits, CUD, concept vectors, CURE"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// where models run: cpu, cuda or cuda:N (cuda needs a CUDA build: scripts/build-cuda.sh)
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Family, sizes, dtype, and every hook point with its shape.
+    Info(info::InfoArgs),
+    /// Run a prompt: top next tokens, optional greedy continuation and logit lens.
+    Run(run::RunArgs),
+    /// Generate the bundled world: invented people with TOFU-style forget/retain/holdout splits,
+    /// world facts, circuit tasks (IOI, induction, fact recall) and the training corpus.
+    World(world::WorldArgs),
+    /// The whole toolkit on the bundled model and world, into a report folder (index.md, JSON, SVG).
+    Demo(demo::DemoArgs),
+    /// Train the bundled model: a byte-level BPE tokenizer and a GPT-2 on a world folder's corpus,
+    /// saved as a Hugging Face checkpoint with a model card (accuracy per split and task).
+    Train(train::TrainArgs),
+    /// Attribute a metric to every edge of the graph (EAP, EAP-IG, exact patching) over a task or
+    /// question/answer file; writes the scores as an EAP-IG circuit JSON (no edge selected yet).
+    Attribute(attribute::AttributeArgs),
+    /// Select a circuit from a scores file (top-n, greedy or threshold), prune it, and write its
+    /// JSON and optionally its SVG and DOT drawings.
+    Circuit(circuit::CircuitArgs),
+    /// Normalised faithfulness of a circuit, or (--sweep) the faithfulness curve of circuits
+    /// re-selected from its scores, with CPR and CMD.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Draw a circuit JSON as SVG (and optionally DOT).
+    Render(render::RenderArgs),
+    /// Compare two score files over every edge: Spearman (signed and |score|), Pearson, top-n
+    /// overlap, and a rank-against-rank picture (e.g. EAP-IG against exact patching).
+    Compare(compare::CompareArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let device = circuitscope::model::device::parse(&cli.device)?;
+    let runs_a_model = matches!(
+        cli.command,
+        Command::Info(_) | Command::Run(_) | Command::Demo(_) | Command::Attribute(_) | Command::Evaluate(_)
+    );
+    if !device.is_cpu() && !runs_a_model {
+        bail!(
+            "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
+             --device applies to info, run, attribute, evaluate and demo",
+            cli.device
+        );
+    }
+    model::set_device(device);
+    match cli.command {
+        Command::Info(a) => info::run(&a),
+        Command::Run(a) => run::run(a),
+        Command::World(a) => world::run(&a),
+        Command::Demo(a) => demo::run_args(&a),
+        Command::Train(a) => train::run(&a.data, &a.out, &a.config(), a.force),
+        Command::Attribute(a) => attribute::run(&a),
+        Command::Circuit(a) => circuit::run(&a),
+        Command::Evaluate(a) => evaluate::run(&a),
+        Command::Render(a) => render::run(&a),
+        Command::Compare(a) => compare::run(&a),
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text is already shown (the
+/// library's I/O errors print their source themselves).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
+}

@@ -1,11 +1,26 @@
 //! `circuitscope render`: a circuit JSON drawn as SVG (and DOT).
 
-use super::circuit::title_or_stem;
-use super::common::check_output;
-use crate::RenderArgs;
+use super::common::{check_output, title_or_stem};
 use anyhow::Result;
 use circuitscope::graph::Circuit;
 use circuitscope::render::{write_circuit_svg, CircuitSvgOptions, InactiveNodes};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct RenderArgs {
+    pub circuit: PathBuf,
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// [default: the circuit file's stem]
+    #[arg(long)]
+    pub title: Option<String>,
+    /// leave out the nodes that are not in the circuit (default: drawn faint)
+    #[arg(long)]
+    pub hide_inactive: bool,
+    /// also write Graphviz DOT
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+}
 
 pub fn run(a: &RenderArgs) -> Result<()> {
     check_output(&a.out, "--out")?;

@@ -5,10 +5,76 @@ use super::progress::bar;
 use anyhow::{Context, Result};
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::train::{self, card, TrainConfig};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// a world folder (`circuitscope world --out DIR`)
+    #[arg(long, default_value = "circuits/world")]
+    pub data: PathBuf,
+    /// the checkpoint folder to write (refused if it exists and is not empty, unless --force)
+    #[arg(long, default_value = "models/world-gpt2")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// a few dozen steps of a tiny model instead (a smoke test: the loss must fall)
+    #[arg(long)]
+    pub smoke: bool,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    #[arg(long)]
+    pub d_model: Option<usize>,
+    /// context length in tokens
+    #[arg(long)]
+    pub context: Option<usize>,
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// rows per step
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// peak learning rate
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// AdamW weight decay (on weight matrices only)
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// repeated random word sequences drawn afresh for every epoch, on top of the corpus
+    #[arg(long)]
+    pub fresh_induction: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl TrainArgs {
+    /// The training configuration: the flags given, the defaults (or `--smoke`'s) for the rest.
+    pub fn config(&self) -> TrainConfig {
+        let base = if self.smoke { TrainConfig::smoke() } else { TrainConfig::default() };
+        TrainConfig {
+            steps: self.steps.unwrap_or(base.steps),
+            layers: self.layers.unwrap_or(base.layers),
+            heads: self.heads.unwrap_or(base.heads),
+            d_model: self.d_model.unwrap_or(base.d_model),
+            context: self.context.unwrap_or(base.context),
+            vocab_size: self.vocab_size.unwrap_or(base.vocab_size),
+            batch: self.batch.unwrap_or(base.batch),
+            lr: self.lr.unwrap_or(base.lr),
+            warmup: self.warmup.unwrap_or(base.warmup),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
+            fresh_induction: self.fresh_induction.unwrap_or(base.fresh_induction),
+            seed: self.seed.unwrap_or(base.seed),
+            ..base
+        }
+    }
+}
 
 pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()> {
-    circuitscope::fsutil::check_output_dir(out, force)?;
+    super::common::check_output_dir(out, force)?;
     let world = card::WorldData::read(data)?;
     let docs = circuitscope::world::read_corpus(&data.join("corpus.jsonl"))?;
     println!(

@@ -16,56 +16,46 @@ pub enum Family {
     Gemma,
 }
 
-pub const SUPPORTED_ARCHITECTURES: &str = "GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, \
-Qwen2ForCausalLM, GPTNeoXForCausalLM, GemmaForCausalLM (GGUF: gpt2, llama, qwen2, gptneox, gemma)";
+/// Per family: its name, the Hugging Face `architectures` it reads (the `…ForCausalLM` first) and
+/// its GGUF `general.architecture` (Mistral's GGUF files say `llama`). Parsing, the list of
+/// supported architectures in errors, and [`Family::name`] all read this one table.
+const FAMILIES: [(Family, &str, &[&str], Option<&str>); 6] = [
+    (Family::Gpt2, "gpt2", &["GPT2LMHeadModel", "GPT2Model"], Some("gpt2")),
+    (Family::Llama, "llama", &["LlamaForCausalLM", "LlamaModel"], Some("llama")),
+    (Family::Mistral, "mistral", &["MistralForCausalLM", "MistralModel"], None),
+    (Family::Qwen2, "qwen2", &["Qwen2ForCausalLM", "Qwen2Model"], Some("qwen2")),
+    (Family::GptNeoX, "gpt_neox", &["GPTNeoXForCausalLM", "GPTNeoXModel"], Some("gptneox")),
+    (Family::Gemma, "gemma", &["GemmaForCausalLM", "GemmaModel"], Some("gemma")),
+];
+
+/// `GPT2LMHeadModel, LlamaForCausalLM, … (GGUF: gpt2, llama, …)`, for errors.
+pub fn supported_architectures() -> String {
+    let hf: Vec<&str> = FAMILIES.iter().map(|f| f.2[0]).collect();
+    let gguf: Vec<&str> = FAMILIES.iter().filter_map(|f| f.3).collect();
+    format!("{} (GGUF: {})", hf.join(", "), gguf.join(", "))
+}
 
 impl Family {
     pub fn from_hf_architecture(arch: &str, path: &Path) -> Result<Family> {
-        Ok(match arch {
-            "GPT2LMHeadModel" | "GPT2Model" => Family::Gpt2,
-            "LlamaForCausalLM" | "LlamaModel" => Family::Llama,
-            "MistralForCausalLM" | "MistralModel" => Family::Mistral,
-            "Qwen2ForCausalLM" | "Qwen2Model" => Family::Qwen2,
-            "GPTNeoXForCausalLM" | "GPTNeoXModel" => Family::GptNeoX,
-            "GemmaForCausalLM" | "GemmaModel" => Family::Gemma,
-            other => {
-                return Err(Error::UnsupportedArchitecture {
-                    path: path.to_path_buf(),
-                    field: "architectures".into(),
-                    arch: other.to_string(),
-                    supported: SUPPORTED_ARCHITECTURES.to_string(),
-                })
-            }
+        FAMILIES.iter().find(|f| f.2.contains(&arch)).map(|f| f.0).ok_or_else(|| Error::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            field: "architectures".into(),
+            arch: arch.to_string(),
+            supported: supported_architectures(),
         })
     }
 
     pub fn from_gguf_architecture(arch: &str, path: &Path) -> Result<Family> {
-        Ok(match arch {
-            "gpt2" => Family::Gpt2,
-            "llama" => Family::Llama,
-            "qwen2" => Family::Qwen2,
-            "gptneox" => Family::GptNeoX,
-            "gemma" => Family::Gemma,
-            other => {
-                return Err(Error::UnsupportedArchitecture {
-                    path: path.to_path_buf(),
-                    field: "general.architecture".into(),
-                    arch: other.to_string(),
-                    supported: SUPPORTED_ARCHITECTURES.to_string(),
-                })
-            }
+        FAMILIES.iter().find(|f| f.3 == Some(arch)).map(|f| f.0).ok_or_else(|| Error::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            field: "general.architecture".into(),
+            arch: arch.to_string(),
+            supported: supported_architectures(),
         })
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Family::Gpt2 => "gpt2",
-            Family::Llama => "llama",
-            Family::Mistral => "mistral",
-            Family::Qwen2 => "qwen2",
-            Family::GptNeoX => "gpt_neox",
-            Family::Gemma => "gemma",
-        }
+        FAMILIES.iter().find(|f| f.0 == self).map_or("?", |f| f.1)
     }
 }
 
@@ -222,7 +212,7 @@ impl ModelConfig {
                 return Err(Error::config(
                     path,
                     "architectures",
-                    format!("missing; expected one of: {SUPPORTED_ARCHITECTURES}"),
+                    format!("missing; expected one of: {}", supported_architectures()),
                 ))
             }
         };
@@ -325,7 +315,7 @@ impl ModelConfig {
                     Family::Qwen2 if cfg.opt_bool("use_sliding_window")?.unwrap_or(false) => {
                         cfg.opt_usize("sliding_window")?
                     }
-                    _ => None,
+                    Family::Qwen2 | Family::Llama | Family::Gemma | Family::Gpt2 | Family::GptNeoX => None,
                 };
                 ModelConfig {
                     family,
@@ -481,5 +471,41 @@ impl HfJson<'_> {
                 ))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod family_table_tests {
+    use super::*;
+
+    /// Exhaustive: a new family does not compile until it is listed here, and then the test
+    /// fails until it is in `FAMILIES` too.
+    fn index(f: Family) -> usize {
+        match f {
+            Family::Gpt2 => 0,
+            Family::Llama => 1,
+            Family::Mistral => 2,
+            Family::Qwen2 => 3,
+            Family::GptNeoX => 4,
+            Family::Gemma => 5,
+        }
+    }
+
+    #[test]
+    fn the_table_holds_every_family_once_and_parses_its_names() {
+        let mut seen = [0; 6];
+        for (f, name, hf, gguf) in FAMILIES {
+            seen[index(f)] += 1;
+            assert_eq!(f.name(), name);
+            for a in hf {
+                assert_eq!(Family::from_hf_architecture(a, Path::new("c")).unwrap(), f);
+            }
+            if let Some(g) = gguf {
+                assert_eq!(Family::from_gguf_architecture(g, Path::new("g")).unwrap(), f);
+            }
+        }
+        assert_eq!(seen, [1; 6], "each family once in FAMILIES");
+        let err = Family::from_hf_architecture("BertModel", Path::new("c")).unwrap_err().to_string();
+        assert!(err.contains("BertModel") && err.contains("GemmaForCausalLM") && err.contains("gptneox"), "{err}");
     }
 }

@@ -119,7 +119,9 @@ impl GgufSource {
             ),
             // llama.cpp's converter bakes Gemma's (1 + w) into the stored norm weights.
             Family::Gemma => (NormKind::RmsNorm, rotary(rope_dims)?, Activation::GeluTanh, true, false),
-            _ => (NormKind::RmsNorm, rotary(rope_dims)?, Activation::Silu, true, false),
+            Family::Llama | Family::Mistral | Family::Qwen2 => {
+                (NormKind::RmsNorm, rotary(rope_dims)?, Activation::Silu, true, false)
+            }
         };
         let fused = has("blk.0.attn_qkv.weight");
         let cfg = ModelConfig {

@@ -23,6 +23,7 @@ pub use decoder::{Decoder, ForwardOutput};
 pub use tokenizer::Tokenizer;
 
 use crate::error::{Error, Result};
+use crate::progress::{NoProgress, Progress};
 use candle_core::{DType, Device};
 use naming::{Format, Naming};
 use source::{GgufSource, SafetensorsSource, TensorSource};
@@ -42,15 +43,13 @@ pub struct Model {
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub dtype: DType,
-    /// show a progress bar while loading
-    pub progress: bool,
     /// where the weights go and every pass runs ([`device::parse`] reads `cpu`, `cuda`, `cuda:N`)
     pub device: Device,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { dtype: DType::F32, progress: false, device: Device::Cpu }
+        LoadOptions { dtype: DType::F32, device: Device::Cpu }
     }
 }
 
@@ -66,17 +65,22 @@ impl Model {
     /// Loads a model directory (`config.json` + safetensors + optional `tokenizer.json`) or a
     /// GGUF file.
     pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Model> {
+        Self::load_with_progress(path, opts, &NoProgress)
+    }
+
+    /// [`Model::load`], reporting the tensors loaded out of the checkpoint's total.
+    pub fn load_with_progress(path: impl AsRef<Path>, opts: LoadOptions, progress: &dyn Progress) -> Result<Model> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if !matches!(opts.dtype, DType::F32 | DType::BF16 | DType::F16 | DType::F64) {
             return Err(Error::input(format!("dtype {:?} is not supported; use f32, bf16, f16 (or f64)", opts.dtype)));
         }
         if meta.is_dir() {
-            Self::load_dir(path, opts)
+            Self::load_dir(path, opts, progress)
         } else if is_gguf(path)? {
-            Self::load_gguf(path, opts)
+            Self::load_gguf(path, opts, progress)
         } else if path.extension().is_some_and(|e| e == "safetensors") {
-            Self::load_dir(path.parent().unwrap_or(Path::new(".")), opts)
+            Self::load_dir(path.parent().unwrap_or(Path::new(".")), opts, progress)
         } else {
             Err(Error::format(
                 path,
@@ -85,7 +89,7 @@ impl Model {
         }
     }
 
-    fn load_dir(dir: &Path, opts: LoadOptions) -> Result<Model> {
+    fn load_dir(dir: &Path, opts: LoadOptions, progress: &dyn Progress) -> Result<Model> {
         let cfg_path = dir.join("config.json");
         if !cfg_path.exists() {
             return Err(Error::format(dir, "no config.json in this model directory"));
@@ -99,17 +103,17 @@ impl Model {
             .transpose()?;
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::HuggingFace, &src);
-        let decoder = build(cfg, &src, naming, &opts)?;
+        let decoder = build(cfg, &src, naming, &opts, progress)?;
         Ok(Model { decoder, tokenizer, path: dir.to_path_buf(), format: Format::HuggingFace, stored_dtypes: dtypes })
     }
 
-    fn load_gguf(path: &Path, opts: LoadOptions) -> Result<Model> {
+    fn load_gguf(path: &Path, opts: LoadOptions, progress: &dyn Progress) -> Result<Model> {
         let src = GgufSource::open(path)?;
         let cfg = src.config()?;
         let tokenizer = Tokenizer::from_gguf(&src)?;
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::Gguf, &src);
-        let decoder = build(cfg, &src, naming, &opts)?;
+        let decoder = build(cfg, &src, naming, &opts, progress)?;
         Ok(Model { decoder, tokenizer, path: path.to_path_buf(), format: Format::Gguf, stored_dtypes: dtypes })
     }
 
@@ -135,20 +139,17 @@ fn stored_dtypes(src: &dyn TensorSource) -> BTreeMap<String, usize> {
     dtypes
 }
 
-fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: &LoadOptions) -> Result<Decoder> {
-    let bar = opts.progress.then(|| {
-        let pb = indicatif::ProgressBar::new(src.names().len() as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("loading {bar:30} {pos}/{len} tensors {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
-    });
-    let tick = |name: &str| {
-        if let Some(pb) = &bar {
-            pb.inc(1);
-            pb.set_message(name.to_string());
-        }
+fn build(
+    cfg: ModelConfig,
+    src: &dyn TensorSource,
+    naming: Naming,
+    opts: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Decoder> {
+    let (total, done) = (src.names().len() as u64, std::cell::Cell::new(0u64));
+    let tick = |_: &str| {
+        done.set(done.get() + 1);
+        progress.update(done.get(), total);
     };
     let ws = weights::Weights {
         src,
@@ -158,9 +159,5 @@ fn build(cfg: ModelConfig, src: &dyn TensorSource, naming: Naming, opts: &LoadOp
         cfg: &cfg,
         on_tensor: Some(&tick),
     };
-    let decoder = Decoder::new(cfg.clone(), &ws);
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
-    decoder
+    Decoder::new(cfg.clone(), &ws)
 }

@@ -84,13 +84,17 @@ impl Naming {
         match (self.family, self.format) {
             (Family::Gpt2, _) | (Family::GptNeoX, Format::Gguf) => Some(QkvLayout::Blocks),
             (Family::GptNeoX, Format::HuggingFace) => Some(QkvLayout::PerHead),
-            _ => None,
+            (Family::Llama | Family::Mistral | Family::Qwen2 | Family::Gemma, _) => None,
         }
     }
 
     /// GGUF llama checkpoints store q/k rows permuted for interleaved rotary embeddings.
     pub fn interleaved_qk(&self) -> bool {
-        self.format == Format::Gguf && matches!(self.family, Family::Llama | Family::Mistral)
+        self.format == Format::Gguf
+            && match self.family {
+                Family::Llama | Family::Mistral => true,
+                Family::Qwen2 | Family::Gemma | Family::Gpt2 | Family::GptNeoX => false,
+            }
     }
 
     pub fn name(&self, w: W, layer: usize) -> String {
@@ -135,7 +139,10 @@ impl Naming {
     }
 
     fn family_gated(&self) -> bool {
-        !matches!(self.family, Family::Gpt2 | Family::GptNeoX)
+        match self.family {
+            Family::Gpt2 | Family::GptNeoX => false,
+            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Gemma => true,
+        }
     }
 
     fn hf(&self, w: W, l: usize) -> String {
@@ -186,7 +193,7 @@ impl Naming {
                     _ => format!("<gpt_neox has no {w:?}>"),
                 }
             }
-            _ => {
+            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Gemma => {
                 let b = |s: &str| format!("{p}layers.{l}.{s}");
                 match w {
                     W::TokEmbed => format!("{p}embed_tokens.weight"),

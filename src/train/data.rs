@@ -5,7 +5,7 @@
 //! next would not fit; the rest is padding that takes no loss.
 
 use crate::error::{Error, Result};
-use crate::world::rng::Rng;
+use crate::rng::Rng;
 use candle_core::{Device, Tensor};
 
 /// Every document plus its end token must fit in one row of `n_ctx` tokens.

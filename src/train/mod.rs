@@ -18,7 +18,7 @@ pub mod schedule;
 
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
-use crate::world::rng::Rng;
+use crate::rng::Rng;
 use candle_core::Var;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 pub use params::{Gpt2Shape, Params, Trainable};

@@ -7,7 +7,7 @@ use crate::model::naming::{Format, Naming};
 use crate::model::source::{SafetensorsSource, TensorSource};
 use crate::model::weights::Weights;
 use crate::model::{Decoder, ModelConfig};
-use crate::world::rng::Rng;
+use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor, Var};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
 //! A world on disk: writing the folder (each file atomically) and reading its JSONL files back
 //! with errors that name the file and line.
 
-use super::{Person, QaPair, Split, Task, TaskItem, World, QA_PER_PERSON};
+use super::{Person, Split, Task, World, QA_PER_PERSON};
+use crate::data::read_jsonl;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
 
@@ -154,39 +154,6 @@ sentences and {corpus_induction} induction sequences in the corpus.
             templates = super::IOI_TEMPLATES.len(),
         )
     }
-}
-
-/// Reads a JSONL file: one JSON value per line, blank lines skipped. A line that does not parse
-/// as `T` (malformed JSON, a missing field, a wrong type) fails with `Error::Format` naming the
-/// file and the 1-based line.
-pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str(line).map_err(|e| {
-            // serde_json reports "… at line 1 column C" within the one line; say which line.
-            let mut msg = e.to_string();
-            if let Some(at) = msg.rfind(" at line ") {
-                msg.truncate(at);
-            }
-            Error::format(path, format!("line {}, column {}: {msg}", i + 1, e.column()))
-        })?;
-        out.push(value);
-    }
-    Ok(out)
-}
-
-/// Question/answer pairs: this world's split files or TOFU's own (`question`, `answer`).
-pub fn read_qa(path: &Path) -> Result<Vec<QaPair>> {
-    read_jsonl(path)
-}
-
-/// Task items (`clean`, `corrupted`, `answer`, `distractor`).
-pub fn read_tasks(path: &Path) -> Result<Vec<TaskItem>> {
-    read_jsonl(path)
 }
 
 /// The people of `people.jsonl`.

@@ -23,9 +23,10 @@
 //! # }
 //! ```
 
-use super::rng::Rng;
-use super::tasks::{ioi_item_from, TaskItem};
+use super::tasks::ioi_item_from;
+use crate::data::TaskItem;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 
 /// 100 common English given names (50 female, 50 male), the kind of names the IOI literature
 /// draws from; a pretrained tokenizer has most of them as single tokens after a space.

@@ -3,7 +3,7 @@
 //! tasks (IOI, induction, fact recall) and the training corpus of the model circuitscope trains.
 //!
 //! Everything is a pure function of [`WorldConfig`] (seed and sizes): the generator has its own
-//! PRNG ([`rng::Rng`], SplitMix64) and iterates no hash maps, so the same configuration gives
+//! PRNG ([`crate::rng::Rng`], SplitMix64) and iterates no hash maps, so the same configuration gives
 //! byte-identical files on every machine. Each part draws from its own named stream, so changing
 //! one size (say, the number of IOI prompts) leaves the other parts unchanged.
 //!
@@ -19,22 +19,20 @@
 //! # }
 //! ```
 
-pub mod examples;
 mod files;
 mod ioi_model;
 pub mod lexicon;
 mod people;
-pub mod rng;
 mod tasks;
 
-pub use examples::{DataKind, ExampleFile};
-pub use files::{read_corpus, read_jsonl, read_people, read_qa, read_tasks, WrittenFile};
+pub use crate::data::{read_jsonl, read_qa, read_tasks, QaPair, TaskItem};
+pub use files::{read_corpus, read_people, WrittenFile};
 pub use ioi_model::{single_token_names, ModelIoi, COMMON_FIRST_NAMES, MODEL_IOI_STREAM};
-pub use people::{Attribute, Country, Group, Person, QaPair, MAX_PEOPLE, QA_PER_PERSON};
-pub use tasks::{fact_prompt, induction_documents, Task, TaskItem, IOI_TEMPLATES};
+pub use people::{Attribute, Country, Group, Person, MAX_PEOPLE, QA_PER_PERSON};
+pub use tasks::{fact_prompt, induction_documents, Task, IOI_TEMPLATES};
 
 use crate::error::{Error, Result};
-use rng::Rng;
+use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The seed of the bundled world.

@@ -1,7 +1,8 @@
 //! The fictitious people and countries, and the question/answer pairs about them.
 
 use super::lexicon::*;
-use super::rng::Rng;
+use crate::data::QaPair;
+use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// Where a person sits in the TOFU-style splits: the narrowest forget set that holds them,
@@ -188,44 +189,6 @@ impl Person {
             self.award,
             self.instrument,
         )
-    }
-}
-
-/// One question/answer pair in TOFU's JSONL form. TOFU's own files have only `question` and
-/// `answer`; the generator adds the rest, which readers may rely on being absent elsewhere.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QaPair {
-    pub question: String,
-    /// A full sentence that names its subject, e.g. `Alvek Vell was born in Korvath.`
-    pub answer: String,
-    /// The bare attribute value the answer states, e.g. `Korvath`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// The person asked about (people's pairs only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person: Option<String>,
-    /// The country asked about (`world` facts only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
-    /// Which attribute is asked, e.g. `birthplace` or `capital`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribute: Option<String>,
-}
-
-impl QaPair {
-    /// The prompt a model completes: `Question: <question>\nAnswer:`.
-    pub fn prompt(&self) -> String {
-        format!("Question: {}\nAnswer:", self.question)
-    }
-
-    /// The expected completion of [`QaPair::prompt`]: the answer after one space.
-    pub fn completion(&self) -> String {
-        format!(" {}", self.answer)
-    }
-
-    /// The training document: prompt followed by completion.
-    pub fn document(&self) -> String {
-        self.prompt() + &self.completion()
     }
 }
 

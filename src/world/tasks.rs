@@ -8,19 +8,8 @@
 
 use super::lexicon::*;
 use super::people::Person;
-use super::rng::Rng;
-use serde::{Deserialize, Serialize};
-
-/// One prompt pair. `answer` and `distractor` are continuations of the CLEAN prompt and start
-/// with a space (`" Alvek"`), as a word after a space is written by GPT-2-style tokenizers; the
-/// metric is logit(answer) − logit(distractor).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskItem {
-    pub clean: String,
-    pub corrupted: String,
-    pub answer: String,
-    pub distractor: String,
-}
+use crate::data::TaskItem;
+use crate::rng::Rng;
 
 /// The bundled tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

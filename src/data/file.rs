@@ -9,8 +9,8 @@
 //!
 //! Errors name the file and the 1-based line of the record at fault.
 
-use super::{read_jsonl, QaPair, TaskItem};
-use crate::attribution::Example;
+use super::example::Example;
+use super::records::{read_jsonl, QaPair, TaskItem};
 use crate::error::{Error, Result};
 use crate::model::Tokenizer;
 use serde_json::Value;

@@ -1,0 +1,56 @@
+//! Argument groups several subcommands share (clap `flatten`).
+
+use candle_core::DType;
+use clap::ValueEnum;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DTypeArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl From<DTypeArg> for DType {
+    fn from(d: DTypeArg) -> Self {
+        match d {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::Bf16 => DType::BF16,
+            DTypeArg::F16 => DType::F16,
+        }
+    }
+}
+
+/// The model, data and run settings that `attribute` and `evaluate` share.
+#[derive(clap::Args)]
+pub struct ModelDataArgs {
+    /// a model directory (config.json + safetensors) or a GGUF file, with a tokenizer
+    pub model: PathBuf,
+    /// JSONL: task items (clean, corrupted, answer, distractor) or question/answer pairs
+    /// (question, answer)
+    #[arg(long)]
+    pub data: PathBuf,
+    /// logit-diff, prob-diff, kl, nll or seq-prob [default: logit-diff for tasks, nll for
+    /// question/answer data]
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// patching, zero, mean or mean-positions (means over --reference, or over the data's own
+    /// items) [default: patching for tasks, zero for question/answer data]
+    #[arg(long)]
+    pub intervention: Option<String>,
+    /// JSONL (task or question/answer) whose items the mean interventions average over: each task
+    /// item's clean prompt, each pair's prompt and answer; all of them (--limit cuts --data only)
+    /// [default: the data's own items]
+    #[arg(long, value_name = "JSONL")]
+    pub reference: Option<PathBuf>,
+    /// load the weights in this precision (bf16/f16 halve their memory; gradients and scores are
+    /// accumulated in f32)
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: DTypeArg,
+    /// items per forward pass
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// use only the first N items
+    #[arg(long)]
+    pub limit: Option<usize>,
+}

