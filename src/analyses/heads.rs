@@ -14,9 +14,9 @@ use serde::Serialize;
 /// Mean scores per (layer, head), each in [0, 1].
 #[derive(Clone, Debug, Serialize)]
 pub struct HeadScores {
-    /// previous_token[l][h]: mean attention from position i to i − 1 (i ≥ 1).
+    /// `previous_token[l][h]`: mean attention from position i to i − 1 (i ≥ 1).
     pub previous_token: Vec<Vec<f32>>,
-    /// induction[l][h]: mean attention from i to j + 1, where j is the latest earlier position
+    /// `induction[l][h]`: mean attention from i to j + 1, where j is the latest earlier position
     /// with the same token as i (j + 1 < i), over positions that have one.
     pub induction: Vec<Vec<f32>>,
 }

@@ -4,7 +4,7 @@
 //! rotary embedding; K/V already one per query head) and capture the attention's input x
 //! (`hook_resid_pre`), then go back through the projection and the norm by hand:
 //!
-//!   dn_h = dq_h · W_q[h]                     (dh → d, the head's rows of the projection)
+//!   dn_h = dq_h · W_q\[h\]                     (dh → d, the head's rows of the projection)
 //!   g = dn_h ⊙ w                             (the norm's scale)
 //!   LayerNorm: dx_h = (g − mean(g) − x̂ · mean(g ⊙ x̂)) / σ,   x̂ = (x − μ)/σ
 //!   RMSNorm:   dx_h = (g − x̂ · mean(g ⊙ x̂)) / r,             x̂ = x/r

@@ -5,7 +5,7 @@
 //! - [`metric`]: per-item metrics and the loss sign convention
 //! - [`writers`]: where the graph's writers and readers live in the forward pass; ablations
 //! - [`edge`]: the gradient methods; [`exact`]: exact edge patching
-//! - [`faithfulness`]: circuits evaluated by patching the edges outside them; [`sweep`]: faithfulness
+//! - [`mod@faithfulness`]: circuits evaluated by patching the edges outside them; [`sweep`]: faithfulness
 //!   curves, CPR and CMD
 //!
 //! ```no_run

@@ -1,6 +1,8 @@
 //! Argument groups several subcommands share (clap `flatten`).
 
 use candle_core::DType;
+use circuitscope::attribution::{AblationKind, DataSettings, Metric};
+use circuitscope::data::DataKind;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -30,13 +32,10 @@ pub struct ModelDataArgs {
     /// (question, answer)
     #[arg(long)]
     pub data: PathBuf,
-    /// logit-diff, prob-diff, kl, nll or seq-prob [default: logit-diff for tasks, nll for
-    /// question/answer data]
-    #[arg(long)]
+    // the names and defaults come from `Metric::ALL`, `AblationKind::ALL` and `DataSettings`
+    #[arg(long, help = metric_help())]
     pub metric: Option<String>,
-    /// patching, zero, mean or mean-positions (means over --reference, or over the data's own
-    /// items) [default: patching for tasks, zero for question/answer data]
-    #[arg(long)]
+    #[arg(long, help = intervention_help())]
     pub intervention: Option<String>,
     /// JSONL (task or question/answer) whose items the mean interventions average over: each task
     /// item's clean prompt, each pair's prompt and answer; all of them (--limit cuts --data only)
@@ -53,4 +52,24 @@ pub struct ModelDataArgs {
     /// use only the first N items
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+/// `--metric`'s help: every metric, and the default per kind of data.
+fn metric_help() -> String {
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let (task, qa) = (DataSettings::defaults(DataKind::Task), DataSettings::defaults(DataKind::Qa));
+    format!("{} [default: {} for tasks, {} for question/answer data]", names.join(", "), task.metric, qa.metric)
+}
+
+/// `--intervention`'s help: every intervention, and the default per kind of data.
+fn intervention_help() -> String {
+    let names: Vec<&str> = AblationKind::ALL.iter().map(|k| k.name()).collect();
+    let (task, qa) = (DataSettings::defaults(DataKind::Task), DataSettings::defaults(DataKind::Qa));
+    format!(
+        "{} (the means over --reference, or over the data's own items) [default: {} for tasks, {} for \
+         question/answer data]",
+        names.join(", "),
+        task.intervention.name(),
+        qa.intervention.name()
+    )
 }

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 pub struct AttributeArgs {
     #[command(flatten)]
     pub run: ModelDataArgs,
-    /// eap, eap-ig-inputs, eap-ig-activations, clean-corrupted or exact
-    #[arg(long, default_value = "eap-ig-inputs")]
+    // the names come from `Method::all`, the one list of methods
+    #[arg(long, default_value = "eap-ig-inputs", help = Method::names().join(", "))]
     pub method: String,
     /// integration steps m of the EAP-IG methods
     #[arg(long, default_value_t = 5)]

@@ -2,7 +2,7 @@
 //!
 //! - [`records`]: task items and question/answer pairs, and the JSONL reader that names file and
 //!   line in its errors
-//! - [`file`]: a data file of either layout, detected from its first record, tokenised into
+//! - [`mod@file`]: a data file of either layout, detected from its first record, tokenised into
 //!   [`Example`]s
 //! - [`example`]: one tokenised item (clean and corrupted tokens, what the metric reads)
 //!

@@ -17,7 +17,7 @@
 //! | `blocks.{l}.attn.hook_attn_scores` | (b,H,s,s) | scaled scores, masked entries −inf |
 //! | `blocks.{l}.attn.hook_pattern` | (b,H,s,s) | attention probabilities (query, key) |
 //! | `blocks.{l}.attn.hook_z` | (b,s,H,dh) | pattern-weighted values |
-//! | `blocks.{l}.attn.hook_result` | (b,s,H,d) | each head's own write: z_h · W_O[h] (no output bias) |
+//! | `blocks.{l}.attn.hook_result` | (b,s,H,d) | each head's own write: z_h · W_O\[h\] (no output bias) |
 //! | `blocks.{l}.hook_attn_out` | (b,s,d) | attention output (Σ heads + output bias) |
 //! | `blocks.{l}.hook_resid_mid` | (b,s,d) | stream after attention (sequential-residual models only) |
 //! | `blocks.{l}.hook_mlp_in` | (b,s,d) | stream entering the MLP, before its norm |

@@ -187,7 +187,7 @@ impl ModelIoi {
     /// stream [`MODEL_IOI_STREAM`] of `seed` (the same seed, pool and tokenizer give the same
     /// items). An item whose clean and corrupted prompts differ in token count is drawn again.
     /// Errors when fewer than four names are single tokens, or when an item cannot be drawn
-    /// with equal lengths in [`MAX_DRAWS_PER_ITEM`] tries.
+    /// with equal lengths in `MAX_DRAWS_PER_ITEM` tries.
     pub fn generate_from<F>(pool: &[&'static str], seed: u64, n: usize, encode: F) -> Result<ModelIoi>
     where
         F: Fn(&str) -> Result<Vec<u32>>,

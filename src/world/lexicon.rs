@@ -169,7 +169,7 @@ pub const PARENT_PROFESSIONS: &[&str] = &[
     "mason",
 ];
 
-/// Genres, phrased so that "<name> writes <genre>." reads well.
+/// Genres, phrased so that "`<name>` writes `<genre>`." reads well.
 pub const GENRES: &[&str] = &[
     "mystery",
     "fantasy",
@@ -189,11 +189,11 @@ pub const GENRES: &[&str] = &[
     "nature writing",
 ];
 
-/// First words of award names: "<adjective> <noun> Prize".
+/// First words of award names: "`<adjective> <noun>` Prize".
 pub const AWARD_ADJECTIVES: &[&str] = &["Silver", "Golden", "Crimson", "Amber", "Iron", "Azure", "Ivory", "Jade"];
 pub const AWARD_NOUNS: &[&str] = &["Quill", "Lantern", "Compass", "Laurel", "Feather", "Scroll", "Key", "Anchor"];
 
-/// Book titles: "The <adjective> <noun>" or "The <noun> of <city>".
+/// Book titles: "The `<adjective> <noun>`" or "The `<noun>` of `<city>`".
 pub const TITLE_ADJECTIVES: &[&str] = &[
     "Glass",
     "Silent",
