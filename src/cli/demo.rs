@@ -77,23 +77,40 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     let model = Model::load_with_progress(model_path, opts, &loading)
         .with_context(|| format!("loading the bundled model {}", model_path.display()))?;
     loading.finish_and_clear();
-    let tok = model.tokenizer()?;
-    let dec = &model.decoder;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut sections = Vec::new();
+    let (tok, dec) = (model.tokenizer()?, &model.decoder);
+    let mut r = Report { files: Vec::new(), sections: Vec::new() };
+    accuracy(&mut r, dec, tok, &world, model_path)?;
+    logit_lens(&mut r, dec, tok, data)?;
+    heads(&mut r, dec, tok, data)?;
+    circuits(&mut r, dec, tok, data)?;
+    write_report(r, model_path, data, out, start)
+}
 
-    // 1. accuracy per split and task
+/// The report under construction: its files (name, bytes) and its sections.
+struct Report {
+    files: Vec<(String, Vec<u8>)>,
+    sections: Vec<Section>,
+}
+
+type Tok = circuitscope::model::Tokenizer;
+
+/// Accuracy per split and task.
+fn accuracy(r: &mut Report, dec: &Decoder, tok: &Tok, world: &WorldData, model_path: &Path) -> Result<()> {
     let pb = bar(1, "accuracy");
-    let report = evaluate(dec, tok, &world)?;
+    let report = evaluate(dec, tok, world)?;
     pb.finish_and_clear();
     println!("accuracy of {}:\n{}", model_path.display(), report.table());
-    files.push(("accuracy.json".into(), serde_json::to_vec_pretty(&report)?));
-    sections.push(Section {
+    r.files.push(("accuracy.json".into(), serde_json::to_vec_pretty(&report)?));
+    r.sections.push(Section {
         title: "Accuracy per split and task".into(),
         body: report.markdown() + "\nMachine-readable: [`accuracy.json`](accuracy.json).\n",
     });
 
-    // 2. logit lens on a few fact prompts
+    Ok(())
+}
+
+/// The logit lens on a few fact prompts.
+fn logit_lens(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()> {
     let facts = read_tasks(&data.join(Task::FactRecall.file_name()))?;
     let mut lens_json = Vec::new();
     let mut body = String::from(
@@ -122,10 +139,14 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         body.push('\n');
         lens_json.push(serde_json::json!({"prompt": item.clean, "answer": item.answer, "layers": layers}));
     }
-    files.push(("logit_lens.json".into(), serde_json::to_vec_pretty(&lens_json)?));
-    sections.push(Section { title: "Logit lens on fact recall".into(), body });
+    r.files.push(("logit_lens.json".into(), serde_json::to_vec_pretty(&lens_json)?));
+    r.sections.push(Section { title: "Logit lens on fact recall".into(), body });
 
-    // 3. head roles and attention pictures
+    Ok(())
+}
+
+/// Head roles, attention pictures and which heads induction needs.
+fn heads(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()> {
     let induction = read_tasks(&data.join(Task::Induction.file_name()))?;
     let prompts: Vec<Vec<u32>> = induction
         .iter()
@@ -133,7 +154,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         .map(|it| tok.encode(&format!("{}{}", it.clean, it.answer)))
         .collect::<circuitscope::Result<_>>()?;
     let scores = head_scores(dec, &prompts)?;
-    files.push(("heads.json".into(), serde_json::to_vec_pretty(&scores)?));
+    r.files.push(("heads.json".into(), serde_json::to_vec_pretty(&scores)?));
     let mut chart = BarChart::new("Head roles on induction prompts", "head", "mean attention");
     chart.categories =
         (0..dec.cfg.n_layers).flat_map(|l| (0..dec.cfg.n_heads).map(move |h| format!("L{l}H{h}"))).collect();
@@ -141,7 +162,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         ("induction".into(), scores.induction.iter().flatten().map(|&x| x as f64).collect()),
         ("previous token".into(), scores.previous_token.iter().flatten().map(|&x| x as f64).collect()),
     ];
-    files.push(("heads.svg".into(), chart.to_svg().into_bytes()));
+    r.files.push(("heads.svg".into(), chart.to_svg().into_bytes()));
     let example = &prompts[0];
     let labels: Vec<String> = example.iter().map(|&id| tok.token_text(id)).collect();
     let mut body = String::from(
@@ -161,14 +182,18 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
             let name = format!("attention-L{l}H{h}-{role}.svg");
             let pat: Vec<Vec<f32>> = patterns.cache.get(pattern(l))?.get(0)?.get(h)?.to_vec2()?;
             let title = format!("layer {l} head {h}: {role} score {s:.2}");
-            files.push((name.clone(), attention_svg(&title, &labels, &pat).into_bytes()));
+            r.files.push((name.clone(), attention_svg(&title, &labels, &pat).into_bytes()));
             let _ = writeln!(body, "**{title}**\n\n![{title}]({name})\n");
         }
     }
-    necessity(dec, tok, &induction, &scores, &mut body, &mut files)?;
-    sections.push(Section { title: "Induction and previous-token heads".into(), body });
+    necessity(dec, tok, &induction, &scores, &mut body, &mut r.files)?;
+    r.sections.push(Section { title: "Induction and previous-token heads".into(), body });
 
-    // 4. circuits of the bundled tasks
+    Ok(())
+}
+
+/// The circuits of the bundled tasks, and EAP-IG against exact patching on them.
+fn circuits(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()> {
     let mut body = format!(
         "EAP-IG (inputs, m = 5, logit difference, patching with the corrupted prompts) on 32 items per task; \
          the circuit is `greedy` at 5 % of the graph's edges, pruned; faithfulness is measured on 32 other items \
@@ -259,9 +284,9 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         let name = t.name();
         let title = format!("{name}: EAP-IG greedy circuit ({} edges)", circuit.n_edges_in_graph());
         let opts = CircuitSvgOptions { title: title.clone(), ..Default::default() };
-        files.push((format!("circuit-{name}.svg"), circuit_svg(&circuit, &opts).into_bytes()));
-        files.push((format!("circuit-{name}.json"), circuit.to_json_string().into_bytes()));
-        files.push((format!("faithfulness-{name}.json"), serde_json::to_vec_pretty(&sweep.to_json(FAITHFUL))?));
+        r.files.push((format!("circuit-{name}.svg"), circuit_svg(&circuit, &opts).into_bytes()));
+        r.files.push((format!("circuit-{name}.json"), circuit.to_json_string().into_bytes()));
+        r.files.push((format!("faithfulness-{name}.json"), serde_json::to_vec_pretty(&sweep.to_json(FAITHFUL))?));
         let _ = writeln!(
             body,
             "| {name} | {} / {total} | {} | {:.3} | {:.3} | {:.3} | {} |",
@@ -288,20 +313,24 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         curves.push(Series::new(name, sweep.curve()));
     }
     let plot = LinePlot::faithfulness("Faithfulness of top-n EAP-IG circuits, bundled model", curves);
-    files.push(("faithfulness.svg".into(), plot.to_svg().into_bytes()));
+    r.files.push(("faithfulness.svg".into(), plot.to_svg().into_bytes()));
     let _ = write!(body, "\n![faithfulness curves](faithfulness.svg)\n\n{pictures}");
-    sections.push(Section { title: "Circuits of the bundled tasks".into(), body });
+    r.sections.push(Section { title: "Circuits of the bundled tasks".into(), body });
     let plot = LinePlot::scatter(
         "EAP-IG against exact patching: edge ranks",
         "rank by EAP-IG (fraction)",
         "rank by exact patching (fraction)",
         rank_series,
     );
-    files.push(("eap-ig-vs-exact.svg".into(), plot.to_svg().into_bytes()));
+    r.files.push(("eap-ig-vs-exact.svg".into(), plot.to_svg().into_bytes()));
     let _ = write!(checks, "\n![EAP-IG against exact patching](eap-ig-vs-exact.svg)\n");
-    sections.push(Section { title: "EAP-IG against exact patching".into(), body: checks });
+    r.sections.push(Section { title: "EAP-IG against exact patching".into(), body: checks });
 
-    // the report folder
+    Ok(())
+}
+
+/// `index.md` and the files, written as one folder (atomically).
+fn write_report(mut r: Report, model_path: &Path, data: &Path, out: &Path, start: Instant) -> Result<()> {
     let mut index = String::from("# circuitscope demo report\n\n");
     let _ = writeln!(
         index,
@@ -310,16 +339,16 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
         data.display(),
         start.elapsed().as_secs_f64()
     );
-    for s in &sections {
+    for s in &r.sections {
         let _ = writeln!(index, "- [{}](#{})", s.title, anchor(&s.title));
     }
-    for s in &sections {
+    for s in &r.sections {
         let _ = write!(index, "\n## {}\n\n{}", s.title, s.body);
     }
-    files.push(("index.md".into(), index.into_bytes()));
-    files.push((MARKER.into(), b"written by circuitscope demo; a later demo may replace this folder\n".to_vec()));
+    r.files.push(("index.md".into(), index.into_bytes()));
+    r.files.push((MARKER.into(), b"written by circuitscope demo; a later demo may replace this folder\n".to_vec()));
     circuitscope::fsutil::write_dir_atomic(out, |dir| {
-        for (name, bytes) in &files {
+        for (name, bytes) in &r.files {
             let p = dir.join(name);
             std::fs::write(&p, bytes).map_err(|e| circuitscope::Error::io(&p, e))?;
         }
@@ -328,14 +357,13 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     println!(
         "wrote {} ({} files) in {:.1} s; open {}",
         out.display(),
-        files.len(),
+        r.files.len(),
         start.elapsed().as_secs_f64(),
         out.join("index.md").display()
     );
     Ok(())
 }
 
-/// GitHub-style heading anchor.
 fn anchor(title: &str) -> String {
     title
         .to_lowercase()
