@@ -3,8 +3,6 @@
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// Generate the bundled world: invented people with TOFU-style forget/retain/holdout splits,
-/// world facts, circuit tasks (IOI, induction, fact recall) and the training corpus.
 #[derive(clap::Args)]
 pub struct WorldArgs {
     /// the folder to write (refused if it exists and is not empty, unless --force)
