@@ -2,10 +2,11 @@
 //! one"). Every test compares the GPU's answer with the CPU's own answer computed in the same
 //! run, or with the Hugging Face fixtures.
 //!
-//! Where circuitscope was built without the `cuda` feature or no GPU answers, each test says
-//! SKIPPED and passes; with `CIRCUITSCOPE_REQUIRE_GPU=1` (the device script sets it) it fails
-//! instead, so a GPU run cannot pass by skipping. Build and run on a GPU machine:
-//! `scripts/build-cuda.sh --tests`, then `scripts/device-check.sh` (see README, "On a GPU").
+//! Where circuitscope was built without the `cuda` feature or no GPU answers, each test skips
+//! (`common::skip`, counted apart from data skips: CI never has a GPU); with
+//! `CIRCUITSCOPE_REQUIRE_GPU=1` (the device script sets it) it fails instead, so a GPU run cannot
+//! pass by skipping. Build here with `scripts/build-cuda.sh --dist`, then run
+//! `scripts/device-check.sh` on the GPU machine (README, "On a GPU").
 
 mod common;
 
