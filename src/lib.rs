@@ -36,6 +36,7 @@ pub mod progress;
 pub mod render;
 pub mod rng;
 pub mod train;
+pub mod unlearn;
 pub mod world;
 
 pub use error::{Error, Result};

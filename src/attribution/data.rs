@@ -124,6 +124,18 @@ impl Batch {
         })
     }
 
+    /// Per item, the number of tokens its metric scores: an answer's tokens, or 1 for a pair.
+    pub fn answer_lengths(&self) -> Vec<usize> {
+        self.targets
+            .iter()
+            .zip(&self.lengths)
+            .map(|(t, &n)| match *t {
+                Target::Pair { .. } => 1,
+                Target::Sequence { prompt_len } => n - prompt_len,
+            })
+            .collect()
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.lengths.len()

@@ -1,0 +1,180 @@
+//! The unlearning objectives (ALGORITHMS.md §8) against hand computations and closed-form
+//! derivatives, and parameter selection: frozen parameters are bit-identical after updates.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use circuitscope::attribution::{Batch, Example};
+use circuitscope::hooks::HookSet;
+use circuitscope::model::{LoadOptions, Model};
+use circuitscope::train::Trainable;
+use circuitscope::unlearn::loss::{rmu_control, rmu_mse};
+use circuitscope::unlearn::{answer_nll, log_sigmoid, select_vars, AnswerNll, Objective};
+use common::fixture;
+
+fn vec1(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().to_vec1().unwrap()
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_dtype(DType::F64).unwrap().to_scalar().unwrap()
+}
+
+/// Two question/answer examples of different lengths (the second right-padded in the batch).
+fn qa_batch() -> Batch {
+    let ex = [Example::qa(vec![3, 9, 14], vec![21, 5, 40]), Example::qa(vec![7, 2], vec![33])];
+    Batch::new(&ex, 0).unwrap()
+}
+
+#[test]
+fn answer_nll_sums_each_answers_tokens_given_what_precedes_them() {
+    let model = Model::load(fixture("parity/llama"), LoadOptions { dtype: DType::F64, ..Default::default() }).unwrap();
+    let batch = qa_batch();
+    let logits = model.decoder.forward(&batch.clean, &HookSet::new()).unwrap().logits;
+    let nll = answer_nll(&logits, &batch).unwrap();
+    // by hand: item 0 scores tokens 21, 5, 40 at positions 2, 3, 4; item 1 token 33 at position 1
+    let l: Vec<Vec<Vec<f64>>> = logits.to_vec3().unwrap();
+    let nll_at = |i: usize, p: usize, tok: usize| {
+        let row = &l[i][p];
+        let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        max + row.iter().map(|x| (x - max).exp()).sum::<f64>().ln() - row[tok]
+    };
+    let want = [nll_at(0, 2, 21) + nll_at(0, 3, 5) + nll_at(0, 4, 40), nll_at(1, 1, 33)];
+    let got = vec1(&nll.sum);
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-10, "summed answer NLL {g}, by hand {w}");
+    }
+    assert_eq!(vec1(&nll.len), vec![3.0, 1.0]);
+    let pooled = scalar(&nll.token_mean().unwrap());
+    assert!((pooled - (want[0] + want[1]) / 4.0).abs() < 1e-10);
+}
+
+#[test]
+fn log_sigmoid_is_exact_and_finite_at_the_extremes() {
+    let xs: [f64; 7] = [-800.0, -40.0, -1.5, 0.0, 0.3, 40.0, 800.0];
+    let got = vec1(&log_sigmoid(&Tensor::new(&xs, &Device::Cpu).unwrap()).unwrap());
+    for (&x, g) in xs.iter().zip(got) {
+        // log σ(x) = −log(1 + e^−x), written for each sign without overflow
+        let want = if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() };
+        assert!(g.is_finite() && (g - want).abs() <= 1e-12 * want.abs().max(1.0), "log σ({x}) = {g}, want {want}");
+    }
+}
+
+/// NLL sums (b = 3) as a variable: the objectives' values and gradients against their closed
+/// forms.
+#[test]
+fn objectives_equal_their_closed_forms_in_value_and_gradient() {
+    let (s, r, len) = ([4.0f64, 9.5, 1.25], [5.0f64, 6.0, 3.0], [2.0f64, 5.0, 1.0]);
+    let var = Var::new(&s, &Device::Cpu).unwrap();
+    let nll = AnswerNll { sum: var.as_tensor().clone(), len: Tensor::new(&len, &Device::Cpu).unwrap() };
+    let reference = AnswerNll { sum: Tensor::new(&r, &Device::Cpu).unwrap(), len: nll.len.clone() };
+    let sigma = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let b = s.len() as f64;
+
+    // gradient ascent: −Σs/Σlen; d/ds_i = −1/Σlen
+    let ga = Objective::GradAscent.forget(&nll, None).unwrap();
+    let total_len: f64 = len.iter().sum();
+    assert!((scalar(&ga) + s.iter().sum::<f64>() / total_len).abs() < 1e-12);
+    let g = vec1(ga.backward().unwrap().get(var.as_tensor()).unwrap());
+    assert!(g.iter().all(|x| (x + 1.0 / total_len).abs() < 1e-12), "{g:?}");
+
+    // NPO: −(2/β)·mean ln σ(β(s − r)); d/ds_i = −(2/b)·σ(−β(s_i − r_i))
+    let beta = 0.5;
+    let npo = Objective::Npo { beta }.forget(&nll, Some(&reference)).unwrap();
+    let want: f64 = -(2.0 / beta) * s.iter().zip(&r).map(|(s, r)| sigma(beta * (s - r)).ln()).sum::<f64>() / b;
+    assert!((scalar(&npo) - want).abs() < 1e-12, "NPO {} vs {want}", scalar(&npo));
+    let g = vec1(npo.backward().unwrap().get(var.as_tensor()).unwrap());
+    for i in 0..3 {
+        let want = -(2.0 / b) * sigma(-beta * (s[i] - r[i]));
+        assert!((g[i] - want).abs() < 1e-12, "dNPO/ds_{i} {} vs {want}", g[i]);
+    }
+    assert!(Objective::Npo { beta }.forget(&nll, None).is_err(), "NPO without a reference model");
+
+    // SimNPO: −(2/β)·mean ln σ(β(s/len − δ)); d/ds_i = −(2/b)·σ(−β(s_i/len_i − δ))/len_i
+    let (beta, delta) = (3.5, 1.0);
+    let sim = Objective::SimNpo { beta, delta }.forget(&nll, None).unwrap();
+    let want: f64 =
+        -(2.0 / beta) * s.iter().zip(&len).map(|(s, l)| sigma(beta * (s / l - delta)).ln()).sum::<f64>() / b;
+    assert!((scalar(&sim) - want).abs() < 1e-12, "SimNPO {} vs {want}", scalar(&sim));
+    let g = vec1(sim.backward().unwrap().get(var.as_tensor()).unwrap());
+    for i in 0..3 {
+        let want = -(2.0 / b) * sigma(-beta * (s[i] / len[i] - delta)) / len[i];
+        assert!((g[i] - want).abs() < 1e-12, "dSimNPO/ds_{i} {} vs {want}", g[i]);
+    }
+
+    // L = γ·L_forget + α·retain NLL per token
+    let retain = AnswerNll {
+        sum: Tensor::new(&[6.0f64, 2.0], &Device::Cpu).unwrap(),
+        len: Tensor::new(&[3.0f64, 1.0], &Device::Cpu).unwrap(),
+    };
+    let total = Objective::GradAscent.total(&ga, Some(&retain), 0.25, 5.0).unwrap();
+    assert!((scalar(&total) - (0.25 * scalar(&ga) + 5.0 * 8.0 / 4.0)).abs() < 1e-12);
+}
+
+#[test]
+fn rmu_pulls_answer_rows_towards_a_fixed_scaled_direction() {
+    let u = rmu_control(8, 6.5, 3, DType::F64, &Device::Cpu).unwrap();
+    let v = vec1(&u);
+    assert!((v.iter().map(|x| x * x).sum::<f64>().sqrt() - 6.5).abs() < 1e-12, "|c·u| = c");
+    assert!(v.iter().all(|&x| x >= 0.0), "uniform entries in [0, 1) before scaling");
+    assert_eq!(v, vec1(&rmu_control(8, 6.5, 3, DType::F64, &Device::Cpu).unwrap()), "the same seed, the same u");
+    assert_ne!(v, vec1(&rmu_control(8, 6.5, 4, DType::F64, &Device::Cpu).unwrap()));
+
+    // h (2, 6, 8): only the 4 answer tokens' positions count, item 0's 3..6 and item 1's 2
+    let batch = qa_batch();
+    let h: Vec<f64> = (0..2 * 6 * 8).map(|i| (i as f64 * 0.37).sin()).collect();
+    let h = Tensor::from_vec(h, (2, 6, 8), &Device::Cpu).unwrap();
+    let got = scalar(&rmu_mse(&h, &u, &batch).unwrap());
+    let hv: Vec<Vec<Vec<f64>>> = h.to_vec3().unwrap();
+    let rows = [(0, 3), (0, 4), (0, 5), (1, 2)];
+    let want: f64 =
+        rows.iter().map(|&(i, p)| hv[i][p].iter().zip(&v).map(|(a, b)| (a - b).powi(2)).sum::<f64>()).sum::<f64>()
+            / (4.0 * 8.0);
+    assert!((got - want).abs() < 1e-12, "RMU MSE {got} vs {want}");
+    // against the frozen model's own stream: zero
+    assert!(scalar(&rmu_mse(&h, &h, &batch).unwrap()).abs() < 1e-15);
+}
+
+/// Catches an update that reaches a frozen parameter (a Var handed to the optimiser by mistake,
+/// or weight decay applied to everything).
+#[test]
+fn only_the_selected_parameters_change_and_the_rest_stay_bit_identical() {
+    let tr = Trainable::load(&fixture("parity/llama"), &Device::Cpu).unwrap();
+    let chosen = select_vars(&tr.vars, &["model.layers.1.mlp.*".to_string()]).unwrap();
+    let names: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "model.layers.1.mlp.down_proj.weight",
+            "model.layers.1.mlp.gate_proj.weight",
+            "model.layers.1.mlp.up_proj.weight"
+        ]
+    );
+    assert_eq!(select_vars(&tr.vars, &[]).unwrap().len(), tr.vars.len(), "no pattern: everything");
+    let err = select_vars(&tr.vars, &["model.layers.9.*".to_string()]).unwrap_err().to_string();
+    assert!(err.contains("model.layers.9.*") && err.contains("matches no parameter"), "{err}");
+
+    let before: Vec<(String, Vec<f32>)> =
+        tr.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())).collect();
+    let mut opt = AdamW::new(
+        chosen.iter().map(|(_, v)| v.clone()).collect(),
+        ParamsAdamW { lr: 1e-2, weight_decay: 0.1, ..Default::default() },
+    )
+    .unwrap();
+    let batch = qa_batch();
+    for _ in 0..3 {
+        let logits = tr.decoder().unwrap().forward(&batch.clean, &HookSet::new().training()).unwrap().logits;
+        let loss = Objective::GradAscent.forget(&answer_nll(&logits, &batch).unwrap(), None).unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
+    }
+    for (name, old) in &before {
+        let now: Vec<f32> = tr.vars[name].as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let same = now.iter().zip(old).all(|(a, b)| a.to_bits() == b.to_bits());
+        if chosen.iter().any(|(n, _)| n == name) {
+            assert!(!same, "{name} was selected but did not change");
+        } else {
+            assert!(same, "{name} was frozen but changed");
+        }
+    }
+}
