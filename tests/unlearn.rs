@@ -178,3 +178,53 @@ fn only_the_selected_parameters_change_and_the_rest_stay_bit_identical() {
         }
     }
 }
+
+/// The LCG of `tests/reference/ks_reference.py`: uniform [0, 1) plus `shift`.
+fn ks_sample(seed: u64, n: usize, shift: f64) -> Vec<f64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64 + shift
+        })
+        .collect()
+}
+
+/// Forget quality is this p-value; TOFU's figures span 1e-20 to 1, so small p must keep its
+/// digits. Expected values: scipy 1.17.1's `ks_2samp` (`tests/reference/ks_reference.py`).
+#[test]
+fn kolmogorov_smirnov_matches_scipy_down_to_small_p_values() {
+    use circuitscope::unlearn::metrics::ks_2samp;
+    let cases: [(u64, usize, u64, usize, f64, f64, f64); 5] = [
+        (1, 5, 2, 6, 0.0, 0.3333333333333333, 0.8181818181818182),
+        (3, 20, 4, 20, 0.0, 0.25, 0.571336004933722),
+        (5, 40, 6, 40, 0.3, 0.575, 1.8880552265017844e-06),
+        (7, 37, 8, 55, 0.15, 0.32235872235872237, 0.014210533381554499),
+        (9, 200, 10, 200, 0.25, 0.325, 9.594235055800515e-10),
+    ];
+    for (sa, na, sb, nb, shift, d_want, p_want) in cases {
+        let (d, p) = ks_2samp(&ks_sample(sa, na, 0.0), &ks_sample(sb, nb, shift)).unwrap();
+        assert!((d - d_want).abs() < 1e-12, "{na}/{nb}: D {d} vs scipy {d_want}");
+        assert!((p - p_want).abs() <= 1e-9 * p_want, "{na}/{nb}: p {p:e} vs scipy {p_want:e}");
+    }
+    // ties: D is taken after every tied value (scipy: 0.3392857142857143, 0.66013986013986)
+    let (d, p) = ks_2samp(&[1.0, 1.0, 2.0, 2.0, 3.0, 5.0, 5.0], &[1.0, 2.0, 2.0, 4.0, 4.0, 5.0, 6.0, 6.0]).unwrap();
+    assert!((d - 0.3392857142857143).abs() < 1e-12 && (p - 0.66013986013986).abs() < 1e-12, "{d} {p}");
+    let same = ks_sample(11, 30, 0.0);
+    assert_eq!(ks_2samp(&same, &same).unwrap(), (0.0, 1.0), "one sample against itself");
+    assert!(ks_2samp(&[], &same).is_err() && ks_2samp(&[f64::NAN], &same).is_err());
+}
+
+#[test]
+fn truth_ratio_probability_and_utility_by_hand() {
+    use circuitscope::unlearn::metrics::*;
+    // per-token NLL 0.5 for the paraphrase, 1.0 and 2.0 for two perturbed answers
+    let tr = truth_ratio(0.5, &[1.0, 2.0]).unwrap();
+    assert!((tr - (-1.5f64 + 0.5).exp()).abs() < 1e-15, "TR = e^(−1.5)/e^(−0.5)");
+    assert!(truth_ratio(0.5, &[]).is_err());
+    assert!((forget_truth_ratio(&[0.5, 2.0, 1.0]) - (0.5 + 0.5 + 1.0) / 3.0).abs() < 1e-15);
+    assert!((retain_truth_ratio(&[0.25, 1.5]) - (0.75 + 0.0) / 2.0).abs() < 1e-15);
+    assert!((answer_probability(3.0, 2) - (-1.5f64).exp()).abs() < 1e-15);
+    assert!((harmonic_mean(&[0.5, 0.25, 1.0]) - 3.0 / (2.0 + 4.0 + 1.0)).abs() < 1e-15);
+    assert_eq!(harmonic_mean(&[0.5, 0.0]), 0.0);
+}
