@@ -247,6 +247,50 @@ fn same_step(model: &str, (lc, gc, cpu): Step, (lg, gg, gpu): Step) {
     }
 }
 
+/// An unlearning run (two steps of gradient difference and of NPO, `unlearn::unlearn`) on the
+/// bundled model from the same weights: the GPU's updated weights equal the CPU's within 1e-4.
+#[test]
+fn an_unlearning_step_on_the_gpu_equals_the_cpus() {
+    use circuitscope::unlearn::{unlearn, Objective, UnlearnConfig};
+    let Some(gpu) = gpu("an_unlearning_step_on_the_gpu_equals_the_cpus") else { return };
+    let dir = root().join("models/world-gpt2");
+    let (cpu_model, gpu_model) = (load(&dir, DType::F32, &Device::Cpu), load(&dir, DType::F32, &gpu));
+    let tok = cpu_model.tokenizer().unwrap();
+    let qa = |file: &str| {
+        let mut f = circuitscope::data::ExampleFile::read(&root().join("circuits/world").join(file)).unwrap();
+        f.truncate(8);
+        f.examples(tok).unwrap()
+    };
+    let (forget, retain) = (qa("forget01.jsonl"), qa("retain99.jsonl"));
+    for objective in [Objective::GradAscent, Objective::Npo { beta: 0.5 }] {
+        let cfg = UnlearnConfig {
+            objective,
+            gamma: 1.0,
+            alpha: 1.0,
+            lr: 2e-4,
+            weight_decay: 0.01,
+            epochs: 1,
+            batch: 4,
+            accumulate: 1,
+            warmup: 1,
+            clip: 1.0,
+            seed: 7,
+            trainable: vec![],
+        };
+        let (c, g) = (Trainable::load(&dir, &Device::Cpu).unwrap(), Trainable::load(&dir, &gpu).unwrap());
+        let lc = unlearn(&c, Some(&cpu_model.decoder), &forget, &retain, &cfg, &NoProgress).unwrap();
+        let lg = unlearn(&g, Some(&gpu_model.decoder), &forget, &retain, &cfg, &NoProgress).unwrap();
+        println!("{objective:?}: forget loss CPU {:.6} GPU {:.6}", lc[0].forget, lg[0].forget);
+        for (a, b) in lc.iter().zip(&lg) {
+            assert!((a.forget - b.forget).abs() <= 1e-4 * a.forget.abs().max(1.0), "{objective:?}: {a:?} vs {b:?}");
+        }
+        for (n, v) in &c.vars {
+            let d = max_abs_diff(g.vars[n].as_tensor(), v.as_tensor());
+            assert!(d <= 1e-4, "{objective:?}: {n} after unlearning differs by {d}");
+        }
+    }
+}
+
 /// The ops whose fused CPU form has no CUDA kernel fall back to compositions with the same
 /// values and derivatives.
 #[test]

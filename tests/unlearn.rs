@@ -228,3 +228,77 @@ fn truth_ratio_probability_and_utility_by_hand() {
     assert!((harmonic_mean(&[0.5, 0.25, 1.0]) - 3.0 / (2.0 + 4.0 + 1.0)).abs() < 1e-15);
     assert_eq!(harmonic_mean(&[0.5, 0.0]), 0.0);
 }
+
+fn bundled_qa(file: &str, n: usize, tok: &circuitscope::model::Tokenizer) -> Vec<Example> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut f = circuitscope::data::ExampleFile::read(&root.join("circuits/world").join(file)).unwrap();
+    f.truncate(n);
+    f.examples(tok).unwrap()
+}
+
+/// Mean answer NLL per token of `examples` under `decoder`.
+fn mean_nll(decoder: &circuitscope::model::Decoder, examples: &[Example]) -> f64 {
+    let batch = Batch::new(examples, 0).unwrap();
+    let logits = decoder.forward(&batch.clean, &HookSet::new()).unwrap().logits;
+    scalar(&answer_nll(&logits, &batch).unwrap().token_mean().unwrap())
+}
+
+/// A few steps of gradient difference and of NPO on the bundled model: the forget answers
+/// become much less likely, the retain answers much less so; the same seed gives the same
+/// weights bit for bit.
+#[test]
+fn unlearning_the_bundled_forget_set_raises_its_nll_more_than_the_retain_sets() {
+    use circuitscope::unlearn::{unlearn, UnlearnConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2");
+    let original = Model::load(&dir, LoadOptions::default()).unwrap();
+    let tok = original.tokenizer().unwrap();
+    let (forget, retain) = (bundled_qa("forget01.jsonl", 16, tok), bundled_qa("retain99.jsonl", 16, tok));
+    let before = (mean_nll(&original.decoder, &forget), mean_nll(&original.decoder, &retain));
+    let base = UnlearnConfig {
+        objective: Objective::GradAscent,
+        gamma: 1.0,
+        alpha: 1.0,
+        lr: 2e-4,
+        weight_decay: 0.01,
+        epochs: 3,
+        batch: 8,
+        accumulate: 1,
+        warmup: 2,
+        clip: 1.0,
+        seed: 7,
+        trainable: vec![],
+    };
+    let run = |cfg: &UnlearnConfig| {
+        let tr = Trainable::load(&dir, &Device::Cpu).unwrap();
+        let log =
+            unlearn(&tr, Some(&original.decoder), &forget, &retain, cfg, &circuitscope::progress::NoProgress).unwrap();
+        let dec = tr.decoder().unwrap();
+        (tr, log, mean_nll(&dec, &forget), mean_nll(&dec, &retain))
+    };
+    for (name, cfg) in [
+        ("grad-diff", base.clone()),
+        ("npo", UnlearnConfig { objective: Objective::Npo { beta: 0.5 }, ..base.clone() }),
+    ] {
+        let (_, log, f, r) = run(&cfg);
+        println!(
+            "{name}: {} steps; forget NLL {:.3} → {f:.3}, retain NLL {:.3} → {r:.3}",
+            log.len(),
+            before.0,
+            before.1
+        );
+        assert_eq!(log.len(), 3 * 2, "{name}: 16 forget items in batches of 8, 3 epochs");
+        // Measured (2026-12-04): forget 0.030 → 0.726 (grad-diff), 0.761 (NPO); retain 0.011 →
+        // 0.009, 0.011. The bars are regression floors well under that (the run is deterministic).
+        assert!(f - before.0 > 2.0 * (r - before.1).max(0.0) && f > before.0 + 0.5, "{name}: forget {f}, retain {r}");
+    }
+    // determinism: the same configuration gives the same weights
+    let (a, ..) = run(&base);
+    let (b, ..) = run(&base);
+    for (n, v) in &a.vars {
+        let (x, y): (Vec<f32>, Vec<f32>) = (
+            v.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+            b.vars[n].as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{n} differs between two identical runs");
+    }
+}

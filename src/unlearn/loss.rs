@@ -47,7 +47,8 @@ pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
 
 /// The forget objective of a method (ALGORITHMS.md §8); the retain side is the retain set's
 /// NLL, weighted by α in [`Objective::total`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Objective {
     /// L_forget = −NLL, per answer token over the batch
     GradAscent,
