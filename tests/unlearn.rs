@@ -302,3 +302,87 @@ fn unlearning_the_bundled_forget_set_raises_its_nll_more_than_the_retain_sets() 
         assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{n} differs between two identical runs");
     }
 }
+
+/// `circuitscope unlearn`: a checkpoint the loader reads, its record, the forget answers' NLL
+/// up, and every tensor outside `--trainable` byte-identical to the original's.
+#[test]
+fn the_cli_unlearns_into_a_checkpoint_and_leaves_frozen_tensors_untouched() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (model, world) = (root.join("models/world-gpt2"), root.join("circuits/world"));
+    let dir = common::TempDir::new();
+    let out = dir.join("unlearned");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["unlearn".into(), s(&model)];
+        v.extend(["--forget".into(), s(&world.join("forget01.jsonl")), "--limit".into(), "20".into()]);
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let o = common::cli(&args(&[
+        "--retain",
+        &s(&world.join("retain99.jsonl")),
+        "--method",
+        "grad-diff",
+        "--trainable",
+        "transformer.h.3.*",
+        "--out",
+        &s(&out),
+    ]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut files: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    let want = [
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "unlearn.json",
+    ];
+    assert_eq!(files, want);
+    Model::load(&out, LoadOptions::default()).unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("unlearn.json")).unwrap()).unwrap();
+    let (before, after) = (&record["before"], &record["after"]);
+    assert!(after["forget_nll"].as_f64().unwrap() > before["forget_nll"].as_f64().unwrap(), "{record}");
+    assert_eq!(record["steps"].as_array().unwrap().len(), 9, "20 items in batches of 8, 3 epochs");
+
+    let old = candle_core::safetensors::load(model.join("model.safetensors"), &Device::Cpu).unwrap();
+    let new = candle_core::safetensors::load(out.join("model.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(old.len(), new.len());
+    let mut changed = 0;
+    for (name, t) in &old {
+        let (a, b): (Vec<f32>, Vec<f32>) = (
+            t.flatten_all().unwrap().to_vec1().unwrap(),
+            new[name].to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+        if name.starts_with("transformer.h.3.") {
+            changed += usize::from(!same);
+        } else {
+            assert!(same, "{name} is outside --trainable but changed");
+        }
+    }
+    assert!(changed > 0, "no tensor of layer 3 changed");
+
+    // bad input: one clear error each, nothing written
+    let bad = dir.join("bad");
+    for (extra, words) in [
+        (vec!["--method", "rmu"], vec!["rmu", "grad-diff"]),
+        (vec!["--method", "grad-diff"], vec!["--retain"]),
+        (vec!["--method", "grad-ascent", "--beta", "0.5"], vec!["--beta"]),
+        (vec!["--method", "grad-ascent", "--trainable", "nope.*"], vec!["nope.*", "matches no parameter"]),
+    ] {
+        let mut a = args(&extra);
+        a.extend(["--out".into(), s(&bad)]);
+        let o = common::cli(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.starts_with("error:") && !err.contains("panicked"), "{extra:?}: {err}");
+        assert!(words.iter().all(|w| err.contains(w)), "{extra:?}: {err}");
+        assert!(!bad.exists(), "{extra:?} left {}", bad.display());
+    }
+    let mut a = args(&["--method", "grad-ascent", "--out"]);
+    a.push(s(&out));
+    let err = String::from_utf8_lossy(&common::cli(&a).stderr).into_owned();
+    assert!(err.contains("--force"), "an existing checkpoint is not overwritten silently: {err}");
+}

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod render;
 pub mod run;
 pub mod train;
+pub mod unlearn;
 pub mod world;
 
 use anyhow::{bail, Result};
@@ -63,18 +64,26 @@ pub enum Command {
     /// Compare two score files over every edge: Spearman (signed and |score|), Pearson, top-n
     /// overlap, and a rank-against-rank picture (e.g. EAP-IG against exact patching).
     Compare(compare::CompareArgs),
+    /// Unlearn a question/answer forget set (gradient ascent/difference, NPO, SimNPO) and write
+    /// the unlearned checkpoint with unlearn.json (settings, steps, answer NLL before and after).
+    Unlearn(unlearn::UnlearnArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     let device = circuitscope::model::device::parse(&cli.device)?;
     let runs_a_model = matches!(
         cli.command,
-        Command::Info(_) | Command::Run(_) | Command::Demo(_) | Command::Attribute(_) | Command::Evaluate(_)
+        Command::Info(_)
+            | Command::Run(_)
+            | Command::Demo(_)
+            | Command::Attribute(_)
+            | Command::Evaluate(_)
+            | Command::Unlearn(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate and demo",
+             --device applies to info, run, attribute, evaluate, demo and unlearn",
             cli.device
         );
     }
@@ -90,6 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Compare(a) => compare::run(&a),
+        Command::Unlearn(a) => unlearn::run(&a),
     }
 }
 

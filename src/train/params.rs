@@ -174,6 +174,26 @@ impl Trainable {
     pub fn decoder(&self) -> Result<Decoder> {
         decoder_over(&self.cfg, &self.vars)
     }
+
+    /// The current parameters as a checkpoint of the model in `source` (a directory): its
+    /// `config.json`, tokenizer and generation files copied, `model.safetensors` written anew.
+    pub fn checkpoint(&self, source: &Path) -> Result<super::checkpoint::Checkpoint> {
+        let mut files = Vec::new();
+        for name in [
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ] {
+            let p = source.join(name);
+            if p.exists() {
+                files.push((name.to_string(), std::fs::read(&p).map_err(|e| Error::io(&p, e))?));
+            }
+        }
+        let tensors = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
+        Ok(super::checkpoint::Checkpoint { files, tensors })
+    }
 }
 
 /// The decoder of `cfg` read through the loader from `vars` (Hugging Face names), on their device.

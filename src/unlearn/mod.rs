@@ -12,5 +12,5 @@ pub mod run;
 pub mod select;
 
 pub use loss::{answer_nll, log_sigmoid, AnswerNll, Objective};
-pub use run::{unlearn, StepLog, UnlearnConfig};
+pub use run::{unlearn, Method, StepLog, UnlearnConfig};
 pub use select::select_vars;
