@@ -8,31 +8,12 @@ use circuitscope::world::{
     read_corpus, read_jsonl, read_people, read_qa, read_tasks, Attribute, Group, Split, Task, World, WorldConfig,
     IOI_TEMPLATES, QA_PER_PERSON,
 };
-use common::TempDir;
+use common::{tree, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn world() -> World {
     World::generate(WorldConfig::default()).unwrap()
-}
-
-/// Every file under `dir`, by relative path, with its bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn words(s: &str) -> usize {

@@ -103,6 +103,24 @@ pub fn max_abs(a: &Tensor) -> f64 {
     a.iter().filter(|x| x.is_finite()).fold(0.0, |m, x| m.max(x.abs()))
 }
 
+/// Every file under `dir`, by relative path, with its bytes.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
 /// A fresh directory under the system temp dir, removed on drop. Its name holds no words, so
 /// keyword checks on error messages cannot match the path by accident.
 pub struct TempDir(PathBuf);
