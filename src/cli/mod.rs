@@ -64,7 +64,7 @@ pub enum Command {
     /// Compare two score files over every edge: Spearman (signed and |score|), Pearson, top-n
     /// overlap, and a rank-against-rank picture (e.g. EAP-IG against exact patching).
     Compare(compare::CompareArgs),
-    /// Unlearn a question/answer forget set (gradient ascent/difference, NPO, SimNPO) and write
+    /// Unlearn a question/answer forget set (gradient ascent/difference, NPO, SimNPO, RMU) and write
     /// the unlearned checkpoint with unlearn.json (settings, steps, answer NLL before and after).
     Unlearn(unlearn::UnlearnArgs),
 }

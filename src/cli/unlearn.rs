@@ -13,6 +13,7 @@ use circuitscope::hooks::HookSet;
 use circuitscope::model::{Decoder, Tokenizer};
 use circuitscope::train::eval::qa_accuracy;
 use circuitscope::train::Trainable;
+use circuitscope::unlearn::run::rmu_scale;
 use circuitscope::unlearn::{answer_nll, unlearn, Method, Objective, UnlearnConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -34,9 +35,9 @@ pub struct UnlearnArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
-    /// peak learning rate (AdamW)
-    #[arg(long, default_value_t = 2e-4)]
-    pub lr: f64,
+    /// peak learning rate (AdamW) [default: 2e-4; rmu 4e-4]
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// forget (and retain) items per batch
@@ -58,7 +59,7 @@ pub struct UnlearnArgs {
     /// γ, the forget objective's weight [default: the method's]
     #[arg(long)]
     pub gamma: Option<f64>,
-    /// α, the retain NLL's weight [default: the method's; 0 for grad-ascent]
+    /// α, the retain term's weight [default: 1; 0 for grad-ascent, 10 for rmu]
     #[arg(long)]
     pub alpha: Option<f64>,
     /// β of NPO and SimNPO [default: 0.1 and 4.5]
@@ -67,6 +68,12 @@ pub struct UnlearnArgs {
     /// δ of SimNPO [default: 0]
     #[arg(long)]
     pub delta: Option<f64>,
+    /// RMU: the layer whose residual stream is steered [default: the middle layer]
+    #[arg(long)]
+    pub rmu_layer: Option<usize>,
+    /// RMU: the length c of the steering vector [default: 2 × the stream's mean norm there]
+    #[arg(long)]
+    pub rmu_c: Option<f64>,
     /// parameter-name patterns the update may touch (`*` matches anything, e.g.
     /// 'transformer.h.3.*'); every other parameter stays bit-identical [default: all]
     #[arg(long, num_args = 1..)]
@@ -91,17 +98,20 @@ impl UnlearnArgs {
                 *beta = self.beta.unwrap_or(*beta);
                 *delta = self.delta.unwrap_or(*delta);
             }
-            Objective::GradAscent => {
+            Objective::GradAscent | Objective::Rmu { .. } => {
                 if self.beta.is_some() || self.delta.is_some() {
                     bail!("--beta and --delta are NPO's and SimNPO's; {} has none", method.name());
                 }
             }
         }
+        if !matches!(objective, Objective::Rmu { .. }) && (self.rmu_layer.is_some() || self.rmu_c.is_some()) {
+            bail!("--rmu-layer and --rmu-c are RMU's; {} has neither", method.name());
+        }
         let cfg = UnlearnConfig {
             objective,
             gamma: self.gamma.unwrap_or(gamma),
             alpha: self.alpha.unwrap_or(alpha),
-            lr: self.lr,
+            lr: self.lr.unwrap_or(method.lr()),
             weight_decay: self.weight_decay,
             epochs: self.epochs,
             batch: self.batch,
@@ -177,6 +187,17 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
         (Some(p), true) => qa_examples(p, a.limit, tok)?,
         _ => Vec::new(),
     };
+    let mut cfg = cfg;
+    if let Objective::Rmu { layer, c } = &mut cfg.objective {
+        *layer = a.rmu_layer.unwrap_or(original.cfg().n_layers / 2);
+        if *layer >= original.cfg().n_layers {
+            bail!("--rmu-layer {layer}: the model has {} layers", original.cfg().n_layers);
+        }
+        *c = match a.rmu_c {
+            Some(c) => c,
+            None => rmu_scale(&original.decoder, &forget, *layer, a.batch)?,
+        };
+    }
     let model = Trainable::load(&a.model, original.decoder.device())?;
     // The answers' NLL per token, and how many greedy answers are still the exact answer (end
     // token included), on each set.

@@ -57,6 +57,10 @@ pub enum Objective {
     Npo { beta: f64 },
     /// L_forget = −(2/β)·mean log σ(β·(NLL_θ/|y| − δ)), no reference model
     SimNpo { beta: f64, delta: f64 },
+    /// RMU: the residual stream after `layer` pulled towards c·u at the forget answers' tokens
+    /// ([`rmu_mse`]), and held to the frozen model's on retain data (the retain term, in place of
+    /// the retain NLL); its terms are on hidden states, so `unlearn::unlearn` computes them
+    Rmu { layer: usize, c: f64 },
 }
 
 impl Objective {
@@ -74,15 +78,18 @@ impl Objective {
                 let margin = (nll.mean()? - delta)?;
                 Ok((log_sigmoid(&(margin * beta)?)?.mean_all()? * (-2.0 / beta))?)
             }
+            Objective::Rmu { .. } => {
+                Err(Error::input("RMU's objective is on the residual stream, not on the answers' NLL"))
+            }
         }
     }
 
-    /// L = γ·L_forget + α·NLL_retain (per answer token over the retain batch); no retain batch
-    /// (gradient ascent alone): γ·L_forget.
-    pub fn total(&self, forget: &Tensor, retain: Option<&AnswerNll>, gamma: f64, alpha: f64) -> Result<Tensor> {
+    /// L = γ·L_forget + α·L_retain, L_retain the retain term (the retain NLL per answer token;
+    /// RMU's MSE to the frozen model); no retain term (gradient ascent alone): γ·L_forget.
+    pub fn total(forget: &Tensor, retain: Option<&Tensor>, gamma: f64, alpha: f64) -> Result<Tensor> {
         let l = (forget * gamma)?;
         Ok(match retain {
-            Some(r) => (l + (r.token_mean()? * alpha)?)?,
+            Some(r) => (l + (r * alpha)?)?,
             None => l,
         })
     }

@@ -3,8 +3,8 @@
 //! ([`loss`]); which parameters an update may touch ([`select`]); TOFU's measures that need no
 //! generation: probability, truth ratio, forget quality (an exact two-sample Kolmogorov–Smirnov
 //! p-value) and model utility ([`metrics`]); and the loop that applies them ([`run`]: AdamW,
-//! warm-up, accumulation, clipping, a seeded batch order). ROUGE-L, RMU's loop and the `unlearn`
-//! subcommand are next.
+//! warm-up, accumulation, clipping, a seeded batch order; RMU on the residual stream). ROUGE-L and
+//! the TOFU evaluation command are next.
 
 pub mod loss;
 pub mod metrics;

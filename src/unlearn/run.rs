@@ -2,7 +2,7 @@
 //! warm-up then a constant rate, gradient accumulation and clipping, on forget batches paired
 //! with retain batches. Deterministic on the CPU: the batch order is a seeded shuffle.
 
-use super::loss::{answer_nll, AnswerNll, Objective};
+use super::loss::{answer_nll, rmu_control, rmu_mse, AnswerNll, Objective};
 use super::select::select_vars;
 use crate::attribution::{batches_on, Batch, Example};
 use crate::error::{Error, Result};
@@ -22,10 +22,11 @@ pub enum Method {
     GradDiff,
     Npo,
     SimNpo,
+    Rmu,
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Method::GradAscent, Method::GradDiff, Method::Npo, Method::SimNpo];
+    pub const ALL: [Method; 5] = [Method::GradAscent, Method::GradDiff, Method::Npo, Method::SimNpo, Method::Rmu];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +34,7 @@ impl Method {
             Method::GradDiff => "grad-diff",
             Method::Npo => "npo",
             Method::SimNpo => "simnpo",
+            Method::Rmu => "rmu",
         }
     }
 
@@ -44,7 +46,7 @@ impl Method {
     }
 
     /// (objective, γ, α): gradient ascent alone; gradient difference with α = 1; NPO with
-    /// β = 0.1 and the retain NLL; SimNPO with β = 4.5, δ = 0 and γ = 1. open-unlearning's SimNPO
+    /// β = 0.1 and the retain NLL; SimNPO with β = 4.5, δ = 0 and γ = 1; RMU with α = 10. open-unlearning's SimNPO
     /// has γ = 0.125, at its learning rate for 7B models; on the bundled model at this loop's
     /// defaults (lr 2e-4, 3 epochs) that leaves 60 % of forget01's greedy answers exact, γ = 1
     /// 15 % (README, "Unlearning").
@@ -54,8 +56,52 @@ impl Method {
             Method::GradDiff => (Objective::GradAscent, 1.0, 1.0),
             Method::Npo => (Objective::Npo { beta: 0.1 }, 1.0, 1.0),
             Method::SimNpo => (Objective::SimNpo { beta: 4.5, delta: 0.0 }, 1.0, 1.0),
+            // the layer and c depend on the model: the middle layer and [`rmu_scale`]
+            Method::Rmu => (Objective::Rmu { layer: 0, c: 0.0 }, 1.0, 10.0),
         }
     }
+
+    /// The learning rate that forgets on the bundled model at 3 epochs (README, "Unlearning"):
+    /// 2e-4, RMU 4e-4.
+    pub fn lr(self) -> f64 {
+        match self {
+            Method::Rmu => 4e-4,
+            Method::GradAscent | Method::GradDiff | Method::Npo | Method::SimNpo => 2e-4,
+        }
+    }
+}
+
+/// RMU's default c at `layer` (the default layer is the middle one, `n_layers / 2`): 2 × the mean
+/// L2 norm of the frozen model's residual stream there at the forget answers' tokens
+/// (ALGORITHMS.md §8 asks for c scaled to the norm of h; the factor 2 is ours).
+pub fn rmu_scale(reference: &Decoder, forget: &[Example], layer: usize, batch: usize) -> Result<f64> {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for b in batches_on(forget, batch.max(1), reference.device())? {
+        let h = residual_after(reference, &b, layer, HookSet::new())?.detach();
+        let (bs, s, d) = h.dims3()?;
+        let one = candle_core::Tensor::ones(1, b.rows.dtype(), b.rows.device())?;
+        let rows = h.reshape((bs * s, d))?.index_select(&b.rows.broadcast_add(&one)?, 0)?;
+        sum += rows.sqr()?.sum(1)?.sqrt()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        n += rows.dim(0)?;
+    }
+    Ok(2.0 * sum / n.max(1) as f64)
+}
+
+/// The residual stream after `layer` (b, s, d) in a pass over `batch` under `hooks`, kept in the
+/// autograd graph (a capture would detach it).
+fn residual_after(dec: &Decoder, batch: &Batch, layer: usize, hooks: HookSet) -> Result<candle_core::Tensor> {
+    use crate::hooks::{DynamicEdit, Edit, HookPoint, Intervention, Site};
+    use std::sync::{Arc, Mutex};
+    let slot: Arc<Mutex<Option<candle_core::Tensor>>> = Arc::new(Mutex::new(None));
+    let keep = slot.clone();
+    let edit = DynamicEdit::new([], move |x: &candle_core::Tensor, _: &_| {
+        *keep.lock().expect("one pass at a time") = Some(x.clone());
+        Ok(x.clone())
+    });
+    let point = HookPoint::Block(layer, Site::ResidPost);
+    dec.forward(&batch.clean, &hooks.intervene(Intervention::new(point, Edit::Dynamic(edit))))?;
+    let h = slot.lock().expect("one pass at a time").take();
+    h.ok_or_else(|| Error::input(format!("layer {layer} is not a layer of this model")))
 }
 
 /// Everything that determines an unlearning run besides the data and the model.
@@ -103,7 +149,8 @@ impl UnlearnConfig {
 pub struct StepLog {
     pub step: usize,
     pub lr: f64,
-    /// L_forget and the retain NLL (per answer token), averaged over the accumulated batches
+    /// L_forget and the retain term (the retain NLL per answer token; RMU: the MSE to the frozen
+    /// model's stream), averaged over the accumulated batches
     pub forget: f64,
     pub retain: Option<f64>,
     /// the global gradient norm before clipping
@@ -146,6 +193,22 @@ pub fn unlearn(
         ),
         _ => None,
     };
+    // RMU's control vector c·u, over the model's width
+    let rmu = match cfg.objective {
+        Objective::Rmu { layer, c } => {
+            if layer >= model.cfg.n_layers || !(c > 0.0 && c.is_finite()) {
+                return Err(Error::input(format!(
+                    "RMU: layer {layer} of {} and c = {c}: the layer must exist and c be positive",
+                    model.cfg.n_layers
+                )));
+            }
+            if use_retain && reference.is_none() {
+                return Err(Error::input("RMU's retain term needs the frozen original model"));
+            }
+            Some(rmu_control(model.cfg.d_model, c, cfg.seed, candle_core::DType::F32, &device)?)
+        }
+        _ => None,
+    };
     let chosen = select_vars(&model.vars, &cfg.trainable)?;
     let vars: Vec<Var> = chosen.into_iter().map(|(_, v)| v).collect();
     let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
@@ -166,18 +229,36 @@ pub fn unlearn(
             let (mut forget_sum, mut retain_sum) = (0.0, 0.0);
             for &fi in group {
                 let fb = &forget_batches[fi];
-                let nll = answer_nll(&decoder.forward(&fb.clean, &hooks)?.logits, fb)?;
-                let lf = cfg.objective.forget(&nll, reference_nll.as_ref().map(|r| &r[fi]))?;
-                let retain_nll = if use_retain {
-                    let rb: &Batch = &retain_batches[(step * cfg.accumulate + fi) % retain_batches.len()];
-                    Some(answer_nll(&decoder.forward(&rb.clean, &hooks)?.logits, rb)?)
-                } else {
-                    None
+                let rb: Option<&Batch> =
+                    use_retain.then(|| &retain_batches[(step * cfg.accumulate + fi) % retain_batches.len()]);
+                // (L_forget, the retain term) of this pair of batches
+                let (lf, lr_term) = match (cfg.objective, &rmu) {
+                    (Objective::Rmu { layer, .. }, Some(control)) => {
+                        let h = residual_after(&decoder, fb, layer, hooks.clone())?;
+                        let lf = rmu_mse(&h, control, fb)?;
+                        let retain = match (rb, reference) {
+                            (Some(rb), Some(r)) => {
+                                let h = residual_after(&decoder, rb, layer, hooks.clone())?;
+                                let frozen = residual_after(r, rb, layer, HookSet::new())?.detach();
+                                Some(rmu_mse(&h, &frozen, rb)?)
+                            }
+                            _ => None,
+                        };
+                        (lf, retain)
+                    }
+                    _ => {
+                        let nll = answer_nll(&decoder.forward(&fb.clean, &hooks)?.logits, fb)?;
+                        let lf = cfg.objective.forget(&nll, reference_nll.as_ref().map(|r| &r[fi]))?;
+                        let retain = rb
+                            .map(|rb| answer_nll(&decoder.forward(&rb.clean, &hooks)?.logits, rb)?.token_mean())
+                            .transpose()?;
+                        (lf, retain)
+                    }
                 };
-                let loss = (cfg.objective.total(&lf, retain_nll.as_ref(), cfg.gamma, cfg.alpha)? / group.len() as f64)?;
+                let loss = (Objective::total(&lf, lr_term.as_ref(), cfg.gamma, cfg.alpha)? / group.len() as f64)?;
                 forget_sum += lf.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-                if let Some(r) = &retain_nll {
-                    retain_sum += r.token_mean()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+                if let Some(r) = &lr_term {
+                    retain_sum += r.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
                 }
                 let g = loss.backward()?;
                 grads = Some(match grads {
