@@ -7,8 +7,8 @@ use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::attribution::{Batch, Example};
-use circuitscope::data::{read_qa, DataKind, ExampleFile};
+use circuitscope::attribution::{batches_on, Example};
+use circuitscope::data::{ExampleFile, QaPair};
 use circuitscope::hooks::HookSet;
 use circuitscope::model::{Decoder, Tokenizer};
 use circuitscope::train::eval::qa_accuracy;
@@ -136,23 +136,22 @@ struct Measure {
     retain_exact: Option<f64>,
 }
 
-/// A question/answer file's examples (at most `limit`).
-fn qa_examples(path: &Path, limit: Option<usize>, tok: &Tokenizer) -> Result<Vec<Example>> {
+/// A question/answer file (at most `limit` records): its pairs and their examples.
+fn qa_file(path: &Path, limit: Option<usize>, tok: &Tokenizer) -> Result<(Vec<QaPair>, Vec<Example>)> {
     let mut f = ExampleFile::read(path)?;
-    if f.kind() != DataKind::Qa {
-        bail!("{}: unlearning reads question/answer data (`question`, `answer`), not task items", path.display());
-    }
     if let Some(n) = limit {
         f.truncate(n);
     }
-    Ok(f.examples(tok)?)
+    let Some(pairs) = f.qa_pairs() else {
+        bail!("{}: unlearning reads question/answer data (`question`, `answer`), not task items", path.display());
+    };
+    Ok((pairs.to_vec(), f.examples(tok)?))
 }
 
 /// The answers' NLL per token over `examples`, in batches.
 fn mean_nll(dec: &Decoder, examples: &[Example], batch: usize) -> Result<f64> {
     let (mut sum, mut len) = (0.0, 0.0);
-    for chunk in examples.chunks(batch.max(1)) {
-        let b = Batch::new(chunk, 0)?.to_device(dec.device())?;
+    for b in batches_on(examples, batch.max(1), dec.device())? {
         let nll = answer_nll(&dec.forward(&b.clean, &HookSet::new())?.logits, &b)?;
         sum += nll.sum.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         len += nll.len.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -182,10 +181,10 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     }
     let (original, _) = load(&a.model, DType::F32)?;
     let tok = original.tokenizer()?;
-    let forget = qa_examples(&a.forget, a.limit, tok)?;
-    let retain = match (&a.retain, cfg.alpha > 0.0) {
-        (Some(p), true) => qa_examples(p, a.limit, tok)?,
-        _ => Vec::new(),
+    let (forget_pairs, forget) = qa_file(&a.forget, a.limit, tok)?;
+    let (retain_pairs, retain) = match (&a.retain, cfg.alpha > 0.0) {
+        (Some(p), true) => qa_file(p, a.limit, tok)?,
+        _ => (Vec::new(), Vec::new()),
     };
     let mut cfg = cfg;
     if let Objective::Rmu { layer, c } = &mut cfg.objective {
@@ -201,16 +200,8 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     let model = Trainable::load(&a.model, original.decoder.device())?;
     // The answers' NLL per token, and how many greedy answers are still the exact answer (end
     // token included), on each set.
-    let pairs = |p: &Path| -> Result<Vec<circuitscope::data::QaPair>> {
-        let mut v = read_qa(p)?;
-        v.truncate(a.limit.unwrap_or(usize::MAX));
-        Ok(v)
-    };
-    let (forget_pairs, retain_pairs) =
-        (pairs(&a.forget)?, a.retain.as_deref().map(pairs).transpose()?.unwrap_or_default());
-    let retain_pairs = if retain.is_empty() { Vec::new() } else { retain_pairs };
     let measure = |dec: &Decoder| -> Result<Measure> {
-        let exact = |p: &[circuitscope::data::QaPair]| qa_accuracy(dec, tok, p, a.batch).map(|s| s.exact_match);
+        let exact = |p: &[QaPair]| qa_accuracy(dec, tok, p, a.batch).map(|s| s.exact_match);
         Ok(Measure {
             forget_nll: mean_nll(dec, &forget, a.batch)?,
             forget_exact: exact(&forget_pairs)?,

@@ -99,6 +99,14 @@ impl ExampleFile {
         self.len() == 0
     }
 
+    /// The question/answer records, when the file has that layout.
+    pub fn qa_pairs(&self) -> Option<&[QaPair]> {
+        match &self.records {
+            Records::Qa(v) => Some(v),
+            Records::Tasks(_) => None,
+        }
+    }
+
     /// Keeps the first `n` records.
     pub fn truncate(&mut self, n: usize) {
         match &mut self.records {

@@ -101,16 +101,21 @@ impl Objective {
 /// tokens' own positions count (what a causal LM's label mask marks), one after the positions
 /// that predict them (the batch's metric rows).
 pub fn rmu_mse(h: &Tensor, target: &Tensor, batch: &Batch) -> Result<Tensor> {
-    let (b, s, d) = h.dims3()?;
-    let one = Tensor::ones(1, batch.rows.dtype(), batch.rows.device())?;
-    let answer = batch.rows.broadcast_add(&one)?;
-    let rows = h.reshape((b * s, d))?.index_select(&answer, 0)?;
+    let rows = answer_rows(h, batch)?;
     let target = if target.dims() == h.dims() {
-        target.reshape((b * s, d))?.index_select(&answer, 0)?
+        answer_rows(target, batch)?
     } else {
         target.broadcast_as(rows.shape())?.contiguous()?
     };
     Ok((rows - target.to_dtype(h.dtype())?)?.sqr()?.mean_all()?)
+}
+
+/// The rows of `h` (b, s, d) at the answer tokens' own positions, (n_answer_tokens, d): one after
+/// the batch's metric rows, which are the positions that predict them.
+pub fn answer_rows(h: &Tensor, batch: &Batch) -> Result<Tensor> {
+    let (b, s, d) = h.dims3()?;
+    let one = Tensor::ones(1, batch.rows.dtype(), batch.rows.device())?;
+    Ok(h.reshape((b * s, d))?.index_select(&batch.rows.broadcast_add(&one)?, 0)?)
 }
 
 /// A fixed random direction for RMU: entries uniform in [0, 1) from `seed` (SplitMix64), scaled

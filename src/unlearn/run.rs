@@ -2,7 +2,7 @@
 //! warm-up then a constant rate, gradient accumulation and clipping, on forget batches paired
 //! with retain batches. Deterministic on the CPU: the batch order is a seeded shuffle.
 
-use super::loss::{answer_nll, rmu_control, rmu_mse, AnswerNll, Objective};
+use super::loss::{answer_nll, answer_rows, rmu_control, rmu_mse, AnswerNll, Objective};
 use super::select::select_vars;
 use crate::attribution::{batches_on, Batch, Example};
 use crate::error::{Error, Result};
@@ -77,10 +77,7 @@ impl Method {
 pub fn rmu_scale(reference: &Decoder, forget: &[Example], layer: usize, batch: usize) -> Result<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for b in batches_on(forget, batch.max(1), reference.device())? {
-        let h = residual_after(reference, &b, layer, HookSet::new())?.detach();
-        let (bs, s, d) = h.dims3()?;
-        let one = candle_core::Tensor::ones(1, b.rows.dtype(), b.rows.device())?;
-        let rows = h.reshape((bs * s, d))?.index_select(&b.rows.broadcast_add(&one)?, 0)?;
+        let rows = answer_rows(&residual_after(reference, &b, layer, HookSet::new())?.detach(), &b)?;
         sum += rows.sqr()?.sum(1)?.sqrt()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         n += rows.dim(0)?;
     }
