@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod common;
-use common::{forward_flops, matmul_peak, time_min};
+use common::{forward_flops, matmul_peak, time_min, token_ids};
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
@@ -134,12 +134,6 @@ fn eap_taps(cfg: &ModelConfig) -> HookSet {
     HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points))
 }
 
-/// Deterministic token ids in [0, vocab): (b, s + 1), inputs are the first s, targets the last s.
-fn token_rows(b: usize, s: usize, vocab: usize) -> Result<Tensor> {
-    let ids: Vec<u32> = (0..b * (s + 1)).map(|i| ((i * 7919 + 13) % vocab) as u32).collect();
-    Ok(Tensor::from_vec(ids, (b, s + 1), &Device::Cpu)?)
-}
-
 fn bench_model(
     name: &str,
     path: &Path,
@@ -160,7 +154,7 @@ fn bench_model(
             continue;
         }
         // ids on the CPU, as callers hold them: the forward pass checks and moves them
-        let rows = token_rows(b, s, cfg.vocab_size)?;
+        let rows = token_ids(b, s + 1, cfg.vocab_size)?; // inputs are the first s, targets the last s
         let ids = rows.narrow(1, 0, s)?;
         let flops = forward_flops(&cfg, b, s);
         let t_fwd = time_min(|| {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{forward_flops, matmul_peak, time_min};
+use common::{forward_flops, matmul_peak, time_min, token_ids};
 use std::time::{Duration, Instant};
 
 /// (batch, sequence) shapes to benchmark a model at.
@@ -68,12 +68,6 @@ fn eap_taps(cfg: &ModelConfig) -> HookSet {
     let sites = [Site::ResidPre, Site::QInput, Site::KInput, Site::VInput, Site::MlpIn, Site::Result, Site::MlpOut];
     let points = (0..cfg.n_layers).flat_map(|l| sites.map(|s| HookPoint::Block(l, s)));
     HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points))
-}
-
-/// Deterministic token ids in [0, vocab).
-fn token_ids(b: usize, s: usize, vocab: usize) -> Result<Tensor> {
-    let ids: Vec<u32> = (0..b * s).map(|i| ((i * 7919 + 13) % vocab) as u32).collect();
-    Ok(Tensor::from_vec(ids, (b, s), &Device::Cpu)?)
 }
 
 fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64) -> Result<()> {

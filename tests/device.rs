@@ -65,18 +65,13 @@ fn ioi(model: &Model, n: usize) -> Vec<Example> {
 
 /// max |a − b| / max |b| over all edges.
 fn rel_diff(a: &EdgeScores, b: &EdgeScores) -> f64 {
-    let scale = b.scores.iter().fold(0f64, |m, x| m.max(f64::from(x.abs())));
-    let d = a.scores.iter().zip(&b.scores).fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
-    d / scale.max(f64::MIN_POSITIVE)
+    rel_diff_vec(&a.scores, &b.scores)
 }
 
+/// max |a − b| / max |b|.
 fn rel_diff_vec(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b.iter().filter(|x| x.is_finite()).fold(0f64, |m, x| m.max(f64::from(x.abs())));
-    let d = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
+    let scale = b.iter().fold(0f64, |m, x| m.max(f64::from(x.abs())));
+    let d = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
     d / scale.max(f64::MIN_POSITIVE)
 }
 

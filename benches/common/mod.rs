@@ -66,3 +66,10 @@ pub fn forward_flops(cfg: &ModelConfig, b: usize, s: usize) -> f64 {
     let attn = (cfg.n_layers * 2 * 2 * b * h * s * s * dh) as f64;
     2.0 * (b * s) as f64 * linear_params + attn
 }
+
+/// Deterministic token ids in [0, vocab), shape (b, s), on the CPU.
+#[allow(dead_code)] // the attribution bench reads its own data
+pub fn token_ids(b: usize, s: usize, vocab: usize) -> Result<Tensor> {
+    let ids: Vec<u32> = (0..b * s).map(|i| ((i * 7919 + 13) % vocab) as u32).collect();
+    Ok(Tensor::from_vec(ids, (b, s), &Device::Cpu)?)
+}
