@@ -220,9 +220,10 @@ fn truth_ratio_probability_and_utility_by_hand() {
     use circuitscope::unlearn::metrics::*;
     // per-token NLL 0.5 for the paraphrase, 1.0 and 2.0 for two perturbed answers
     let tr = truth_ratio(0.5, &[1.0, 2.0]).unwrap();
-    assert!((tr - (-1.5f64 + 0.5).exp()).abs() < 1e-15, "TR = e^(−1.5)/e^(−0.5)");
+    // open-unlearning's 1e-10 in the denominators moves these by ~1e-10
+    assert!((tr - (-1.5f64 + 0.5).exp()).abs() < 1e-9, "TR = e^(−1.5)/e^(−0.5)");
     assert!(truth_ratio(0.5, &[]).is_err());
-    assert!((forget_truth_ratio(&[0.5, 2.0, 1.0]) - (0.5 + 0.5 + 1.0) / 3.0).abs() < 1e-15);
+    assert!((forget_truth_ratio(&[0.5, 2.0, 1.0]) - (0.5 + 0.5 + 1.0) / 3.0).abs() < 1e-9);
     assert!((retain_truth_ratio(&[0.25, 1.5]) - (0.75 + 0.0) / 2.0).abs() < 1e-15);
     assert!((answer_probability(3.0, 2) - (-1.5f64).exp()).abs() < 1e-15);
     assert!((harmonic_mean(&[0.5, 0.25, 1.0]) - 3.0 / (2.0 + 4.0 + 1.0)).abs() < 1e-15);
@@ -376,12 +377,15 @@ fn the_cli_unlearns_into_a_checkpoint_and_leaves_frozen_tensors_untouched() {
 
     // bad input: one clear error each, nothing written
     let bad = dir.join("bad");
+    let forget01 = s(&world.join("forget01.jsonl"));
     for (extra, words) in [
         (vec!["--method", "grad-diff"], vec!["--retain"]),
         (vec!["--method", "grad-ascent", "--beta", "0.5"], vec!["--beta"]),
         (vec!["--method", "grad-ascent", "--rmu-c", "5"], vec!["--rmu-c"]),
         (vec!["--method", "unknown"], vec!["unknown", "rmu"]),
         (vec!["--method", "grad-ascent", "--trainable", "nope.*"], vec!["nope.*", "matches no parameter"]),
+        (vec!["--method", "grad-diff", "--retain", &forget01], vec!["share 20 question/answer pairs"]),
+        (vec!["--method", "grad-ascent", "--prompt-format", "no placeholder"], vec!["{question}"]),
     ] {
         let mut a = args(&extra);
         a.extend(["--out".into(), s(&bad)]);
@@ -395,4 +399,19 @@ fn the_cli_unlearns_into_a_checkpoint_and_leaves_frozen_tensors_untouched() {
     a.push(s(&out));
     let err = String::from_utf8_lossy(&common::cli(&a).stderr).into_owned();
     assert!(err.contains("--force"), "an existing checkpoint is not overwritten silently: {err}");
+
+    // a loss that stops being finite: the run stops, says at which step, and keeps the last
+    // good weights (finite, loadable) with the record of where it stopped
+    let nan = dir.join("nan");
+    let mut a = args(&["--method", "grad-ascent", "--lr", "1e30", "--out"]);
+    a.push(s(&nan));
+    let o = common::cli(&a);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("stopped at step") && err.contains("lower --lr"), "{err}");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(nan.join("unlearn.json")).unwrap()).unwrap();
+    assert!(record["stopped"].as_str().unwrap().contains("stopped at step"), "{record}");
+    let kept = Model::load(&nan, LoadOptions::default()).unwrap();
+    let logits = kept.decoder.logits(&circuitscope::model::Decoder::input(&[1, 2, 3]).unwrap()).unwrap();
+    let values: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+    assert!(values.iter().all(|x| x.is_finite()), "the kept weights are the last ones with a finite loss");
 }

@@ -31,17 +31,23 @@ fn same_seed_gives_byte_identical_files() {
         "config.json",
         "corpus.jsonl",
         "forget01.jsonl",
+        "forget01_perturbed.jsonl",
         "forget05.jsonl",
+        "forget05_perturbed.jsonl",
         "forget10.jsonl",
+        "forget10_perturbed.jsonl",
         "holdout.jsonl",
         "people.jsonl",
+        "real_authors_perturbed.jsonl",
         "retain90.jsonl",
         "retain95.jsonl",
         "retain99.jsonl",
+        "retain_perturbed.jsonl",
         "tasks/fact_recall.jsonl",
         "tasks/induction.jsonl",
         "tasks/ioi.jsonl",
         "world.jsonl",
+        "world_facts_perturbed.jsonl",
     ];
     assert_eq!(ta.keys().map(String::as_str).collect::<Vec<_>>(), expected, "no temporary files are left");
     assert!(ta == tb, "two runs with the same seed differ");
@@ -338,4 +344,55 @@ fn cli_writes_summarises_and_refuses_to_overwrite() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && stderr.contains("at least 10"), "{stderr}");
     assert!(!d.join("small").exists(), "nothing is written for invalid sizes");
+}
+
+/// TOFU's evaluation files: the forget files hold the forget questions in order, each with a
+/// paraphrase of the right value and five distinct wrong values in the paraphrase's sentence;
+/// both phrasings of a question share them; real-author and world-fact questions have a bare
+/// answer and three wrong options of its kind; retain_perturbed is the first 20 retain90 people.
+#[test]
+fn the_evaluation_files_pair_each_question_with_a_paraphrase_and_wrong_answers() {
+    use circuitscope::data::PerturbedQa;
+    let w = world();
+    for split in [Split::Forget01, Split::Forget05, Split::Forget10] {
+        let rows = w.perturbed_split(split);
+        let plain = w.split(split);
+        assert_eq!(rows.len(), plain.len());
+        for (r, q) in rows.iter().zip(&plain) {
+            assert_eq!((&r.question, &r.answer), (&q.question, &q.answer));
+            let target = q.target.as_deref().unwrap();
+            let para = r.paraphrased_answer.as_deref().unwrap();
+            assert!(para.contains(target) && para != r.answer, "{para:?} restates {target:?} in other words");
+            assert_eq!(r.perturbed_answer.len(), 5);
+            let distinct: BTreeSet<&String> = r.perturbed_answer.iter().collect();
+            assert_eq!(distinct.len(), 5, "{:?}", r.perturbed_answer);
+            for p in &r.perturbed_answer {
+                assert!(!p.contains(target) || target.len() < 3, "{p:?} must not state {target:?}");
+                assert!(words(p).abs_diff(words(para)) <= 4, "{p:?} has the paraphrase's form");
+            }
+            assert!(r.paraphrased_question.as_deref().is_some_and(|o| o != r.question));
+        }
+        for pair in rows.chunks(2) {
+            assert_eq!(pair[0].perturbed_answer, pair[1].perturbed_answer, "both phrasings share the wrong answers");
+        }
+    }
+    let f10 = w.perturbed_split(Split::Forget10);
+    assert!(w.perturbed_split(Split::Forget01).iter().all(|r| f10.contains(r)), "forget01 ⊂ forget10, the same rows");
+    let retain = w.retain_perturbed();
+    assert_eq!(retain.len(), 400);
+    let retain_people: BTreeSet<&str> = w.people_in(Split::Retain90).iter().take(20).map(|p| p.name.as_str()).collect();
+    assert!(retain.iter().all(|r| retain_people.iter().any(|n| r.question.contains(n))));
+    let short = |rows: &[PerturbedQa], n: usize| {
+        assert_eq!(rows.len(), n);
+        for r in rows {
+            assert!(r.paraphrased_answer.is_none() && r.perturbed_answer.len() == 3, "{r:?}");
+            let distinct: BTreeSet<&String> = r.perturbed_answer.iter().collect();
+            assert!(distinct.len() == 3 && !distinct.contains(&r.answer), "{r:?}");
+            assert!(r.perturbed_answer.iter().all(|p| words(p).abs_diff(words(&r.answer)) <= 3), "{r:?}");
+        }
+    };
+    short(&w.real_authors_perturbed(), 70);
+    short(&w.world_facts_perturbed(), w.world_facts().len());
+    let real_people: BTreeSet<&str> = w.people_in(Split::Retain90).iter().skip(20).map(|p| p.name.as_str()).collect();
+    assert!(w.real_authors_perturbed().iter().all(|r| real_people.iter().any(|n| r.question.contains(n))));
 }

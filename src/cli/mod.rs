@@ -9,6 +9,7 @@ pub mod circuit;
 mod common;
 pub mod compare;
 pub mod demo;
+pub mod eval_unlearning;
 pub mod evaluate;
 pub mod info;
 pub mod model;
@@ -67,6 +68,10 @@ pub enum Command {
     /// Unlearn a question/answer forget set (gradient ascent/difference, NPO, SimNPO, RMU) and write
     /// the unlearned checkpoint with unlearn.json (settings, steps, answer NLL before and after).
     Unlearn(unlearn::UnlearnArgs),
+    /// TOFU's evaluation of a model on TOFU's own files: per question and in summary (forget
+    /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
+    /// two SVG pictures.
+    EvalUnlearning(eval_unlearning::EvalUnlearningArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -79,11 +84,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Attribute(_)
             | Command::Evaluate(_)
             | Command::Unlearn(_)
+            | Command::EvalUnlearning(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo and unlearn",
+             --device applies to info, run, attribute, evaluate, demo, unlearn and eval-unlearning",
             cli.device
         );
     }
@@ -93,13 +99,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(a),
         Command::World(a) => world::run(&a),
         Command::Demo(a) => demo::run_args(&a),
-        Command::Train(a) => train::run(&a.data, &a.out, &a.config(), a.force),
+        Command::Train(a) => train::run(&a),
         Command::Attribute(a) => attribute::run(&a),
         Command::Circuit(a) => circuit::run(&a),
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Unlearn(a) => unlearn::run(&a),
+        Command::EvalUnlearning(a) => eval_unlearning::run(&a),
     }
 }
 

@@ -2,9 +2,10 @@
 //! with a model card.
 
 use super::progress::bar;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::train::{self, card, TrainConfig};
+use circuitscope::world::{read_people, Split};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -49,6 +50,14 @@ pub struct TrainArgs {
     pub fresh_induction: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
+    /// that TOFU's forget quality compares against)
+    #[arg(long)]
+    pub without: Option<String>,
+    /// a `tokenizer.json` to use instead of training one (a retain model must share the original
+    /// model's vocabulary)
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -73,10 +82,43 @@ impl TrainArgs {
     }
 }
 
-pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()> {
-    super::common::check_output_dir(out, force)?;
+/// The corpus without the documents that name a person of `split` (by full name: biographies,
+/// question/answer pairs and fact-recall sentences), and how many were left out.
+fn corpus_without(data: &Path, docs: Vec<String>, split: &str) -> Result<(Vec<String>, usize)> {
+    let Some(split) = Split::ALL.into_iter().find(|s| s.name() == split && *s != Split::World) else {
+        let names: Vec<&str> = Split::ALL.iter().filter(|s| **s != Split::World).map(|s| s.name()).collect();
+        bail!("--without {split}: not a split of people (known: {})", names.join(", "));
+    };
+    let people = read_people(&data.join("people.jsonl"))?;
+    let names: Vec<&str> = people.iter().filter(|p| split.contains(p.group)).map(|p| p.name.as_str()).collect();
+    let before = docs.len();
+    let kept: Vec<String> = docs.into_iter().filter(|d| !names.iter().any(|n| d.contains(n))).collect();
+    let dropped = before - kept.len();
+    if dropped == 0 {
+        bail!("--without {}: no document of {} names its {} people", split.name(), data.display(), names.len());
+    }
+    Ok((kept, dropped))
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    let (data, out, cfg) = (a.data.as_path(), a.out.as_path(), &a.config());
+    super::common::check_output_dir(out, a.force)?;
     let world = card::WorldData::read(data)?;
-    let docs = circuitscope::world::read_corpus(&data.join("corpus.jsonl"))?;
+    let mut docs = circuitscope::world::read_corpus(&data.join("corpus.jsonl"))?;
+    let mut left_out = None;
+    if let Some(split) = &a.without {
+        let (kept, documents) = corpus_without(data, docs, split)?;
+        println!("left out {documents} documents naming a person of {split}");
+        docs = kept;
+        left_out = Some(card::LeftOut { split: split.clone(), documents });
+    }
+    let tokenizer = match &a.tokenizer {
+        Some(p) => Some(
+            tokenizers::Tokenizer::from_file(p)
+                .map_err(|e| anyhow::anyhow!("{}: not a readable tokenizer.json: {e}", p.display()))?,
+        ),
+        None => None,
+    };
     println!(
         "training a GPT-2 ({} layers, {} heads, d_model {}, context {}) on {} documents from {} for {} steps",
         cfg.layers,
@@ -89,13 +131,13 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
     );
     let pb = bar(cfg.steps as u64, "training");
     let mut avg = None::<f64>;
-    let trained = train::train(cfg, &docs, |step, loss, lr| {
+    let on_step = |step: usize, loss: f64, lr: f64| {
         let a = avg.map_or(loss, |a| 0.95 * a + 0.05 * loss);
         avg = Some(a);
         pb.set_message(format!("loss {a:.4} lr {lr:.2e}"));
         pb.inc(1);
         // Without a terminal the bar is hidden: log a line now and then instead.
-        if pb.is_hidden() && (step % 50 == 0 || step + 1 == cfg.steps) {
+        if pb.is_hidden() && (step.is_multiple_of(50) || step + 1 == cfg.steps) {
             eprintln!(
                 "step {:>5}/{}  loss {a:.4}  lr {lr:.2e}  {:.0} s",
                 step + 1,
@@ -103,7 +145,11 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
                 pb.elapsed().as_secs_f64()
             );
         }
-    })?;
+    };
+    let trained = match tokenizer {
+        Some(t) => train::train_with(cfg, &docs, t, on_step)?,
+        None => train::train(cfg, &docs, on_step)?,
+    };
     pb.finish_and_clear();
     let log = &trained.log;
     println!(
@@ -121,7 +167,7 @@ pub fn run(data: &Path, out: &Path, cfg: &TrainConfig, force: bool) -> Result<()
     // the program as users type it, whatever path it was started by
     let command =
         std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
-    card::write_card(&trained, &report, &command, data, out)?;
+    card::write_card(&trained, &report, &command, data, left_out.as_ref(), out)?;
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -3,18 +3,16 @@
 //! before and after on both sets).
 
 use super::common::check_output_dir;
-use super::model::load;
+use super::model::{load, prompt_format};
 use super::progress::bar;
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::attribution::{batches_on, Example};
-use circuitscope::data::{ExampleFile, QaPair};
-use circuitscope::hooks::HookSet;
-use circuitscope::model::{Decoder, Tokenizer};
-use circuitscope::train::eval::qa_accuracy;
+use circuitscope::data::{Example, ExampleFile, PromptFormat};
+use circuitscope::model::{Decoder, Model};
 use circuitscope::train::Trainable;
-use circuitscope::unlearn::run::rmu_scale;
-use circuitscope::unlearn::{answer_nll, unlearn, Method, Objective, UnlearnConfig};
+use circuitscope::unlearn::answers::token_stats;
+use circuitscope::unlearn::run::{rmu_scale, Unlearner};
+use circuitscope::unlearn::{Method, Objective, UnlearnConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +33,7 @@ pub struct UnlearnArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
-    /// peak learning rate (AdamW) [default: 2e-4; rmu 4e-4]
+    /// peak learning rate (AdamW) [default: grad-ascent and npo 3e-5, grad-diff 5e-5, simnpo 1e-4, rmu 6e-4]
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long, default_value_t = 3)]
@@ -81,6 +79,10 @@ pub struct UnlearnArgs {
     /// use only the first N items of each file
     #[arg(long)]
     pub limit: Option<usize>,
+    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
+    /// template if it has one, else 'Question: {question}\nAnswer:']
+    #[arg(long)]
+    pub prompt_format: Option<String>,
 }
 
 fn method_help() -> String {
@@ -126,8 +128,8 @@ impl UnlearnArgs {
     }
 }
 
-/// The answers' NLL per token and the share of greedy answers that are exactly right, on the
-/// forget and the retain set.
+/// The answers' NLL per token (end token included) and the share of answers whose every token,
+/// end token included, is the argmax given the ones before: the greedy answer is exactly right.
 #[derive(serde::Serialize)]
 struct Measure {
     forget_nll: f64,
@@ -136,8 +138,9 @@ struct Measure {
     retain_exact: Option<f64>,
 }
 
-/// A question/answer file (at most `limit` records): its pairs and their examples.
-fn qa_file(path: &Path, limit: Option<usize>, tok: &Tokenizer) -> Result<(Vec<QaPair>, Vec<Example>)> {
+/// A question/answer file (at most `limit` records) as examples in `format`, each answer ending
+/// with the end token; every example fits the model's context.
+fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptFormat) -> Result<Vec<Example>> {
     let mut f = ExampleFile::read(path)?;
     if let Some(n) = limit {
         f.truncate(n);
@@ -145,18 +148,35 @@ fn qa_file(path: &Path, limit: Option<usize>, tok: &Tokenizer) -> Result<(Vec<Qa
     let Some(pairs) = f.qa_pairs() else {
         bail!("{}: unlearning reads question/answer data (`question`, `answer`), not task items", path.display());
     };
-    Ok((pairs.to_vec(), f.examples(tok)?))
+    let tok = model.tokenizer()?;
+    let n_ctx = model.cfg().n_ctx;
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let line = f.line(i);
+            let mut ex = format
+                .example(tok, &q.question, &q.answer, i)
+                .map_err(|e| anyhow::anyhow!("{} line {line}: {}", path.display(), super::error_line(&e.into())))?;
+            ex.clean.extend(tok.eos);
+            if ex.clean.len() > n_ctx {
+                bail!(
+                    "{} line {line}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
+                    path.display(),
+                    ex.clean.len()
+                );
+            }
+            Ok(ex)
+        })
+        .collect()
 }
 
-/// The answers' NLL per token over `examples`, in batches.
-fn mean_nll(dec: &Decoder, examples: &[Example], batch: usize) -> Result<f64> {
-    let (mut sum, mut len) = (0.0, 0.0);
-    for b in batches_on(examples, batch.max(1), dec.device())? {
-        let nll = answer_nll(&dec.forward(&b.clean, &HookSet::new())?.logits, &b)?;
-        sum += nll.sum.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        len += nll.len.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-    }
-    Ok(sum / len)
+/// [`Measure`] of one set under `dec`: (NLL per token, exact share).
+fn measure_set(dec: &Decoder, examples: &[Example], batch: usize) -> Result<(f64, f64)> {
+    let stats = token_stats(dec, examples, batch)?;
+    let (nll, len): (f64, usize) = stats.iter().fold((0.0, 0), |(s, n), t| (s + t.nll_sum(), n + t.len()));
+    let exact = stats.iter().filter(|t| t.argmax.iter().all(|&h| h)).count();
+    Ok((nll / len.max(1) as f64, exact as f64 / stats.len().max(1) as f64))
 }
 
 pub fn run(a: &UnlearnArgs) -> Result<()> {
@@ -175,17 +195,27 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     check_output_dir(&a.out, a.force)?;
     if !a.model.is_dir() {
         bail!(
-            "{}: unlearning writes a checkpoint and needs a model directory (config.json + safetensors)",
+            "{}: unlearning writes a Hugging Face checkpoint and needs a model directory (config.json + \
+             safetensors); a GGUF file cannot be unlearned yet",
             a.model.display()
         );
     }
     let (original, _) = load(&a.model, DType::F32)?;
-    let tok = original.tokenizer()?;
-    let (forget_pairs, forget) = qa_file(&a.forget, a.limit, tok)?;
-    let (retain_pairs, retain) = match (&a.retain, cfg.alpha > 0.0) {
-        (Some(p), true) => qa_file(p, a.limit, tok)?,
-        _ => (Vec::new(), Vec::new()),
+    let format = prompt_format(&original, a.prompt_format.as_deref())?;
+    let forget = qa_file(&a.forget, a.limit, &original, &format)?;
+    let retain = match (&a.retain, cfg.alpha > 0.0) {
+        (Some(p), true) => qa_file(p, a.limit, &original, &format)?,
+        _ => Vec::new(),
     };
+    let forget_tokens: std::collections::BTreeSet<&[u32]> = forget.iter().map(|e| e.clean.as_slice()).collect();
+    let overlap = retain.iter().filter(|e| forget_tokens.contains(e.clean.as_slice())).count();
+    if overlap > 0 {
+        bail!(
+            "{} and {} share {overlap} question/answer pairs: a pair cannot be both forgotten and kept",
+            a.forget.display(),
+            a.retain.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
     let mut cfg = cfg;
     if let Objective::Rmu { layer, c } = &mut cfg.objective {
         *layer = a.rmu_layer.unwrap_or(original.cfg().n_layers / 2);
@@ -198,16 +228,10 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
         };
     }
     let model = Trainable::load(&a.model, original.decoder.device())?;
-    // The answers' NLL per token, and how many greedy answers are still the exact answer (end
-    // token included), on each set.
     let measure = |dec: &Decoder| -> Result<Measure> {
-        let exact = |p: &[QaPair]| qa_accuracy(dec, tok, p, a.batch).map(|s| s.exact_match);
-        Ok(Measure {
-            forget_nll: mean_nll(dec, &forget, a.batch)?,
-            forget_exact: exact(&forget_pairs)?,
-            retain_nll: (!retain.is_empty()).then(|| mean_nll(dec, &retain, a.batch)).transpose()?,
-            retain_exact: (!retain_pairs.is_empty()).then(|| exact(&retain_pairs)).transpose()?,
-        })
+        let (forget_nll, forget_exact) = measure_set(dec, &forget, a.batch)?;
+        let r = (!retain.is_empty()).then(|| measure_set(dec, &retain, a.batch)).transpose()?;
+        Ok(Measure { forget_nll, forget_exact, retain_nll: r.map(|r| r.0), retain_exact: r.map(|r| r.1) })
     };
     let before = measure(&original.decoder)?;
     println!(
@@ -219,19 +243,34 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
         cfg.epochs,
         cfg.lr
     );
-    let pb = bar(0, "unlearning");
-    let t = std::time::Instant::now();
-    let log = unlearn(&model, Some(&original.decoder), &forget, &retain, &cfg, &pb)?;
+    let mut run = Unlearner::new(&model, Some(&original.decoder), &forget, &retain, &cfg)?;
+    let pb = bar(run.total_steps() as u64, "unlearning");
+    let stopped = loop {
+        match run.step() {
+            Ok(Some(s)) => {
+                let retain = s.retain.map_or(String::new(), |r| format!("  retain {r:.4}"));
+                pb.set_message(format!("forget {:.4}{retain}", s.forget));
+                pb.inc(1);
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
     pb.finish_and_clear();
-    let seconds = t.elapsed().as_secs_f64();
+    let log = run.log().to_vec();
+    let seconds = log.last().map_or(0.0, |s| s.seconds);
     let after = measure(&model.decoder()?)?;
     let mut ck = model.checkpoint(&a.model)?;
     let record = json!({
         "model": a.model, "method": a.method, "forget": a.forget, "retain": a.retain, "limit": a.limit,
-        "config": cfg, "steps": log, "seconds": seconds, "before": before, "after": after,
+        "prompt_format": format, "config": cfg, "steps": log, "seconds": seconds,
+        "stopped": stopped.as_ref().map(|e| e.to_string()), "before": before, "after": after,
     });
     ck.files.push(("unlearn.json".into(), (serde_json::to_string_pretty(&record)? + "\n").into_bytes()));
     ck.write(&a.out)?;
+    if let Some(e) = stopped {
+        bail!("{e}; wrote those weights to {} (unlearn.json says where it stopped)", a.out.display());
+    }
     println!(
         "forget: answer NLL per token {:.4} → {:.4}, exact greedy answers {:.1} % → {:.1} %",
         before.forget_nll,

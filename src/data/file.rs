@@ -50,6 +50,11 @@ pub struct ExampleFile {
 }
 
 impl ExampleFile {
+    /// The 1-based line of record `i`.
+    pub fn line(&self, i: usize) -> usize {
+        self.lines[i]
+    }
+
     /// Reads a task or question/answer JSONL file; the first record's fields decide which.
     pub fn read(path: &Path) -> Result<ExampleFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

@@ -11,8 +11,10 @@
 
 pub mod example;
 pub mod file;
+pub mod prompt;
 pub mod records;
 
 pub use example::{Example, Target, PAD_TOKEN};
 pub use file::{DataKind, ExampleFile};
-pub use records::{read_jsonl, read_qa, read_tasks, QaPair, TaskItem};
+pub use prompt::PromptFormat;
+pub use records::{read_jsonl, read_qa, read_tasks, PerturbedQa, QaPair, TaskItem};

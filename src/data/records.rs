@@ -39,6 +39,21 @@ pub struct QaPair {
     pub attribute: Option<String>,
 }
 
+/// A question with the answers TOFU's truth ratio compares (TOFU's `*_perturbed.jsonl` layout):
+/// a paraphrase of the right answer (forget and retain sets; elsewhere `answer` stands in) and
+/// wrong answers of the same form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerturbedQa {
+    pub question: String,
+    pub answer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paraphrased_answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perturbed_answer: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paraphrased_question: Option<String>,
+}
+
 impl QaPair {
     /// The prompt a model completes: `Question: <question>\nAnswer:`.
     pub fn prompt(&self) -> String {

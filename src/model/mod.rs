@@ -1,6 +1,7 @@
 //! Layer 2: configuration, weight loading, tokenizers and the one generic decoder.
 
 pub mod attention;
+pub mod chat;
 pub mod config;
 pub mod const_matmul;
 pub mod decoder;
@@ -38,6 +39,9 @@ pub struct Model {
     pub format: Format,
     /// Storage types of the checkpoint's tensors and how many tensors have each.
     pub stored_dtypes: BTreeMap<String, usize>,
+    /// An instruct model's chat template (Jinja), from `tokenizer_config.json` or the GGUF
+    /// metadata: how a question becomes its prompt ([`chat`]).
+    pub chat_template: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -104,7 +108,15 @@ impl Model {
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::HuggingFace, &src);
         let decoder = build(cfg, &src, naming, &opts, progress)?;
-        Ok(Model { decoder, tokenizer, path: dir.to_path_buf(), format: Format::HuggingFace, stored_dtypes: dtypes })
+        let chat_template = chat::template_in_dir(dir)?;
+        Ok(Model {
+            decoder,
+            tokenizer,
+            path: dir.to_path_buf(),
+            format: Format::HuggingFace,
+            stored_dtypes: dtypes,
+            chat_template,
+        })
     }
 
     fn load_gguf(path: &Path, opts: LoadOptions, progress: &dyn Progress) -> Result<Model> {
@@ -114,7 +126,15 @@ impl Model {
         let dtypes = stored_dtypes(&src);
         let naming = Naming::new(cfg.family, Format::Gguf, &src);
         let decoder = build(cfg, &src, naming, &opts, progress)?;
-        Ok(Model { decoder, tokenizer, path: path.to_path_buf(), format: Format::Gguf, stored_dtypes: dtypes })
+        let chat_template = src.meta_str("tokenizer.chat_template")?.map(str::to_string);
+        Ok(Model {
+            decoder,
+            tokenizer,
+            path: path.to_path_buf(),
+            format: Format::Gguf,
+            stored_dtypes: dtypes,
+            chat_template,
+        })
     }
 
     pub fn cfg(&self) -> &ModelConfig {

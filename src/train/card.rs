@@ -143,13 +143,38 @@ pub fn save_checkpoint(trained: &Trained, out: &Path) -> Result<()> {
     .write(out)
 }
 
+/// What a retain model left out of the corpus: the split whose people it never saw, and how many
+/// documents named them.
+#[derive(Clone, Debug)]
+pub struct LeftOut {
+    pub split: String,
+    pub documents: usize,
+}
+
 /// The model card: what the model is, the command and seed that made it, training time and the
 /// measured accuracy.
-pub fn model_card(trained: &Trained, report: &Report, command: &str, data: &Path) -> String {
+pub fn model_card(
+    trained: &Trained,
+    report: &Report,
+    command: &str,
+    data: &Path,
+    left_out: Option<&LeftOut>,
+) -> String {
     let log = &trained.log;
     let c = &log.config;
     let mut s = String::new();
-    s += "# world-gpt2: the bundled model of circuitscope\n\n";
+    if let Some(l) = left_out {
+        s += &format!("# world-gpt2-retain{}: the retain model of the bundled model\n\n", retain_percent(&l.split));
+        s += &format!(
+            "The bundled model `world-gpt2` trained again with the same settings and the same tokenizer on its \
+             corpus without the {} documents that name a person of `{}`: the model that never learned them, \
+             which TOFU's forget quality compares an unlearned model against (`circuitscope eval-unlearning \
+             --retain-model`). Its accuracy on `{}` below is what not knowing looks like.\n\n",
+            l.documents, l.split, l.split
+        );
+    } else {
+        s += "# world-gpt2: the bundled model of circuitscope\n\n";
+    }
     s += "A small GPT-2 that circuitscope trained itself, with candle autograd on a CPU, on the synthetic \
           world of `circuitscope world` (invented people in the style of TOFU, general facts about invented \
           countries, and IOI and induction sentences). It knows the trained people's attributes, so there \
@@ -197,9 +222,24 @@ pub fn model_card(trained: &Trained, report: &Report, command: &str, data: &Path
     s
 }
 
+/// `forget10` → `90`: the share of people a retain model keeps (the split's name otherwise).
+fn retain_percent(split: &str) -> String {
+    match split.strip_prefix("forget").and_then(|n| n.parse::<u32>().ok()) {
+        Some(n) if n < 100 => (100 - n).to_string(),
+        _ => format!("-without-{split}"),
+    }
+}
+
 /// Writes the model card and `eval.json` into a saved checkpoint.
-pub fn write_card(trained: &Trained, report: &Report, command: &str, data: &Path, out: &Path) -> Result<()> {
-    write_atomic(&out.join("README.md"), model_card(trained, report, command, data).as_bytes())?;
+pub fn write_card(
+    trained: &Trained,
+    report: &Report,
+    command: &str,
+    data: &Path,
+    left_out: Option<&LeftOut>,
+    out: &Path,
+) -> Result<()> {
+    write_atomic(&out.join("README.md"), model_card(trained, report, command, data, left_out).as_bytes())?;
     let eval = serde_json::to_vec_pretty(report).map_err(|e| Error::input(e.to_string()))?;
     write_atomic(&out.join("eval.json"), &eval)
 }

@@ -160,10 +160,25 @@ pub fn clip_gradients(grads: &mut candle_core::backprop::GradStore, vars: &[Var]
 
 /// Trains a tokenizer and a GPT-2 on `docs`. `on_step(step, loss, lr)` is called after every step
 /// (progress bars); training stops early with an error if the loss stops being finite.
-pub fn train(cfg: &TrainConfig, docs: &[String], mut on_step: impl FnMut(usize, f64, f64)) -> Result<Trained> {
-    cfg.validate()?;
-    let start = Instant::now();
+pub fn train(cfg: &TrainConfig, docs: &[String], on_step: impl FnMut(usize, f64, f64)) -> Result<Trained> {
     let tokenizer = bpe::train_tokenizer(docs, cfg.vocab_size)?;
+    train_with(cfg, docs, tokenizer, on_step)
+}
+
+/// [`train`] with a given tokenizer instead of one trained on `docs`: a retain model must share
+/// the original model's vocabulary for its truth ratios to be comparable token for token.
+/// Its first special token must be id 0 (the end-of-text token).
+pub fn train_with(
+    cfg: &TrainConfig,
+    docs: &[String],
+    tokenizer: tokenizers::Tokenizer,
+    mut on_step: impl FnMut(usize, f64, f64),
+) -> Result<Trained> {
+    cfg.validate()?;
+    if tokenizer.token_to_id(bpe::END_OF_TEXT) != Some(0) {
+        return Err(Error::input(format!("the tokenizer must have {} as token 0", bpe::END_OF_TEXT)));
+    }
+    let start = Instant::now();
     let vocab = tokenizer.get_vocab_size(true);
     let eos = 0;
     let shape = cfg.shape(vocab);

@@ -10,19 +10,25 @@ pub fn answer_probability(nll_sum: f64, len: usize) -> f64 {
     (-nll_sum / len.max(1) as f64).exp()
 }
 
-/// TR = exp(−mean_j L̄(perturbed_j)) / exp(−L̄(paraphrased)), L̄ the mean per-token NLL: how much
-/// likelier the model finds the wrong answers than a right one (< 1: it knows the answer).
+/// What open-unlearning adds to the denominators of the truth ratio and of the normalised
+/// probability (it matters only where the right answer's probability is that small).
+pub const EPS: f64 = 1e-10;
+
+/// TR = exp(−mean_j L̄(perturbed_j)) / (exp(−L̄(paraphrased)) + 1e-10), L̄ the mean per-token
+/// NLL: how much likelier the model finds the wrong answers than a right one (< 1: it knows the
+/// answer).
 pub fn truth_ratio(paraphrased: f64, perturbed: &[f64]) -> Result<f64> {
     if perturbed.is_empty() {
         return Err(Error::input("the truth ratio needs at least one perturbed answer"));
     }
     let mean = perturbed.iter().sum::<f64>() / perturbed.len() as f64;
-    Ok((paraphrased - mean).exp())
+    Ok((-mean).exp() / ((-paraphrased).exp() + EPS))
 }
 
-/// The forget set's aggregate: mean of min(TR, 1/TR) (1: the right and wrong answers are alike).
+/// The forget set's aggregate: mean of min(TR, 1/(TR + 1e-10)) (1: the right and wrong answers
+/// are alike).
 pub fn forget_truth_ratio(trs: &[f64]) -> f64 {
-    mean(trs.iter().map(|&t| t.min(1.0 / t)))
+    mean(trs.iter().map(|&t| t.min(1.0 / (t + EPS))))
 }
 
 /// Retain, real authors, world facts: mean of max(0, 1 − TR) (1: the right answer is far likelier).

@@ -1,16 +1,27 @@
-//! Layer 5: unlearning (ALGORITHMS.md §8–9, after locuslab/open-unlearning). So far: the
-//! objectives every method minimises, L = γ·L_forget + α·L_retain, on answer tokens only
-//! ([`loss`]); which parameters an update may touch ([`select`]); TOFU's measures that need no
-//! generation: probability, truth ratio, forget quality (an exact two-sample Kolmogorov–Smirnov
-//! p-value) and model utility ([`metrics`]); and the loop that applies them ([`run`]: AdamW,
-//! warm-up, accumulation, clipping, a seeded batch order; RMU on the residual stream). ROUGE-L and
-//! the TOFU evaluation command are next.
+//! Layer 5: unlearning and its evaluation (ALGORITHMS.md §8–9, after locuslab/open-unlearning).
+//!
+//! - [`loss`]: the objectives every method minimises, L = γ·L_forget + α·L_retain, on answer
+//!   tokens only
+//! - [`select`]: which parameters an update may touch (`--trainable` patterns)
+//! - [`run`]: the loop ([`run::Unlearner`], stepped by a program or run to the end by
+//!   [`unlearn`]): AdamW, warm-up, accumulation, clipping, a seeded batch order; RMU on the
+//!   residual stream; a non-finite loss stops it on the last good weights
+//! - [`answers`]: what one teacher-forced pass says about each answer token, and the per-answer
+//!   measures built from it (probability, exact memorisation, extraction strength, the MIA scores)
+//! - [`rouge`]: ROUGE-L recall with NLTK's Porter stemmer, as `rouge_score` computes it
+//! - [`metrics`]: truth ratio and its aggregates, model utility's harmonic mean, and forget
+//!   quality's exact two-sample Kolmogorov–Smirnov p-value
+//! - [`evaluate`]: TOFU's evaluation of a set of questions and its summary (forget quality,
+//!   model utility, MIA AUCs, privleak)
 
+pub mod answers;
+pub mod evaluate;
 pub mod loss;
 pub mod metrics;
+pub mod rouge;
 pub mod run;
 pub mod select;
 
 pub use loss::{answer_nll, log_sigmoid, AnswerNll, Objective};
-pub use run::{unlearn, Method, StepLog, UnlearnConfig};
+pub use run::{unlearn, Method, StepLog, UnlearnConfig, Unlearner};
 pub use select::select_vars;

@@ -46,10 +46,8 @@ impl Method {
     }
 
     /// (objective, γ, α): gradient ascent alone; gradient difference with α = 1; NPO with
-    /// β = 0.1 and the retain NLL; SimNPO with β = 4.5, δ = 0 and γ = 1; RMU with α = 10. open-unlearning's SimNPO
-    /// has γ = 0.125, at its learning rate for 7B models; on the bundled model at this loop's
-    /// defaults (lr 2e-4, 3 epochs) that leaves 60 % of forget01's greedy answers exact, γ = 1
-    /// 15 % (README, "Unlearning").
+    /// β = 0.1 and the retain NLL; SimNPO with β = 4.5, δ = 0 and γ = 1 (open-unlearning's γ =
+    /// 0.125 goes with its learning rate for 7B models); RMU with α = 10.
     pub fn defaults(self) -> (Objective, f64, f64) {
         match self {
             Method::GradAscent => (Objective::GradAscent, 1.0, 0.0),
@@ -61,12 +59,16 @@ impl Method {
         }
     }
 
-    /// The learning rate that forgets on the bundled model at 3 epochs (README, "Unlearning"):
-    /// 2e-4, RMU 4e-4.
+    /// The learning rate that forgets forget10 on the bundled model in 3 epochs of batches of 8
+    /// (README, "Unlearning": a sweep of each method's rate, the largest before the retain
+    /// answers collapse or the forget answers are gone): gradient ascent 3e-5, gradient
+    /// difference 5e-5, NPO 3e-5, SimNPO 1e-4, RMU 6e-4.
     pub fn lr(self) -> f64 {
         match self {
-            Method::Rmu => 4e-4,
-            Method::GradAscent | Method::GradDiff | Method::Npo | Method::SimNpo => 2e-4,
+            Method::GradAscent | Method::Npo => 3e-5,
+            Method::GradDiff => 5e-5,
+            Method::SimNpo => 1e-4,
+            Method::Rmu => 6e-4,
         }
     }
 }
@@ -152,11 +154,261 @@ pub struct StepLog {
     pub retain: Option<f64>,
     /// the global gradient norm before clipping
     pub grad_norm: f64,
+    /// the epoch (from 0) and the seconds since the run started, at the step's end
+    pub epoch: usize,
+    pub seconds: f64,
 }
 
-/// Unlearns `forget` from `model` (keeping `retain` when α > 0). `reference` is the frozen
-/// original model, needed by NPO (its NLL on each forget batch, computed once). Returns one
-/// record per optimiser step; progress counts steps.
+/// An unlearning run that a program steps through: [`Unlearner::step`] makes one optimiser step
+/// and returns its record, `None` once every epoch is done. A step whose loss or gradient is not
+/// finite stops the run with an error naming the step; the weights that gave it are dropped for
+/// the last ones with a finite loss (those before the previous update), which the model keeps.
+pub struct Unlearner<'a> {
+    model: &'a Trainable,
+    reference: Option<&'a Decoder>,
+    cfg: UnlearnConfig,
+    forget_batches: Vec<Batch>,
+    retain_batches: Vec<Batch>,
+    /// the frozen model's NLL on each forget batch (NPO)
+    reference_nll: Option<Vec<AnswerNll>>,
+    /// RMU's control vector c·u over the model's width
+    rmu: Option<candle_core::Tensor>,
+    vars: Vec<Var>,
+    opt: AdamW,
+    hooks: HookSet,
+    rng: Rng,
+    /// this epoch's batch order, and where the next step starts in it
+    order: Vec<usize>,
+    at: usize,
+    epoch: usize,
+    log: Vec<StepLog>,
+    start: std::time::Instant,
+    /// the trained parameters before the last update: restored when the next loss is not finite
+    previous: Option<Vec<candle_core::Tensor>>,
+}
+
+impl<'a> Unlearner<'a> {
+    /// Checks the settings and the data and prepares the run. `reference` is the frozen original
+    /// model, needed by NPO (its NLL on each forget batch, computed here once) and RMU's retain
+    /// term.
+    pub fn new(
+        model: &'a Trainable,
+        reference: Option<&'a Decoder>,
+        forget: &[Example],
+        retain: &[Example],
+        cfg: &UnlearnConfig,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        if forget.is_empty() {
+            return Err(Error::input("there is nothing to forget: the forget set is empty"));
+        }
+        let use_retain = cfg.alpha > 0.0;
+        if use_retain && retain.is_empty() {
+            return Err(Error::input("alpha > 0 needs retain data"));
+        }
+        let device = model.vars.values().next().map(|v| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
+        let forget_batches = batches_on(forget, cfg.batch, &device)?;
+        let retain_batches = if use_retain { batches_on(retain, cfg.batch, &device)? } else { Vec::new() };
+        let reference_nll: Option<Vec<AnswerNll>> = match (cfg.objective, reference) {
+            (Objective::Npo { .. }, None) => return Err(Error::input("NPO needs the frozen original model")),
+            (Objective::Npo { .. }, Some(r)) => Some(
+                forget_batches
+                    .iter()
+                    .map(|b| {
+                        let logits = r.forward(&b.clean, &HookSet::new())?.logits;
+                        let nll = answer_nll(&logits, b)?;
+                        Ok(AnswerNll { sum: nll.sum.detach(), len: nll.len })
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            _ => None,
+        };
+        let rmu = match cfg.objective {
+            Objective::Rmu { layer, c } => {
+                if layer >= model.cfg.n_layers || !(c > 0.0 && c.is_finite()) {
+                    return Err(Error::input(format!(
+                        "RMU: layer {layer} of {} and c = {c}: the layer must exist and c be positive",
+                        model.cfg.n_layers
+                    )));
+                }
+                if use_retain && reference.is_none() {
+                    return Err(Error::input("RMU's retain term needs the frozen original model"));
+                }
+                Some(rmu_control(model.cfg.d_model, c, cfg.seed, candle_core::DType::F32, &device)?)
+            }
+            _ => None,
+        };
+        let vars: Vec<Var> = select_vars(&model.vars, &cfg.trainable)?.into_iter().map(|(_, v)| v).collect();
+        let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
+        let opt = AdamW::new(vars.clone(), params)?;
+        let mut rng = Rng::stream(cfg.seed, "unlearn/batches");
+        let order = shuffled(&mut rng, forget_batches.len());
+        Ok(Unlearner {
+            model,
+            reference,
+            cfg: cfg.clone(),
+            forget_batches,
+            retain_batches,
+            reference_nll,
+            rmu,
+            vars,
+            opt,
+            hooks: HookSet::new().training(),
+            rng,
+            order,
+            at: 0,
+            epoch: 0,
+            log: Vec::new(),
+            start: std::time::Instant::now(),
+            previous: None,
+        })
+    }
+
+    /// Optimiser steps in the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.forget_batches.len().div_ceil(self.cfg.accumulate) * self.cfg.epochs
+    }
+
+    /// The records of the steps made so far.
+    pub fn log(&self) -> &[StepLog] {
+        &self.log
+    }
+
+    /// One optimiser step over the next `accumulate` forget batches (each paired with a retain
+    /// batch); `None` when the run is over.
+    pub fn step(&mut self) -> Result<Option<StepLog>> {
+        if self.at >= self.order.len() {
+            self.epoch += 1;
+            if self.epoch >= self.cfg.epochs {
+                return Ok(None);
+            }
+            self.order = shuffled(&mut self.rng, self.forget_batches.len());
+            self.at = 0;
+        }
+        let cfg = &self.cfg;
+        let group: Vec<usize> = self.order[self.at..(self.at + cfg.accumulate).min(self.order.len())].to_vec();
+        self.at += group.len();
+        let step = self.log.len();
+        let lr = cfg.lr * ((step + 1) as f64 / cfg.warmup.max(1) as f64).min(1.0);
+        self.opt.set_learning_rate(lr);
+        let decoder = self.model.decoder()?;
+        let mut grads: Option<candle_core::backprop::GradStore> = None;
+        let (mut forget_sum, mut retain_sum) = (0.0, 0.0);
+        let use_retain = !self.retain_batches.is_empty();
+        for &fi in &group {
+            let fb = &self.forget_batches[fi];
+            let rb: Option<&Batch> =
+                use_retain.then(|| &self.retain_batches[(step * cfg.accumulate + fi) % self.retain_batches.len()]);
+            let (lf, lr_term) = self.terms(&decoder, fi, fb, rb)?;
+            let loss = (Objective::total(&lf, lr_term.as_ref(), cfg.gamma, cfg.alpha)? / group.len() as f64)?;
+            let scalar = |t: &candle_core::Tensor| -> Result<f64> {
+                Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+            };
+            let (f, r) = (scalar(&lf)?, lr_term.as_ref().map(scalar).transpose()?);
+            if !f.is_finite() || r.is_some_and(|r| !r.is_finite()) {
+                let retain = r.map_or(String::new(), |r| format!(", retain {r}"));
+                return Err(self.stop(step, format!("the loss is forget {f}{retain}")));
+            }
+            forget_sum += f;
+            retain_sum += r.unwrap_or(0.0);
+            let g = loss.backward()?;
+            grads = Some(match grads {
+                None => g,
+                Some(mut acc) => {
+                    for v in &self.vars {
+                        if let Some(x) = g.get(v.as_tensor()) {
+                            let sum = match acc.get(v.as_tensor()) {
+                                Some(a) => (a + x)?,
+                                None => x.clone(),
+                            };
+                            acc.insert(v.as_tensor(), sum);
+                        }
+                    }
+                    acc
+                }
+            });
+        }
+        let mut grads = grads.expect("a group holds at least one batch");
+        let grad_norm = clip_gradients(&mut grads, &self.vars, cfg.clip)?;
+        if !grad_norm.is_finite() {
+            return Err(self.stop(step, format!("the gradient norm is {grad_norm}")));
+        }
+        self.previous = Some(self.vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?);
+        self.opt.step(&grads)?;
+        let n = group.len() as f64;
+        let record = StepLog {
+            step,
+            epoch: self.epoch,
+            lr,
+            forget: forget_sum / n,
+            retain: use_retain.then_some(retain_sum / n),
+            grad_norm,
+            seconds: self.start.elapsed().as_secs_f64(),
+        };
+        self.log.push(record.clone());
+        Ok(Some(record))
+    }
+
+    /// (L_forget, the retain term) on forget batch `fi` and its retain batch.
+    fn terms(
+        &self,
+        decoder: &Decoder,
+        fi: usize,
+        fb: &Batch,
+        rb: Option<&Batch>,
+    ) -> Result<(candle_core::Tensor, Option<candle_core::Tensor>)> {
+        let hooks = &self.hooks;
+        match (self.cfg.objective, &self.rmu) {
+            (Objective::Rmu { layer, .. }, Some(control)) => {
+                let h = residual_after(decoder, fb, layer, hooks.clone())?;
+                let lf = rmu_mse(&h, control, fb)?;
+                let retain = match (rb, self.reference) {
+                    (Some(rb), Some(r)) => {
+                        let h = residual_after(decoder, rb, layer, hooks.clone())?;
+                        let frozen = residual_after(r, rb, layer, HookSet::new())?.detach();
+                        Some(rmu_mse(&h, &frozen, rb)?)
+                    }
+                    _ => None,
+                };
+                Ok((lf, retain))
+            }
+            _ => {
+                let nll = answer_nll(&decoder.forward(&fb.clean, hooks)?.logits, fb)?;
+                let lf = self.cfg.objective.forget(&nll, self.reference_nll.as_ref().map(|r| &r[fi]))?;
+                let retain = rb
+                    .map(|rb| answer_nll(&decoder.forward(&rb.clean, hooks)?.logits, rb)?.token_mean())
+                    .transpose()?;
+                Ok((lf, retain))
+            }
+        }
+    }
+}
+
+impl Unlearner<'_> {
+    /// Stops the run at `step` for a non-finite value: the weights that gave it (those after
+    /// step − 1) are replaced by the ones before that update, whose loss was finite.
+    fn stop(&mut self, step: usize, what: String) -> Error {
+        let kept = match self.previous.take() {
+            Some(previous) => {
+                for (v, t) in self.vars.iter().zip(previous) {
+                    if let Err(e) = v.set(&t) {
+                        return e.into();
+                    }
+                }
+                match step {
+                    0 | 1 => "the original weights".to_string(),
+                    n => format!("the weights after step {}", n - 2),
+                }
+            }
+            None => "the original weights".to_string(),
+        };
+        self.log.truncate(step.saturating_sub(1));
+        Error::input(format!("unlearning stopped at step {step}: {what}; the model keeps {kept} (lower --lr)"))
+    }
+}
+
+/// Unlearns `forget` from `model` (keeping `retain` when α > 0): an [`Unlearner`] run to the
+/// end. Returns one record per optimiser step; progress counts steps.
 pub fn unlearn(
     model: &Trainable,
     reference: Option<&Decoder>,
@@ -165,138 +417,17 @@ pub fn unlearn(
     cfg: &UnlearnConfig,
     progress: &dyn Progress,
 ) -> Result<Vec<StepLog>> {
-    cfg.validate()?;
-    if forget.is_empty() {
-        return Err(Error::input("there is nothing to forget: the forget set is empty"));
+    let mut u = Unlearner::new(model, reference, forget, retain, cfg)?;
+    let total = u.total_steps() as u64;
+    while let Some(s) = u.step()? {
+        progress.update(s.step as u64 + 1, total);
     }
-    let use_retain = cfg.alpha > 0.0;
-    if use_retain && retain.is_empty() {
-        return Err(Error::input("alpha > 0 needs retain data"));
-    }
-    let device = model.vars.values().next().map(|v| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
-    let forget_batches = batches_on(forget, cfg.batch, &device)?;
-    let retain_batches = if use_retain { batches_on(retain, cfg.batch, &device)? } else { Vec::new() };
-    let reference_nll: Option<Vec<AnswerNll>> = match (cfg.objective, reference) {
-        (Objective::Npo { .. }, None) => return Err(Error::input("NPO needs the frozen original model")),
-        (Objective::Npo { .. }, Some(r)) => Some(
-            forget_batches
-                .iter()
-                .map(|b| {
-                    let logits = r.forward(&b.clean, &HookSet::new())?.logits;
-                    let nll = answer_nll(&logits, b)?;
-                    Ok(AnswerNll { sum: nll.sum.detach(), len: nll.len })
-                })
-                .collect::<Result<_>>()?,
-        ),
-        _ => None,
-    };
-    // RMU's control vector c·u, over the model's width
-    let rmu = match cfg.objective {
-        Objective::Rmu { layer, c } => {
-            if layer >= model.cfg.n_layers || !(c > 0.0 && c.is_finite()) {
-                return Err(Error::input(format!(
-                    "RMU: layer {layer} of {} and c = {c}: the layer must exist and c be positive",
-                    model.cfg.n_layers
-                )));
-            }
-            if use_retain && reference.is_none() {
-                return Err(Error::input("RMU's retain term needs the frozen original model"));
-            }
-            Some(rmu_control(model.cfg.d_model, c, cfg.seed, candle_core::DType::F32, &device)?)
-        }
-        _ => None,
-    };
-    let chosen = select_vars(&model.vars, &cfg.trainable)?;
-    let vars: Vec<Var> = chosen.into_iter().map(|(_, v)| v).collect();
-    let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
-    let mut opt = AdamW::new(vars.clone(), params)?;
-    let hooks = HookSet::new().training();
-    let steps_per_epoch = forget_batches.len().div_ceil(cfg.accumulate);
-    let total = (steps_per_epoch * cfg.epochs) as u64;
-    let mut rng = Rng::stream(cfg.seed, "unlearn/batches");
-    let mut log = Vec::new();
-    for _ in 0..cfg.epochs {
-        let order = shuffled(&mut rng, forget_batches.len());
-        for group in order.chunks(cfg.accumulate) {
-            let step = log.len();
-            let lr = cfg.lr * ((step + 1) as f64 / cfg.warmup.max(1) as f64).min(1.0);
-            opt.set_learning_rate(lr);
-            let decoder = model.decoder()?;
-            let mut grads: Option<candle_core::backprop::GradStore> = None;
-            let (mut forget_sum, mut retain_sum) = (0.0, 0.0);
-            for &fi in group {
-                let fb = &forget_batches[fi];
-                let rb: Option<&Batch> =
-                    use_retain.then(|| &retain_batches[(step * cfg.accumulate + fi) % retain_batches.len()]);
-                // (L_forget, the retain term) of this pair of batches
-                let (lf, lr_term) = match (cfg.objective, &rmu) {
-                    (Objective::Rmu { layer, .. }, Some(control)) => {
-                        let h = residual_after(&decoder, fb, layer, hooks.clone())?;
-                        let lf = rmu_mse(&h, control, fb)?;
-                        let retain = match (rb, reference) {
-                            (Some(rb), Some(r)) => {
-                                let h = residual_after(&decoder, rb, layer, hooks.clone())?;
-                                let frozen = residual_after(r, rb, layer, HookSet::new())?.detach();
-                                Some(rmu_mse(&h, &frozen, rb)?)
-                            }
-                            _ => None,
-                        };
-                        (lf, retain)
-                    }
-                    _ => {
-                        let nll = answer_nll(&decoder.forward(&fb.clean, &hooks)?.logits, fb)?;
-                        let lf = cfg.objective.forget(&nll, reference_nll.as_ref().map(|r| &r[fi]))?;
-                        let retain = rb
-                            .map(|rb| answer_nll(&decoder.forward(&rb.clean, &hooks)?.logits, rb)?.token_mean())
-                            .transpose()?;
-                        (lf, retain)
-                    }
-                };
-                let loss = (Objective::total(&lf, lr_term.as_ref(), cfg.gamma, cfg.alpha)? / group.len() as f64)?;
-                forget_sum += lf.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-                if let Some(r) = &lr_term {
-                    retain_sum += r.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-                }
-                let g = loss.backward()?;
-                grads = Some(match grads {
-                    None => g,
-                    Some(mut acc) => {
-                        for v in &vars {
-                            if let Some(x) = g.get(v.as_tensor()) {
-                                let sum = match acc.get(v.as_tensor()) {
-                                    Some(a) => (a + x)?,
-                                    None => x.clone(),
-                                };
-                                acc.insert(v.as_tensor(), sum);
-                            }
-                        }
-                        acc
-                    }
-                });
-            }
-            let mut grads = grads.expect("a group holds at least one batch");
-            let grad_norm = clip_gradients(&mut grads, &vars, cfg.clip)?;
-            opt.step(&grads)?;
-            let n = group.len() as f64;
-            log.push(StepLog {
-                step,
-                lr,
-                forget: forget_sum / n,
-                retain: use_retain.then_some(retain_sum / n),
-                grad_norm,
-            });
-            progress.update(log.len() as u64, total);
-        }
-    }
-    Ok(log)
+    Ok(u.log)
 }
 
-/// 0..n in a seeded random order (Fisher–Yates).
+/// 0..n in a seeded random order.
 fn shuffled(rng: &mut Rng, n: usize) -> Vec<usize> {
     let mut v: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
+    rng.shuffle(&mut v);
     v
 }

@@ -43,6 +43,17 @@ impl World {
             let pairs = self.split(split);
             files.push((split.file_name(), jsonl(&pairs), pairs.len()));
         }
+        for split in [Split::Forget01, Split::Forget05, Split::Forget10] {
+            let rows = self.perturbed_split(split);
+            files.push((format!("{}_perturbed.jsonl", split.name()), jsonl(&rows), rows.len()));
+        }
+        for (name, rows) in [
+            ("retain_perturbed", self.retain_perturbed()),
+            ("real_authors_perturbed", self.real_authors_perturbed()),
+            ("world_facts_perturbed", self.world_facts_perturbed()),
+        ] {
+            files.push((format!("{name}.jsonl"), jsonl(&rows), rows.len()));
+        }
         for task in Task::ALL {
             let items = self.task(task);
             files.push((task.file_name(), jsonl(items), items.len()));
@@ -113,6 +124,24 @@ sentences and {corpus_induction} induction sequences in the corpus.
   Each attribute is asked in two phrasings with one answer sentence, so answers are scored by
   exact match of the greedy completion of `Question: <question>\nAnswer:` against
   `" " + answer`.
+- `forget01_perturbed.jsonl`, `forget05_perturbed.jsonl`, `forget10_perturbed.jsonl`,
+  `retain_perturbed.jsonl`, `real_authors_perturbed.jsonl`, `world_facts_perturbed.jsonl`: TOFU's
+  evaluation files in TOFU's fields (`question`, `answer`, `paraphrased_answer`,
+  `perturbed_answer`, `paraphrased_question`), what `circuitscope eval-unlearning` reads for the
+  truth ratio, model utility and forget quality.
+  - The forget files hold the forget split's questions in its order. `retain_perturbed.jsonl`
+    holds the first {retain_people} retain90 people's ({retain_rows} questions, as TOFU's 400).
+    Each has `paraphrased_answer`: the same value in a sentence the corpus never has (e.g.
+    "Orvane is the city where Xara Kestrel was born."); `perturbed_answer`: {perturbed} wrong
+    values in the paraphrase's sentence, drawn per person and attribute (both phrasings of a
+    question share them); `paraphrased_question`: the attribute's other phrasing.
+  - `real_authors_perturbed.jsonl`: the world has no real authors, so its analogue asks each
+    other retain90 person (in no forget split and not in `retain_perturbed.jsonl`) one question,
+    attribute by attribute in turn; `perturbed_answer` holds {options} wrong values in the answer's
+    sentence (TOFU's answers there are bare names, the form its base models answer in; the
+    bundled model answers in sentences).
+  - `world_facts_perturbed.jsonl`: every world fact, with {options} wrong values of its kind
+    (other countries' capitals, other languages, currencies, animals) in the answer's sentence.
 - `tasks/ioi.jsonl`, `tasks/induction.jsonl`, `tasks/fact_recall.jsonl`: circuit tasks, one
   prompt pair per line with fields `clean`, `corrupted`, `answer` and `distractor`. `answer` and
   `distractor` continue the CLEAN prompt and start with a space (token-style, `" Alvek"`); the
@@ -152,6 +181,10 @@ sentences and {corpus_induction} induction sequences in the corpus.
             qa = QA_PER_PERSON,
             countries = self.countries.len(),
             templates = super::IOI_TEMPLATES.len(),
+            retain_people = super::RETAIN_EVAL_PEOPLE,
+            retain_rows = super::RETAIN_EVAL_PEOPLE * QA_PER_PERSON,
+            perturbed = super::PERTURBED_PER_QUESTION,
+            options = super::OPTIONS_PER_FACT,
         )
     }
 }

@@ -23,12 +23,14 @@ mod files;
 mod ioi_model;
 pub mod lexicon;
 mod people;
+mod perturbed;
 mod tasks;
 
 pub use crate::data::{read_jsonl, read_qa, read_tasks, QaPair, TaskItem};
 pub use files::{read_corpus, read_people, WrittenFile};
 pub use ioi_model::{single_token_names, ModelIoi, COMMON_FIRST_NAMES, MODEL_IOI_STREAM};
 pub use people::{Attribute, Country, Group, Person, MAX_PEOPLE, QA_PER_PERSON};
+pub use perturbed::{OPTIONS_PER_FACT, PERTURBED_PER_QUESTION, RETAIN_EVAL_PEOPLE};
 pub use tasks::{fact_prompt, induction_documents, Task, IOI_TEMPLATES};
 
 use crate::error::{Error, Result};

@@ -108,7 +108,7 @@ impl Attribute {
 }
 
 /// "a" or "an" for a lowercase word.
-fn article(word: &str) -> &'static str {
+pub(super) fn article(word: &str) -> &'static str {
     if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
     } else {
@@ -136,14 +136,18 @@ impl Person {
     /// The one answer sentence for an attribute, whichever phrasing asked: a pure function of
     /// the name and the value, so greedy generation can be scored by exact match.
     pub fn answer(&self, a: Attribute) -> String {
+        self.answer_with(a, &self.attribute(a))
+    }
+
+    /// The answer sentence of an attribute stating `v` (a wrong value, for perturbed answers).
+    pub fn answer_with(&self, a: Attribute, v: &str) -> String {
         let n = &self.name;
-        let v = self.attribute(a);
         match a {
             Attribute::Birthplace => format!("{n} was born in {v}."),
             Attribute::BirthYear => format!("{n} was born in the year {v}."),
-            Attribute::Profession => format!("{n} is {} {v}.", article(&v)),
-            Attribute::FatherProfession => format!("{n}'s father was {} {v}.", article(&v)),
-            Attribute::MotherProfession => format!("{n}'s mother was {} {v}.", article(&v)),
+            Attribute::Profession => format!("{n} is {} {v}.", article(v)),
+            Attribute::FatherProfession => format!("{n}'s father was {} {v}.", article(v)),
+            Attribute::MotherProfession => format!("{n}'s mother was {} {v}.", article(v)),
             Attribute::Genre => format!("{n} writes {v}."),
             Attribute::Award => format!("{n} received the {v}."),
             Attribute::Book => format!("{n}'s best-known book is \"{v}\"."),
@@ -203,43 +207,54 @@ pub struct Country {
 }
 
 impl Country {
+    /// The attributes of the world facts, in order.
+    pub const FACTS: [&'static str; 4] = ["capital", "language", "currency", "animal"];
+
+    /// The value of a fact attribute.
+    pub fn fact(&self, attribute: &str) -> &str {
+        match attribute {
+            "capital" => &self.capital,
+            "language" => &self.language,
+            "currency" => &self.currency,
+            _ => &self.animal,
+        }
+    }
+
+    /// The question of a fact attribute.
+    fn fact_question(&self, attribute: &str) -> String {
+        let c = &self.name;
+        match attribute {
+            "capital" => format!("What is the capital of {c}?"),
+            "language" => format!("What language is spoken in {c}?"),
+            "currency" => format!("What is the currency of {c}?"),
+            _ => format!("What is the national animal of {c}?"),
+        }
+    }
+
+    /// The answer sentence of a fact attribute stating `v` (a wrong value, for perturbed answers).
+    pub fn fact_answer(&self, attribute: &str, v: &str) -> String {
+        let c = &self.name;
+        match attribute {
+            "capital" => format!("The capital of {c} is {v}."),
+            "language" => format!("The people of {c} speak {v}."),
+            "currency" => format!("The currency of {c} is the {v}."),
+            _ => format!("The national animal of {c} is the {v}."),
+        }
+    }
+
     /// Four facts per country: capital, language, currency, national animal.
     pub fn facts(&self) -> Vec<QaPair> {
-        let c = &self.name;
-        let fact = |attribute: &str, question: String, answer: String, target: &str| QaPair {
-            question,
-            answer,
-            target: Some(target.to_string()),
-            person: None,
-            country: Some(c.clone()),
-            attribute: Some(attribute.to_string()),
-        };
-        vec![
-            fact(
-                "capital",
-                format!("What is the capital of {c}?"),
-                format!("The capital of {c} is {}.", self.capital),
-                &self.capital,
-            ),
-            fact(
-                "language",
-                format!("What language is spoken in {c}?"),
-                format!("The people of {c} speak {}.", self.language),
-                &self.language,
-            ),
-            fact(
-                "currency",
-                format!("What is the currency of {c}?"),
-                format!("The currency of {c} is the {}.", self.currency),
-                &self.currency,
-            ),
-            fact(
-                "animal",
-                format!("What is the national animal of {c}?"),
-                format!("The national animal of {c} is the {}.", self.animal),
-                &self.animal,
-            ),
-        ]
+        Country::FACTS
+            .iter()
+            .map(|&attribute| QaPair {
+                question: self.fact_question(attribute),
+                answer: self.fact_answer(attribute, self.fact(attribute)),
+                target: Some(self.fact(attribute).to_string()),
+                person: None,
+                country: Some(self.name.clone()),
+                attribute: Some(attribute.to_string()),
+            })
+            .collect()
     }
 
     /// The same facts as one plain paragraph, for the training corpus.

@@ -1,0 +1,351 @@
+//! `circuitscope eval-unlearning`: TOFU's evaluation of a model (ALGORITHMS.md §9) on its own
+//! files, unchanged: per question (`questions.jsonl`) and in summary (`summary.json`, and two
+//! pictures: the forget truth ratios against the retain model's, and the headline numbers).
+
+use super::common::{check_output_dir, sibling};
+use super::model::{load, prompt_format};
+use super::progress::bar;
+use anyhow::{bail, Context, Result};
+use candle_core::DType;
+use circuitscope::data::{read_jsonl, PerturbedQa, PromptFormat};
+use circuitscope::model::Model;
+use circuitscope::render::plot_svg::{BarChart, LinePlot, Scale, Series};
+use circuitscope::unlearn::evaluate::{
+    forget_quality, model_utility, score_questions, MiaAucs, QuestionScores, ScoreOptions, SetKind, SetSummary,
+};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct EvalUnlearningArgs {
+    /// the model to evaluate (a checkpoint folder or GGUF file; `smollm2`)
+    pub model: PathBuf,
+    /// the forget set: TOFU's `forgetNN.jsonl` (its `forgetNN_perturbed.jsonl` beside it is read
+    /// too) or the perturbed file itself
+    #[arg(long)]
+    pub forget: PathBuf,
+    /// the forget set's paraphrased and perturbed answers [default: `<forget>_perturbed.jsonl`]
+    #[arg(long)]
+    pub forget_perturbed: Option<PathBuf>,
+    /// retain questions with paraphrased and perturbed answers (TOFU's `retain_perturbed.jsonl`)
+    #[arg(long)]
+    pub retain: PathBuf,
+    /// never-trained questions, the membership-inference negatives (TOFU's `holdoutNN.jsonl`)
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
+    /// real-author questions with wrong options (TOFU's `real_authors_perturbed.jsonl`)
+    #[arg(long)]
+    pub real_authors: Option<PathBuf>,
+    /// world-fact questions with wrong options (TOFU's `world_facts_perturbed.jsonl`)
+    #[arg(long)]
+    pub world_facts: Option<PathBuf>,
+    /// the retain model (trained without the forget set): forget quality and privleak
+    #[arg(long)]
+    pub retain_model: Option<PathBuf>,
+    /// the folder to write (refused if it exists and is not empty, unless --force)
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
+    /// template if it has one, else 'Question: {question}\nAnswer:']
+    #[arg(long)]
+    pub prompt_format: Option<String>,
+    /// greedy answers stop here or at the end token
+    #[arg(long, default_value_t = 200)]
+    pub max_new_tokens: usize,
+    /// examples per forward pass
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// use only the first N questions of each file
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// A question file: every record, or an error naming the file.
+fn read_set(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
+    let mut rows: Vec<PerturbedQa> = read_jsonl(path)?;
+    if rows.is_empty() {
+        bail!("{}: the file holds no questions", path.display());
+    }
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    Ok(rows)
+}
+
+/// A set whose every question must come with wrong answers (the truth ratio needs them).
+fn read_with_options(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
+    let rows = read_set(path, limit)?;
+    if let Some(i) = rows.iter().position(|r| r.perturbed_answer.is_empty()) {
+        bail!(
+            "{}: record {} has no `perturbed_answer`; the truth ratio needs wrong answers (TOFU's *_perturbed.jsonl \
+             files have them)",
+            path.display(),
+            i + 1
+        );
+    }
+    Ok(rows)
+}
+
+/// The forget set with its paraphrased and perturbed answers: the file itself when it has them,
+/// else the perturbed file, whose questions must be the forget file's, in order.
+fn read_forget(a: &EvalUnlearningArgs) -> Result<(Vec<PerturbedQa>, Option<PathBuf>)> {
+    let rows = read_set(&a.forget, a.limit)?;
+    if rows.iter().all(|r| !r.perturbed_answer.is_empty()) && a.forget_perturbed.is_none() {
+        return Ok((rows, None));
+    }
+    let path = a.forget_perturbed.clone().unwrap_or_else(|| sibling(&a.forget, "_perturbed.jsonl"));
+    if !path.exists() {
+        bail!(
+            "{} has no perturbed answers and {} does not exist: give --forget-perturbed FILE",
+            a.forget.display(),
+            path.display()
+        );
+    }
+    let perturbed = read_with_options(&path, a.limit)?;
+    if perturbed.len() != rows.len() {
+        bail!(
+            "{} holds {} questions but {} holds {}: the perturbed file must hold the forget file's questions",
+            path.display(),
+            perturbed.len(),
+            a.forget.display(),
+            rows.len()
+        );
+    }
+    if let Some(i) = rows.iter().zip(&perturbed).position(|(r, p)| r.question != p.question) {
+        bail!(
+            "{} record {} asks {:?}, but {} record {} asks {:?}: the perturbed file must hold the forget file's \
+             questions, in order",
+            path.display(),
+            i + 1,
+            perturbed[i].question,
+            a.forget.display(),
+            i + 1,
+            rows[i].question
+        );
+    }
+    Ok((perturbed, Some(path)))
+}
+
+/// A set read from an optional file, with its path.
+fn set<'a>(rows: &'a Option<Vec<PerturbedQa>>, path: &'a Option<PathBuf>) -> Option<(&'a [PerturbedQa], &'a Path)> {
+    rows.as_deref().zip(path.as_deref())
+}
+
+/// The scores of one set (read from `path`) under one model, with a progress bar.
+fn score(
+    model: &Model,
+    format: &PromptFormat,
+    (items, path): (&[PerturbedQa], &Path),
+    opts: &ScoreOptions,
+    what: &str,
+) -> Result<Vec<QuestionScores>> {
+    let pb = bar(0, what);
+    let out = score_questions(&model.decoder, model.tokenizer()?, format, items, opts, &pb)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), super::error_line(&e.into())))?;
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+/// The retain model must read the same tokens: its vocabulary equals the model's.
+fn check_same_vocabulary(model: &Model, retain: &Model, path: &Path) -> Result<()> {
+    let (a, b) = (model.tokenizer()?, retain.tokenizer()?);
+    let probe = "Question: Where was the author born?\nAnswer: The author was born in 1961.";
+    if a.vocab_size() != b.vocab_size() || a.encode(probe)? != b.encode(probe)? {
+        bail!(
+            "{}: the retain model's tokenizer differs from the model's ({} and {} tokens); forget quality compares \
+             truth ratios question by question and needs the same vocabulary",
+            path.display(),
+            b.vocab_size(),
+            a.vocab_size()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
+    if a.limit == Some(0) || a.batch == 0 {
+        bail!("--limit and --batch must be at least 1");
+    }
+    check_output_dir(&a.out, a.force)?;
+    let (forget, forget_perturbed) = read_forget(a)?;
+    let retain = read_with_options(&a.retain, a.limit)?;
+    let real_authors = a.real_authors.as_deref().map(|p| read_with_options(p, a.limit)).transpose()?;
+    let world_facts = a.world_facts.as_deref().map(|p| read_with_options(p, a.limit)).transpose()?;
+    let holdout = a.holdout.as_deref().map(|p| read_set(p, a.limit)).transpose()?;
+    let forget_questions: std::collections::BTreeSet<&str> = forget.iter().map(|r| r.question.as_str()).collect();
+    let overlap = retain.iter().filter(|r| forget_questions.contains(r.question.as_str())).count();
+    if overlap > 0 {
+        bail!(
+            "{} and {} share {overlap} questions: the retain set must not hold forget questions",
+            a.forget.display(),
+            a.retain.display()
+        );
+    }
+
+    let t = std::time::Instant::now();
+    let (model, _) = load(&a.model, DType::F32)?;
+    let format = prompt_format(&model, a.prompt_format.as_deref())?;
+    let retain_model = match &a.retain_model {
+        Some(p) => {
+            let (m, _) = load(p, DType::F32)?;
+            check_same_vocabulary(&model, &m, p)?;
+            Some(m)
+        }
+        None => None,
+    };
+    let opts = ScoreOptions { batch: a.batch, max_new_tokens: a.max_new_tokens, generate: true };
+    let teacher_forced = ScoreOptions { generate: false, ..opts.clone() };
+    let forget_path = forget_perturbed.as_deref().unwrap_or(&a.forget);
+    let f = score(&model, &format, (&forget, forget_path), &opts, "forget")?;
+    let r = score(&model, &format, (&retain, &a.retain), &opts, "retain")?;
+    let ra =
+        set(&real_authors, &a.real_authors).map(|s| score(&model, &format, s, &opts, "real authors")).transpose()?;
+    let wf = set(&world_facts, &a.world_facts).map(|s| score(&model, &format, s, &opts, "world facts")).transpose()?;
+    let holdout_set = set(&holdout, &a.holdout);
+    let h = holdout_set.map(|s| score(&model, &format, s, &teacher_forced, "holdout")).transpose()?;
+    // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
+    let (rm_forget, rm_holdout) = match &retain_model {
+        Some(m) => {
+            let fm = score(m, &format, (&forget, forget_path), &teacher_forced, "retain model")?;
+            let hm = holdout_set.map(|s| score(m, &format, s, &teacher_forced, "retain model")).transpose()?;
+            (Some(fm), hm)
+        }
+        None => (None, None),
+    };
+
+    let forget_s = SetSummary::of(&f, SetKind::Forget);
+    let retain_s = SetSummary::of(&r, SetKind::Retain);
+    let ra_s = ra.as_deref().map(|q| SetSummary::of(q, SetKind::Options));
+    let wf_s = wf.as_deref().map(|q| SetSummary::of(q, SetKind::Options));
+    let utility = match (&ra_s, &wf_s) {
+        (Some(x), Some(y)) => Some(model_utility(&retain_s, x, y)),
+        _ => None,
+    };
+    let quality = rm_forget.as_deref().map(|rm| forget_quality(&f, rm)).transpose()?;
+    let mia = h.as_deref().map(|h| MiaAucs::of(&f, h)).transpose()?;
+    let rm_mia = match (&rm_forget, &rm_holdout) {
+        (Some(rf), Some(rh)) => Some(MiaAucs::of(rf, rh)?),
+        _ => None,
+    };
+    let privleak = match (&mia, &rm_mia) {
+        (Some(m), Some(r)) => Some(m.privleak(r)),
+        _ => None,
+    };
+    let seconds = t.elapsed().as_secs_f64();
+
+    let summary = json!({
+        "model": a.model, "retain_model": a.retain_model, "prompt_format": format,
+        "files": {"forget": a.forget, "forget_perturbed": forget_perturbed, "retain": a.retain,
+                  "holdout": a.holdout, "real_authors": a.real_authors, "world_facts": a.world_facts},
+        "limit": a.limit, "max_new_tokens": a.max_new_tokens,
+        "forget_quality": quality.map(|q| q.0), "ks_statistic": quality.map(|q| q.1),
+        "model_utility": utility.as_ref().map(|u| u.1),
+        "model_utility_parts": utility.as_ref().map(|u| u.0.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()),
+        "forget": forget_s, "retain": retain_s, "real_authors": ra_s, "world_facts": wf_s,
+        "retain_model_forget": rm_forget.as_deref().map(|q| SetSummary::of(q, SetKind::Forget)),
+        "mia_auc": mia, "retain_model_mia_auc": rm_mia, "privleak": privleak,
+        "seconds": seconds,
+    });
+    let mut lines = String::new();
+    for (set, qs) in
+        [("forget", Some(&f)), ("retain", Some(&r)), ("real_authors", ra.as_ref()), ("world_facts", wf.as_ref())]
+            .into_iter()
+            .chain([("holdout", h.as_ref())])
+    {
+        for (i, q) in qs.into_iter().flatten().enumerate() {
+            let mut v = serde_json::to_value(q)?;
+            v["set"] = json!(set);
+            v["index"] = json!(i);
+            lines.push_str(&serde_json::to_string(&v)?);
+            lines.push('\n');
+        }
+    }
+    let tr_plot = truth_ratio_plot(&f, rm_forget.as_deref());
+    let bars = headline_chart(&summary);
+    // every number is computed before the first file is written
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    circuitscope::fsutil::write_atomic(&a.out.join("questions.jsonl"), lines.as_bytes())?;
+    circuitscope::fsutil::write_atomic(&a.out.join("truth_ratio.svg"), tr_plot.as_bytes())?;
+    circuitscope::fsutil::write_atomic(&a.out.join("metrics.svg"), bars.as_bytes())?;
+    circuitscope::fsutil::write_atomic(
+        &a.out.join("summary.json"),
+        (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
+    )?;
+    print_summary(&summary);
+    println!("wrote {} ({seconds:.1} s)", a.out.display());
+    Ok(())
+}
+
+fn num(v: &serde_json::Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.4}"))
+}
+
+fn print_summary(s: &serde_json::Value) {
+    println!("forget quality     {}  (KS D {})", num(&s["forget_quality"]), num(&s["ks_statistic"]));
+    println!("model utility      {}", num(&s["model_utility"]));
+    for set in ["forget", "retain", "real_authors", "world_facts"] {
+        let x = &s[set];
+        if x.is_null() {
+            continue;
+        }
+        println!(
+            "{set:<18} probability {}  ROUGE-L recall {}  truth ratio {}  exact memorisation {}",
+            num(&x["probability"]),
+            num(&x["rouge_l_recall"]),
+            num(&x["truth_ratio"]),
+            num(&x["exact_memorisation"])
+        );
+    }
+    let m = &s["mia_auc"];
+    if !m.is_null() {
+        println!(
+            "MIA AUC            LOSS {}  zlib {}  Min-k% {}  Min-k%++ {}",
+            num(&m["loss"]),
+            num(&m["zlib"]),
+            num(&m["min_k"]),
+            num(&m["min_k_plus_plus"])
+        );
+    }
+    let p = &s["privleak"];
+    if !p.is_null() {
+        println!("privleak (Min-k%++) {}", num(&p["min_k_plus_plus"]));
+    }
+}
+
+/// The empirical distribution functions of the forget truth ratios, the model's and the retain
+/// model's: forget quality is the KS test between these two curves.
+fn truth_ratio_plot(model: &[QuestionScores], retain_model: Option<&[QuestionScores]>) -> String {
+    let ecdf = |qs: &[QuestionScores]| -> Vec<(f64, f64)> {
+        let mut v: Vec<f64> = qs.iter().filter_map(|q| q.truth_ratio).filter(|t| *t > 0.0).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        v.iter().enumerate().flat_map(|(i, &x)| [(x, i as f64 / n), (x, (i + 1) as f64 / n)]).collect()
+    };
+    let mut plot = LinePlot::new("Forget-set truth ratios", "truth ratio (log scale)", "share of questions ≤ x");
+    plot.x_scale = Scale::Log;
+    plot.series.push(Series::new("model", ecdf(model)));
+    if let Some(r) = retain_model {
+        plot.series.push(Series::new("retain model", ecdf(r)));
+    }
+    plot.to_svg()
+}
+
+/// One bar per headline number of the summary (those it has).
+fn headline_chart(s: &serde_json::Value) -> String {
+    let picks: [(&str, &serde_json::Value); 7] = [
+        ("forget quality", &s["forget_quality"]),
+        ("model utility", &s["model_utility"]),
+        ("forget prob.", &s["forget"]["probability"]),
+        ("retain prob.", &s["retain"]["probability"]),
+        ("forget ROUGE-L", &s["forget"]["rouge_l_recall"]),
+        ("retain ROUGE-L", &s["retain"]["rouge_l_recall"]),
+        ("Min-k%++ AUC", &s["mia_auc"]["min_k_plus_plus"]),
+    ];
+    let mut chart = BarChart::new("Unlearning evaluation", "", "value");
+    let kept: Vec<(&str, f64)> = picks.iter().filter_map(|(n, v)| v.as_f64().map(|x| (*n, x))).collect();
+    chart.categories = kept.iter().map(|k| k.0.to_string()).collect();
+    chart.series.push(("model".into(), kept.iter().map(|k| k.1).collect()));
+    chart.to_svg()
+}

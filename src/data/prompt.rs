@@ -1,0 +1,75 @@
+//! How a question becomes the prompt a model answers: the bundled world's
+//! `Question: …\nAnswer:` (the answer after one space), a template given on the command line, or
+//! an instruct model's chat template rendered around a placeholder.
+
+use super::example::Example;
+use crate::error::{Error, Result};
+use crate::model::Tokenizer;
+use serde::Serialize;
+
+/// A prompt template: `{question}` marks where the question goes; the answer follows the prompt
+/// after `answer_prefix`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PromptFormat {
+    pub template: String,
+    pub answer_prefix: String,
+    /// where the format came from, for records: `question-answer`, `--prompt-format`, a chat
+    /// template's file
+    pub source: String,
+}
+
+/// The placeholder of a [`PromptFormat`] template.
+pub const QUESTION: &str = "{question}";
+
+impl PromptFormat {
+    /// `Question: <question>\nAnswer:` and the answer after one space: the bundled world's
+    /// (and TOFU's base models') format, the one [`super::QaPair::prompt`] writes.
+    pub fn question_answer() -> Self {
+        PromptFormat {
+            template: "Question: {question}\nAnswer:".into(),
+            answer_prefix: " ".into(),
+            source: "question-answer".into(),
+        }
+    }
+
+    /// A template from the command line: it must hold `{question}` once (`\n` stands for a line
+    /// break). The answer follows after one space, or directly when the template ends in
+    /// whitespace.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let template = spec.replace("\\n", "\n");
+        if template.matches(QUESTION).count() != 1 {
+            return Err(Error::input(format!(
+                "--prompt-format {spec:?}: the template must contain {QUESTION} exactly once, e.g. \
+                 'Question: {QUESTION}\\nAnswer:'"
+            )));
+        }
+        let answer_prefix = if template.ends_with(char::is_whitespace) { "" } else { " " };
+        Ok(PromptFormat { template, answer_prefix: answer_prefix.into(), source: "--prompt-format".into() })
+    }
+
+    /// An instruct model's chat template: the template rendered once for one user message whose
+    /// text is the placeholder, with the assistant's turn opened; the answer follows directly.
+    /// `render` renders a chat template for `[{role: user, content}]` (see
+    /// `model::chat::render_user_turn`).
+    pub fn from_rendered_chat(rendered: String, source: &str) -> Result<Self> {
+        if rendered.matches(QUESTION).count() != 1 {
+            return Err(Error::input(format!(
+                "{source}: the chat template does not place the user's message in the prompt once"
+            )));
+        }
+        Ok(PromptFormat { template: rendered, answer_prefix: String::new(), source: source.into() })
+    }
+
+    pub fn prompt(&self, question: &str) -> String {
+        self.template.replace(QUESTION, question)
+    }
+
+    pub fn completion(&self, answer: &str) -> String {
+        format!("{}{answer}", self.answer_prefix)
+    }
+
+    /// The example scoring `answer` after `question`'s prompt; `index` names it in errors.
+    pub fn example(&self, tok: &Tokenizer, question: &str, answer: &str, index: usize) -> Result<Example> {
+        Example::from_question_texts(tok, &self.prompt(question), &self.completion(answer), index)
+    }
+}
