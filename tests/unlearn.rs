@@ -415,3 +415,28 @@ fn the_cli_unlearns_into_a_checkpoint_and_leaves_frozen_tensors_untouched() {
     let values: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
     assert!(values.iter().all(|x| x.is_finite()), "the kept weights are the last ones with a finite loss");
 }
+
+/// A GGUF model trains as a Hugging Face checkpoint: SmolLM2's GGUF, read as `Trainable`
+/// parameters (dequantised, llama.cpp's q/k permutation undone, Hugging Face names) and saved,
+/// gives the GGUF's own logits when circuitscope loads the saved folder, and its tokenizer.
+#[test]
+fn a_gguf_model_saves_as_a_hugging_face_checkpoint_with_the_same_logits() {
+    let Some(gguf) = common::smollm2() else { return };
+    let dir = common::TempDir::new();
+    let out = dir.join("hf");
+    let tr = Trainable::load(&gguf, &Device::Cpu).unwrap();
+    tr.checkpoint(&gguf).unwrap().write(&out).unwrap();
+    let (a, b) =
+        (Model::load(&gguf, LoadOptions::default()).unwrap(), Model::load(&out, LoadOptions::default()).unwrap());
+    let prompt = "Beats Music is owned by";
+    let ids = a.tokenizer().unwrap().encode(prompt).unwrap();
+    assert_eq!(ids, b.tokenizer().unwrap().encode(prompt).unwrap(), "the saved tokenizer.json tokenises alike");
+    let x = circuitscope::model::Decoder::input(&ids).unwrap();
+    let d = common::max_abs_diff(&a.decoder.logits(&x).unwrap(), &b.decoder.logits(&x).unwrap());
+    assert!(d < 1e-4, "the saved checkpoint's logits differ from the GGUF's by {d}");
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!((cfg["model_type"].as_str(), cfg["num_key_value_heads"].as_u64()), (Some("llama"), Some(3)));
+    let tok_cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tokenizer_config.json")).unwrap()).unwrap();
+    assert!(tok_cfg["chat_template"].as_str().is_some_and(|t| t.contains("im_start")), "{tok_cfg}");
+}

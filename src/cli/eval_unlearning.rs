@@ -47,6 +47,9 @@ pub struct EvalUnlearningArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
+    /// answers do not end with the end token (completions that go on, like ROME's facts)
+    #[arg(long)]
+    pub no_end_token: bool,
     /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
     /// template if it has one, else 'Question: {question}\nAnswer:']
     #[arg(long)]
@@ -186,7 +189,8 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
 
     let t = std::time::Instant::now();
     let (model, _) = load(&a.model, DType::F32)?;
-    let format = prompt_format(&model, a.prompt_format.as_deref())?;
+    let mut format = prompt_format(&model, a.prompt_format.as_deref())?;
+    format.end_token = !a.no_end_token;
     let retain_model = match &a.retain_model {
         Some(p) => {
             let (m, _) = load(p, DType::F32)?;

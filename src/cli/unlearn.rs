@@ -79,6 +79,9 @@ pub struct UnlearnArgs {
     /// use only the first N items of each file
     #[arg(long)]
     pub limit: Option<usize>,
+    /// answers do not end with the end token (completions that go on, like ROME's facts)
+    #[arg(long)]
+    pub no_end_token: bool,
     /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
     /// template if it has one, else 'Question: {question}\nAnswer:']
     #[arg(long)]
@@ -128,8 +131,9 @@ impl UnlearnArgs {
     }
 }
 
-/// The answers' NLL per token (end token included) and the share of answers whose every token,
-/// end token included, is the argmax given the ones before: the greedy answer is exactly right.
+/// The answers' NLL per token (with the end token, unless --no-end-token) and the share of
+/// answers whose every token is the argmax given the ones before: the greedy answer is exactly
+/// right.
 #[derive(serde::Serialize)]
 struct Measure {
     forget_nll: f64,
@@ -138,8 +142,8 @@ struct Measure {
     retain_exact: Option<f64>,
 }
 
-/// A question/answer file (at most `limit` records) as examples in `format`, each answer ending
-/// with the end token; every example fits the model's context.
+/// A question/answer file (at most `limit` records) as examples in `format`; every example fits
+/// the model's context.
 fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptFormat) -> Result<Vec<Example>> {
     let mut f = ExampleFile::read(path)?;
     if let Some(n) = limit {
@@ -155,10 +159,9 @@ fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptForm
         .enumerate()
         .map(|(i, q)| {
             let line = f.line(i);
-            let mut ex = format
+            let ex = format
                 .example(tok, &q.question, &q.answer, i)
                 .map_err(|e| anyhow::anyhow!("{} line {line}: {}", path.display(), super::error_line(&e.into())))?;
-            ex.clean.extend(tok.eos);
             if ex.clean.len() > n_ctx {
                 bail!(
                     "{} line {line}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
@@ -193,15 +196,9 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
         bail!("--limit must be at least 1");
     }
     check_output_dir(&a.out, a.force)?;
-    if !a.model.is_dir() {
-        bail!(
-            "{}: unlearning writes a Hugging Face checkpoint and needs a model directory (config.json + \
-             safetensors); a GGUF file cannot be unlearned yet",
-            a.model.display()
-        );
-    }
     let (original, _) = load(&a.model, DType::F32)?;
-    let format = prompt_format(&original, a.prompt_format.as_deref())?;
+    let mut format = prompt_format(&original, a.prompt_format.as_deref())?;
+    format.end_token = !a.no_end_token;
     let forget = qa_file(&a.forget, a.limit, &original, &format)?;
     let retain = match (&a.retain, cfg.alpha > 0.0) {
         (Some(p), true) => qa_file(p, a.limit, &original, &format)?,
@@ -227,7 +224,7 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
             None => rmu_scale(&original.decoder, &forget, *layer, a.batch)?,
         };
     }
-    let model = Trainable::load(&a.model, original.decoder.device())?;
+    let model = Trainable::load(&original.path, original.decoder.device())?;
     let measure = |dec: &Decoder| -> Result<Measure> {
         let (forget_nll, forget_exact) = measure_set(dec, &forget, a.batch)?;
         let r = (!retain.is_empty()).then(|| measure_set(dec, &retain, a.batch)).transpose()?;
@@ -260,7 +257,7 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     let log = run.log().to_vec();
     let seconds = log.last().map_or(0.0, |s| s.seconds);
     let after = measure(&model.decoder()?)?;
-    let mut ck = model.checkpoint(&a.model)?;
+    let mut ck = model.checkpoint(&original.path)?;
     let record = json!({
         "model": a.model, "method": a.method, "forget": a.forget, "retain": a.retain, "limit": a.limit,
         "prompt_format": format, "config": cfg, "steps": log, "seconds": seconds,

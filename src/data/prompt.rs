@@ -13,6 +13,9 @@ use serde::Serialize;
 pub struct PromptFormat {
     pub template: String,
     pub answer_prefix: String,
+    /// whether an answer ends with the end token (open-unlearning's rule for question/answer
+    /// data; off for completions that go on, like ROME's facts)
+    pub end_token: bool,
     /// where the format came from, for records: `question-answer`, `--prompt-format`, a chat
     /// template's file
     pub source: String,
@@ -28,6 +31,7 @@ impl PromptFormat {
         PromptFormat {
             template: "Question: {question}\nAnswer:".into(),
             answer_prefix: " ".into(),
+            end_token: true,
             source: "question-answer".into(),
         }
     }
@@ -44,7 +48,12 @@ impl PromptFormat {
             )));
         }
         let answer_prefix = if template.ends_with(char::is_whitespace) { "" } else { " " };
-        Ok(PromptFormat { template, answer_prefix: answer_prefix.into(), source: "--prompt-format".into() })
+        Ok(PromptFormat {
+            template,
+            answer_prefix: answer_prefix.into(),
+            end_token: true,
+            source: "--prompt-format".into(),
+        })
     }
 
     /// An instruct model's chat template: the template rendered once for one user message whose
@@ -57,7 +66,7 @@ impl PromptFormat {
                 "{source}: the chat template does not place the user's message in the prompt once"
             )));
         }
-        Ok(PromptFormat { template: rendered, answer_prefix: String::new(), source: source.into() })
+        Ok(PromptFormat { template: rendered, answer_prefix: String::new(), end_token: true, source: source.into() })
     }
 
     pub fn prompt(&self, question: &str) -> String {
@@ -68,8 +77,13 @@ impl PromptFormat {
         format!("{}{answer}", self.answer_prefix)
     }
 
-    /// The example scoring `answer` after `question`'s prompt; `index` names it in errors.
+    /// The example scoring `answer` after `question`'s prompt, then the end token when
+    /// [`PromptFormat::end_token`] (and the tokenizer has one); `index` names it in errors.
     pub fn example(&self, tok: &Tokenizer, question: &str, answer: &str, index: usize) -> Result<Example> {
-        Example::from_question_texts(tok, &self.prompt(question), &self.completion(answer), index)
+        let mut ex = Example::from_question_texts(tok, &self.prompt(question), &self.completion(answer), index)?;
+        if self.end_token {
+            ex.clean.extend(tok.eos);
+        }
+        Ok(ex)
     }
 }

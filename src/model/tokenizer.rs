@@ -158,6 +158,15 @@ impl Tokenizer {
     }
 
     /// How one token reads on its own (special tokens included).
+    /// The tokenizer as a Hugging Face `tokenizer.json` (None for a SentencePiece vocabulary read
+    /// from GGUF, which has no such form here).
+    pub fn hf_json(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Hf(t) => t.to_string(true).ok(),
+            Inner::Sp(_) => None,
+        }
+    }
+
     pub fn token_text(&self, id: u32) -> String {
         match &self.inner {
             Inner::Hf(t) => t.decode(&[id], false).unwrap_or_default(),

@@ -12,6 +12,7 @@ pub mod card;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
+pub mod from_gguf;
 pub mod loss;
 pub mod params;
 pub mod schedule;

@@ -4,9 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::naming::{Format, Naming};
-use crate::model::source::{SafetensorsSource, TensorSource};
+use crate::model::source::{GgufSource, SafetensorsSource, TensorSource};
 use crate::model::weights::Weights;
-use crate::model::{Decoder, ModelConfig};
+use crate::model::{Decoder, ModelConfig, Tokenizer};
 use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor, Var};
 use serde_json::{json, Value};
@@ -155,19 +155,29 @@ impl Params {
 pub struct Trainable {
     pub cfg: ModelConfig,
     pub vars: BTreeMap<String, Var>,
+    /// a GGUF source's Hugging Face files (config, tokenizer), written with every checkpoint
+    converted: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl Trainable {
-    /// Reads a model directory (`config.json` and safetensors) onto `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let cfg = ModelConfig::from_hf_json(&dir.join("config.json"))?;
-        let src = SafetensorsSource::open_dir(dir)?;
-        let vars = src
-            .names()
-            .into_iter()
-            .map(|n| Ok((n.clone(), Var::from_tensor(&src.read_f32(&n)?.to_device(device)?)?)))
-            .collect::<Result<_>>()?;
-        Ok(Trainable { cfg, vars })
+    /// Reads a model directory (`config.json` and safetensors) or a GGUF file (Llama, Mistral,
+    /// Qwen2: see [`super::from_gguf`]) onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(device)?)?) };
+        if path.is_file() {
+            let src = GgufSource::open(path)?;
+            let cfg = src.config()?;
+            let tensors = super::from_gguf::hf_tensors(&src, &cfg)?;
+            let tok = Tokenizer::from_gguf(&src)?;
+            let template = src.meta_str("tokenizer.chat_template")?;
+            let files = super::from_gguf::hf_files(&src, &cfg, tok.as_ref(), template)?;
+            let vars = tensors.into_iter().map(|(n, t)| Ok((n, var(t)?))).collect::<Result<_>>()?;
+            return Ok(Trainable { cfg, vars, converted: Some(files) });
+        }
+        let cfg = ModelConfig::from_hf_json(&path.join("config.json"))?;
+        let src = SafetensorsSource::open_dir(path)?;
+        let vars = src.names().into_iter().map(|n| Ok((n.clone(), var(src.read_f32(&n)?)?))).collect::<Result<_>>()?;
+        Ok(Trainable { cfg, vars, converted: None })
     }
 
     /// A decoder whose weights are differentiable functions of the `Var`s (see [`Params::decoder`]).
@@ -175,9 +185,14 @@ impl Trainable {
         decoder_over(&self.cfg, &self.vars)
     }
 
-    /// The current parameters as a checkpoint of the model in `source` (a directory): its
-    /// `config.json`, tokenizer and generation files copied, `model.safetensors` written anew.
+    /// The current parameters as a checkpoint of the model in `source`: a directory's
+    /// `config.json`, tokenizer and generation files copied (a GGUF's written from its metadata),
+    /// `model.safetensors` written anew.
     pub fn checkpoint(&self, source: &Path) -> Result<super::checkpoint::Checkpoint> {
+        let tensors = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
+        if let Some(files) = &self.converted {
+            return Ok(super::checkpoint::Checkpoint { files: files.clone(), tensors });
+        }
         let mut files = Vec::new();
         for name in [
             "config.json",
@@ -191,7 +206,6 @@ impl Trainable {
                 files.push((name.to_string(), std::fs::read(&p).map_err(|e| Error::io(&p, e))?));
             }
         }
-        let tensors = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
         Ok(super::checkpoint::Checkpoint { files, tensors })
     }
 }

@@ -71,16 +71,15 @@ pub fn score_questions(
 ) -> Result<Vec<QuestionScores>> {
     // every answer to score, flat: per item the answer, then its paraphrase, then the perturbed;
     // each ends with the end token, as open-unlearning scores them
-    let eos = tok.eos;
+    let eos = tok.eos.filter(|_| format.end_token);
     let mut examples: Vec<Example> = Vec::new();
     let mut spans = Vec::with_capacity(items.len());
     for (i, it) in items.iter().enumerate() {
         let start = examples.len();
         let mut add = |text: &str, what: &str| -> Result<()> {
-            let mut ex = format.example(tok, &it.question, text, i).map_err(|e| {
+            let ex = format.example(tok, &it.question, text, i).map_err(|e| {
                 Error::input(format!("record {} ({what}): {}", i + 1, e.to_string().trim_start_matches("input: ")))
             })?;
-            ex.clean.extend(eos);
             if ex.clean.len() > dec.cfg.n_ctx {
                 return Err(Error::input(format!(
                     "record {}: the question and its {what} are {} tokens, longer than the model's context of {}",
