@@ -440,3 +440,52 @@ fn a_gguf_model_saves_as_a_hugging_face_checkpoint_with_the_same_logits() {
         serde_json::from_slice(&std::fs::read(out.join("tokenizer_config.json")).unwrap()).unwrap();
     assert!(tok_cfg["chat_template"].as_str().is_some_and(|t| t.contains("im_start")), "{tok_cfg}");
 }
+
+/// `--trainable NAME[i,:]`: one MLP neuron's output weights (a row of GPT-2's Conv1D `c_proj`)
+/// change and every other entry of that matrix, and every other tensor, stays bit-identical
+/// (AdamW's weight decay would otherwise move them); a slice outside the matrix is refused.
+#[test]
+fn one_row_of_a_matrix_trains_and_everything_else_stays_bit_identical() {
+    use circuitscope::unlearn::{select_trainable, unlearn, UnlearnConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2");
+    let original = Model::load(&dir, LoadOptions::default()).unwrap();
+    let tok = original.tokenizer().unwrap();
+    let (forget, retain) = (bundled_qa("forget01.jsonl", 8, tok), bundled_qa("retain99.jsonl", 8, tok));
+    let name = "transformer.h.1.mlp.c_proj.weight";
+    let cfg = UnlearnConfig {
+        objective: Objective::GradAscent,
+        gamma: 1.0,
+        alpha: 1.0,
+        lr: 1e-3,
+        weight_decay: 0.1,
+        epochs: 2,
+        batch: 4,
+        accumulate: 1,
+        warmup: 1,
+        clip: 1.0,
+        seed: 3,
+        trainable: vec![format!("{name}[5,:]")],
+    };
+    let tr = Trainable::load(&dir, &Device::Cpu).unwrap();
+    let before: std::collections::BTreeMap<String, Vec<f32>> =
+        tr.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())).collect();
+    unlearn(&tr, Some(&original.decoder), &forget, &retain, &cfg, &circuitscope::progress::NoProgress).unwrap();
+    let width = tr.vars[name].dims()[1];
+    for (n, v) in &tr.vars {
+        let after: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        for (i, (a, b)) in before[n].iter().zip(&after).enumerate() {
+            let trainable = n == name && i / width == 5;
+            if !trainable {
+                assert_eq!(a.to_bits(), b.to_bits(), "{n}[{}] changed", i);
+            }
+        }
+    }
+    let row_changed = (0..width)
+        .any(|j| before[name][5 * width + j] != tr.vars[name].as_tensor().get(5).unwrap().to_vec1::<f32>().unwrap()[j]);
+    assert!(row_changed, "row 5 of {name} did not change");
+    for bad in [format!("{name}[9999,:]"), format!("{name}[1,2]"), "transformer.h.1.ln_1.weight[:,0]".to_string()] {
+        let err =
+            select_trainable(&tr.vars, &[bad.clone()]).err().unwrap_or_else(|| panic!("{bad} accepted")).to_string();
+        assert!(err.contains(&bad), "{err}");
+    }
+}

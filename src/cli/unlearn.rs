@@ -73,7 +73,8 @@ pub struct UnlearnArgs {
     #[arg(long)]
     pub rmu_c: Option<f64>,
     /// parameter-name patterns the update may touch (`*` matches anything, e.g.
-    /// 'transformer.h.3.*'); every other parameter stays bit-identical [default: all]
+    /// 'transformer.h.3.*'; 'NAME[i,:]' or 'NAME[:,j]': one row or column of a matrix, e.g. one
+    /// MLP neuron); everything else stays bit-identical [default: all]
     #[arg(long, num_args = 1..)]
     pub trainable: Vec<String>,
     /// use only the first N items of each file

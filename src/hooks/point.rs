@@ -212,6 +212,9 @@ impl HookPoint {
 /// `*` matches any (possibly empty) run of characters; everything else matches itself.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
         return false;
@@ -346,6 +349,9 @@ mod tests {
         assert!(err.to_string().contains("hook_pattern"), "{err}");
         assert!(!glob_match("a*b*c", "acb"));
         assert!(glob_match("a*b*c", "axbyc"));
+        // a name without `*` matches itself only (`--trainable lm_head.weight`)
+        assert!(glob_match("lm_head.weight", "lm_head.weight"));
+        assert!(!glob_match("lm_head.weight", "lm_head.weight.x") && !glob_match("a", "aa"));
     }
 
     #[test]

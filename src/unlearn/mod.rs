@@ -2,7 +2,8 @@
 //!
 //! - [`loss`]: the objectives every method minimises, L = γ·L_forget + α·L_retain, on answer
 //!   tokens only
-//! - [`select`]: which parameters an update may touch (`--trainable` patterns)
+//! - [`select`]: which parameters an update may touch (`--trainable` patterns, down to one row
+//!   or column of a matrix)
 //! - [`run`]: the loop ([`run::Unlearner`], stepped by a program or run to the end by
 //!   [`unlearn`]): AdamW, warm-up, accumulation, clipping, a seeded batch order; RMU on the
 //!   residual stream; a non-finite loss stops it on the last good weights
@@ -24,4 +25,4 @@ pub mod select;
 
 pub use loss::{answer_nll, log_sigmoid, AnswerNll, Objective};
 pub use run::{unlearn, Method, StepLog, UnlearnConfig, Unlearner};
-pub use select::select_vars;
+pub use select::{select_trainable, select_vars, Selected};

@@ -3,7 +3,7 @@
 //! with retain batches. Deterministic on the CPU: the batch order is a seeded shuffle.
 
 use super::loss::{answer_nll, answer_rows, rmu_control, rmu_mse, AnswerNll, Objective};
-use super::select::select_vars;
+use super::select::{select_trainable, Selected};
 use crate::attribution::{batches_on, Batch, Example};
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
@@ -174,6 +174,9 @@ pub struct Unlearner<'a> {
     /// RMU's control vector c·u over the model's width
     rmu: Option<candle_core::Tensor>,
     vars: Vec<Var>,
+    /// the selected parameters, and the values of those only partly trainable (their frozen
+    /// entries are put back after every step)
+    selected: Vec<(Selected, Option<candle_core::Tensor>)>,
     opt: AdamW,
     hooks: HookSet,
     rng: Rng,
@@ -238,7 +241,14 @@ impl<'a> Unlearner<'a> {
             }
             _ => None,
         };
-        let vars: Vec<Var> = select_vars(&model.vars, &cfg.trainable)?.into_iter().map(|(_, v)| v).collect();
+        let selected: Vec<(Selected, Option<candle_core::Tensor>)> = select_trainable(&model.vars, &cfg.trainable)?
+            .into_iter()
+            .map(|s| {
+                let frozen = s.mask.is_some().then(|| s.var.as_tensor().copy()).transpose()?;
+                Ok((s, frozen))
+            })
+            .collect::<Result<_>>()?;
+        let vars: Vec<Var> = selected.iter().map(|(s, _)| s.var.clone()).collect();
         let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
         let opt = AdamW::new(vars.clone(), params)?;
         let mut rng = Rng::stream(cfg.seed, "unlearn/batches");
@@ -252,6 +262,7 @@ impl<'a> Unlearner<'a> {
             reference_nll,
             rmu,
             vars,
+            selected,
             opt,
             hooks: HookSet::new().training(),
             rng,
@@ -329,12 +340,23 @@ impl<'a> Unlearner<'a> {
             });
         }
         let mut grads = grads.expect("a group holds at least one batch");
+        for (s, _) in self.selected.iter().filter(|(s, _)| s.mask.is_some()) {
+            if let Some(g) = grads.get(s.var.as_tensor()) {
+                let masked = s.masked_grad(g)?;
+                grads.insert(s.var.as_tensor(), masked);
+            }
+        }
         let grad_norm = clip_gradients(&mut grads, &self.vars, cfg.clip)?;
         if !grad_norm.is_finite() {
             return Err(self.stop(step, format!("the gradient norm is {grad_norm}")));
         }
         self.previous = Some(self.vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?);
         self.opt.step(&grads)?;
+        for (s, frozen) in &self.selected {
+            if let Some(f) = frozen {
+                s.restore_frozen(f)?;
+            }
+        }
         let n = group.len() as f64;
         let record = StepLog {
             step,

@@ -320,17 +320,9 @@ def reference(args):
 def checkpoint_logits(args):
     from safetensors.torch import save_file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from world_gpt2_reference import PROMPTS
+    from world_gpt2_reference import PROMPTS, prompt_logits
     model, tok = load_model(args.checkpoint, args.tokenizer)
-    tensors = {}
-    for i, p in enumerate(PROMPTS):
-        ids = tok(p, return_tensors="pt").input_ids
-        with torch.no_grad():
-            logits = model(ids).logits[0]
-        tensors[f"ids.{i}"] = ids[0].to(torch.int64).contiguous()
-        tensors[f"logits.{i}"] = logits.float().contiguous()
-        top = logits[-1].topk(3)
-        print(repr(p), "->", [tok.decode([t]) for t in top.indices.tolist()])
+    tensors = prompt_logits(model, tok)
     info = dict(versions())
     info.update({"checkpoint": os.path.abspath(args.checkpoint), "model_type": model.config.model_type,
                  "command": "PYTHONPATH=/tmp/pytorch " + shlex.join(["python3", rel(sys.argv[0])] + sys.argv[1:])})

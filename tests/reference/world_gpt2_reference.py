@@ -29,10 +29,8 @@ PROMPTS = [
 ]
 
 
-def main():
-    tok = AutoTokenizer.from_pretrained(MODEL)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32, attn_implementation="eager")
-    model.eval()
+def prompt_logits(model, tok):
+    """`ids.{i}` (int64) and `logits.{i}` (seq, vocab) float32 of every prompt of PROMPTS."""
     tensors = {}
     for i, p in enumerate(PROMPTS):
         ids = tok(p, return_tensors="pt").input_ids
@@ -42,6 +40,14 @@ def main():
         tensors[f"logits.{i}"] = logits.float().contiguous()
         top = logits[-1].topk(3)
         print(repr(p), "->", [tok.decode([t]) for t in top.indices.tolist()])
+    return tensors
+
+
+def main():
+    tok = AutoTokenizer.from_pretrained(MODEL)
+    model = AutoModelForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    tensors = prompt_logits(model, tok)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     info = {"torch": torch.__version__, "transformers": transformers.__version__, "model": "models/world-gpt2"}
     save_file(tensors, OUT, metadata={"prompts": json.dumps(PROMPTS), "info": json.dumps(info)})
