@@ -22,11 +22,10 @@ use circuitscope::fsutil::peak_rss_bytes;
 use circuitscope::graph::{Circuit, GraphShape};
 use circuitscope::model::{LoadOptions, Model, ModelConfig};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 mod common;
-use common::{forward_flops, matmul_peak};
+use common::{smollm2_path, forward_flops, matmul_peak};
 
 const BATCH: usize = 4;
 
@@ -264,13 +263,3 @@ fn ioi_examples(model: &Model, path: &Path, n: usize) -> Result<Vec<Example>> {
     Ok(ex)
 }
 
-/// The SmolLM2 GGUF path printed by scripts/fetch-smollm2.sh.
-fn smollm2_path(root: &Path) -> Option<PathBuf> {
-    let out = Command::new("bash").arg("scripts/fetch-smollm2.sh").current_dir(root).output().ok()?;
-    if !out.status.success() {
-        eprintln!("scripts/fetch-smollm2.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last()?.trim());
-    path.exists().then_some(path)
-}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{forward_flops, matmul_peak, time_min, token_ids};
+use common::{smollm2_path, forward_flops, matmul_peak, time_min, token_ids};
 use std::time::{Duration, Instant};
 
 /// (batch, sequence) shapes to benchmark a model at.
@@ -165,16 +165,6 @@ fn inactive_fire_ns(dec: &Decoder) -> Result<f64> {
     Ok(best.as_secs_f64() * 1e9 / N as f64)
 }
 
-/// The SmolLM2 GGUF path printed by scripts/fetch-smollm2.sh.
-fn smollm2_path(root: &Path) -> Option<PathBuf> {
-    let out = Command::new("bash").arg("scripts/fetch-smollm2.sh").current_dir(root).output().ok()?;
-    if !out.status.success() {
-        eprintln!("scripts/fetch-smollm2.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last()?.trim());
-    path.exists().then_some(path)
-}
 
 /// Peak RSS of `circuitscope info` loading the model, in a child process, vs its f32 weight bytes.
 fn load_rss(gguf: &Path) -> Result<()> {

@@ -3,9 +3,9 @@
 //! Prints this machine's f32 matmul peak (the yardstick), then per model and method the time of
 //! one unlearning step (forward and backward on a forget batch and a retain batch, gradient
 //! clipping, AdamW) as answer-and-prompt tokens per second and as achieved GFLOP/s against that
-//! peak, with the process's peak RSS. Models: the bundled world-gpt2; SmolLM2-135M-Instruct when a
-//! Hugging Face folder of it is given in `CIRCUITSCOPE_SMOLLM2_HF` (unlearning reads safetensors
-//! checkpoints; the GGUF the fetch script gives is not trainable yet).
+//! peak, with the process's peak RSS so far. Models: the bundled world-gpt2, and
+//! SmolLM2-135M-Instruct (the GGUF `scripts/fetch-smollm2.sh` fetches, trained as f32 under
+//! Hugging Face names) when the fetch works.
 
 use anyhow::Result;
 use circuitscope::data::{Example, ExampleFile};
@@ -16,7 +16,7 @@ use circuitscope::unlearn::{Method, Objective, UnlearnConfig, Unlearner};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{forward_flops, matmul_peak, time_min};
+use common::{forward_flops, matmul_peak, smollm2_path, time_min};
 
 /// Forget (and retain) questions per batch.
 const BATCH: usize = 8;
@@ -31,12 +31,9 @@ fn main() -> Result<()> {
     let peak = matmul_peak(&candle_core::Device::Cpu, candle_core::DType::F32)?;
     let world = root.join("circuits/world");
     let mut models = vec![("world-gpt2", root.join("models/world-gpt2"))];
-    match std::env::var_os("CIRCUITSCOPE_SMOLLM2_HF") {
-        Some(p) => models.push(("SmolLM2-135M", PathBuf::from(p))),
-        None => println!(
-            "!!! SKIPPING SmolLM2-135M: set CIRCUITSCOPE_SMOLLM2_HF to its Hugging Face folder (unlearning reads \
-             safetensors checkpoints) !!!\n"
-        ),
+    match smollm2_path(&root) {
+        Some(p) => models.push(("SmolLM2-135M", p)),
+        None => println!("!!! SKIPPING SmolLM2-135M: scripts/fetch-smollm2.sh gave no GGUF path !!!\n"),
     }
     println!("one step = forward + backward on {BATCH} forget and {BATCH} retain questions, clipping, AdamW");
     println!("FLOPs = 3 x the forward FLOPs of each batch's padded shape (backward ~ 2 x forward)\n");

@@ -250,6 +250,7 @@ fn eval_unlearning_refuses_bad_input_and_writes_nothing() {
     };
     let empty = write("empty.jsonl", "");
     let no_answer = write("no_answer.jsonl", "{\"question\": \"Who?\"}\n");
+    let blank = write("blank.jsonl", "{\"question\": \"Who?\", \"answer\": \" \", \"perturbed_answer\": [\"Me.\"]}\n");
     // forget questions whose perturbed file asks other questions
     let forget = write("f.jsonl", &std::fs::read_to_string(world("forget10.jsonl")).unwrap().replace("Xara", "Zed"));
     let long = write(
@@ -284,6 +285,7 @@ fn eval_unlearning_refuses_bad_input_and_writes_nothing() {
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (with("--forget", &empty), vec!["empty.jsonl", "no questions"]),
         (with("--holdout", &no_answer), vec!["no_answer.jsonl", "line 1", "answer"]),
+        (with("--world-facts", &blank), vec!["blank.jsonl", "record 1", "empty"]),
         (
             with("--forget", &forget).into_iter().chain(["--forget-perturbed".into(), perturbed]).collect(),
             vec!["forget10_perturbed.jsonl", "record 1", "in order"],

@@ -5,6 +5,8 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use circuitscope::model::ModelConfig;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 /// Each cell repeats until it has at least this much work and `MIN_RUNS` runs; we report the min.
@@ -72,4 +74,17 @@ pub fn forward_flops(cfg: &ModelConfig, b: usize, s: usize) -> f64 {
 pub fn token_ids(b: usize, s: usize, vocab: usize) -> Result<Tensor> {
     let ids: Vec<u32> = (0..b * s).map(|i| ((i * 7919 + 13) % vocab) as u32).collect();
     Ok(Tensor::from_vec(ids, (b, s), &Device::Cpu)?)
+}
+
+/// The SmolLM2-135M-Instruct GGUF that `scripts/fetch-smollm2.sh` fetches (pinned by sha256), or
+/// None (with the script's error) when it cannot.
+#[allow(dead_code)] // the device bench takes its models from the environment
+pub fn smollm2_path(root: &Path) -> Option<PathBuf> {
+    let out = Command::new("bash").arg("scripts/fetch-smollm2.sh").current_dir(root).output().ok()?;
+    if !out.status.success() {
+        eprintln!("scripts/fetch-smollm2.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last()?.trim());
+    path.exists().then_some(path)
 }
