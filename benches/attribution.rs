@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod common;
-use common::{smollm2_path, forward_flops, matmul_peak};
+use common::{forward_flops, matmul_peak, smollm2_path};
 
 const BATCH: usize = 4;
 
@@ -262,4 +262,3 @@ fn ioi_examples(model: &Model, path: &Path, n: usize) -> Result<Vec<Example>> {
     }
     Ok(ex)
 }
-

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{smollm2_path, forward_flops, matmul_peak, time_min, token_ids};
+use common::{forward_flops, matmul_peak, smollm2_path, time_min, token_ids};
 use std::time::{Duration, Instant};
 
 /// (batch, sequence) shapes to benchmark a model at.
@@ -164,7 +164,6 @@ fn inactive_fire_ns(dec: &Decoder) -> Result<f64> {
     }
     Ok(best.as_secs_f64() * 1e9 / N as f64)
 }
-
 
 /// Peak RSS of `circuitscope info` loading the model, in a child process, vs its f32 weight bytes.
 fn load_rss(gguf: &Path) -> Result<()> {

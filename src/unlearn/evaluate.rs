@@ -1,7 +1,8 @@
 //! TOFU's evaluation of an unlearned model (ALGORITHMS.md §9, after open-unlearning): every
-//! question of a set scored on its own ([`QuestionScores`]), then the set's aggregates and the
-//! headline numbers ([`Summary`]): forget quality against a retain model, model utility, the
-//! membership-inference AUCs and privleak.
+//! question of a set scored on its own ([`QuestionScores`]), then the set's aggregates
+//! ([`SetSummary`]) and the headline numbers: forget quality against a retain model
+//! ([`forget_quality`]), model utility ([`model_utility`]), the membership-inference AUCs and
+//! privleak ([`MiaAucs`]).
 
 use super::answers::{token_stats, MiaScores, TokenStats};
 use super::metrics::{forget_truth_ratio, harmonic_mean, ks_2samp, retain_truth_ratio, truth_ratio, EPS};
@@ -267,7 +268,7 @@ impl MiaAucs {
     }
 }
 
-/// The nine parts of model utility, by name, and their harmonic mean (None when a set is missing).
+/// The nine parts of model utility, by name, and their harmonic mean (NaN when a part is NaN).
 pub fn model_utility(
     retain: &SetSummary,
     real_authors: &SetSummary,
