@@ -251,7 +251,9 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
                 pb.inc(1);
             }
             Ok(None) => break None,
-            Err(e) => break Some(e),
+            // a non-finite loss: the last good weights are written below, with the record
+            Err(e) if run.stopped_at().is_some() => break Some(e),
+            Err(e) => return Err(e.into()),
         }
     };
     pb.finish_and_clear();

@@ -188,6 +188,8 @@ pub struct Unlearner<'a> {
     start: std::time::Instant,
     /// the trained parameters before the last update: restored when the next loss is not finite
     previous: Option<Vec<candle_core::Tensor>>,
+    /// the step a non-finite value stopped the run at
+    stopped_at: Option<usize>,
 }
 
 impl<'a> Unlearner<'a> {
@@ -272,6 +274,7 @@ impl<'a> Unlearner<'a> {
             log: Vec::new(),
             start: std::time::Instant::now(),
             previous: None,
+            stopped_at: None,
         })
     }
 
@@ -285,9 +288,18 @@ impl<'a> Unlearner<'a> {
         &self.log
     }
 
+    /// The step at which a non-finite loss or gradient stopped the run (the model then holds the
+    /// last weights with a finite loss); None while it runs or after it ended normally.
+    pub fn stopped_at(&self) -> Option<usize> {
+        self.stopped_at
+    }
+
     /// One optimiser step over the next `accumulate` forget batches (each paired with a retain
     /// batch); `None` when the run is over.
     pub fn step(&mut self) -> Result<Option<StepLog>> {
+        if self.stopped_at.is_some() {
+            return Ok(None);
+        }
         if self.at >= self.order.len() {
             self.epoch += 1;
             if self.epoch >= self.cfg.epochs {
@@ -410,6 +422,7 @@ impl Unlearner<'_> {
     /// Stops the run at `step` for a non-finite value: the weights that gave it (those after
     /// step − 1) are replaced by the ones before that update, whose loss was finite.
     fn stop(&mut self, step: usize, what: String) -> Error {
+        self.stopped_at = Some(step);
         let kept = match self.previous.take() {
             Some(previous) => {
                 for (v, t) in self.vars.iter().zip(previous) {
