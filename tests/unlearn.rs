@@ -417,15 +417,23 @@ fn the_cli_unlearns_into_a_checkpoint_and_leaves_frozen_tensors_untouched() {
 }
 
 /// A GGUF model trains as a Hugging Face checkpoint: SmolLM2's GGUF, read as `Trainable`
-/// parameters (dequantised, llama.cpp's q/k permutation undone, Hugging Face names) and saved,
-/// gives the GGUF's own logits when circuitscope loads the saved folder, and its tokenizer.
+/// parameters (dequantised, llama.cpp's q/k permutation undone, Hugging Face names) and saved by
+/// `circuitscope convert`, gives the GGUF's own logits when circuitscope loads the saved folder;
+/// and transformers, loading that folder (tests/fixtures/tofu/smollm2_converted_logits.safetensors,
+/// made by tests/reference/tofu_reference.py --checkpoint --top 64), reads the same tokens and
+/// gives the same logits.
 #[test]
 fn a_gguf_model_saves_as_a_hugging_face_checkpoint_with_the_same_logits() {
     let Some(gguf) = common::smollm2() else { return };
     let dir = common::TempDir::new();
     let out = dir.join("hf");
-    let tr = Trainable::load(&gguf, &Device::Cpu).unwrap();
-    tr.checkpoint(&gguf).unwrap().write(&out).unwrap();
+    let o = common::cli(&[
+        "convert".into(),
+        gguf.to_str().unwrap().to_string(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (a, b) =
         (Model::load(&gguf, LoadOptions::default()).unwrap(), Model::load(&out, LoadOptions::default()).unwrap());
     let prompt = "Beats Music is owned by";
@@ -439,6 +447,33 @@ fn a_gguf_model_saves_as_a_hugging_face_checkpoint_with_the_same_logits() {
     let tok_cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("tokenizer_config.json")).unwrap()).unwrap();
     assert!(tok_cfg["chat_template"].as_str().is_some_and(|t| t.contains("im_start")), "{tok_cfg}");
+
+    let reference =
+        candle_core::safetensors::load(fixture("tofu/smollm2_converted_logits.safetensors"), &Device::Cpu).unwrap();
+    let u32s = |t: &Tensor| -> Vec<u32> { t.to_dtype(DType::U32).unwrap().flatten_all().unwrap().to_vec1().unwrap() };
+    let bytes = std::fs::read(fixture("tofu/smollm2_converted_logits.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let texts: Vec<String> = serde_json::from_str(&meta.metadata().as_ref().unwrap()["prompts"]).unwrap();
+    assert_eq!(texts.len(), 4);
+    for (i, text) in texts.iter().enumerate() {
+        let ids = u32s(&reference[&format!("ids.{i}")]);
+        assert_eq!(b.tokenizer().unwrap().encode(text).unwrap(), ids, "transformers tokenises {text:?} alike");
+        let logits = b.decoder.logits(&circuitscope::model::Decoder::input(&ids).unwrap()).unwrap();
+        let last: Vec<f32> = logits.squeeze(0).unwrap().get(ids.len() - 1).unwrap().to_vec1().unwrap();
+        let want: Vec<f32> = reference[&format!("top_logits.{i}")].to_vec1().unwrap();
+        for (id, w) in u32s(&reference[&format!("top_ids.{i}")]).into_iter().zip(want) {
+            let got = last[id as usize];
+            assert!((got - w).abs() < 1e-4, "prompt {i}, token {id}: {got} here, {w} in transformers");
+        }
+    }
+    let o = common::cli(&[
+        "convert".into(),
+        out.to_str().unwrap().to_string(),
+        "--out".into(),
+        dir.join("again").to_str().unwrap().into(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("reads a GGUF file") && !dir.join("again").exists(), "{err}");
 }
 
 /// `--trainable NAME[i,:]`: one MLP neuron's output weights (a row of GPT-2's Conv1D `c_proj`)

@@ -8,6 +8,7 @@ pub mod attribute;
 pub mod circuit;
 mod common;
 pub mod compare;
+pub mod convert;
 pub mod demo;
 pub mod eval_unlearning;
 pub mod evaluate;
@@ -72,6 +73,9 @@ pub enum Command {
     /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
     /// two SVG pictures.
     EvalUnlearning(eval_unlearning::EvalUnlearningArgs),
+    /// A GGUF model (Llama, Mistral, Qwen2) as a Hugging Face checkpoint folder (f32 weights,
+    /// config.json, tokenizer.json, the chat template).
+    Convert(convert::ConvertArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Unlearn(a) => unlearn::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
+        Command::Convert(a) => convert::run(&a),
     }
 }
 

@@ -323,6 +323,13 @@ def checkpoint_logits(args):
     from world_gpt2_reference import PROMPTS, prompt_logits
     model, tok = load_model(args.checkpoint, args.tokenizer)
     tensors = prompt_logits(model, tok)
+    if args.top:
+        # a large vocabulary: keep the last position's `top` largest logits and their ids
+        for i in range(len(PROMPTS)):
+            last = tensors.pop(f"logits.{i}")[-1]
+            top = last.topk(args.top)
+            tensors[f"top_ids.{i}"] = top.indices.to(torch.int64).contiguous()
+            tensors[f"top_logits.{i}"] = top.values.float().contiguous()
     info = dict(versions())
     info.update({"checkpoint": os.path.abspath(args.checkpoint), "model_type": model.config.model_type,
                  "command": "PYTHONPATH=/tmp/pytorch " + shlex.join(["python3", rel(sys.argv[0])] + sys.argv[1:])})
@@ -356,6 +363,8 @@ def main():
     ap.add_argument("--checkpoint", help="logits mode: a GPT-2-family checkpoint folder")
     ap.add_argument("--tokenizer", help="logits mode: tokenizer folder (default: the checkpoint)")
     ap.add_argument("--made-by", help="logits mode: how the checkpoint was made, recorded in `info`")
+    ap.add_argument("--top", type=int, default=0, help="logits mode: keep only the last position's N largest "
+                    "logits (`top_ids.{i}`, `top_logits.{i}`), for large vocabularies")
     ap.add_argument("--out", help="output file (default tests/fixtures/tofu/reference.json; required with --checkpoint)")
     args = ap.parse_args()
     torch.manual_seed(0)
