@@ -3,6 +3,7 @@
 //! Argument groups several subcommands share are in [`args`]; loading a model (alias, device,
 //! progress bar) in [`model`].
 
+pub mod anchors;
 pub mod args;
 pub mod attribute;
 pub mod circuit;
@@ -76,6 +77,9 @@ pub enum Command {
     /// A GGUF model (Llama, Mistral, Qwen2) as a Hugging Face checkpoint folder (f32 weights,
     /// config.json, tokenizer.json, the chat template).
     Convert(convert::ConvertArgs),
+    /// CUD's anchors: several unlearning methods rank the forget samples by their answer NLL
+    /// after the run; per method the k easiest and hardest, and the consensus sets.
+    Anchors(anchors::AnchorsArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -89,11 +93,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Evaluate(_)
             | Command::Unlearn(_)
             | Command::EvalUnlearning(_)
+            | Command::Anchors(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn and eval-unlearning",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning and anchors",
             cli.device
         );
     }
@@ -112,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unlearn(a) => unlearn::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
+        Command::Anchors(a) => anchors::run(&a),
     }
 }
 

@@ -7,11 +7,13 @@ use super::model::{load, prompt_format};
 use super::progress::bar;
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::data::{Example, ExampleFile, PromptFormat};
+use circuitscope::data::{Example, ExampleFile, PromptFormat, QaPair};
 use circuitscope::model::{Decoder, Model};
 use circuitscope::train::Trainable;
 use circuitscope::unlearn::answers::token_stats;
-use circuitscope::unlearn::run::{rmu_scale, Unlearner};
+use circuitscope::unlearn::run::{
+    Unlearner, DEFAULT_BATCH, DEFAULT_CLIP, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
+};
 use circuitscope::unlearn::{Method, Objective, UnlearnConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -36,23 +38,23 @@ pub struct UnlearnArgs {
     /// peak learning rate (AdamW) [default: grad-ascent and npo 3e-5, grad-diff 5e-5, simnpo 1e-4, rmu 6e-4]
     #[arg(long)]
     pub lr: Option<f64>,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = DEFAULT_EPOCHS)]
     pub epochs: usize,
     /// forget (and retain) items per batch
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch: usize,
     /// batches per optimiser step
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
     /// warm-up steps
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = DEFAULT_WARMUP)]
     pub warmup: usize,
     /// global gradient-norm clip
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = DEFAULT_CLIP)]
     pub clip: f64,
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = DEFAULT_WEIGHT_DECAY)]
     pub weight_decay: f64,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// γ, the forget objective's weight [default: the method's]
     #[arg(long)]
@@ -97,7 +99,8 @@ fn method_help() -> String {
 impl UnlearnArgs {
     fn config(&self) -> Result<UnlearnConfig> {
         let method = Method::from_name(&self.method)?;
-        let (mut objective, gamma, alpha) = method.defaults();
+        let base = UnlearnConfig::documented(method);
+        let mut objective = base.objective;
         match &mut objective {
             Objective::Npo { beta } => *beta = self.beta.unwrap_or(*beta),
             Objective::SimNpo { beta, delta } => {
@@ -115,9 +118,9 @@ impl UnlearnArgs {
         }
         let cfg = UnlearnConfig {
             objective,
-            gamma: self.gamma.unwrap_or(gamma),
-            alpha: self.alpha.unwrap_or(alpha),
-            lr: self.lr.unwrap_or(method.lr()),
+            gamma: self.gamma.unwrap_or(base.gamma),
+            alpha: self.alpha.unwrap_or(base.alpha),
+            lr: self.lr.unwrap_or(base.lr),
             weight_decay: self.weight_decay,
             epochs: self.epochs,
             batch: self.batch,
@@ -145,7 +148,12 @@ struct Measure {
 
 /// A question/answer file (at most `limit` records) as examples in `format`; every example fits
 /// the model's context.
-fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptFormat) -> Result<Vec<Example>> {
+pub fn qa_file(
+    path: &Path,
+    limit: Option<usize>,
+    model: &Model,
+    format: &PromptFormat,
+) -> Result<(Vec<QaPair>, Vec<Example>)> {
     let mut f = ExampleFile::read(path)?;
     if let Some(n) = limit {
         f.truncate(n);
@@ -155,7 +163,7 @@ fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptForm
     };
     let tok = model.tokenizer()?;
     let n_ctx = model.cfg().n_ctx;
-    pairs
+    let examples = pairs
         .iter()
         .enumerate()
         .map(|(i, q)| {
@@ -172,7 +180,8 @@ fn qa_file(path: &Path, limit: Option<usize>, model: &Model, format: &PromptForm
             }
             Ok(ex)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((pairs.to_vec(), examples))
 }
 
 /// [`Measure`] of one set under `dec`: (NLL per token, exact share).
@@ -200,9 +209,9 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     let (original, _) = load(&a.model, DType::F32)?;
     let mut format = prompt_format(&original, a.prompt_format.as_deref())?;
     format.end_token = !a.no_end_token;
-    let forget = qa_file(&a.forget, a.limit, &original, &format)?;
+    let (_, forget) = qa_file(&a.forget, a.limit, &original, &format)?;
     let retain = match (&a.retain, cfg.alpha > 0.0) {
-        (Some(p), true) => qa_file(p, a.limit, &original, &format)?,
+        (Some(p), true) => qa_file(p, a.limit, &original, &format)?.1,
         _ => Vec::new(),
     };
     let forget_tokens: std::collections::BTreeSet<&[u32]> = forget.iter().map(|e| e.clean.as_slice()).collect();
@@ -215,16 +224,7 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
         );
     }
     let mut cfg = cfg;
-    if let Objective::Rmu { layer, c } = &mut cfg.objective {
-        *layer = a.rmu_layer.unwrap_or(original.cfg().n_layers / 2);
-        if *layer >= original.cfg().n_layers {
-            bail!("--rmu-layer {layer}: the model has {} layers", original.cfg().n_layers);
-        }
-        *c = match a.rmu_c {
-            Some(c) => c,
-            None => rmu_scale(&original.decoder, &forget, *layer, a.batch)?,
-        };
-    }
+    cfg.fit_rmu(&original.decoder, &forget, a.rmu_layer, a.rmu_c)?;
     let model = Trainable::load(&original.path, original.decoder.device())?;
     let measure = |dec: &Decoder| -> Result<Measure> {
         let (forget_nll, forget_exact) = measure_set(dec, &forget, a.batch)?;

@@ -127,7 +127,59 @@ pub struct UnlearnConfig {
     pub trainable: Vec<String>,
 }
 
+/// The documented loop settings (README, "Unlearning"): 3 epochs of batches of 8, one batch per
+/// step, 2 warm-up steps, clip 1, weight decay 0.01, seed 42.
+pub const DEFAULT_EPOCHS: usize = 3;
+pub const DEFAULT_BATCH: usize = 8;
+pub const DEFAULT_WARMUP: usize = 2;
+pub const DEFAULT_CLIP: f64 = 1.0;
+pub const DEFAULT_WEIGHT_DECAY: f64 = 0.01;
+pub const DEFAULT_SEED: u64 = 42;
+
 impl UnlearnConfig {
+    /// A method at its documented settings, every parameter trainable. RMU's layer and c depend
+    /// on the model and the data: [`UnlearnConfig::fit_rmu`] sets them.
+    pub fn documented(method: Method) -> UnlearnConfig {
+        let (objective, gamma, alpha) = method.defaults();
+        UnlearnConfig {
+            objective,
+            gamma,
+            alpha,
+            lr: method.lr(),
+            weight_decay: DEFAULT_WEIGHT_DECAY,
+            epochs: DEFAULT_EPOCHS,
+            batch: DEFAULT_BATCH,
+            accumulate: 1,
+            warmup: DEFAULT_WARMUP,
+            clip: DEFAULT_CLIP,
+            seed: DEFAULT_SEED,
+            trainable: Vec::new(),
+        }
+    }
+
+    /// RMU's layer (`layer`, else the middle one) and c (`c`, else [`rmu_scale`] on `forget`);
+    /// nothing for the other objectives.
+    pub fn fit_rmu(
+        &mut self,
+        reference: &Decoder,
+        forget: &[Example],
+        layer: Option<usize>,
+        c: Option<f64>,
+    ) -> Result<()> {
+        let n_layers = reference.cfg.n_layers;
+        if let Objective::Rmu { layer: l, c: cc } = &mut self.objective {
+            *l = layer.unwrap_or(n_layers / 2);
+            if *l >= n_layers {
+                return Err(Error::input(format!("RMU layer {l}: the model has {n_layers} layers")));
+            }
+            *cc = match c {
+                Some(c) => c,
+                None => rmu_scale(reference, forget, *l, self.batch)?,
+            };
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.batch == 0 || self.accumulate == 0 {
             return Err(Error::input("epochs, batch and accumulate must be at least 1"));

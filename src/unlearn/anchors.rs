@@ -1,0 +1,94 @@
+//! CUD's anchors (ALGORITHMS.md §5, step 3): which forget samples unlearning finds easy and which
+//! hard. Each method is run on the whole forget set from the original weights; a sample's
+//! difficulty under a method is its mean answer NLL after the run (high = forgotten = easy). Per
+//! method the k easiest and k hardest are kept, and the consensus sets hold the samples in a
+//! method's k easiest (hardest) for at least ⌈methods/2⌉ methods.
+
+use super::answers::token_stats;
+use super::run::{StepLog, UnlearnConfig, Unlearner};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::model::Decoder;
+use crate::progress::Progress;
+use crate::train::Trainable;
+use serde::Serialize;
+use std::path::Path;
+
+/// One method's run and what it says about each forget sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct MethodRun {
+    pub method: String,
+    pub config: UnlearnConfig,
+    /// per forget sample, its mean answer NLL per token after the run
+    pub nll_after: Vec<f64>,
+    /// the k forget samples (indices) with the highest NLL after the run, highest first
+    pub easy: Vec<usize>,
+    /// the k with the lowest, lowest first
+    pub hard: Vec<usize>,
+    pub steps: Vec<StepLog>,
+    pub seconds: f64,
+}
+
+/// The per-sample mean answer NLL per token of `examples` under `dec`.
+pub fn sample_nll(dec: &Decoder, examples: &[Example], batch: usize) -> Result<Vec<f64>> {
+    Ok(token_stats(dec, examples, batch)?.iter().map(|s| s.mean_nll()).collect())
+}
+
+/// The k easiest (highest NLL after unlearning, highest first) and the k hardest (lowest first)
+/// samples; ties keep the lower index first, so the order is deterministic.
+pub fn easy_and_hard(nll_after: &[f64], k: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    if nll_after.iter().any(|x| x.is_nan()) {
+        return Err(Error::input("a forget sample's NLL after unlearning is NaN"));
+    }
+    let k = k.min(nll_after.len());
+    let mut order: Vec<usize> = (0..nll_after.len()).collect();
+    order.sort_by(|&a, &b| nll_after[b].total_cmp(&nll_after[a]).then(a.cmp(&b)));
+    let easy = order[..k].to_vec();
+    order.sort_by(|&a, &b| nll_after[a].total_cmp(&nll_after[b]).then(a.cmp(&b)));
+    Ok((easy, order[..k].to_vec()))
+}
+
+/// The samples in at least ⌈sets/2⌉ of `sets`, in index order.
+pub fn consensus(sets: &[&[usize]]) -> Vec<usize> {
+    let need = sets.len().div_ceil(2);
+    let mut count = std::collections::BTreeMap::<usize, usize>::new();
+    for s in sets {
+        for &i in *s {
+            *count.entry(i).or_default() += 1;
+        }
+    }
+    count.into_iter().filter(|&(_, c)| c >= need).map(|(i, _)| i).collect()
+}
+
+/// Runs one method from the original weights at `path` and ranks the forget samples.
+/// `reference` is the frozen original (NPO's reference, RMU's retain target).
+#[allow(clippy::too_many_arguments)]
+pub fn run_method(
+    path: &Path,
+    reference: &Decoder,
+    method: &str,
+    forget: &[Example],
+    retain: &[Example],
+    cfg: &UnlearnConfig,
+    k: usize,
+    progress: &dyn Progress,
+) -> Result<MethodRun> {
+    let model = Trainable::load(path, reference.device())?;
+    let mut run = Unlearner::new(&model, Some(reference), forget, if cfg.alpha > 0.0 { retain } else { &[] }, cfg)?;
+    let total = run.total_steps() as u64;
+    while let Some(s) = run.step()? {
+        progress.update(s.step as u64 + 1, total);
+    }
+    let steps = run.log().to_vec();
+    let nll_after = sample_nll(&model.decoder()?, forget, cfg.batch)?;
+    let (easy, hard) = easy_and_hard(&nll_after, k)?;
+    Ok(MethodRun {
+        method: method.to_string(),
+        config: cfg.clone(),
+        seconds: steps.last().map_or(0.0, |s| s.seconds),
+        nll_after,
+        easy,
+        hard,
+        steps,
+    })
+}
