@@ -1,0 +1,138 @@
+//! CUD's score (ALGORITHMS.md §5, steps 2 and 4): a circuit as a vector over every real edge of
+//! the graph, the similarity of two such vectors, and circuit-guided unlearning difficulty from a
+//! sample's distances to the easy and the hard anchor circuits.
+
+use crate::error::{Error, Result};
+use crate::graph::Circuit;
+use serde::{Deserialize, Serialize};
+
+/// How a circuit becomes a vector over the graph's edges (in `GraphShape::edges` order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CircuitVector {
+    /// 1 for an edge in the circuit, else 0
+    Binary,
+    /// the edge's score for an edge in the circuit, else 0 (the reference's scoring code)
+    Weighted,
+}
+
+/// How alike two circuit vectors are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Similarity {
+    /// a·b / (|a| |b|); 0 when either vector is zero
+    Cosine,
+    /// Σ min(|a|, |b|) / Σ max(|a|, |b|) (for binary vectors, |A ∩ B| / |A ∪ B|); 1 for two zero
+    /// vectors
+    Jaccard,
+    /// the share of edges on which the two circuits agree (in both, or in neither)
+    Hamming,
+}
+
+/// `circuit` as a vector over every real edge of its graph.
+pub fn circuit_vector(circuit: &Circuit, kind: CircuitVector) -> Vec<f32> {
+    let shape = circuit.shape();
+    let nb = shape.n_bwd();
+    let scores = &circuit.scores().scores;
+    shape
+        .edges()
+        .map(|(w, r)| match (circuit.edge_in_graph(w, r), kind) {
+            (false, _) => 0.0,
+            (true, CircuitVector::Binary) => 1.0,
+            (true, CircuitVector::Weighted) => scores[w * nb + r],
+        })
+        .collect()
+}
+
+/// The similarity of two circuit vectors of the same graph.
+pub fn similarity(a: &[f32], b: &[f32], kind: Similarity) -> Result<f64> {
+    if a.len() != b.len() {
+        return Err(Error::input(format!("circuit vectors of {} and {} edges: not the same graph", a.len(), b.len())));
+    }
+    let pairs = a.iter().zip(b).map(|(&x, &y)| (x as f64, y as f64));
+    Ok(match kind {
+        Similarity::Cosine => {
+            let (dot, na, nb) = pairs.fold((0.0, 0.0, 0.0), |(d, p, q), (x, y)| (d + x * y, p + x * x, q + y * y));
+            if na == 0.0 || nb == 0.0 {
+                0.0
+            } else {
+                dot / (na.sqrt() * nb.sqrt())
+            }
+        }
+        Similarity::Jaccard => {
+            let (lo, hi) =
+                pairs.fold((0.0, 0.0), |(l, h), (x, y)| (l + x.abs().min(y.abs()), h + x.abs().max(y.abs())));
+            if hi == 0.0 {
+                1.0
+            } else {
+                lo / hi
+            }
+        }
+        Similarity::Hamming => {
+            let n = a.len().max(1) as f64;
+            pairs.filter(|&(x, y)| (x != 0.0) == (y != 0.0)).count() as f64 / n
+        }
+    })
+}
+
+/// CUD(q) = d_E / (d_E + d_H), d_X = max(0, 1 − sim(q, X)), clamped to [0, 1]; 0.5 when both
+/// distances are ~0. 1 = like the hard anchors (hard to unlearn), 0 = like the easy ones.
+pub fn cud(sample: &[f32], easy: &[f32], hard: &[f32], kind: Similarity) -> Result<f64> {
+    let d_e = (1.0 - similarity(sample, easy, kind)?).max(0.0);
+    let d_h = (1.0 - similarity(sample, hard, kind)?).max(0.0);
+    if d_e + d_h < 1e-12 {
+        return Ok(0.5);
+    }
+    Ok((d_e / (d_e + d_h)).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarities_by_hand() {
+        let (a, b) = ([1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]);
+        assert!((similarity(&a, &b, Similarity::Cosine).unwrap() - 0.5).abs() < 1e-12);
+        assert!((similarity(&a, &b, Similarity::Jaccard).unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert!((similarity(&a, &b, Similarity::Hamming).unwrap() - 0.5).abs() < 1e-12);
+        // weighted: Σ min |·| / Σ max |·| = (1 + 0) / (2 + 1) with a = (2, −1), b = (1, 0)
+        assert!((similarity(&[2.0, -1.0], &[1.0, 0.0], Similarity::Jaccard).unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(similarity(&[0.0, 0.0], &[1.0, 0.0], Similarity::Cosine).unwrap(), 0.0);
+        assert!(similarity(&[1.0], &[1.0, 0.0], Similarity::Cosine).is_err());
+    }
+
+    #[test]
+    fn a_circuit_vector_has_one_entry_per_real_edge() {
+        use crate::graph::{EdgeScores, GraphShape};
+        let shape = GraphShape { n_layers: 2, n_heads: 2, parallel_residual: false };
+        let n = shape.n_fwd() * shape.n_bwd();
+        // distinct scores on every cell; the top 3 by |score| are the last three real edges
+        let scores = EdgeScores::from_matrix(shape, (0..n).map(|i| i as f32 + 1.0).collect());
+        let c = Circuit::top_n(&scores, 3).unwrap();
+        let edges: Vec<(usize, usize)> = shape.edges().collect();
+        let (bin, wt) = (circuit_vector(&c, CircuitVector::Binary), circuit_vector(&c, CircuitVector::Weighted));
+        assert_eq!((bin.len(), wt.len()), (shape.n_edges(), shape.n_edges()));
+        assert_eq!(bin.iter().filter(|&&x| x == 1.0).count(), 3);
+        for (k, &(w, r)) in edges.iter().enumerate() {
+            let inside = c.edge_in_graph(w, r);
+            assert_eq!(bin[k] == 1.0, inside);
+            assert_eq!(wt[k], if inside { scores.scores[w * shape.n_bwd() + r] } else { 0.0 });
+        }
+    }
+
+    #[test]
+    fn cud_is_the_share_of_distance_to_the_easy_anchor() {
+        let (easy, hard) = ([1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]);
+        assert!(cud(&easy, &easy, &hard, Similarity::Cosine).unwrap() < 1e-12, "the easy anchor itself");
+        assert!(cud(&hard, &easy, &hard, Similarity::Cosine).unwrap() > 1.0 - 1e-12, "the hard anchor itself");
+        // half of each: cosine 1/√2 to both, so equally far
+        let mid = [1.0, 0.0, 1.0, 0.0];
+        assert!((cud(&mid, &easy, &hard, Similarity::Cosine).unwrap() - 0.5).abs() < 1e-12);
+        // both anchors equal to the sample: no distance to either
+        assert_eq!(cud(&easy, &easy, &easy, Similarity::Jaccard).unwrap(), 0.5);
+        // a sample nearer the hard anchor scores above 0.5
+        let near_hard = [0.0, 1.0, 1.0, 1.0];
+        assert!(cud(&near_hard, &easy, &hard, Similarity::Cosine).unwrap() > 0.5);
+    }
+}
