@@ -1,9 +1,14 @@
-//! CUD's score (ALGORITHMS.md §5, steps 2 and 4): a circuit as a vector over every real edge of
-//! the graph, the similarity of two such vectors, and circuit-guided unlearning difficulty from a
-//! sample's distances to the easy and the hard anchor circuits.
+//! CUD (ALGORITHMS.md §5, steps 1, 2, 4 and 5): per-sample EAP-IG circuits and the anchor circuits
+//! of the easy and hard sets ([`score_samples`], [`anchor_circuit`]), a circuit as a vector over
+//! every real edge of the graph, the similarity of two such vectors, circuit-guided unlearning
+//! difficulty from a sample's distances to the two anchors, and the circuit's layer structure.
 
+use crate::attribution::{attribute, Ablation, AttributionConfig, Method, Metric};
+use crate::data::Example;
 use crate::error::{Error, Result};
-use crate::graph::Circuit;
+use crate::graph::{Circuit, EdgeScores, Writer};
+use crate::model::Decoder;
+use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
 
 /// How a circuit becomes a vector over the graph's edges (in `GraphShape::edges` order).
@@ -84,6 +89,112 @@ pub fn cud(sample: &[f32], easy: &[f32], hard: &[f32], kind: Similarity) -> Resu
         return Ok(0.5);
     }
     Ok((d_e / (d_e + d_h)).clamp(0.0, 1.0))
+}
+
+/// How CUD attributes and compares circuits (ALGORITHMS.md §5: EAP-IG on activations, m = 5,
+/// zero ablation, the answer's probability, greedy 75 edges, cosine).
+#[derive(Clone, Debug, Serialize)]
+pub struct CudSettings {
+    pub steps: usize,
+    pub edges: usize,
+    pub vector: CircuitVector,
+    pub similarity: Similarity,
+    pub batch: usize,
+}
+
+impl Default for CudSettings {
+    fn default() -> Self {
+        CudSettings { steps: 5, edges: 75, vector: CircuitVector::Weighted, similarity: Similarity::Cosine, batch: 8 }
+    }
+}
+
+/// One forget sample's CUD and its circuit's structure.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleCud {
+    pub cud: f64,
+    /// 1 − similarity to the easy and to the hard anchor circuit (at least 0)
+    pub d_easy: f64,
+    pub d_hard: f64,
+    pub edges: usize,
+    /// the circuit's edges' writer layers averaged with |score| as weight (the input counts as
+    /// layer −1), and the deepest writer layer (ALGORITHMS.md §5: reconstructed definitions)
+    pub mean_writer_layer: f64,
+    pub deepest_layer: i64,
+}
+
+/// The attribution CUD runs: EAP-IG on activations under zero ablation, the answer's probability.
+fn attribution_config(s: &CudSettings, per_sample: bool) -> AttributionConfig {
+    AttributionConfig {
+        method: Method::EapIgActivations { steps: s.steps },
+        metric: Metric::SeqProb,
+        ablation: Ablation::Zero,
+        batch_size: s.batch,
+        per_sample,
+        ..AttributionConfig::default()
+    }
+}
+
+/// The greedy circuit of `edges` edges (pruned) of a score matrix.
+fn circuit_of(scores: &EdgeScores, edges: usize) -> Result<Circuit> {
+    Ok(Circuit::greedy(scores, edges.min(scores.shape.n_edges()))?.pruned())
+}
+
+/// The layer of a writer (the input: −1).
+fn writer_layer(w: Writer) -> i64 {
+    match w {
+        Writer::Input => -1,
+        Writer::Head { layer, .. } | Writer::Mlp { layer } => layer as i64,
+    }
+}
+
+/// The anchor circuit of a set of samples: attributed jointly (scores averaged over the set),
+/// then greedy.
+pub fn anchor_circuit(dec: &Decoder, samples: &[Example], s: &CudSettings, progress: &dyn Progress) -> Result<Circuit> {
+    if samples.is_empty() {
+        return Err(Error::input("an anchor set is empty"));
+    }
+    circuit_of(&attribute(dec, samples, &attribution_config(s, false), progress)?.scores, s.edges)
+}
+
+/// CUD of every forget sample against the easy and hard anchor circuits: per-sample EAP-IG
+/// scores, each sample's greedy circuit, its distances to the anchors.
+pub fn score_samples(
+    dec: &Decoder,
+    forget: &[Example],
+    easy: &Circuit,
+    hard: &Circuit,
+    s: &CudSettings,
+    progress: &dyn Progress,
+) -> Result<Vec<SampleCud>> {
+    let per_sample = attribute(dec, forget, &attribution_config(s, true), progress)?
+        .per_sample
+        .ok_or_else(|| Error::input("the attribution returned no per-sample scores"))?;
+    let (ve, vh) = (circuit_vector(easy, s.vector), circuit_vector(hard, s.vector));
+    per_sample
+        .iter()
+        .map(|scores| {
+            let c = circuit_of(scores, s.edges)?;
+            let v = circuit_vector(&c, s.vector);
+            let d_easy = (1.0 - similarity(&v, &ve, s.similarity)?).max(0.0);
+            let d_hard = (1.0 - similarity(&v, &vh, s.similarity)?).max(0.0);
+            let shape = c.shape();
+            let (mut weight, mut sum, mut deepest) = (0.0, 0.0, -1i64);
+            for (w, _, score) in c.edges_in_graph() {
+                let layer = writer_layer(shape.writer(w));
+                weight += score.abs() as f64;
+                sum += score.abs() as f64 * layer as f64;
+                deepest = deepest.max(layer);
+            }
+            Ok(SampleCud {
+                cud: cud(&v, &ve, &vh, s.similarity)?,
+                d_easy,
+                d_hard,
+                edges: c.n_edges_in_graph(),
+                mean_writer_layer: if weight > 0.0 { sum / weight } else { f64::NAN },
+                deepest_layer: deepest,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

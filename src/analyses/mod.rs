@@ -1,5 +1,6 @@
 //! Layer 5: analyses built on hooks, the model and attribution: score agreement, statistics, head
-//! roles, CUD's circuit vectors and score (its pipeline is next); later concept vectors and CURE.
+//! roles, CUD (per-sample and anchor circuits, their vectors and the score); later concept
+//! vectors and CURE.
 
 pub mod compare;
 pub mod cud;

@@ -10,6 +10,7 @@ pub mod circuit;
 mod common;
 pub mod compare;
 pub mod convert;
+pub mod cud;
 pub mod demo;
 pub mod eval_unlearning;
 pub mod evaluate;
@@ -80,6 +81,9 @@ pub enum Command {
     /// CUD's anchors: several unlearning methods rank the forget samples by their answer NLL
     /// after the run; per method the k easiest and hardest, and the consensus sets.
     Anchors(anchors::AnchorsArgs),
+    /// CUD of every forget sample against the anchors' easy and hard circuits (per-sample EAP-IG
+    /// circuits), with each circuit's structure, as CSV.
+    Cud(cud::CudArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -94,11 +98,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Unlearn(_)
             | Command::EvalUnlearning(_)
             | Command::Anchors(_)
+            | Command::Cud(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning and anchors",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors and cud",
             cli.device
         );
     }
@@ -118,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),
+        Command::Cud(a) => cud::run(&a),
     }
 }
 
