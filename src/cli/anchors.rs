@@ -4,7 +4,7 @@
 //! a folder with a record of every run.
 
 use super::common::check_output_dir;
-use super::model::{load, prompt_format};
+use super::model::load;
 use super::progress::bar;
 use super::unlearn::qa_file;
 use anyhow::{bail, Result};
@@ -39,13 +39,8 @@ pub struct AnchorsArgs {
     /// use only the first N items of each file
     #[arg(long)]
     pub limit: Option<usize>,
-    /// answers do not end with the end token (completions that go on, like ROME's facts)
-    #[arg(long)]
-    pub no_end_token: bool,
-    /// the prompt template, with {question} [default: the model's chat template, else
-    /// 'Question: {question}\nAnswer:']
-    #[arg(long)]
-    pub prompt_format: Option<String>,
+    #[command(flatten)]
+    pub prompt: super::args::PromptArgs,
 }
 
 fn jsonl(pairs: &[QaPair], indices: &[usize]) -> Result<Vec<u8>> {
@@ -64,8 +59,7 @@ pub fn run(a: &AnchorsArgs) -> Result<()> {
     }
     check_output_dir(&a.out, a.force)?;
     let (original, _) = load(&a.model, DType::F32)?;
-    let mut format = prompt_format(&original, a.prompt_format.as_deref())?;
-    format.end_token = !a.no_end_token;
+    let format = a.prompt.format(&original)?;
     let (pairs, forget) = qa_file(&a.forget, a.limit, &original, &format)?;
     let (_, retain) = qa_file(&a.retain, a.limit, &original, &format)?;
     let k = a.k.unwrap_or((forget.len() / 4).max(1));

@@ -73,3 +73,24 @@ fn intervention_help() -> String {
         qa.intervention.name()
     )
 }
+
+/// How questions become prompts (`unlearn`, `eval-unlearning`, `anchors`, `cud`).
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
+    /// template if it has one, else 'Question: {question}\nAnswer:']
+    #[arg(long)]
+    pub prompt_format: Option<String>,
+    /// answers do not end with the end token (completions that go on, like ROME's facts)
+    #[arg(long)]
+    pub no_end_token: bool,
+}
+
+impl PromptArgs {
+    /// The prompt format for `model` ([`super::model::prompt_format`]), with the end-token rule.
+    pub fn format(&self, model: &circuitscope::model::Model) -> anyhow::Result<circuitscope::data::PromptFormat> {
+        let mut f = super::model::prompt_format(model, self.prompt_format.as_deref())?;
+        f.end_token = !self.no_end_token;
+        Ok(f)
+    }
+}

@@ -3,7 +3,7 @@
 //! circuits, the two anchor circuits, and per sample CUD with its circuit's structure, as CSV.
 
 use super::common::{check_output, sibling};
-use super::model::{load, prompt_format};
+use super::model::load;
 use super::progress::bar;
 use super::unlearn::qa_file;
 use anyhow::{bail, Result};
@@ -43,12 +43,8 @@ pub struct CudArgs {
     /// score only the first N forget samples
     #[arg(long)]
     pub limit: Option<usize>,
-    /// answers do not end with the end token (completions that go on, like ROME's facts)
-    #[arg(long)]
-    pub no_end_token: bool,
-    /// the prompt template, with {question}
-    #[arg(long)]
-    pub prompt_format: Option<String>,
+    #[command(flatten)]
+    pub prompt: super::args::PromptArgs,
     /// the CSV to write (its settings go to <stem>.meta.json beside it)
     #[arg(long)]
     pub out: PathBuf,
@@ -88,8 +84,7 @@ pub fn run(a: &CudArgs) -> Result<()> {
     check_output(&a.out, "--out")?;
     let meta_path = sibling(&a.out, ".meta.json");
     let (model, _) = load(&a.model, DType::F32)?;
-    let mut format = prompt_format(&model, a.prompt_format.as_deref())?;
-    format.end_token = !a.no_end_token;
+    let format = a.prompt.format(&model)?;
     let (pairs, forget) = qa_file(&a.forget, a.limit, &model, &format)?;
     let (_, easy) = qa_file(&easy_path, None, &model, &format)?;
     let (_, hard) = qa_file(&hard_path, None, &model, &format)?;

@@ -3,7 +3,7 @@
 //! pictures: the forget truth ratios against the retain model's, and the headline numbers).
 
 use super::common::{check_output_dir, sibling};
-use super::model::{load, prompt_format};
+use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
@@ -47,13 +47,8 @@ pub struct EvalUnlearningArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
-    /// answers do not end with the end token (completions that go on, like ROME's facts)
-    #[arg(long)]
-    pub no_end_token: bool,
-    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
-    /// template if it has one, else 'Question: {question}\nAnswer:']
-    #[arg(long)]
-    pub prompt_format: Option<String>,
+    #[command(flatten)]
+    pub prompt: super::args::PromptArgs,
     /// greedy answers stop here or at the end token
     #[arg(long, default_value_t = 200)]
     pub max_new_tokens: usize,
@@ -189,8 +184,7 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
 
     let t = std::time::Instant::now();
     let (model, _) = load(&a.model, DType::F32)?;
-    let mut format = prompt_format(&model, a.prompt_format.as_deref())?;
-    format.end_token = !a.no_end_token;
+    let format = a.prompt.format(&model)?;
     let retain_model = match &a.retain_model {
         Some(p) => {
             let (m, _) = load(p, DType::F32)?;

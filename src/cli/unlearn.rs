@@ -3,7 +3,7 @@
 //! before and after on both sets).
 
 use super::common::check_output_dir;
-use super::model::{load, prompt_format};
+use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Result};
 use candle_core::DType;
@@ -82,13 +82,8 @@ pub struct UnlearnArgs {
     /// use only the first N items of each file
     #[arg(long)]
     pub limit: Option<usize>,
-    /// answers do not end with the end token (completions that go on, like ROME's facts)
-    #[arg(long)]
-    pub no_end_token: bool,
-    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
-    /// template if it has one, else 'Question: {question}\nAnswer:']
-    #[arg(long)]
-    pub prompt_format: Option<String>,
+    #[command(flatten)]
+    pub prompt: super::args::PromptArgs,
 }
 
 fn method_help() -> String {
@@ -207,8 +202,7 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     }
     check_output_dir(&a.out, a.force)?;
     let (original, _) = load(&a.model, DType::F32)?;
-    let mut format = prompt_format(&original, a.prompt_format.as_deref())?;
-    format.end_token = !a.no_end_token;
+    let format = a.prompt.format(&original)?;
     let (_, forget) = qa_file(&a.forget, a.limit, &original, &format)?;
     let retain = match (&a.retain, cfg.alpha > 0.0) {
         (Some(p), true) => qa_file(p, a.limit, &original, &format)?.1,
