@@ -12,7 +12,7 @@ use circuitscope::data::{Example, ExampleFile};
 use circuitscope::fsutil::peak_rss_bytes;
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::train::Trainable;
-use circuitscope::unlearn::{Method, Objective, UnlearnConfig, Unlearner};
+use circuitscope::unlearn::{Method, UnlearnConfig, Unlearner};
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -70,25 +70,10 @@ fn bench(
     (forget, retain): (&[Example], &[Example]),
     peak: f64,
 ) -> Result<()> {
-    let (mut objective, gamma, alpha) = method.defaults();
-    if let Objective::Rmu { layer, c } = &mut objective {
-        *layer = original.cfg().n_layers / 2;
-        *c = 10.0;
-    }
-    let cfg = UnlearnConfig {
-        objective,
-        gamma,
-        alpha,
-        lr: 1e-6,
-        weight_decay: 0.01,
-        epochs: 1_000_000,
-        batch: BATCH,
-        accumulate: 1,
-        warmup: 1,
-        clip: 1.0,
-        seed: 0,
-        trainable: vec![],
-    };
+    // the documented settings, with a rate too small to move far and epochs enough never to end
+    let mut cfg =
+        UnlearnConfig { lr: 1e-6, epochs: 1_000_000, batch: BATCH, seed: 0, ..UnlearnConfig::documented(method) };
+    cfg.fit_rmu(&original.decoder, forget, None, Some(10.0))?;
     let model = Trainable::load(path, &candle_core::Device::Cpu)?;
     let mut run = Unlearner::new(&model, Some(&original.decoder), forget, retain, &cfg)?;
     let (secs, runs) = time_min(|| {

@@ -247,11 +247,14 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
         "seconds": seconds,
     });
     let mut lines = String::new();
-    for (set, qs) in
-        [("forget", Some(&f)), ("retain", Some(&r)), ("real_authors", ra.as_ref()), ("world_facts", wf.as_ref())]
-            .into_iter()
-            .chain([("holdout", h.as_ref())])
-    {
+    let sets = [
+        ("forget", Some(&f)),
+        ("retain", Some(&r)),
+        ("real_authors", ra.as_ref()),
+        ("world_facts", wf.as_ref()),
+        ("holdout", h.as_ref()),
+    ];
+    for (set, qs) in sets {
         for (i, q) in qs.into_iter().flatten().enumerate() {
             let mut v = serde_json::to_value(q)?;
             v["set"] = json!(set);

@@ -153,30 +153,18 @@ pub fn qa_file(
     if let Some(n) = limit {
         f.truncate(n);
     }
-    let Some(pairs) = f.qa_pairs() else {
-        bail!("{}: unlearning reads question/answer data (`question`, `answer`), not task items", path.display());
-    };
-    let tok = model.tokenizer()?;
+    let examples = f.qa_examples(model.tokenizer()?, format)?;
     let n_ctx = model.cfg().n_ctx;
-    let examples = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, q)| {
-            let line = f.line(i);
-            let ex = format
-                .example(tok, &q.question, &q.answer, i)
-                .map_err(|e| anyhow::anyhow!("{} line {line}: {}", path.display(), super::error_line(&e.into())))?;
-            if ex.clean.len() > n_ctx {
-                bail!(
-                    "{} line {line}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
-                    path.display(),
-                    ex.clean.len()
-                );
-            }
-            Ok(ex)
-        })
-        .collect::<Result<_>>()?;
-    Ok((pairs.to_vec(), examples))
+    if let Some(i) = examples.iter().position(|ex| ex.clean.len() > n_ctx) {
+        bail!(
+            "{} line {}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
+            path.display(),
+            f.line(i),
+            examples[i].clean.len()
+        );
+    }
+    let pairs = f.qa_pairs().expect("qa_examples read question/answer records").to_vec();
+    Ok((pairs, examples))
 }
 
 /// [`Measure`] of one set under `dec`: (NLL per token, exact share).

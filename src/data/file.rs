@@ -10,6 +10,7 @@
 //! Errors name the file and the 1-based line of the record at fault.
 
 use super::example::Example;
+use super::prompt::PromptFormat;
 use super::records::{read_jsonl, QaPair, TaskItem};
 use crate::error::{Error, Result};
 use crate::model::Tokenizer;
@@ -144,30 +145,48 @@ impl ExampleFile {
     /// that cannot become an example (e.g. clean and corrupted prompts of different token
     /// lengths) is an error naming the file, the line and the item.
     pub fn examples(&self, tok: &Tokenizer) -> Result<Vec<Example>> {
-        let at = |i: usize, e: Error| {
-            let msg = match e {
-                Error::Input(m) => m,
-                e => e.to_string(),
-            };
-            // The line locates the item; the 0-based "example i" beside it would only confuse.
-            let msg = msg.strip_prefix(&format!("example {i}: ")).map(str::to_string).unwrap_or(msg);
-            Error::format(&self.path, format!("line {}: {msg}", self.lines[i]))
-        };
         match &self.records {
             Records::Tasks(items) => items
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
                     Example::from_task_texts(tok, &t.clean, &t.corrupted, &t.answer, &t.distractor, i)
-                        .map_err(|e| at(i, e))
+                        .map_err(|e| self.at_line(i, e))
                 })
                 .collect(),
-            Records::Qa(pairs) => pairs
-                .iter()
-                .enumerate()
-                .map(|(i, q)| Example::from_question_texts(tok, &q.prompt(), &q.completion(), i).map_err(|e| at(i, e)))
-                .collect(),
+            // `QaPair::prompt` and `completion`: the question/answer format without an end token
+            Records::Qa(_) => {
+                self.qa_examples(tok, &PromptFormat { end_token: false, ..PromptFormat::question_answer() })
+            }
         }
+    }
+
+    /// Tokenises every question/answer record in `format` (its prompt, the answer, the end token
+    /// when the format adds one); errors name the file and line as [`Self::examples`]'s do. A
+    /// task file is refused.
+    pub fn qa_examples(&self, tok: &Tokenizer, format: &PromptFormat) -> Result<Vec<Example>> {
+        let Records::Qa(pairs) = &self.records else {
+            return Err(Error::format(
+                &self.path,
+                "question/answer data (`question`, `answer`) was expected, not task items",
+            ));
+        };
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format.example(tok, &q.question, &q.answer, i).map_err(|e| self.at_line(i, e)))
+            .collect()
+    }
+
+    /// Record `i`'s error as one naming the file and the line.
+    fn at_line(&self, i: usize, e: Error) -> Error {
+        let msg = match e {
+            Error::Input(m) => m,
+            e => e.to_string(),
+        };
+        // The line locates the item; the 0-based "example i" beside it would only confuse.
+        let msg = msg.strip_prefix(&format!("example {i}: ")).map(str::to_string).unwrap_or(msg);
+        Error::format(&self.path, format!("line {}: {msg}", self.lines[i]))
     }
 }
 

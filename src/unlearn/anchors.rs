@@ -5,7 +5,7 @@
 //! method's k easiest (hardest) for at least ⌈methods/2⌉ methods.
 
 use super::answers::token_stats;
-use super::run::{StepLog, UnlearnConfig, Unlearner};
+use super::run::{unlearn, StepLog, UnlearnConfig};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::model::Decoder;
@@ -74,12 +74,7 @@ pub fn run_method(
     progress: &dyn Progress,
 ) -> Result<MethodRun> {
     let model = Trainable::load(path, reference.device())?;
-    let mut run = Unlearner::new(&model, Some(reference), forget, if cfg.alpha > 0.0 { retain } else { &[] }, cfg)?;
-    let total = run.total_steps() as u64;
-    while let Some(s) = run.step()? {
-        progress.update(s.step as u64 + 1, total);
-    }
-    let steps = run.log().to_vec();
+    let steps = unlearn(&model, Some(reference), forget, retain, cfg, progress)?;
     let nll_after = sample_nll(&model.decoder()?, forget, cfg.batch)?;
     let (easy, hard) = easy_and_hard(&nll_after, k)?;
     Ok(MethodRun {

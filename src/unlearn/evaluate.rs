@@ -7,7 +7,7 @@
 use super::answers::{token_stats, MiaScores, TokenStats};
 use super::metrics::{forget_truth_ratio, harmonic_mean, ks_2samp, retain_truth_ratio, truth_ratio, EPS};
 use super::rouge::rouge_l_recall;
-use crate::data::{Example, PerturbedQa, PromptFormat};
+use crate::data::{Example, PerturbedQa, PromptFormat, Target};
 use crate::error::{Error, Result};
 use crate::model::inspect::greedy;
 use crate::model::{Decoder, Tokenizer};
@@ -71,8 +71,8 @@ pub fn score_questions(
     progress: &dyn Progress,
 ) -> Result<Vec<QuestionScores>> {
     // every answer to score, flat: per item the answer, then its paraphrase, then the perturbed;
-    // each ends with the end token, as open-unlearning scores them
-    let eos = tok.eos.filter(|_| format.end_token);
+    // each ends with the end token when the format adds one, as open-unlearning scores them
+    let scored_eos = format.end_token && tok.eos.is_some();
     let mut examples: Vec<Example> = Vec::new();
     let mut spans = Vec::with_capacity(items.len());
     for (i, it) in items.iter().enumerate() {
@@ -109,9 +109,10 @@ pub fn score_questions(
     }
     let mut out = Vec::with_capacity(items.len());
     for (i, (it, span)) in items.iter().zip(spans).enumerate() {
+        let first = &examples[span.start]; // the answer's example: its prompt is the question's
         let s = &stats[span];
         let answer = &s[0];
-        let body = if eos.is_some() { answer.without_last() } else { answer.clone() };
+        let body = if scored_eos { answer.without_last() } else { answer.clone() };
         let has_paraphrase = it.paraphrased_answer.is_some() as usize;
         let perturbed_nll: Vec<f64> = s[1 + has_paraphrase..].iter().map(TokenStats::mean_nll).collect();
         let paraphrased_nll = s[has_paraphrase].mean_nll();
@@ -120,9 +121,10 @@ pub fn score_questions(
         let normalised = (!perturbed_nll.is_empty())
             .then(|| p(answer) / (p(answer) + s[1 + has_paraphrase..].iter().map(p).sum::<f64>() + EPS));
         let generated = if opts.generate {
-            let prompt = tok.encode(&format.prompt(&it.question))?;
-            let ids = greedy(dec, &prompt, opts.max_new_tokens, eos)?;
-            let ids: Vec<u32> = ids.into_iter().take_while(|&t| Some(t) != eos).collect();
+            let Target::Sequence { prompt_len } = first.target else { unreachable!("a question/answer example") };
+            // greedy answers stop at the end token whether or not the scored answers end with it
+            let ids = greedy(dec, &first.clean[..prompt_len], opts.max_new_tokens, tok.eos)?;
+            let ids: Vec<u32> = ids.into_iter().take_while(|&t| Some(t) != tok.eos).collect();
             progress.update((items.len() + i + 1) as u64, total);
             Some(tok.decode(&ids)?.trim().to_string())
         } else {

@@ -213,8 +213,8 @@ pub struct StepLog {
 
 /// An unlearning run that a program steps through: [`Unlearner::step`] makes one optimiser step
 /// and returns its record, `None` once every epoch is done. A step whose loss or gradient is not
-/// finite stops the run with an error naming the step; the weights that gave it are dropped for
-/// the last ones with a finite loss (those before the previous update), which the model keeps.
+/// finite stops the run with an error naming the step, and the model keeps the last weights with
+/// a finite loss (for a non-finite loss, those before the previous update).
 pub struct Unlearner<'a> {
     model: &'a Trainable,
     reference: Option<&'a Decoder>,
@@ -382,7 +382,7 @@ impl<'a> Unlearner<'a> {
             let (f, r) = (scalar(&lf)?, lr_term.as_ref().map(scalar).transpose()?);
             if !f.is_finite() || r.is_some_and(|r| !r.is_finite()) {
                 let retain = r.map_or(String::new(), |r| format!(", retain {r}"));
-                return Err(self.stop(step, format!("the loss is forget {f}{retain}")));
+                return Err(self.stop(step, format!("the loss is forget {f}{retain}"), false));
             }
             forget_sum += f;
             retain_sum += r.unwrap_or(0.0);
@@ -412,7 +412,7 @@ impl<'a> Unlearner<'a> {
         }
         let grad_norm = clip_gradients(&mut grads, &self.vars, cfg.clip)?;
         if !grad_norm.is_finite() {
-            return Err(self.stop(step, format!("the gradient norm is {grad_norm}")));
+            return Err(self.stop(step, format!("the gradient norm is {grad_norm}"), true));
         }
         self.previous = Some(self.vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?);
         self.opt.step(&grads)?;
@@ -471,25 +471,25 @@ impl<'a> Unlearner<'a> {
 }
 
 impl Unlearner<'_> {
-    /// Stops the run at `step` for a non-finite value: the weights that gave it (those after
-    /// step − 1) are replaced by the ones before that update, whose loss was finite.
-    fn stop(&mut self, step: usize, what: String) -> Error {
+    /// Stops the run at `step` for a non-finite value. When the loss itself is not finite, the
+    /// weights that gave it (those after step − 1) are replaced by the ones before that update;
+    /// when only the gradient is (`loss_finite`), the current weights had a finite loss and stay.
+    fn stop(&mut self, step: usize, what: String, loss_finite: bool) -> Error {
         self.stopped_at = Some(step);
-        let kept = match self.previous.take() {
-            Some(previous) => {
+        let previous = self.previous.take();
+        let kept = match (loss_finite, previous) {
+            (false, Some(previous)) => {
                 for (v, t) in self.vars.iter().zip(previous) {
                     if let Err(e) = v.set(&t) {
                         return e.into();
                     }
                 }
-                match step {
-                    0 | 1 => "the original weights".to_string(),
-                    n => format!("the weights after step {}", n - 2),
-                }
+                self.log.truncate(step.saturating_sub(1));
+                step.checked_sub(2)
             }
-            None => "the original weights".to_string(),
+            _ => step.checked_sub(1),
         };
-        self.log.truncate(step.saturating_sub(1));
+        let kept = kept.map_or("the original weights".to_string(), |n| format!("the weights after step {n}"));
         Error::input(format!("unlearning stopped at step {step}: {what}; the model keeps {kept} (lower --lr)"))
     }
 }
