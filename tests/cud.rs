@@ -1,5 +1,6 @@
 //! CUD (ALGORITHMS.md §5): the anchors' ranking rules and `circuitscope anchors`; per-sample
-//! attribution batched against one at a time; `circuitscope cud` end to end.
+//! attribution batched against one at a time; `circuitscope cud` end to end, its shards and their
+//! merge, and its bad input; `circuitscope validate-cud` end to end.
 
 mod common;
 
@@ -107,14 +108,27 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows[0], "index,question,cud,d_easy,d_hard,edges,mean_writer_layer,deepest_layer");
+    assert_eq!(
+        rows[0],
+        "index,question,cud,d_easy,d_hard,edges,mean_writer_layer,deepest_layer,longest_path,edges_per_layer"
+    );
     assert_eq!(rows.len(), 9);
     for r in &rows[1..] {
-        let cud: f64 = r.split(',').nth(2).unwrap().parse().unwrap();
+        let f: Vec<&str> = r.split(',').collect();
+        let cud: f64 = f[2].parse().unwrap();
         assert!((0.0..=1.0).contains(&cud), "{r}");
+        // edges per layer: the input and 4 layers, summing to the circuit's edges
+        let per_layer: Vec<usize> = f[9].split(';').map(|x| x.parse().unwrap()).collect();
+        assert_eq!((per_layer.len(), per_layer.iter().sum::<usize>()), (5, f[5].parse().unwrap()), "{r}");
+        let longest: usize = f[8].parse().unwrap();
+        assert!((1..=f[5].parse().unwrap()).contains(&longest), "{r}");
+    }
+    for pic in ["cud.svg", "cud-layers.svg", "cud-anchor-easy.svg", "cud-anchor-hard.svg"] {
+        let svg = std::fs::read_to_string(dir.join(pic)).unwrap();
+        circuitscope::render::svg::check_well_formed(&svg).unwrap_or_else(|e| panic!("{pic}: {e}"));
     }
     let easy = json(&one.join("anchors.json"))["consensus"]["easy"].as_array().unwrap().len();
-    assert_eq!(json(&dir.join("cud.meta.json"))["easy_samples"], easy);
+    assert_eq!(json(&dir.join("cud.meta.json"))["anchor_sets"][0]["easy_samples"], easy);
     let bad_csv = dir.join("bad.csv");
     for (extra, word) in
         [(vec!["--vector", "nope"], "--vector nope"), (vec!["--anchor-set", "nope"], "nope/easy.jsonl")]
@@ -123,6 +137,140 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(word) && !bad_csv.exists(), "{err}");
     }
+
+    // two shards merged give the unsharded rows (per-sample scores do not depend on the batch)
+    let parts: Vec<_> = (1..=2).map(|i| dir.join(&format!("part{i}.csv"))).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let o = common::cli(&cud_args(part, &["--shard", &format!("{}/2", i + 1)]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(&parts[0]).unwrap().lines().count(), 5, "samples 0..4 and a header");
+    let merged = dir.join("merged.csv");
+    let merge = |out: &Path, ins: &[&Path]| {
+        let mut v = vec!["cud".to_string(), "merge".into()];
+        v.extend(ins.iter().map(|p| s(p)));
+        v.extend(["--out".into(), s(out)]);
+        common::cli(&v)
+    };
+    let o = merge(&merged, &[&parts[1], &parts[0]]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let values = |p: &Path| -> Vec<Vec<String>> {
+        std::fs::read_to_string(p).unwrap().lines().map(|l| l.split(',').map(String::from).collect()).collect()
+    };
+    let (whole, joined) = (values(&csv), values(&merged));
+    assert_eq!(whole.len(), joined.len());
+    for (a, b) in whole.iter().zip(&joined).skip(1) {
+        assert_eq!((&a[..2], &a[5..]), (&b[..2], &b[5..]), "the same sample, circuit and structure");
+        for k in 2..5 {
+            let (x, y): (f64, f64) = (a[k].parse().unwrap(), b[k].parse().unwrap());
+            assert!((x - y).abs() < 1e-4, "column {k}: {x} against {y}");
+        }
+    }
+    assert_eq!(json(&dir.join("merged.meta.json"))["samples"], 8);
+    // bad shards and merges: one message each, nothing written
+    let bad_merge = dir.join("bad-merge.csv");
+    let alt = dir.join("alt.csv");
+    std::fs::copy(&parts[1], &alt).unwrap();
+    let mut meta = json(&dir.join("part2.meta.json"));
+    meta["settings"]["edges"] = 99.into();
+    std::fs::write(dir.join("alt.meta.json"), meta.to_string()).unwrap();
+    for (o, word) in [
+        (merge(&bad_merge, &[&parts[0], &parts[0]]), "overlap"),
+        (merge(&bad_merge, &[&parts[0]]), "miss 4 of 8 samples"),
+        (merge(&bad_merge, &[&parts[0], &alt]), "different"),
+        (common::cli(&cud_args(&bad_merge, &["--shard", "3/2"])), "--shard 3/2"),
+    ] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(word) && !bad_merge.exists(), "{word}: {err}");
+    }
+    // anchors of another model's graph, and an empty anchor set
+    let other = dir.join("other");
+    std::fs::create_dir_all(other.join("consensus")).unwrap();
+    let mut record = json(&one.join("anchors.json"));
+    record["graph"]["n_layers"] = 12.into();
+    std::fs::write(other.join("anchors.json"), record.to_string()).unwrap();
+    for kind in ["easy", "hard"] {
+        std::fs::copy(
+            one.join("consensus").join(format!("{kind}.jsonl")),
+            other.join("consensus").join(format!("{kind}.jsonl")),
+        )
+        .unwrap();
+    }
+    let with_anchors = |anchors: &Path| {
+        let mut v = cud_args(&bad_csv, &[]);
+        let at = v.iter().position(|x| x == "--anchors").unwrap();
+        v[at + 1] = s(anchors);
+        common::cli(&v)
+    };
+    let o = with_anchors(&other);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("same model") && !bad_csv.exists(), "{err}");
+    std::fs::write(other.join("anchors.json"), json(&one.join("anchors.json")).to_string()).unwrap();
+    std::fs::write(other.join("consensus/hard.jsonl"), "").unwrap();
+    let o = with_anchors(&other);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("hard anchor set is empty") && !bad_csv.exists(), "{err}");
+}
+
+/// `circuitscope validate-cud` end to end with small settings (two methods, short attribution, few
+/// resamples): the report's files, a figure for every predictor, deterministic under its seed.
+#[test]
+fn validate_cud_reports_every_predictor_the_quarters_and_the_signature() {
+    let dir = common::TempDir::new();
+    let out = dir.join("v");
+    let args: Vec<String> = [
+        "validate-cud",
+        "--out",
+        out.to_str().unwrap(),
+        "--methods",
+        "grad-diff,npo",
+        "--edges",
+        "30",
+        "--steps",
+        "2",
+        "--mrd-draws",
+        "3",
+        "--resamples",
+        "200",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let o = common::cli(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&out.join("validation.json"));
+    let predictors = v["predictors"].as_array().unwrap();
+    let names: Vec<&str> = predictors.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 5);
+    assert!(names[0] == "CUD" && names[3].starts_with("MRD") && names[4] == "random", "{names:?}");
+    for p in predictors {
+        let (rho, lo, hi) = (
+            p["spearman"]["value"].as_f64().unwrap(),
+            p["spearman"]["lo"].as_f64().unwrap(),
+            p["spearman"]["hi"].as_f64().unwrap(),
+        );
+        assert!((-1.0..=1.0).contains(&rho) && lo <= hi, "{p}");
+        let auc = p["auroc_hardest_third"]["value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc), "{p}");
+    }
+    // the halves split the 10 people 5 and 5, and no sample is in both
+    let half = |k: &str| v[k]["samples"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect::<Vec<_>>();
+    let (a, b) = (half("half_a"), half("half_b"));
+    assert_eq!(
+        (a.len() + b.len(), v["half_a"]["people"].as_u64(), v["half_b"]["people"].as_u64()),
+        (200, Some(5), Some(5))
+    );
+    assert!(a.iter().all(|i| !b.contains(i)));
+    assert_eq!(v["quarters"]["easiest"].as_array().unwrap().len(), 25);
+    assert_eq!(v["signature"].as_array().unwrap().len(), 4);
+    let p = v["quarters"]["p"].as_f64().unwrap();
+    assert!(p > 0.0 && p <= 1.0);
+    for pic in ["cud-vs-difficulty.svg", "layers.svg", "distribution.svg", "anchor-easy.svg", "anchor-hard.svg"] {
+        let svg = std::fs::read_to_string(out.join(pic)).unwrap();
+        circuitscope::render::svg::check_well_formed(&svg).unwrap_or_else(|e| panic!("{pic}: {e}"));
+    }
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("| CUD |") && table.contains("permutation p"), "{table}");
 }
 
 /// Per-sample EAP-IG scores do not depend on the batch: 6 question/answer samples attributed in

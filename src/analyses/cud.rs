@@ -93,9 +93,10 @@ pub fn cud(sample: &[f32], easy: &[f32], hard: &[f32], kind: Similarity) -> Resu
 
 /// How CUD attributes and compares circuits (ALGORITHMS.md §5: EAP-IG on activations, m = 5,
 /// zero ablation, the answer's probability, greedy 75 edges, cosine).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CudSettings {
-    pub steps: usize,
+    /// the attribution method (the reference's: EAP-IG on activations, m = 5)
+    pub method: Method,
     pub edges: usize,
     pub vector: CircuitVector,
     pub similarity: Similarity,
@@ -104,28 +105,54 @@ pub struct CudSettings {
 
 impl Default for CudSettings {
     fn default() -> Self {
-        CudSettings { steps: 5, edges: 75, vector: CircuitVector::Weighted, similarity: Similarity::Cosine, batch: 8 }
+        CudSettings {
+            method: Method::EapIgActivations { steps: 5 },
+            edges: 75,
+            vector: CircuitVector::Weighted,
+            similarity: Similarity::Cosine,
+            batch: 8,
+        }
     }
 }
 
-/// One forget sample's CUD and its circuit's structure.
-#[derive(Clone, Debug, Serialize)]
-pub struct SampleCud {
+impl Serialize for CudSettings {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "method": self.method.name(), "steps": self.method.steps(), "edges": self.edges,
+            "vector": self.vector, "similarity": self.similarity, "batch": self.batch,
+        })
+        .serialize(ser)
+    }
+}
+
+/// A per-sample circuit's distances to the two anchors, and its CUD.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Distances {
     pub cud: f64,
     /// 1 − similarity to the easy and to the hard anchor circuit (at least 0)
     pub d_easy: f64,
     pub d_hard: f64,
-    pub edges: usize,
-    /// the circuit's edges' writer layers averaged with |score| as weight (the input counts as
-    /// layer −1), and the deepest writer layer (ALGORITHMS.md §5: reconstructed definitions)
-    pub mean_writer_layer: f64,
-    pub deepest_layer: i64,
 }
 
-/// The attribution CUD runs: EAP-IG on activations under zero ablation, the answer's probability.
+/// A circuit's layer structure (ALGORITHMS.md §5, step 5: reconstructed definitions).
+#[derive(Clone, Debug, Serialize)]
+pub struct Structure {
+    pub edges: usize,
+    /// the edges' writer layers averaged with |score| as weight (the input counts as layer −1;
+    /// NaN for a circuit without edges)
+    pub mean_writer_layer: f64,
+    /// the deepest writer layer (−1: only the input writes)
+    pub deepest_layer: i64,
+    /// edges on the longest input → logits path (`None`: no such path)
+    pub longest_path: Option<usize>,
+    /// edges by writer layer: entry 0 the input, entry l + 1 layer l
+    pub edges_per_layer: Vec<usize>,
+}
+
+/// The attribution CUD runs: its method under zero ablation, the answer's probability.
 fn attribution_config(s: &CudSettings, per_sample: bool) -> AttributionConfig {
     AttributionConfig {
-        method: Method::EapIgActivations { steps: s.steps },
+        method: s.method,
         metric: Metric::SeqProb,
         ablation: Ablation::Zero,
         batch_size: s.batch,
@@ -156,45 +183,48 @@ pub fn anchor_circuit(dec: &Decoder, samples: &[Example], s: &CudSettings, progr
     circuit_of(&attribute(dec, samples, &attribution_config(s, false), progress)?.scores, s.edges)
 }
 
-/// CUD of every forget sample against the easy and hard anchor circuits: per-sample EAP-IG
-/// scores, each sample's greedy circuit, its distances to the anchors.
-pub fn score_samples(
+/// Each forget sample's greedy circuit from per-sample attribution (several samples per pass,
+/// scores kept per sample).
+pub fn sample_circuits(
     dec: &Decoder,
     forget: &[Example],
-    easy: &Circuit,
-    hard: &Circuit,
     s: &CudSettings,
     progress: &dyn Progress,
-) -> Result<Vec<SampleCud>> {
+) -> Result<Vec<Circuit>> {
     let per_sample = attribute(dec, forget, &attribution_config(s, true), progress)?
         .per_sample
         .ok_or_else(|| Error::input("the attribution returned no per-sample scores"))?;
-    let (ve, vh) = (circuit_vector(easy, s.vector), circuit_vector(hard, s.vector));
-    per_sample
-        .iter()
-        .map(|scores| {
-            let c = circuit_of(scores, s.edges)?;
-            let v = circuit_vector(&c, s.vector);
-            let d_easy = (1.0 - similarity(&v, &ve, s.similarity)?).max(0.0);
-            let d_hard = (1.0 - similarity(&v, &vh, s.similarity)?).max(0.0);
-            let shape = c.shape();
-            let (mut weight, mut sum, mut deepest) = (0.0, 0.0, -1i64);
-            for (w, _, score) in c.edges_in_graph() {
-                let layer = writer_layer(shape.writer(w));
-                weight += score.abs() as f64;
-                sum += score.abs() as f64 * layer as f64;
-                deepest = deepest.max(layer);
-            }
-            Ok(SampleCud {
-                cud: cud(&v, &ve, &vh, s.similarity)?,
-                d_easy,
-                d_hard,
-                edges: c.n_edges_in_graph(),
-                mean_writer_layer: if weight > 0.0 { sum / weight } else { f64::NAN },
-                deepest_layer: deepest,
-            })
-        })
-        .collect()
+    per_sample.iter().map(|scores| circuit_of(scores, s.edges)).collect()
+}
+
+/// A sample circuit's distances to the easy and hard anchor circuits, and its CUD.
+pub fn distances(sample: &Circuit, easy: &Circuit, hard: &Circuit, s: &CudSettings) -> Result<Distances> {
+    let (v, ve, vh) =
+        (circuit_vector(sample, s.vector), circuit_vector(easy, s.vector), circuit_vector(hard, s.vector));
+    Ok(Distances {
+        cud: cud(&v, &ve, &vh, s.similarity)?,
+        d_easy: (1.0 - similarity(&v, &ve, s.similarity)?).max(0.0),
+        d_hard: (1.0 - similarity(&v, &vh, s.similarity)?).max(0.0),
+    })
+}
+
+/// A circuit's [`Structure`].
+pub fn structure(c: &Circuit) -> Structure {
+    let shape = c.shape();
+    let (mut weight, mut sum, mut deepest) = (0.0, 0.0, -1i64);
+    for (w, _, score) in c.edges_in_graph() {
+        let layer = writer_layer(shape.writer(w));
+        weight += score.abs() as f64;
+        sum += score.abs() as f64 * layer as f64;
+        deepest = deepest.max(layer);
+    }
+    Structure {
+        edges: c.n_edges_in_graph(),
+        mean_writer_layer: if weight > 0.0 { sum / weight } else { f64::NAN },
+        deepest_layer: deepest,
+        longest_path: c.longest_path(),
+        edges_per_layer: c.edges_per_layer(),
+    }
 }
 
 #[cfg(test)]

@@ -4,5 +4,7 @@
 
 pub mod compare;
 pub mod cud;
+pub mod cud_validation;
 pub mod heads;
+pub mod mrd;
 pub mod stats;

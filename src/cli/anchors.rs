@@ -88,7 +88,9 @@ pub fn run(a: &AnchorsArgs) -> Result<()> {
         easy.len(),
         hard.len()
     );
+    let shape = circuitscope::graph::GraphShape::of(original.cfg());
     let record = json!({
+        "graph": {"n_layers": shape.n_layers, "n_heads": shape.n_heads, "parallel_residual": shape.parallel_residual},
         "model": a.model, "forget": a.forget, "retain": a.retain, "limit": a.limit, "k": k,
         "prompt_format": format, "nll_before": nll_before, "methods": runs,
         "consensus": {"min_methods": runs.len().div_ceil(2), "easy": easy, "hard": hard},

@@ -21,6 +21,7 @@ pub mod render;
 pub mod run;
 pub mod train;
 pub mod unlearn;
+pub mod validate_cud;
 pub mod world;
 
 use anyhow::{bail, Result};
@@ -83,7 +84,11 @@ pub enum Command {
     Anchors(anchors::AnchorsArgs),
     /// CUD of every forget sample against the anchors' easy and hard circuits (per-sample EAP-IG
     /// circuits), with each circuit's structure, as CSV.
-    Cud(cud::CudArgs),
+    Cud(cud::CudCommand),
+    /// Does CUD predict unlearning difficulty on samples it never saw? Anchors from half the
+    /// bundled forget10 people, CUD of the other half against baselines (answer NLL, length, MRD,
+    /// random), CUD's easiest and hardest quarters unlearned apart, and the structural signature.
+    ValidateCud(validate_cud::ValidateCudArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -99,11 +104,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::EvalUnlearning(_)
             | Command::Anchors(_)
             | Command::Cud(_)
+            | Command::ValidateCud(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors and cud",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud and validate-cud",
             cli.device
         );
     }
@@ -124,6 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),
         Command::Cud(a) => cud::run(&a),
+        Command::ValidateCud(a) => validate_cud::run(&a),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod curve;
 pub mod dot;
 pub mod json;
 pub mod names;
+pub mod paths;
 pub mod scores;
 pub mod select;
 

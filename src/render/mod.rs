@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod circuit_svg;
+pub mod cud_plots;
 pub mod plot_svg;
 pub mod svg;
 

@@ -92,7 +92,7 @@ impl Params {
         let mut add = |name: String, dims: &[usize], fill: Fill| -> Result<()> {
             let n: usize = dims.iter().product();
             let data: Vec<f32> = match fill {
-                Fill::Normal(s) => (0..n).map(|_| (normal(&mut rng) * s) as f32).collect(),
+                Fill::Normal(s) => (0..n).map(|_| (rng.normal() * s) as f32).collect(),
                 Fill::Const(c) => vec![c; n],
             };
             let t = Tensor::from_vec(data, dims, &Device::Cpu)?;
@@ -222,13 +222,6 @@ fn decoder_over(cfg: &ModelConfig, vars: &BTreeMap<String, Var>) -> Result<Decod
 enum Fill {
     Normal(f64),
     Const(f32),
-}
-
-/// A standard normal draw (Box–Muller).
-fn normal(rng: &mut Rng) -> f64 {
-    let u1 = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// The loader's view of the parameters: reading a tensor returns the `Var`'s own tensor, so
