@@ -73,12 +73,15 @@ pub struct StructureTest {
     pub spearman: f64,
 }
 
+/// One number of a circuit's structure.
+type Feature = fn(&Structure) -> f64;
+
 /// The features of [`Structure`] that the signature speaks of: where the circuit's weight sits
 /// (mean writer layer), how deep it reaches (deepest layer), how long its paths are (longest
 /// input → logits path, 0 when there is none) and its size.
 pub fn structure_tests(structures: &[Structure], measured: &[f64], reps: usize, seed: u64) -> Vec<StructureTest> {
     let hard = hardest_third(measured);
-    let features: [(&str, fn(&Structure) -> f64); 4] = [
+    let features: [(&str, Feature); 4] = [
         ("mean writer layer", |s| s.mean_writer_layer),
         ("deepest layer", |s| s.deepest_layer as f64),
         ("longest input→logits path (edges)", |s| s.longest_path.unwrap_or(0) as f64),
