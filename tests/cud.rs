@@ -138,6 +138,19 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
         assert!(!o.status.success() && err.contains(word) && !bad_csv.exists(), "{err}");
     }
 
+    // every method's anchors: a CUD column per method, and their mean
+    let per_method = dir.join("per-method.csv");
+    let o = common::cli(&cud_args(&per_method, &["--anchor-set", "per-method"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&per_method).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(&rows[0][10..], ["cud_grad-diff", "cud_npo", "cud_rmu"]);
+    for r in &rows[1..] {
+        let each: Vec<f64> = r[10..].iter().map(|x| x.parse().unwrap()).collect();
+        let mean: f64 = r[2].parse().unwrap();
+        assert!((mean - each.iter().sum::<f64>() / 3.0).abs() < 1e-5, "{r:?}");
+    }
+
     // two shards merged give the unsharded rows (per-sample scores do not depend on the batch)
     let parts: Vec<_> = (1..=2).map(|i| dir.join(&format!("part{i}.csv"))).collect();
     for (i, part) in parts.iter().enumerate() {

@@ -42,12 +42,18 @@ fn demo_writes_a_complete_report() {
         "ioi: circuit of",
         "EAP-IG inputs against exact patching",
         "QK/MLP fix against exact patching",
+        "held-out samples: Spearman",
         "open ",
     ] {
         assert!(stdout.contains(line), "the summary lacks `{line}`:\n{stdout}");
     }
     let index = std::fs::read_to_string(out_dir.join("index.md")).unwrap();
-    for section in ["Accuracy per split and task", "Circuits of the bundled tasks", "EAP-IG against exact patching"] {
+    for section in [
+        "Accuracy per split and task",
+        "Circuits of the bundled tasks",
+        "EAP-IG against exact patching",
+        "Unlearning difficulty (CUD) on held-out people",
+    ] {
         assert!(index.contains(&format!("## {section}")), "index.md lacks the section {section}");
     }
     let targets = links(&index);

@@ -161,8 +161,19 @@ fn attribution_config(s: &CudSettings, per_sample: bool) -> AttributionConfig {
     }
 }
 
-/// The greedy circuit of `edges` edges (pruned) of a score matrix.
-fn circuit_of(scores: &EdgeScores, edges: usize) -> Result<Circuit> {
+/// The greedy circuit of `edges` edges (pruned) of a score matrix; an error when a score is not
+/// finite (greedy would skip such edges and leave a silently empty circuit).
+fn circuit_of(scores: &EdgeScores, edges: usize, method: Method) -> Result<Circuit> {
+    let nb = scores.shape.n_bwd();
+    if let Some((w, r)) = scores.shape.edges().find(|&(w, r)| !scores.scores[w * nb + r].is_finite()) {
+        return Err(Error::input(format!(
+            "{} gave a non-finite score (edge {}): the gradient overflowed f32. Under zero ablation EAP-IG on \
+             inputs evaluates the model at an all-zero input, where RMSNorm's gradient is 1/√ε per layer; use \
+             eap-ig-activations (α > 0 only) or eap",
+            method.name(),
+            scores.shape.edge_name_of(w, r)
+        )));
+    }
     Ok(Circuit::greedy(scores, edges.min(scores.shape.n_edges()))?.pruned())
 }
 
@@ -180,7 +191,7 @@ pub fn anchor_circuit(dec: &Decoder, samples: &[Example], s: &CudSettings, progr
     if samples.is_empty() {
         return Err(Error::input("an anchor set is empty"));
     }
-    circuit_of(&attribute(dec, samples, &attribution_config(s, false), progress)?.scores, s.edges)
+    circuit_of(&attribute(dec, samples, &attribution_config(s, false), progress)?.scores, s.edges, s.method)
 }
 
 /// Each forget sample's greedy circuit from per-sample attribution (several samples per pass,
@@ -194,7 +205,7 @@ pub fn sample_circuits(
     let per_sample = attribute(dec, forget, &attribution_config(s, true), progress)?
         .per_sample
         .ok_or_else(|| Error::input("the attribution returned no per-sample scores"))?;
-    per_sample.iter().map(|scores| circuit_of(scores, s.edges)).collect()
+    per_sample.iter().map(|scores| circuit_of(scores, s.edges, s.method)).collect()
 }
 
 /// A sample circuit's distances to the easy and hard anchor circuits, and its CUD.
@@ -260,6 +271,18 @@ mod tests {
             assert_eq!(bin[k] == 1.0, inside);
             assert_eq!(wt[k], if inside { scores.scores[w * shape.n_bwd() + r] } else { 0.0 });
         }
+    }
+
+    #[test]
+    fn a_non_finite_score_is_an_error_not_an_empty_circuit() {
+        use crate::graph::{EdgeScores, GraphShape};
+        let shape = GraphShape { n_layers: 2, n_heads: 2, parallel_residual: false };
+        let mut m: Vec<f32> = (0..shape.n_fwd() * shape.n_bwd()).map(|i| i as f32).collect();
+        assert!(circuit_of(&EdgeScores::from_matrix(shape, m.clone()), 5, Method::Eap).is_ok());
+        let (w, r) = shape.edges().nth(3).unwrap();
+        m[w * shape.n_bwd() + r] = f32::NAN;
+        let err = circuit_of(&EdgeScores::from_matrix(shape, m), 5, Method::EapIgInputs { steps: 5 }).unwrap_err();
+        assert!(err.to_string().contains("eap-ig-inputs gave a non-finite score"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,22 @@ pub struct ValidateCudArgs {
     /// the world folder with forget10.jsonl and retain90.jsonl (default: the bundled circuits/world)
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// the forget set to split (default: the world folder's forget10.jsonl); split by person when
+    /// every record names one, else by sample
+    #[arg(long)]
+    pub forget: Option<PathBuf>,
+    /// the retain set the methods keep (default: the world folder's retain90.jsonl)
+    #[arg(long)]
+    pub retain: Option<PathBuf>,
+    /// the methods that unlearn half B and CUD's quarters, whose results are the measured
+    /// difficulty [default: --methods]
+    #[arg(long)]
+    pub measure_methods: Option<String>,
+    /// CUD's attribution: eap-ig-activations (the reference's), eap-ig-inputs or eap
+    #[arg(long, default_value = "eap-ig-activations")]
+    pub attribution: String,
+    #[command(flatten)]
+    pub prompt: super::args::PromptArgs,
     /// the report folder (refused if it exists and is not empty, unless --force)
     #[arg(long, default_value = "cud-validation")]
     pub out: PathBuf,
@@ -65,13 +81,13 @@ pub struct ValidateCudArgs {
 }
 
 /// A set of forget samples: their records and tokenised examples.
-struct Samples {
-    pairs: Vec<QaPair>,
-    examples: Vec<Example>,
+pub(super) struct Samples {
+    pub pairs: Vec<QaPair>,
+    pub examples: Vec<Example>,
 }
 
 impl Samples {
-    fn subset(&self, idx: &[usize]) -> Samples {
+    pub fn subset(&self, idx: &[usize]) -> Samples {
         Samples {
             pairs: idx.iter().map(|&i| self.pairs[i].clone()).collect(),
             examples: idx.iter().map(|&i| self.examples[i].clone()).collect(),
@@ -79,33 +95,29 @@ impl Samples {
     }
 }
 
-/// The forget10 people in a seeded order, split in halves: the sample indices of A and of B.
-fn split_people(pairs: &[QaPair], seed: u64, file: &Path) -> Result<(Vec<usize>, Vec<usize>)> {
-    let mut people: Vec<&str> = Vec::new();
-    for (i, p) in pairs.iter().enumerate() {
-        let Some(name) = p.person.as_deref() else {
-            bail!(
-                "{} item {}: no \"person\"; validate-cud splits the world's forget set by person",
-                file.display(),
-                i + 1
-            )
-        };
-        if !people.contains(&name) {
-            people.push(name);
+/// The forget set's groups (its people when every record names one, else each sample alone) in a
+/// seeded order, split in halves: the sample indices of A and of B, and what was split.
+pub(super) fn split_halves(pairs: &[QaPair], seed: u64, file: &Path) -> Result<(Vec<usize>, Vec<usize>, &'static str)> {
+    let by_person = pairs.iter().all(|p| p.person.is_some());
+    let key = |i: usize| if by_person { pairs[i].person.clone().unwrap_or_default() } else { i.to_string() };
+    let mut groups: Vec<String> = Vec::new();
+    for i in 0..pairs.len() {
+        if !groups.contains(&key(i)) {
+            groups.push(key(i));
         }
     }
-    if people.len() < 4 {
-        bail!("{}: {} people; validate-cud needs at least 4 to split in halves", file.display(), people.len());
+    let what = if by_person { "people" } else { "samples" };
+    if groups.len() < 4 {
+        bail!("{}: {} {what}; validate-cud needs at least 4 to split in halves", file.display(), groups.len());
     }
-    Rng::stream(seed, "validate-cud split").shuffle(&mut people);
-    let a_people = &people[..people.len() / 2];
-    let (a, b): (Vec<usize>, Vec<usize>) =
-        (0..pairs.len()).partition(|&i| a_people.contains(&pairs[i].person.as_deref().unwrap_or_default()));
-    Ok((a, b))
+    Rng::stream(seed, "validate-cud split").shuffle(&mut groups);
+    let in_a = &groups[..groups.len() / 2];
+    let (a, b): (Vec<usize>, Vec<usize>) = (0..pairs.len()).partition(|&i| in_a.contains(&key(i)));
+    Ok((a, b, what))
 }
 
 /// Runs each method on `forget` from the original weights.
-fn run_methods(
+pub(super) fn run_methods(
     model: &Model,
     methods: &[Method],
     forget: &[Example],
@@ -124,7 +136,7 @@ fn run_methods(
     Ok(runs)
 }
 
-fn p_of(nll: &[f64]) -> Vec<f64> {
+pub(super) fn p_of(nll: &[f64]) -> Vec<f64> {
     nll.iter().map(|x| (-x).exp()).collect()
 }
 
@@ -132,20 +144,36 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let model_path = a.model.clone().unwrap_or_else(|| super::demo::bundled("models/world-gpt2"));
     let data = a.data.clone().unwrap_or_else(|| super::demo::bundled("circuits/world"));
-    let methods: Vec<Method> = a.methods.split(',').map(|m| Method::from_name(m.trim())).collect::<Result<_, _>>()?;
+    let parse = |list: &str| -> Result<Vec<Method>> {
+        Ok(list.split(',').map(|m| Method::from_name(m.trim())).collect::<Result<_, _>>()?)
+    };
+    let methods = parse(&a.methods)?;
+    let measure = parse(a.measure_methods.as_deref().unwrap_or(&a.methods))?;
+    let attribution = Attribution::from_name(&a.attribution, a.steps)?;
+    if !matches!(attribution, Attribution::Eap | Attribution::EapIgInputs { .. } | Attribution::EapIgActivations { .. })
+    {
+        bail!("--attribution {}: CUD attributes with eap-ig-activations, eap-ig-inputs or eap", a.attribution);
+    }
     if a.edges == 0 || a.steps == 0 || a.mrd_draws == 0 || a.resamples == 0 {
         bail!("--edges, --steps, --mrd-draws and --resamples must be at least 1");
     }
     check_output_dir(&a.out, a.force)?;
     let (model, _) = load(&model_path, DType::F32)?;
-    let format = super::model::prompt_format(&model, None)?;
-    let forget_file = data.join("forget10.jsonl");
+    let format = a.prompt.format(&model)?;
+    let forget_file = a.forget.clone().unwrap_or_else(|| data.join("forget10.jsonl"));
+    let retain_file = a.retain.clone().unwrap_or_else(|| data.join("retain90.jsonl"));
     let (pairs, examples) = qa_file(&forget_file, None, &model, &format)?;
-    let (_, retain) = qa_file(&data.join("retain90.jsonl"), None, &model, &format)?;
+    let (_, retain) = qa_file(&retain_file, None, &model, &format)?;
     let all = Samples { pairs, examples };
-    let (ia, ib) = split_people(&all.pairs, a.seed, &forget_file)?;
+    let (ia, ib, split_by) = split_halves(&all.pairs, a.seed, &forget_file)?;
     let (sa, sb) = (all.subset(&ia), all.subset(&ib));
-    println!("validate-cud: {} samples in half A, {} in half B; methods {}", ia.len(), ib.len(), a.methods);
+    println!(
+        "validate-cud: {} samples in half A, {} in half B (split by {split_by}); anchors from {}; measured by {}",
+        ia.len(),
+        ib.len(),
+        a.methods,
+        a.measure_methods.as_deref().unwrap_or(&a.methods)
+    );
 
     // 1. anchors from A only
     let k = (sa.examples.len() / 4).max(1);
@@ -159,8 +187,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
             hard_a.len()
         );
     }
-    let settings =
-        CudSettings { method: Attribution::EapIgActivations { steps: a.steps }, edges: a.edges, ..Default::default() };
+    let settings = CudSettings { method: attribution, edges: a.edges, ..Default::default() };
     let anchor = |idx: &[usize], what: &str| -> Result<circuitscope::graph::Circuit> {
         let pb = bar(0, what);
         let c = anchor_circuit(&model.decoder, &sa.subset(idx).examples, &settings, &pb)?;
@@ -188,10 +215,11 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     let mrd_b = mrd(&trainable, &sb.examples, &mrd_settings, &pb)?;
     pb.finish_and_clear();
     let mut rng = Rng::stream(a.seed, "validate-cud random");
-    let random: Vec<f64> = (0..sb.examples.len()).map(|_| rng.next_u64() as f64).collect();
+    let random: Vec<f64> =
+        (0..sb.examples.len()).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64).collect();
 
     // 3. unlearn B with each method: measured difficulty
-    let runs_b = run_methods(&model, &methods, &sb.examples, &retain, 1, "unlearning B")?;
+    let runs_b = run_methods(&model, &measure, &sb.examples, &retain, 1, "unlearning B")?;
     let p_after: Vec<Vec<f64>> = runs_b.iter().map(|r| p_of(&r.nll_after)).collect();
     let measured: Vec<f64> =
         (0..sb.examples.len()).map(|i| p_after.iter().map(|p| p[i]).sum::<f64>() / p_after.len() as f64).collect();
@@ -217,7 +245,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     let p_before = p_of(&nll_before);
     let mut quarter_rows = Vec::new();
     let (mut drop_easy, mut drop_hard) = (vec![0.0; q], vec![0.0; q]);
-    for m in &methods {
+    for m in &measure {
         let mut row = json!({"method": m.name()});
         for (name, idx, drops) in [("easiest", &easy_q, &mut drop_easy), ("hardest", &hard_q, &mut drop_hard)] {
             let part = sb.subset(idx);
@@ -225,7 +253,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
             let after = p_of(&run.nll_after);
             let d: Vec<f64> = idx.iter().zip(&after).map(|(&i, pa)| p_before[i] - pa).collect();
             for (acc, x) in drops.iter_mut().zip(&d) {
-                *acc += x / methods.len() as f64;
+                *acc += x / measure.len() as f64;
             }
             row[name] = json!({"forgetting": d.iter().sum::<f64>() / d.len() as f64, "steps": run.steps.len()});
         }
@@ -242,30 +270,37 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     let idx_of = |want: bool| (0..measured.len()).filter(|&i| hard_third[i] == want).collect::<Vec<_>>();
     let (hard_idx, rest_idx) = (idx_of(true), idx_of(false));
     let mut table = format!(
-        "Half A: {} samples ({} people), anchors from {} methods (consensus: {} easy, {} hard). Half B: {} samples, \
-         scored before any unlearning of B; measured difficulty = answer probability after unlearning B, mean over \
-         the methods (mean {:.3}). 95 % bootstrap intervals over B's samples ({} resamples).\n\n\
+        "Half A: {} samples ({} {split_by}), anchors from {} methods (consensus: {} easy, {} hard). Half B: {} \
+         samples, scored with {} before any unlearning of B; measured difficulty = answer probability after \
+         unlearning B, mean over {} (mean {:.3}). 95 % bootstrap intervals over B's samples ({} resamples).\n\n\
          | predictor of difficulty | Spearman ρ with measured difficulty | AUROC for the hardest third |\n|---|---:|---:|\n",
         ia.len(),
-        count_people(&sa.pairs),
+        if split_by == "people" { count_people(&sa.pairs) } else { ia.len() },
         methods.len(),
         easy_a.len(),
         hard_a.len(),
         ib.len(),
+        attribution.name(),
+        a.measure_methods.as_deref().unwrap_or(&a.methods),
         mean(&measured),
         a.resamples
     );
-    for p in &predictors {
+    // a constant predictor (one-token answers' length) has no rank correlation and no ranking
+    let cell = |e: &circuitscope::analyses::stats::Estimate, constant: bool| {
+        if constant {
+            "– (constant)".to_string()
+        } else {
+            format!("{:.3} [{:.3}, {:.3}]", e.value, e.lo, e.hi)
+        }
+    };
+    for (p, values) in predictors.iter().zip([&cud, &neg_nll, &length, &mrd_b, &random]) {
+        let constant = values.iter().all(|v| v == &values[0]);
         let _ = writeln!(
             table,
-            "| {} | {:.3} [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |",
+            "| {} | {} | {} |",
             p.name,
-            p.spearman.value,
-            p.spearman.lo,
-            p.spearman.hi,
-            p.auroc_hardest_third.value,
-            p.auroc_hardest_third.lo,
-            p.auroc_hardest_third.hi
+            cell(&p.spearman, constant),
+            cell(&p.auroc_hardest_third, constant)
         );
     }
     let _ = write!(
@@ -297,10 +332,11 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         rest_idx.len()
     );
     for s in &signature {
+        let rho = if s.spearman.is_finite() { format!("{:.3}", s.spearman) } else { "– (constant)".into() };
         let _ = writeln!(
             table,
-            "| {} | {:.3} | {:.3} | {:.4} | {:.3} |",
-            s.feature, s.hardest_third_mean, s.rest_mean, s.p, s.spearman
+            "| {} | {:.3} | {:.3} | {:.4} | {rho} |",
+            s.feature, s.hardest_third_mean, s.rest_mean, s.p
         );
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -316,7 +352,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         let s = &structures[i];
         let _ = writeln!(
             samples_csv,
-            "{},{},{:.6},{:.6},{:.6},{},{:.6e},{},{:.4},{},{}",
+            "{},{},{:.6},{:.6},{:.6},{},{:.6e},{:.6},{:.4},{},{}",
             csv_field(sb.pairs[i].person.as_deref().unwrap_or_default()),
             csv_field(&sb.pairs[i].question),
             cud[i],
@@ -331,7 +367,8 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         );
     }
     let report = json!({
-        "model": model_path, "data": data, "seed": a.seed, "resamples": a.resamples,
+        "model": model_path, "forget": forget_file, "retain": retain_file, "split_by": split_by,
+        "prompt_format": format, "seed": a.seed, "resamples": a.resamples,
         "half_a": {"samples": ia, "people": count_people(&sa.pairs)}, "half_b": {"samples": ib, "people": count_people(&sb.pairs)},
         "anchors": {"methods": runs_a, "consensus": {"easy": easy_a, "hard": hard_a}},
         "cud_settings": settings, "mrd": mrd_settings,
