@@ -223,6 +223,20 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
     let o = with_anchors(&other);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("hard anchor set is empty") && !bad_csv.exists(), "{err}");
+    // a forget sample longer than the model's context
+    let long = dir.join("long.jsonl");
+    let first = std::fs::read_to_string(world.join("forget10.jsonl")).unwrap().lines().next().unwrap().to_string();
+    let long_line = format!("{{\"question\": \"{}\", \"answer\": \"Yes.\"}}", "why ".repeat(300));
+    std::fs::write(&long, format!("{first}\n{long_line}\n")).unwrap();
+    let mut v = cud_args(&bad_csv, &[]);
+    v[3] = s(&long);
+    let o = common::cli(&v);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("long.jsonl line 2") && err.contains("longer than the model's context"),
+        "{err}"
+    );
+    assert!(!bad_csv.exists());
 }
 
 /// `circuitscope validate-cud` end to end with small settings (two methods, short attribution, few
