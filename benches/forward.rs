@@ -8,8 +8,10 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use circuitscope::hooks::{HookPoint, HookRun, HookSet, Site};
 use circuitscope::model::{Decoder, LoadOptions, Model, ModelConfig};
+use circuitscope::train::{loss::masked_cross_entropy, FusedAdamW, Trainable};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,11 +51,21 @@ fn main() -> Result<()> {
     }
 
     println!("== 2. forward passes ==");
-    println!("GFLOP/s counts the nominal matmul FLOPs of the model (see `forward_flops`); F+B counts");
-    println!("3 x the forward FLOPs (backward ~ 2 x forward). % peak is relative to the matmul peak.\n");
+    println!("GFLOP/s counts the nominal matmul FLOPs of the model (see `forward_flops`); F+B and the");
+    println!("training step count 3 x the forward FLOPs (backward ~ 2 x forward). % peak is relative to the");
+    println!("matmul peak. `taps`: what attribution differentiates (q/k/v, readers, writers); `input taps`:");
+    println!("every per-head q/k/v input tapped (the reference path); `composed`: candle's plain ops instead");
+    println!("of the fused CPU ops (the implementation before them); train step: forward, cross-entropy,");
+    println!("backward to every parameter, AdamW.\n");
+    let mut cells = Vec::new();
     for (name, path, shapes) in &models {
-        bench_model(name, path, shapes, peak)?;
+        bench_model(name, path, shapes, peak, &mut cells)?;
     }
+    let json_path = root.join("target/bench/forward.json");
+    std::fs::create_dir_all(json_path.parent().unwrap())?;
+    let record = serde_json::json!({ "matmul_peak_gflops": peak, "threads": candle_core::utils::get_num_threads(), "cells": cells });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&record)?)?;
+    println!("wrote {}", json_path.display());
 
     match &smollm2 {
         Some(p) => load_rss(p)?,
@@ -63,14 +75,43 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The hook points edge attribution patching differentiates at.
-fn eap_taps(cfg: &ModelConfig) -> HookSet {
+/// The hook points edge attribution patching differentiates at when every per-head q/k/v input
+/// is tapped (the reference path, `QkvGradients::Taps`).
+fn input_taps(cfg: &ModelConfig) -> HookSet {
     let sites = [Site::ResidPre, Site::QInput, Site::KInput, Site::VInput, Site::MlpIn, Site::Result, Site::MlpOut];
     let points = (0..cfg.n_layers).flat_map(|l| sites.map(|s| HookPoint::Block(l, s)));
     HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points))
 }
 
-fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64) -> Result<()> {
+/// What attribution's gradient passes tap and capture by default (`QkvGradients::Analytic`):
+/// q/k/v, the other readers' inputs and every writer's output, plus the attention inputs captured.
+fn attribution_taps(cfg: &ModelConfig) -> HookSet {
+    let sites = [Site::Q, Site::K, Site::V, Site::MlpIn, Site::Result, Site::MlpOut];
+    let points = (0..cfg.n_layers).flat_map(|l| sites.map(|s| HookPoint::Block(l, s)));
+    let resid = (0..cfg.n_layers).map(|l| HookPoint::Block(l, Site::ResidPre));
+    HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points)).capture(resid)
+}
+
+/// One optimiser step on a loss.
+type OptStep = dyn FnMut(&Tensor) -> candle_core::Result<()>;
+
+/// One timed cell of the JSON record.
+#[derive(serde::Serialize)]
+struct Cell {
+    model: String,
+    batch: usize,
+    tokens: usize,
+    mode: &'static str,
+    ms: f64,
+    tokens_per_s: f64,
+    /// nominal matmul FLOPs per second over the matmul peak of this run
+    fraction_of_peak: f64,
+}
+
+/// (mode, FLOPs in forward passes' worth, what it runs): forward = 1, forward + backward = 3.
+type Mode<'a> = (&'static str, f64, Box<dyn FnMut() -> Result<()> + 'a>);
+
+fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64, cells: &mut Vec<Cell>) -> Result<()> {
     let t = Instant::now();
     let model = Model::load(path, LoadOptions::default()).with_context(|| format!("loading {}", path.display()))?;
     let dec = &model.decoder;
@@ -88,57 +129,107 @@ fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64) ->
         cfg.n_params() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    // Parameters as variables, for the training step (GGUF: Llama-family only).
+    let trainable = Trainable::load(path, &Device::Cpu).ok();
+    let train_dec = trainable.as_ref().map(|t| t.decoder()).transpose()?;
     let fire_ns = inactive_fire_ns(dec)?;
     let n_points = dec.hook_points().len();
     println!(
-        "{:<8} {:<13} {:>10} {:>11} {:>9} {:>7} {:>6}",
+        "{:<8} {:<24} {:>10} {:>11} {:>9} {:>7} {:>6}",
         "b x s", "mode", "ms/pass", "tokens/s", "GFLOP/s", "% peak", "runs"
     );
     let full = HookSet::new().capture_all();
-    let taps = eap_taps(cfg);
     let mut notes = Vec::new();
     for &(b, s) in shapes {
         let ids = token_ids(b, s, cfg.vocab_size)?;
         let flops = forward_flops(cfg, b, s);
-        let row = |mode: &str, secs: f64, runs: usize, flops: f64| {
-            println!(
-                "{:<8} {:<13} {:>10.3} {:>11.0} {:>9.2} {:>6.1}% {:>6}",
-                format!("{b}x{s}"),
-                mode,
-                secs * 1e3,
-                (b * s) as f64 / secs,
-                flops / secs / 1e9,
-                100.0 * flops / secs / 1e9 / peak,
-                runs
-            );
-        };
         let empty = HookSet::new();
-        let (t_none, r) = time_min(|| {
-            black_box(dec.forward(&ids, &empty)?.logits);
+        let forward = |hooks: &HookSet| -> Result<()> {
+            black_box(dec.forward(&ids, hooks)?);
             Ok(())
-        })?;
-        row("no hooks", t_none, r, flops);
-        let (t_cache, r) = time_min(|| {
-            black_box(dec.forward(&ids, &full)?.cache);
-            Ok(())
-        })?;
-        row("full cache", t_cache, r, flops);
-        let (t_taps, r) = time_min(|| {
-            let out = dec.forward(&ids, &taps)?;
+        };
+        let backward = |hooks: &HookSet| -> Result<()> {
+            let out = dec.forward(&ids, hooks)?;
             // metric: the summed last-position logit of token 0
             let metric = out.logits.narrow(1, s - 1, 1)?.narrow(2, 0, 1)?.sum_all()?;
             black_box(out.taps.gradients(&metric)?);
             Ok(())
-        })?;
-        row("taps (F+B)", t_taps, r, 3.0 * flops);
+        };
+        let (attr, attr_plain) = (attribution_taps(cfg), attribution_taps(cfg).composed());
+        let (inputs, inputs_plain) = (input_taps(cfg), input_taps(cfg).composed());
+        let mut modes: Vec<Mode> = vec![
+            ("forward", 1.0, Box::new(|| forward(&empty))),
+            ("full cache", 1.0, Box::new(|| forward(&full))),
+            ("taps F+B", 3.0, Box::new(|| backward(&attr))),
+            ("taps F+B composed", 3.0, Box::new(|| backward(&attr_plain))),
+            ("input taps F+B", 3.0, Box::new(|| backward(&inputs))),
+            ("input taps F+B composed", 3.0, Box::new(|| backward(&inputs_plain))),
+        ];
+        if let (Some(t), Some(td)) = (&trainable, &train_dec) {
+            let vars: Vec<_> = t.vars.values().cloned().collect();
+            let targets = token_ids(b, s, cfg.vocab_size - 1)?;
+            let mask = Tensor::ones((b, s), DType::F32, &Device::Cpu)?;
+            // ours: the fused ops and the fused AdamW; composed: plain ops and candle's AdamW
+            let step = |fused: bool, vars: Vec<candle_core::Var>| -> Result<Box<dyn FnMut() -> Result<()> + '_>> {
+                let params = ParamsAdamW { lr: 1e-9, ..Default::default() };
+                let mut opt: Box<OptStep> = if fused {
+                    let mut o = FusedAdamW::new(vars, params)?;
+                    Box::new(move |loss| o.backward_step(loss))
+                } else {
+                    let mut o = AdamW::new(vars, params)?;
+                    Box::new(move |loss| o.backward_step(loss))
+                };
+                let hooks = if fused { HookSet::new().training() } else { HookSet::new().training().composed() };
+                let (ids, targets, mask) = (ids.clone(), targets.clone(), mask.clone());
+                Ok(Box::new(move || {
+                    let logits = td.forward(&ids, &hooks)?.logits;
+                    let loss = masked_cross_entropy(&logits, &targets, &mask)?;
+                    opt(&loss)?;
+                    Ok(())
+                }))
+            };
+            modes.push(("train step", 3.0, step(true, vars.clone())?));
+            modes.push(("train step composed", 3.0, step(false, vars)?));
+        }
+        let mut times = std::collections::BTreeMap::new();
+        for (mode, passes, mut f) in modes {
+            let (secs, runs) = time_min(&mut f)?;
+            let fraction = passes * flops / secs / 1e9 / peak;
+            println!(
+                "{:<8} {:<24} {:>10.3} {:>11.0} {:>9.2} {:>6.1}% {:>6}",
+                format!("{b}x{s}"),
+                mode,
+                secs * 1e3,
+                (b * s) as f64 / secs,
+                passes * flops / secs / 1e9,
+                100.0 * fraction,
+                runs
+            );
+            times.insert(mode, secs);
+            cells.push(Cell {
+                model: name.to_string(),
+                batch: b,
+                tokens: s,
+                mode,
+                ms: secs * 1e3,
+                tokens_per_s: (b * s) as f64 / secs,
+                fraction_of_peak: fraction,
+            });
+        }
+        let t_none = times["forward"];
         notes.push(format!(
-            "{b}x{s}: full cache / no hooks = {:.2}x, taps(F+B) / no hooks = {:.2}x, \
-             inactive fires {n_points} x {fire_ns:.1} ns = {:.2} us = {:.5}% of the no-hooks forward",
-            t_cache / t_none,
-            t_taps / t_none,
-            n_points as f64 * fire_ns / 1e3,
+            "{b}x{s}: full cache / forward = {:.2}x; taps F+B / forward = {:.2}x (composed {:.2}x); \
+             input taps F+B / forward = {:.2}x (composed {:.2}x); inactive fires {n_points} x {fire_ns:.1} ns = {:.5}% of the forward",
+            times["full cache"] / t_none,
+            times["taps F+B"] / t_none,
+            times["taps F+B composed"] / t_none,
+            times["input taps F+B"] / t_none,
+            times["input taps F+B composed"] / t_none,
             100.0 * n_points as f64 * fire_ns * 1e-9 / t_none
         ));
+        if let (Some(a), Some(c)) = (times.get("train step"), times.get("train step composed")) {
+            notes.push(format!("{b}x{s}: train step / forward = {:.2}x (composed {:.2}x)", a / t_none, c / t_none));
+        }
     }
     for n in notes {
         println!("  {n}");

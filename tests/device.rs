@@ -19,7 +19,10 @@ use circuitscope::attribution::{
 };
 use circuitscope::graph::EdgeScores;
 use circuitscope::hooks::{HookPoint, HookSet, Site};
-use circuitscope::model::{device, LoadOptions, Model};
+use circuitscope::model::attention::Attention;
+use circuitscope::model::ops::Ops;
+use circuitscope::model::rotary::Rotary;
+use circuitscope::model::{device, Activation, LoadOptions, Model, Positional, RopeScaling};
 use circuitscope::train::{clip_gradients, loss::masked_cross_entropy, Gpt2Shape, Params, Trainable};
 use circuitscope::world::read_tasks;
 use common::parity::{check_family_on, FAMILIES};
@@ -291,18 +294,63 @@ fn an_unlearning_step_on_the_gpu_equals_the_cpus() {
 #[test]
 fn gpu_fallbacks_of_the_fused_cpu_ops_agree() {
     let Some(gpu) = gpu("gpu_fallbacks_of_the_fused_cpu_ops_agree") else { return };
-    let xs: Vec<f32> = (0..257).map(|i| (i as f32 - 128.0) / 17.0).collect();
-    let run = |dev: &Device| {
-        let x = Var::from_vec(xs.clone(), xs.len(), dev).unwrap();
-        let y = circuitscope::model::gelu::gelu_tanh(x.as_tensor()).unwrap();
-        let g = y.sum_all().unwrap().backward().unwrap();
-        (y.to_vec1::<f32>().unwrap(), g.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap())
+    // Every fused op through `Ops` (the fused form on the CPU, the composition on the GPU): values
+    // and the gradient of a weighted sum with respect to every input.
+    let ops = Ops { diff: true, exact: true, fused: true };
+    let data = |shape: &[usize], seed: usize| -> Vec<f32> {
+        (0..shape.iter().product::<usize>()).map(|i| (((i + seed) * 37 % 101) as f32 / 50.0 - 1.0) * 2.0).collect()
     };
-    let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
-    let dy = yc.iter().zip(&yg).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let dg = gc.iter().zip(&gg).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    println!("gelu-tanh GPU vs CPU op: values {dy:.1e}, derivatives {dg:.1e}");
-    assert!(dy <= 1e-6 && dg <= 1e-6, "gelu: values {dy}, derivatives {dg}");
+    type OpFn = fn(Ops, &[Tensor]) -> Tensor;
+    let rope = Rotary::new(&Positional::Rotary { dims: 8, theta: 10000.0, scaling: RopeScaling::None }).unwrap();
+    let cases: Vec<(&str, Vec<Vec<usize>>, OpFn)> = vec![
+        ("softmax", vec![vec![2, 3, 5, 5]], |o, x| o.softmax(&x[0]).unwrap()),
+        ("attention pattern", vec![vec![2, 3, 5, 5]], |o, x| {
+            let mask = Attention::mask(5, Some(3), DType::F32, x[0].device()).unwrap();
+            o.attention_pattern(&x[0], 0.3, Some(3), &mask).unwrap()
+        }),
+        ("rms norm", vec![vec![2, 5, 16], vec![16]], |o, x| o.rms_norm(&x[0], &x[1], 1e-5).unwrap()),
+        ("layer norm", vec![vec![2, 5, 16], vec![16], vec![16]], |o, x| {
+            o.layer_norm(&x[0], &x[1], Some(&x[2]), 1e-5).unwrap()
+        }),
+        ("silu", vec![vec![2, 5, 16]], |o, x| o.activation(&x[0], Activation::Silu).unwrap()),
+        ("gelu tanh", vec![vec![2, 5, 16]], |o, x| o.activation(&x[0], Activation::GeluTanh).unwrap()),
+        ("gated silu", vec![vec![2, 5, 16], vec![2, 5, 16]], |o, x| o.gated(&x[0], &x[1], Activation::Silu).unwrap()),
+    ];
+    let run = |dev: &Device, shapes: &[Vec<usize>], f: &dyn Fn(&[Tensor]) -> Tensor| {
+        let vars: Vec<Var> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, sh)| Var::from_vec(data(sh, 7 * k + 1), sh.as_slice(), dev).unwrap())
+            .collect();
+        let xs: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = f(&xs);
+        let w = Tensor::from_vec(data(y.dims(), 3), y.dims(), dev).unwrap();
+        let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mut out = vec![flat(&y)];
+        out.extend(xs.iter().map(|x| flat(g.get(x).unwrap())));
+        out
+    };
+    type Case<'a> = (&'a str, Vec<Vec<usize>>, Box<dyn Fn(&[Tensor]) -> Tensor>);
+    let mut all: Vec<Case> =
+        cases.into_iter().map(|(n, s, f)| (n, s, Box::new(move |x: &[Tensor]| f(ops, x)) as Box<_>)).collect();
+    all.push((
+        "rotary",
+        vec![vec![2, 5, 3, 12]],
+        Box::new(move |x: &[Tensor]| {
+            let (cos, sin) = rope.tables(5, DType::F32, x[0].device()).unwrap();
+            rope.apply(&x[0], &cos, &sin, ops).unwrap()
+        }),
+    ));
+    for (name, shapes, f) in &all {
+        let (c, g) = (run(&Device::Cpu, shapes, f.as_ref()), run(&gpu, shapes, f.as_ref()));
+        for (k, (a, b)) in c.iter().zip(&g).enumerate() {
+            let d = a.iter().zip(b).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let what = if k == 0 { "values".to_string() } else { format!("gradient of input {k}") };
+            println!("{name}: {what}, GPU composition vs CPU fused op {d:.1e}");
+            assert!(d <= 1e-5, "{name}: {what} differ by {d}");
+        }
+    }
 
     // cross-entropy: masked rows, a padded position
     let logits: Vec<f32> = (0..2 * 3 * 11).map(|i| ((i * 7) % 13) as f32 / 3.0 - 2.0).collect();

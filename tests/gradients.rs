@@ -1,6 +1,7 @@
 //! Finite-difference checks of every gradient path, for every family: the gradient taps' values
 //! at each hook point against central differences of the metric along a random direction,
-//! computed in f64 with interventions that add ±ε·u at that point.
+//! computed in f64 with interventions that add ±ε·u at that point; and the fused CPU ops' gradients
+//! against candle's autograd through the plain-op compositions they replace.
 
 mod common;
 
@@ -76,6 +77,18 @@ fn check_family(family: &str) {
     let pts = points(&model);
     let out = model.decoder.forward(&ids, &HookSet::new().tap(pts.iter().copied())).unwrap();
     let grads = out.taps.gradients(&metric(&out.logits)).unwrap();
+    // the fused CPU ops against candle's autograd through plain-op compositions
+    let plain = model.decoder.forward(&ids, &HookSet::new().composed().tap(pts.iter().copied())).unwrap();
+    let plain_grads = plain.taps.gradients(&metric(&plain.logits)).unwrap();
+    let rel = |a: &Tensor, b: &Tensor| {
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        d / b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-30)
+    };
+    assert!(rel(&out.logits, &plain.logits) < 1e-12, "{family}: fused and composed logits differ");
+    for p in &pts {
+        let r = rel(grads.get(*p).unwrap(), plain_grads.get(*p).unwrap());
+        assert!(r < 1e-10, "{family}: at {p} the fused ops' gradient differs from the composition's by {r:.1e}");
+    }
     let eval = |p: HookPoint, delta: &Tensor| -> f64 {
         let hooks = HookSet::new().differentiable().intervene(Intervention::new(p, Edit::Add(delta.clone())));
         metric(&model.decoder.forward(&ids, &hooks).unwrap().logits).to_scalar::<f64>().unwrap()
@@ -124,4 +137,30 @@ fn gpt_neox_gradients() {
 #[test]
 fn gemma_gradients() {
     check_family("gemma");
+}
+
+/// Parameter gradients (what training and unlearning follow) through the fused CPU ops equal
+/// candle's autograd through the compositions, for every family and every parameter (f32, as
+/// training runs; the finite-difference checks above prove the ops' backward passes in f64).
+#[test]
+fn parameter_gradients_of_the_fused_ops_equal_the_compositions() {
+    use circuitscope::train::Trainable;
+    for family in common::parity::FAMILIES {
+        let t = Trainable::load(&fixture(&format!("parity/{family}")), &Device::Cpu).unwrap();
+        let dec = t.decoder().unwrap();
+        let ids = Tensor::new(&[[5u32, 17, 3, 40, 9, 77, 21], [1, 2, 60, 4, 33, 8, 90]], &Device::Cpu).unwrap();
+        let grads = |hooks: HookSet| metric(&dec.forward(&ids, &hooks).unwrap().logits).backward().unwrap();
+        let (fused, plain) =
+            (grads(HookSet::new().differentiable()), grads(HookSet::new().differentiable().composed()));
+        for (name, v) in &t.vars {
+            let (Some(a), Some(b)) = (fused.get(v.as_tensor()), plain.get(v.as_tensor())) else {
+                assert!(fused.get(v.as_tensor()).is_none() && plain.get(v.as_tensor()).is_none(), "{family}: {name}");
+                continue;
+            };
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
+            assert!(d / scale < 1e-4, "{family}: the gradient of {name} differs by {:.1e} of its largest", d / scale);
+        }
+        eprintln!("{family}: {} parameter gradients agree", t.vars.len());
+    }
 }

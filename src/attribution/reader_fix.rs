@@ -114,7 +114,7 @@ pub(crate) struct FixInputs<'a> {
 pub(crate) fn apply(decoder: &Decoder, fix: ReaderFix, inputs: &FixInputs, per_item: &Tensor) -> Result<Tensor> {
     let shape = GraphShape::of(&decoder.cfg);
     let (_, b, s, _) = inputs.delta.dims4()?;
-    let ctx = decoder.attn_context(s, Ops { diff: false, exact: false })?;
+    let ctx = decoder.attn_context(s, Ops { diff: false, exact: false, fused: true })?;
     let mut out = Scores {
         values: per_item.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
         nf: shape.n_fwd(),
@@ -225,7 +225,7 @@ fn qk_layer(
 fn mlp_layer(decoder: &Decoder, l: usize, x: &Tensor, delta: &Tensor, g: &Tensor, out: &mut Scores) -> Result<()> {
     let shape = GraphShape::of(&decoder.cfg);
     let mlp = &decoder.blocks[l].mlp;
-    let ops = Ops { diff: false, exact: false };
+    let ops = Ops { diff: false, exact: false, fused: true };
     let x = x.to_dtype(decoder.dtype())?;
     let (b, s, f) = g.dims3()?;
     let dtype = g.dtype();

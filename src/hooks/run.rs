@@ -69,6 +69,11 @@ impl<'a> HookRun<'a> {
         self.set.differentiable || !self.set.taps.is_empty()
     }
 
+    /// Whether the model may take its fused CPU ops (see `HookSet::composed`).
+    pub fn fused(&self) -> bool {
+        !self.set.composed
+    }
+
     /// Whether activation gradients must be exact (see `HookSet::approximate_gradients`).
     pub fn exact_gradients(&self) -> bool {
         !self.set.approximate_gradients

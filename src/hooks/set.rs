@@ -210,6 +210,9 @@ pub struct HookSet {
     /// Differentiable, but candle's fused GeLU (whose backward uses ~6-digit constants) is good
     /// enough: training, where speed matters more than the last digits of a gradient.
     pub approximate_gradients: bool,
+    /// Plain candle ops instead of the CPU's fused ones: the reference the fused ops (and their
+    /// backward passes) are checked against; slower.
+    pub composed: bool,
 }
 
 impl HookSet {
@@ -251,6 +254,12 @@ impl HookSet {
 
     pub fn differentiable(mut self) -> Self {
         self.differentiable = true;
+        self
+    }
+
+    /// Plain candle ops only (see [`HookSet::composed`]).
+    pub fn composed(mut self) -> Self {
+        self.composed = true;
         self
     }
 

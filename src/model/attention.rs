@@ -36,6 +36,8 @@ pub struct AttnContext<'a> {
     pub rope: Option<(&'a Rotary, Tensor, Tensor)>,
     /// (s, s) additive mask: 0 where a query may attend, −inf elsewhere
     pub mask: Tensor,
+    /// the sliding window the mask applies, if any
+    pub window: Option<usize>,
     pub ops: Ops,
 }
 
@@ -141,15 +143,20 @@ impl Attention {
         self.per_query_head(linear(n, w, bias)?.reshape((b, s, self.n_kv_heads, self.d_head))?)
     }
 
-    /// q, k (b, s, H, dh) before the rotary embedding → scaled, masked scores (b, H, s_q, s_k).
-    fn scores(&self, q: &Tensor, k: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+    /// q, k (b, s, H, dh) before the rotary embedding → raw products q·kᵀ (b, H, s_q, s_k).
+    fn products(&self, q: &Tensor, k: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
         let (q, k) = match &ctx.rope {
-            Some((rope, cos, sin)) => (rope.apply(q, cos, sin)?, rope.apply(k, cos, sin)?),
+            Some((rope, cos, sin)) => (rope.apply(q, cos, sin, ctx.ops)?, rope.apply(k, cos, sin, ctx.ops)?),
             None => (q.clone(), k.clone()),
         };
         let q = q.transpose(1, 2)?.contiguous()?;
         let k = k.transpose(1, 2)?.contiguous()?;
-        Ok((q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?)
+        Ok(q.matmul(&k.t()?)?)
+    }
+
+    /// q, k (b, s, H, dh) before the rotary embedding → scaled, masked scores (b, H, s_q, s_k).
+    fn scores(&self, q: &Tensor, k: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
+        Ok((self.products(q, k, ctx)? * self.scale)?.broadcast_add(&ctx.mask)?)
     }
 
     /// Queries (b, s, H, dh) when the query path reads `x` (b, s, d), the stream before the norm.
@@ -194,10 +201,16 @@ impl Attention {
         let q = run.fire(p(Site::Q), q)?;
         let k = run.fire(p(Site::K), k)?;
         let v = run.fire(p(Site::V), v)?;
-        let scores = run.fire(p(Site::AttnScores), self.scores(&q, &k, ctx)?)?;
+        let pattern = if run.wants(p(Site::AttnScores)) {
+            let scores = run.fire(p(Site::AttnScores), self.scores(&q, &k, ctx)?)?;
+            ctx.ops.softmax(&scores)?
+        } else {
+            // scale, mask and softmax in one op
+            ctx.ops.attention_pattern(&self.products(&q, &k, ctx)?, self.scale, ctx.window, &ctx.mask)?
+        };
         // (b, H, s, dh)
         let v = v.transpose(1, 2)?.contiguous()?;
-        let pattern = run.fire(p(Site::Pattern), ctx.ops.softmax(&scores)?)?;
+        let pattern = run.fire(p(Site::Pattern), pattern)?;
         // (b, s, H, dh)
         let z = pattern.matmul(&v)?.transpose(1, 2)?;
         let z = run.fire(p(Site::Z), z)?;

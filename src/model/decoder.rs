@@ -130,7 +130,7 @@ impl Decoder {
             None => None,
         };
         let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
-        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype, &self.device)?, ops })
+        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype, &self.device)?, window, ops })
     }
 
     /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
@@ -138,7 +138,7 @@ impl Decoder {
         let (b, s) = self.check_input(ids)?;
         let d = self.cfg.d_model;
         let mut run = HookRun::new(hooks, &self.points)?;
-        let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients() };
+        let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
         let ids = ids.to_dtype(DType::U32)?.to_device(&self.device)?;
 
         let mut emb = self.tok_embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, d))?;

@@ -56,7 +56,7 @@ pub fn greedy(model: &Decoder, prompt: &[u32], n: usize, stop: Option<u32>) -> R
 pub fn logit_lens(model: &Decoder, ids: &[u32], k: usize) -> Result<Vec<Vec<Candidate>>> {
     let points: Vec<HookPoint> = (0..model.cfg.n_layers).map(|l| HookPoint::Block(l, Site::ResidPost)).collect();
     let out = model.forward(&Decoder::input(ids)?, &HookSet::new().capture(points.iter().copied()))?;
-    let ops = super::ops::Ops { diff: false, exact: true };
+    let ops = super::ops::Ops { diff: false, exact: true, fused: true };
     points
         .iter()
         .map(|p| {

@@ -52,7 +52,7 @@ impl Mlp {
         let post = match &self.w_up {
             Some(w_up) => {
                 let up = run.fire(p(Site::MlpPreLinear), linear(&n, w_up, self.b_up.as_ref())?)?;
-                (ops.activation(&pre, self.act)? * up)?
+                ops.gated(&pre, &up, self.act)?
             }
             None => ops.activation(&pre, self.act)?,
         };

@@ -3,10 +3,9 @@
 pub mod attention;
 pub mod chat;
 pub mod config;
-pub mod const_matmul;
 pub mod decoder;
 pub mod device;
-pub mod gelu;
+pub mod fused;
 pub mod gguf_meta;
 pub mod inspect;
 pub mod mlp;

@@ -3,7 +3,8 @@
 //! pass that gradients must cross uses the differentiable one.
 
 use super::config::Activation;
-pub use super::const_matmul::matmul_const;
+pub use super::fused::const_matmul::matmul_const;
+use super::fused::{self, act::Act, softmax::Visible};
 use crate::error::Result;
 use candle_core::{DType, Tensor, D};
 
@@ -21,28 +22,66 @@ pub struct Ops {
     pub diff: bool,
     /// On a differentiable pass, differentiate activations exactly (not candle's fused GeLU).
     pub exact: bool,
+    /// Whether the CPU may take [`fused`] ops (false: compositions, the reference)
+    pub fused: bool,
+}
+
+/// Which implementation of an op a pass takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// candle's kernel: fast, no backward; contiguous f32/f16/bf16 only
+    Candle,
+    /// ours ([`fused`]): one op with its backward; CPU, f32/f64
+    Fused,
+    /// plain candle ops, differentiated by candle's autograd: any device
+    Composed,
 }
 
 impl Ops {
-    /// Whether `x` must take the plain differentiable form: gradients must cross it, or candle's
-    /// fused kernel cannot take it (non-contiguous, or f64).
-    fn plain(&self, x: &Tensor) -> bool {
-        self.diff || !x.is_contiguous() || x.dtype() == DType::F64
+    /// Gradients must cross a differentiable pass; candle's kernels cannot take f64 or
+    /// non-contiguous input.
+    fn form(&self, x: &Tensor) -> Form {
+        let candle = !self.diff && x.is_contiguous() && x.dtype() != DType::F64;
+        if candle {
+            Form::Candle
+        } else if self.can_fuse(x) {
+            Form::Fused
+        } else {
+            Form::Composed
+        }
+    }
+
+    fn can_fuse(&self, x: &Tensor) -> bool {
+        self.fused && fused::supported(x)
     }
 
     /// Softmax over the last axis, computed in f32.
     pub fn softmax(&self, x: &Tensor) -> Result<Tensor> {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
-        let p = if self.plain(&x) {
-            // The max only stabilises the exponent; it carries no gradient.
-            let max = x.max_keepdim(D::Minus1)?.detach();
-            let e = x.broadcast_sub(&max)?.exp()?;
-            e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&x)?
+        let p = match self.form(&x) {
+            Form::Candle => candle_nn::ops::softmax_last_dim(&x)?,
+            Form::Fused => fused::softmax::softmax(&x, 1.0, Visible::All)?,
+            Form::Composed => {
+                // The max only stabilises the exponent; it carries no gradient.
+                let max = x.max_keepdim(D::Minus1)?.detach();
+                let e = x.broadcast_sub(&max)?.exp()?;
+                e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?
+            }
         };
         Ok(p.to_dtype(dt)?)
+    }
+
+    /// Attention's pattern softmax(scale · qkᵀ + causal mask) from the raw products `qk`
+    /// (b, H, s, s), computed in f32, with `mask` the additive (s, s) form of the same mask.
+    pub fn attention_pattern(&self, qk: &Tensor, scale: f64, window: Option<usize>, mask: &Tensor) -> Result<Tensor> {
+        let dt = qk.dtype();
+        let x = qk.to_dtype(work_dtype(dt))?;
+        if self.can_fuse(&x) {
+            let p = fused::softmax::softmax(&x, scale, Visible::Causal { window })?;
+            return Ok(p.to_dtype(dt)?);
+        }
+        self.softmax(&(qk * scale)?.broadcast_add(mask)?)
     }
 
     /// RMS norm over the last axis with weight `w` (already 1 + w for Gemma), in f32.
@@ -50,11 +89,13 @@ impl Ops {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
         let w = w.to_dtype(x.dtype())?;
-        let y = if self.plain(&x) {
-            let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-            x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(&w)?
-        } else {
-            candle_nn::ops::rms_norm(&x, &w, eps as f32)?
+        let y = match self.form(&x) {
+            Form::Candle => candle_nn::ops::rms_norm(&x, &w, eps as f32)?,
+            Form::Fused => fused::norm::rms_norm(&x, &w, eps)?,
+            Form::Composed => {
+                let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+                x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(&w)?
+            }
         };
         Ok(y.to_dtype(dt)?)
     }
@@ -64,15 +105,17 @@ impl Ops {
         let dt = x.dtype();
         let x = x.to_dtype(work_dtype(dt))?;
         let w = w.to_dtype(x.dtype())?;
-        let y = match (self.plain(&x), b) {
-            (false, Some(b)) => candle_nn::ops::layer_norm(&x, &w, &b.to_dtype(x.dtype())?, eps as f32)?,
+        let b = b.map(|b| b.to_dtype(x.dtype())).transpose()?;
+        let y = match (self.form(&x), &b) {
+            (Form::Candle, Some(b)) => candle_nn::ops::layer_norm(&x, &w, b, eps as f32)?,
+            (Form::Fused, _) => fused::norm::layer_norm(&x, &w, b.as_ref(), eps)?,
             _ => {
                 let mean = x.mean_keepdim(D::Minus1)?;
                 let xc = x.broadcast_sub(&mean)?;
                 let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
                 let y = xc.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(&w)?;
-                match b {
-                    Some(b) => y.broadcast_add(&b.to_dtype(x.dtype())?)?,
+                match &b {
+                    Some(b) => y.broadcast_add(b)?,
                     None => y,
                 }
             }
@@ -80,12 +123,25 @@ impl Ops {
         Ok(y.to_dtype(dt)?)
     }
 
+    /// The fused form of `act` on a differentiated CPU pass, if it has one.
+    fn fused_act(&self, x: &Tensor, act: Activation) -> Option<Act> {
+        let act = match act {
+            Activation::Silu => Act::Silu,
+            Activation::GeluTanh => Act::GeluTanh,
+            Activation::GeluErf | Activation::Relu => return None,
+        };
+        (self.diff && self.can_fuse(x)).then_some(act)
+    }
+
     pub fn activation(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        if let Some(a) = self.fused_act(x, act) {
+            return Ok(fused::act::activation(x, a)?);
+        }
         if self.diff && self.exact {
             // candle's fused GeLU backward uses constants rounded to ~6 digits; these compositions
             // differentiate exactly.
             match act {
-                Activation::GeluTanh => return Ok(super::gelu::gelu_tanh_composed(x)?),
+                Activation::GeluTanh => return Ok(fused::act::gelu_tanh_composed(x)?),
                 Activation::GeluErf => {
                     let e = (x * std::f64::consts::FRAC_1_SQRT_2)?.erf()?;
                     return Ok(((x * 0.5)? * (e + 1.0)?)?);
@@ -95,13 +151,21 @@ impl Ops {
         }
         Ok(match act {
             // Differentiated passes that accept an approximate activation (training) still get an
-            // exact derivative here, one op instead of candle's composed backward.
-            Activation::GeluTanh if self.diff => super::gelu::gelu_tanh(x)?,
+            // exact derivative here.
+            Activation::GeluTanh if self.diff => fused::act::gelu_tanh_composed(x)?,
             Activation::GeluTanh => x.gelu()?,
             Activation::GeluErf => x.gelu_erf()?,
             Activation::Silu => x.silu()?,
             Activation::Relu => x.relu()?,
         })
+    }
+
+    /// act(pre) ⊙ up, a gated MLP's hidden activations.
+    pub fn gated(&self, pre: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
+        match self.fused_act(pre, act) {
+            Some(a) if pre.dims() == up.dims() && pre.dtype() == up.dtype() => Ok(fused::act::gated(pre, up, a)?),
+            _ => Ok((self.activation(pre, act)? * up)?),
+        }
     }
 }
 

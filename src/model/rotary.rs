@@ -1,6 +1,7 @@
 //! Rotary position embeddings in the rotate-half layout, on the first `dims` of each head.
 
 use super::config::{Positional, RopeScaling};
+use super::ops::Ops;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor, D};
 
@@ -59,8 +60,12 @@ impl Rotary {
         Ok((cos, sin))
     }
 
-    /// x: (b, s, heads, dh) → same shape with the first `dims` of each head rotated.
-    pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    /// x: (b, s, heads, dh) → same shape with the first `dims` of each head rotated (one fused op
+    /// on the CPU unless `ops` asks for the composition).
+    pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, ops: Ops) -> Result<Tensor> {
+        if ops.fused && super::fused::supported(x) {
+            return Ok(super::fused::rotary::rope(x, cos, sin, self.dims)?);
+        }
         let dh = x.dim(D::Minus1)?;
         let (s, _) = cos.dims2()?;
         let half = self.dims / 2;

@@ -7,6 +7,7 @@
 //! epoch from the seed) depend on the configuration alone, and CPU matrix products reduce in a
 //! fixed order, so the same configuration gives the same weights.
 
+pub mod adamw;
 pub mod bpe;
 pub mod card;
 pub mod checkpoint;
@@ -20,8 +21,9 @@ pub mod schedule;
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
 use crate::rng::Rng;
+pub use adamw::FusedAdamW;
 use candle_core::Var;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 pub use params::{Gpt2Shape, Params, Trainable};
 pub use schedule::Schedule;
 use serde::{Deserialize, Serialize};
@@ -196,8 +198,8 @@ pub fn train_with(
         (a.into_iter().map(|(_, v)| v.clone()).collect(), b.into_iter().map(|(_, v)| v.clone()).collect())
     };
     let adam = |wd| ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.98, eps: 1e-8, weight_decay: wd };
-    let mut opt_decay = AdamW::new(decay.clone(), adam(cfg.weight_decay))?;
-    let mut opt_plain = AdamW::new(no_decay.clone(), adam(0.0))?;
+    let mut opt_decay = FusedAdamW::new(decay.clone(), adam(cfg.weight_decay))?;
+    let mut opt_plain = FusedAdamW::new(no_decay.clone(), adam(0.0))?;
     let all_vars: Vec<Var> = params.vars.values().cloned().collect();
     let schedule = cfg.schedule();
     let hooks = HookSet::new().training();

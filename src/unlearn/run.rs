@@ -10,9 +10,10 @@ use crate::hooks::HookSet;
 use crate::model::Decoder;
 use crate::progress::Progress;
 use crate::rng::Rng;
+use crate::train::FusedAdamW;
 use crate::train::{clip_gradients, Trainable};
 use candle_core::Var;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 /// The unlearning methods by name, with their defaults (ALGORITHMS.md §8: open-unlearning's).
@@ -229,7 +230,7 @@ pub struct Unlearner<'a> {
     /// the selected parameters, and the values of those only partly trainable (their frozen
     /// entries are put back after every step)
     selected: Vec<(Selected, Option<candle_core::Tensor>)>,
-    opt: AdamW,
+    opt: FusedAdamW,
     hooks: HookSet,
     rng: Rng,
     /// this epoch's batch order, and where the next step starts in it
@@ -304,7 +305,7 @@ impl<'a> Unlearner<'a> {
             .collect::<Result<_>>()?;
         let vars: Vec<Var> = selected.iter().map(|(s, _)| s.var.clone()).collect();
         let params = ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: cfg.weight_decay };
-        let opt = AdamW::new(vars.clone(), params)?;
+        let opt = FusedAdamW::new(vars.clone(), params)?;
         let mut rng = Rng::stream(cfg.seed, "unlearn/batches");
         let order = shuffled(&mut rng, forget_batches.len());
         Ok(Unlearner {
