@@ -57,9 +57,16 @@ fn main() -> Result<()> {
     println!("every per-head q/k/v input tapped (the reference path); `composed`: candle's plain ops instead");
     println!("of the fused CPU ops (the implementation before them); train step: forward, cross-entropy,");
     println!("backward to every parameter, AdamW.\n");
+    // `cargo bench --bench forward -- [MODEL…] [MODE…]`: only the models and modes whose names
+    // contain one of the words (for a profiler's run); all of them without words.
+    let words: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let (model_words, mode_words): (Vec<String>, Vec<String>) =
+        words.into_iter().partition(|w| models.iter().any(|(n, _, _)| n.contains(w.as_str())));
     let mut cells = Vec::new();
     for (name, path, shapes) in &models {
-        bench_model(name, path, shapes, peak, &mut cells)?;
+        if model_words.is_empty() || model_words.iter().any(|w| name.contains(w.as_str())) {
+            bench_model(name, path, shapes, peak, &mode_words, &mut cells)?;
+        }
     }
     let json_path = root.join("target/bench/forward.json");
     std::fs::create_dir_all(json_path.parent().unwrap())?;
@@ -111,7 +118,14 @@ struct Cell {
 /// (mode, FLOPs in forward passes' worth, what it runs): forward = 1, forward + backward = 3.
 type Mode<'a> = (&'static str, f64, Box<dyn FnMut() -> Result<()> + 'a>);
 
-fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64, cells: &mut Vec<Cell>) -> Result<()> {
+fn bench_model(
+    name: &str,
+    path: &Path,
+    shapes: &[(usize, usize)],
+    peak: f64,
+    only: &[String],
+    cells: &mut Vec<Cell>,
+) -> Result<()> {
     let t = Instant::now();
     let model = Model::load(path, LoadOptions::default()).with_context(|| format!("loading {}", path.display()))?;
     let dec = &model.decoder;
@@ -193,6 +207,9 @@ fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64, ce
         }
         let mut times = std::collections::BTreeMap::new();
         for (mode, passes, mut f) in modes {
+            if !only.is_empty() && !only.iter().any(|w| mode == w.as_str()) {
+                continue;
+            }
             let (secs, runs) = time_min(&mut f)?;
             let fraction = passes * flops / secs / 1e9 / peak;
             println!(
@@ -215,6 +232,9 @@ fn bench_model(name: &str, path: &Path, shapes: &[(usize, usize)], peak: f64, ce
                 tokens_per_s: (b * s) as f64 / secs,
                 fraction_of_peak: fraction,
             });
+        }
+        if !only.is_empty() {
+            continue;
         }
         let t_none = times["forward"];
         notes.push(format!(

@@ -123,14 +123,16 @@ impl Ops {
         Ok(y.to_dtype(dt)?)
     }
 
-    /// The fused form of `act` on a differentiated CPU pass, if it has one.
+    /// The fused form of `act` on a differentiated CPU pass, if it has one. GPT-2's GeLU takes its
+    /// one-op form also under `composed`: it was that op before the other fused ops existed, and
+    /// the compositions stand for that implementation.
     fn fused_act(&self, x: &Tensor, act: Activation) -> Option<Act> {
-        let act = match act {
-            Activation::Silu => Act::Silu,
-            Activation::GeluTanh => Act::GeluTanh,
+        let (act, fused) = match act {
+            Activation::Silu => (Act::Silu, self.fused),
+            Activation::GeluTanh => (Act::GeluTanh, true),
             Activation::GeluErf | Activation::Relu => return None,
         };
-        (self.diff && self.can_fuse(x)).then_some(act)
+        (self.diff && fused && fused::supported(x)).then_some(act)
     }
 
     pub fn activation(&self, x: &Tensor, act: Activation) -> Result<Tensor> {

@@ -202,7 +202,8 @@ pub fn train_with(
     let mut opt_plain = FusedAdamW::new(no_decay.clone(), adam(0.0))?;
     let all_vars: Vec<Var> = params.vars.values().cloned().collect();
     let schedule = cfg.schedule();
-    let hooks = HookSet::new().training();
+    // Plain ops (see `HookSet::composed`): the bundled model's training reproduces bit for bit.
+    let hooks = HookSet::new().training().composed();
 
     let mut rng = Rng::stream(cfg.seed, "batches");
     let mut epoch = 0;
