@@ -4,7 +4,8 @@
 //! Instruct if `scripts/fetch-smollm2.sh` gives it) on a few IOI prompts, one timed run per
 //! method: seconds per example, forward/backward passes against the method's floor (per batch:
 //! EAP 2F+1B, EAP-IG inputs 2F+m(F+B), EAP-IG activations 2F+(2L+1)m(F+B), faithfulness 2F + 1F
-//! per circuit), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
+//! per circuit; EAP-IG runs twice, one interpolation step per pass and all m steps in one pass
+//! over the batch repeated m times, 2F+(F+B) and 2F+(2L+1)(F+B)), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
 //! f32 matmul peak measured here first. EAP-IG on activations runs on one prompt (SmolLM2: 305
 //! gradient steps, about 2.7 minutes here; the whole bench about 3 minutes).
 //!
@@ -95,8 +96,9 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// (method, reader fix, prompts, floor per batch as (forwards, backwards))
-type Cell<'a> = (Method, ReaderFix, &'a [Example], (usize, usize));
+/// (method, reader fix, prompts, interpolation steps per pass, the nominal work per batch as
+/// (forwards, backwards) of single-step passes)
+type Cell<'a> = (Method, ReaderFix, &'a [Example], usize, (usize, usize));
 
 fn bench_model(
     name: &str,
@@ -127,24 +129,30 @@ fn bench_model(
     let both = ReaderFix { qk: true, mlp: true };
     // The fixes add no pass, so their rows' GFLOP/s count the passes' work only.
     let mut cells: Vec<Cell> = vec![
-        (Method::Eap, none, ex, (2, 1)),
-        (Method::Eap, both, ex, (2, 1)),
-        (Method::EapIgInputs { steps: m }, none, ex, (2 + m, m)),
+        (Method::Eap, none, ex, 1, (2, 1)),
+        (Method::Eap, both, ex, 1, (2, 1)),
+        (Method::EapIgInputs { steps: m }, none, ex, 1, (2 + m, m)),
+        (Method::EapIgInputs { steps: m }, none, ex, m, (2 + m, m)),
     ];
-    cells.push((Method::EapIgActivations { steps: m }, none, few, (2 + l2 * m, l2 * m)));
+    cells.push((Method::EapIgActivations { steps: m }, none, few, 1, (2 + l2 * m, l2 * m)));
+    cells.push((Method::EapIgActivations { steps: m }, none, few, m, (2 + l2 * m, l2 * m)));
     if exact {
-        cells.push((Method::Exact, none, few, (0, 0)));
+        cells.push((Method::Exact, none, few, 1, (0, 0)));
     }
-    for (method, fix, items, per_batch) in cells {
+    for (method, fix, items, per_pass, work) in cells {
         let (flops_per_fwd, nb) = if items.len() == ex.len() { (fwd, n_batches) } else { (fwd_few, n_few) };
+        let mut config = AttributionConfig { fix, ..attr(method) };
+        if method != Method::Exact {
+            config.max_rows = per_pass * config.batch_size.min(items.len());
+        }
         reset_peak_rss();
         let t = Instant::now();
-        let got = attribute(&model.decoder, items, &AttributionConfig { fix, ..attr(method) }, &NoProgress)?;
+        let got = attribute(&model.decoder, items, &config, &NoProgress)?;
         let secs = t.elapsed().as_secs_f64();
         let label = match method {
             Method::Exact => format!("exact ({} edges)", shape.n_edges()),
             Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => {
-                format!("{} m={steps}", method.name())
+                format!("{} m={steps}, {per_pass}/pass", method.name())
             }
             _ if fix.any() => format!("{} + {} fix", method.name(), fix.name()),
             _ => method.name().to_string(),
@@ -152,7 +160,12 @@ fn bench_model(
         let floor = match method {
             // every edge's patch is one row of some batched forward pass (`max_rows` rows a pass)
             Method::Exact => (got.passes.forwards, 0),
-            _ => (nb * per_batch.0, nb * per_batch.1),
+            // one gradient pass per `per_pass` interpolation steps
+            Method::EapIgInputs { .. } | Method::EapIgActivations { .. } => {
+                let passes = work.1 / m * m.div_ceil(per_pass);
+                (nb * (2 + passes), nb * passes)
+            }
+            _ => (nb * work.0, nb * work.1),
         };
         rows.push(Row {
             model: name.into(),
@@ -162,7 +175,11 @@ fn bench_model(
             passes: got.passes,
             floor,
             peak_rss: peak_rss_bytes(),
-            flops: flops_per_fwd * (got.passes.forwards as f64 + 2.0 * got.passes.backwards as f64),
+            // the work of single-step passes, however many steps share a pass
+            flops: match method {
+                Method::Exact => flops_per_fwd * got.passes.forwards as f64,
+                _ => flops_per_fwd * (nb * (work.0 + 2 * work.1)) as f64,
+            },
         });
         if method == Method::Eap && !fix.any() {
             eap_scores = Some(got.scores);

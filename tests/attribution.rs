@@ -536,10 +536,52 @@ fn clean_corrupted_is_the_mean_of_eap_and_the_gradient_at_the_corrupted_input() 
     let dev = rel_dev(&cc.scores.scores, &mean);
     assert!(dev < 1e-6, "clean-corrupted deviates by {dev:e}");
     assert_eq!((cc.passes.forwards, cc.passes.backwards), (4, 2));
-    let ig = run(&model, &ex, &config(Method::EapIgInputs { steps: 5 }));
+    // one interpolation step per pass (rows = the batch's 3 items), and all 5 in one pass
+    let one = |method| AttributionConfig { max_rows: 3, ..config(method) };
+    let ig = run(&model, &ex, &one(Method::EapIgInputs { steps: 5 }));
     assert_eq!((ig.passes.forwards, ig.passes.backwards), (7, 5), "EAP-IG inputs: 2F + m(F+B)");
-    let act = run(&model, &ex, &config(Method::EapIgActivations { steps: 5 }));
+    let act = run(&model, &ex, &one(Method::EapIgActivations { steps: 5 }));
     assert_eq!((act.passes.forwards, act.passes.backwards), (2 + 5 * 5, 25), "EAP-IG activations: 2F + (2L+1)m(F+B)");
+    let ig = run(&model, &ex, &config(Method::EapIgInputs { steps: 5 }));
+    assert_eq!((ig.passes.forwards, ig.passes.backwards), (3, 1), "EAP-IG inputs, steps batched: 2F + (F+B)");
+    let act = run(&model, &ex, &config(Method::EapIgActivations { steps: 5 }));
+    assert_eq!((act.passes.forwards, act.passes.backwards), (2 + 5, 5), "EAP-IG activations, steps batched");
+}
+
+/// EAP-IG's interpolation steps several to a pass (the batch repeated once per step) give the
+/// scores of one step per pass: edges, nodes and per-item scores, with the KL metric (whose
+/// reference is repeated too), the reader fixes, learned positions (GPT-2) and rotary (Llama),
+/// and a last pass with fewer steps than the others.
+#[test]
+fn interpolation_steps_batched_give_the_scores_of_one_step_per_pass() {
+    for family in ["gpt2", "llama"] {
+        let model = load(family, DType::F64);
+        let ex = examples();
+        for method in [Method::EapIgInputs { steps: 5 }, Method::EapIgActivations { steps: 3 }] {
+            for (metric, fix) in
+                [(Metric::LogitDiff, ReaderFix::default()), (Metric::Kl, ReaderFix { qk: true, mlp: true })]
+            {
+                let base = AttributionConfig { metric, fix, per_sample: true, ..config(method) };
+                let single = run(&model, &ex, &AttributionConfig { max_rows: 3, ..base.clone() });
+                // 2 steps per pass: 5 = 2 + 2 + 1 and 3 = 2 + 1
+                let paired = run(&model, &ex, &AttributionConfig { max_rows: 6, ..base.clone() });
+                let all = run(&model, &ex, &AttributionConfig { max_rows: 64, ..base });
+                for (name, got) in [("2 per pass", &paired), ("all in one pass", &all)] {
+                    let what = format!("{family} {} {metric:?} {name}", method.name());
+                    let dev = rel_dev(&got.scores.scores, &single.scores.scores);
+                    assert!(dev < 1e-6, "{what}: edge scores deviate by {dev:e}");
+                    let dev = rel_dev(got.node_scores.as_ref().unwrap(), single.node_scores.as_ref().unwrap());
+                    assert!(dev < 1e-6, "{what}: node scores deviate by {dev:e}");
+                    let (a, b) = (got.per_sample.as_ref().unwrap(), single.per_sample.as_ref().unwrap());
+                    for (x, y) in a.iter().zip(b) {
+                        let dev = rel_dev(&x.scores, &y.scores);
+                        assert!(dev < 1e-6, "{what}: per-item scores deviate by {dev:e}");
+                    }
+                    assert!(got.passes.forwards < single.passes.forwards, "{what}: no pass was saved");
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! CUD (ALGORITHMS.md §5, steps 1, 2, 4 and 5): per-sample EAP-IG circuits and the anchor circuits
-//! of the easy and hard sets ([`score_samples`], [`anchor_circuit`]), a circuit as a vector over
+//! of the easy and hard sets ([`sample_circuits`], [`anchor_circuit`]), a circuit as a vector over
 //! every real edge of the graph, the similarity of two such vectors, circuit-guided unlearning
 //! difficulty from a sample's distances to the two anchors, and the circuit's layer structure.
 

@@ -48,12 +48,19 @@ fn groups(n_layers: usize) -> Vec<Group> {
     v
 }
 
-/// Forward passes per batch of a gradient method, besides the corrupted run.
-pub(crate) fn forwards_per_batch(method: &Method, n_layers: usize) -> u64 {
+/// Interpolation steps per pass for a batch of `b` items: as many as `max_rows` rows allow
+/// (items × steps), at least one, at most all `steps`.
+pub(crate) fn steps_per_pass(max_rows: usize, b: usize, steps: usize) -> usize {
+    (max_rows / b.max(1)).clamp(1, steps.max(1))
+}
+
+/// Forward passes per batch of `b` items of a gradient method, besides the corrupted run.
+pub(crate) fn forwards_per_batch(method: &Method, n_layers: usize, b: usize, max_rows: usize) -> u64 {
+    let passes = |steps: usize| steps.div_ceil(steps_per_pass(max_rows, b, steps)) as u64;
     match *method {
         Method::Eap => 1,
-        Method::EapIgInputs { steps } => 1 + steps as u64,
-        Method::EapIgActivations { steps } => 1 + ((2 * n_layers + 1) * steps) as u64,
+        Method::EapIgInputs { steps } => 1 + passes(steps),
+        Method::EapIgActivations { steps } => 1 + (2 * n_layers + 1) as u64 * passes(steps),
         Method::CleanCorrupted => 3,
         Method::Exact => 1,
     }
@@ -96,7 +103,24 @@ pub(crate) fn gradient_scores(
         });
         Ok(())
     };
-    let mut step = |edits: Vec<Intervention>| gradient_step(decoder, batch, config, edits, Some(&clean), track);
+    // Interpolation steps run several to a pass: the batch repeated once per step, the edits'
+    // tensors concatenated in the same order, the gradients summed over the replicas.
+    let mut repeated: Vec<Option<(Batch, Tensor)>> = Vec::new();
+    let mut steps_pass = |edits: Vec<Intervention>, m: usize| -> Result<Step> {
+        if repeated.len() < m {
+            repeated.resize(m, None);
+        }
+        if repeated[m - 1].is_none() {
+            let reference = clean.log_probs.repeat((m, 1))?;
+            repeated[m - 1] = Some((batch.repeat(m)?, reference));
+        }
+        let (rep, reference) = repeated[m - 1].as_ref().expect("made above");
+        gradient_step(decoder, rep, config, edits, Some(reference), track)?.0.fold(m)
+    };
+    let chunks = |steps: usize| -> Vec<Vec<usize>> {
+        let k = steps_per_pass(config.max_rows, batch.len(), steps);
+        (0..steps).collect::<Vec<_>>().chunks(k).map(|c| c.to_vec()).collect()
+    };
     let n_steps = match *method {
         Method::Eap => {
             add(eap_step.ok_or_else(|| Error::input("internal: EAP ran no gradient pass"))?)?;
@@ -104,43 +128,52 @@ pub(crate) fn gradient_scores(
         }
         Method::EapIgInputs { steps } => {
             let (z_in, z_in_corr) = (clean.z.get(0)?, z_corr.get(0)?);
-            for k in 0..steps {
-                let input = lerp(&z_in_corr, &z_in, k as f64 / steps as f64)?;
-                add(step(vec![clean.embed_replacing_input(&input, model_dtype)?])?.0)?;
+            for chunk in chunks(steps) {
+                let inputs = chunk
+                    .iter()
+                    .map(|&k| lerp(&z_in_corr, &z_in, k as f64 / steps as f64))
+                    .collect::<Result<Vec<_>>>()?;
+                let edit = clean.embed_replacing_input(&Tensor::cat(&inputs, 0)?, model_dtype)?;
+                add(steps_pass(vec![edit], chunk.len())?)?;
             }
             steps
         }
         Method::EapIgActivations { steps } => {
             let h = cfg.n_heads;
             for group in groups(cfg.n_layers) {
-                for k in 1..=steps {
-                    let alpha = k as f64 / steps as f64;
-                    let edit = match group {
-                        Group::Input => {
-                            let input = lerp(&z_corr.get(0)?, &clean.z.get(0)?, alpha)?;
-                            clean.embed_replacing_input(&input, model_dtype)?
-                        }
-                        Group::Heads(l) => {
-                            let from = shape.writer_index(Writer::Head { layer: l, head: 0 });
-                            let z = lerp(&z_corr.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
-                            // (H, b, s, d) → (b, s, H, d), the shape of hook_result
-                            let z = z.permute((1, 2, 0, 3))?.to_dtype(model_dtype)?;
-                            Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z))
-                        }
-                        Group::Mlp(l) => {
-                            let i = shape.writer_index(Writer::Mlp { layer: l });
-                            let z = lerp(&z_corr.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?;
-                            Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z))
-                        }
+                for chunk in chunks(steps) {
+                    // one (b, …) replacement per step, in the chunk's order
+                    let per_step = |alpha: f64| -> Result<Tensor> {
+                        Ok(match group {
+                            Group::Input => lerp(&z_corr.get(0)?, &clean.z.get(0)?, alpha)?,
+                            Group::Heads(l) => {
+                                let from = shape.writer_index(Writer::Head { layer: l, head: 0 });
+                                let z = lerp(&z_corr.narrow(0, from, h)?, &clean.z.narrow(0, from, h)?, alpha)?;
+                                // (H, b, s, d) → (b, s, H, d), the shape of hook_result
+                                z.permute((1, 2, 0, 3))?.to_dtype(model_dtype)?
+                            }
+                            Group::Mlp(l) => {
+                                let i = shape.writer_index(Writer::Mlp { layer: l });
+                                lerp(&z_corr.get(i)?, &clean.z.get(i)?, alpha)?.to_dtype(model_dtype)?
+                            }
+                        })
                     };
-                    add(step(vec![edit])?.0)?;
+                    let zs =
+                        chunk.iter().map(|&k| per_step((k + 1) as f64 / steps as f64)).collect::<Result<Vec<_>>>()?;
+                    let z = Tensor::cat(&zs, 0)?;
+                    let edit = match group {
+                        Group::Input => clean.embed_replacing_input(&z, model_dtype)?,
+                        Group::Heads(l) => Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z)),
+                        Group::Mlp(l) => Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z)),
+                    };
+                    add(steps_pass(vec![edit], chunk.len())?)?;
                 }
             }
             (2 * cfg.n_layers + 1) * steps
         }
         Method::CleanCorrupted => {
-            add(step(vec![])?.0)?;
-            add(step(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?])?.0)?;
+            add(steps_pass(vec![], 1)?)?;
+            add(steps_pass(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?], 1)?)?;
             2
         }
         Method::Exact => return Err(Error::input("internal: exact patching is not a gradient method")),

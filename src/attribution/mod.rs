@@ -90,7 +90,8 @@ pub struct AttributionConfig {
     pub batch_size: usize,
     /// also return one score matrix per item
     pub per_sample: bool,
-    /// exact patching: at most this many rows (items × edges patched together) per forward pass
+    /// at most this many rows per forward pass: exact patching's items × edges patched together,
+    /// EAP-IG's items × interpolation steps (at least one step per pass)
     pub max_rows: usize,
     /// how the gradient methods get the per-head q/k/v input gradients
     pub qkv_gradients: QkvGradients,
@@ -154,7 +155,7 @@ pub fn attribute(
                 Corruption::forwards_per_batch(&cfg.ablation)
                     + match cfg.method {
                         Method::Exact => exact::forwards_per_batch(&decoder.cfg, b.len(), cfg.max_rows),
-                        m => edge::forwards_per_batch(&m, decoder.cfg.n_layers),
+                        m => edge::forwards_per_batch(&m, decoder.cfg.n_layers, b.len(), cfg.max_rows),
                     }
             })
             .sum::<u64>();

@@ -182,10 +182,14 @@ impl Clean {
         Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, fix)
     }
 
-    /// The `hook_embed` replacement that makes the input writer's output `input` (b, s, d).
+    /// The `hook_embed` replacement that makes the input writer's output `input` (b, s, d), or
+    /// (m·b, s, d) for the batch repeated m times.
     pub fn embed_replacing_input(&self, input: &Tensor, model_dtype: DType) -> Result<Intervention> {
         let embed = match &self.pos {
-            Some(pos) => (input - pos.to_dtype(input.dtype())?)?,
+            Some(pos) => {
+                let m = input.dim(0)? / pos.dim(0)?;
+                (input - Tensor::cat(&vec![pos; m], 0)?.to_dtype(input.dtype())?)?
+            }
             None => input.clone(),
         };
         Ok(Intervention::new(HookPoint::Embed, Edit::Replace(embed.to_dtype(model_dtype)?)))
@@ -202,6 +206,31 @@ pub(crate) struct Step {
     pub patterns: Option<Tensor>,
     /// d(loss)/d(MLP hidden activations): (L, b, s, f), for the MLP fix only
     pub hidden: Option<Tensor>,
+}
+
+/// (n, m·b, …) → (n, b, …): the sum over the m replicas of a repeated batch.
+fn fold_replicas(t: Tensor, m: usize) -> Result<Tensor> {
+    if m == 1 {
+        return Ok(t);
+    }
+    let mut dims = t.dims().to_vec();
+    let b = dims[1] / m;
+    dims.splice(1..2, [m, b]);
+    Ok(t.reshape(dims)?.sum(1)?)
+}
+
+impl Step {
+    /// The gradients of a pass over a batch repeated m times (one interpolation step per
+    /// replica), summed over the replicas: what m passes over the batch would add up to.
+    pub fn fold(self, m: usize) -> Result<Step> {
+        let fold = |t: Option<Tensor>| t.map(|t| fold_replicas(t, m)).transpose();
+        Ok(Step {
+            readers: fold_replicas(self.readers, m)?,
+            writers: fold_replicas(self.writers, m)?,
+            patterns: fold(self.patterns)?,
+            hidden: fold(self.hidden)?,
+        })
+    }
 }
 
 fn add_optional(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
@@ -224,21 +253,22 @@ impl std::ops::Add for Step {
 }
 
 /// One forward + backward pass of the clean tokens under `edits`, differentiating the summed
-/// per-item loss. With `clean` None this is the clean run itself: it captures the writers, and
-/// its own log-probabilities are the KL reference (returned as `Clean`).
+/// per-item loss. `reference`: the clean run's log-probabilities at the batch's metric rows (the
+/// KL reference). With `reference` None this is the clean run itself: it captures the writers,
+/// and its own log-probabilities are the reference (returned as `Clean`).
 pub(crate) fn gradient_step(
     decoder: &Decoder,
     batch: &Batch,
     config: &AttributionConfig,
     edits: Vec<Intervention>,
-    clean: Option<&Clean>,
+    reference: Option<&Tensor>,
     track: &mut Tracker,
 ) -> Result<(Step, Option<Clean>)> {
     let (metric, qkv, fix) = (config.metric, config.qkv_gradients, config.fix);
     let cfg = &decoder.cfg;
     let dtype = work_dtype(decoder.dtype());
     let mut hooks = HookSet::new();
-    if clean.is_none() {
+    if reference.is_none() {
         hooks = hooks.capture(Clean::points(cfg, fix));
     }
     for site in fix.sites() {
@@ -258,11 +288,11 @@ pub(crate) fn gradient_step(
     hooks.tap_dtype = Some(dtype);
     let out = decoder.forward(&batch.clean, &hooks)?;
     track.forward();
-    let own = match clean {
+    let own = match reference {
         Some(_) => None,
         None => Some(Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, fix)?),
     };
-    let reference = clean.or(own.as_ref()).map(|c| &c.log_probs);
+    let reference = reference.or(own.as_ref().map(|c| &c.log_probs));
     let loss = metric.losses(&out.logits, batch, reference)?.sum_all()?;
     let grads = out.taps.gradients(&loss)?;
     track.backward();

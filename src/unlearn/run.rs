@@ -319,12 +319,7 @@ impl<'a> Unlearner<'a> {
             vars,
             selected,
             opt,
-            // Plain ops, not the fused ones (see `HookSet::composed`): an unlearning run reproduces
-            // bit for bit the checkpoints the committed fixtures were made from
-            // (tests/fixtures/tofu/unlearned_logits.safetensors, in transformers); the fused ops
-            // round differently, and AdamW turns last-bit differences of near-zero gradients into
-            // whole steps.
-            hooks: HookSet::new().training().composed(),
+            hooks: HookSet::new().training(),
             rng,
             order,
             at: 0,
