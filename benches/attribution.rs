@@ -4,8 +4,9 @@
 //! Instruct if `scripts/fetch-smollm2.sh` gives it) on a few IOI prompts, one timed run per
 //! method: seconds per example, forward/backward passes against the method's floor (per batch:
 //! EAP 2F+1B, EAP-IG inputs 2F+m(F+B), EAP-IG activations 2F+(2L+1)m(F+B), faithfulness 2F + 1F
-//! per circuit; EAP-IG runs twice, one interpolation step per pass and all m steps in one pass
-//! over the batch repeated m times, 2F+(F+B) and 2F+(2L+1)(F+B)), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
+//! per circuit; EAP-IG runs twice: one interpolation step per pass, and one item per batch with
+//! its m steps in one pass (the item repeated m times, up to 5 rows): 2F+(F+B) and
+//! 2F+(2L+1)(F+B) per item), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
 //! f32 matmul peak measured here first. EAP-IG on activations runs on one prompt (SmolLM2: 305
 //! gradient steps, about 2.7 minutes here; the whole bench about 3 minutes).
 //!
@@ -31,6 +32,7 @@ use common::{forward_flops, matmul_peak, smollm2_path};
 const BATCH: usize = 4;
 
 fn main() -> Result<()> {
+    circuitscope::alloc::keep_freed_memory();
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!("circuitscope attribution benchmark (CPU, f32, {} candle threads)", candle_core::utils::get_num_threads());
@@ -142,8 +144,9 @@ fn bench_model(
     for (method, fix, items, per_pass, work) in cells {
         let (flops_per_fwd, nb) = if items.len() == ex.len() { (fwd, n_batches) } else { (fwd_few, n_few) };
         let mut config = AttributionConfig { fix, ..attr(method) };
-        if method != Method::Exact {
-            config.max_rows = per_pass * config.batch_size.min(items.len());
+        if per_pass > 1 {
+            // steps share a pass up to STEP_ROWS rows: one item a batch
+            config.batch_size = 1;
         }
         reset_peak_rss();
         let t = Instant::now();
@@ -152,7 +155,7 @@ fn bench_model(
         let label = match method {
             Method::Exact => format!("exact ({} edges)", shape.n_edges()),
             Method::EapIgInputs { steps } | Method::EapIgActivations { steps } => {
-                format!("{} m={steps}, {per_pass}/pass", method.name())
+                format!("{} m={steps}, {}", method.name(), if per_pass > 1 { "steps/pass, b 1" } else { "1/pass" })
             }
             _ if fix.any() => format!("{} + {} fix", method.name(), fix.name()),
             _ => method.name().to_string(),
@@ -163,7 +166,8 @@ fn bench_model(
             // one gradient pass per `per_pass` interpolation steps
             Method::EapIgInputs { .. } | Method::EapIgActivations { .. } => {
                 let passes = work.1 / m * m.div_ceil(per_pass);
-                (nb * (2 + passes), nb * passes)
+                let batches = if per_pass > 1 { items.len() } else { nb };
+                (batches * (2 + passes), batches * passes)
             }
             _ => (nb * work.0, nb * work.1),
         };

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 type Shapes = Vec<(usize, usize)>;
 
 fn main() -> Result<()> {
+    circuitscope::alloc::keep_freed_memory();
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!(

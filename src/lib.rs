@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod alloc;
 pub mod analyses;
 pub mod attribution;
 pub mod data;

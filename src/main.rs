@@ -10,6 +10,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    circuitscope::alloc::keep_freed_memory();
     if let Err(e) = cli::run(cli::Cli::parse()) {
         eprintln!("error: {}", cli::error_line(&e));
         std::process::exit(1);

@@ -542,10 +542,12 @@ fn clean_corrupted_is_the_mean_of_eap_and_the_gradient_at_the_corrupted_input() 
     assert_eq!((ig.passes.forwards, ig.passes.backwards), (7, 5), "EAP-IG inputs: 2F + m(F+B)");
     let act = run(&model, &ex, &one(Method::EapIgActivations { steps: 5 }));
     assert_eq!((act.passes.forwards, act.passes.backwards), (2 + 5 * 5, 25), "EAP-IG activations: 2F + (2L+1)m(F+B)");
-    let ig = run(&model, &ex, &config(Method::EapIgInputs { steps: 5 }));
-    assert_eq!((ig.passes.forwards, ig.passes.backwards), (3, 1), "EAP-IG inputs, steps batched: 2F + (F+B)");
-    let act = run(&model, &ex, &config(Method::EapIgActivations { steps: 5 }));
-    assert_eq!((act.passes.forwards, act.passes.backwards), (2 + 5, 5), "EAP-IG activations, steps batched");
+    // one item a batch: its 5 steps share a pass (3 batches)
+    let each = |method| AttributionConfig { batch_size: 1, ..config(method) };
+    let ig = run(&model, &ex, &each(Method::EapIgInputs { steps: 5 }));
+    assert_eq!((ig.passes.forwards, ig.passes.backwards), (3 * 3, 3), "EAP-IG inputs, steps batched: 2F + (F+B)");
+    let act = run(&model, &ex, &each(Method::EapIgActivations { steps: 5 }));
+    assert_eq!((act.passes.forwards, act.passes.backwards), (3 * (2 + 5), 3 * 5), "EAP-IG activations, steps batched");
 }
 
 /// EAP-IG's interpolation steps several to a pass (the batch repeated once per step) give the
@@ -561,10 +563,11 @@ fn interpolation_steps_batched_give_the_scores_of_one_step_per_pass() {
             for (metric, fix) in
                 [(Metric::LogitDiff, ReaderFix::default()), (Metric::Kl, ReaderFix { qk: true, mlp: true })]
             {
-                let base = AttributionConfig { metric, fix, per_sample: true, ..config(method) };
-                let single = run(&model, &ex, &AttributionConfig { max_rows: 3, ..base.clone() });
+                // one item a batch, whose steps share passes up to max_rows
+                let base = AttributionConfig { metric, fix, per_sample: true, batch_size: 1, ..config(method) };
+                let single = run(&model, &ex, &AttributionConfig { max_rows: 1, ..base.clone() });
                 // 2 steps per pass: 5 = 2 + 2 + 1 and 3 = 2 + 1
-                let paired = run(&model, &ex, &AttributionConfig { max_rows: 6, ..base.clone() });
+                let paired = run(&model, &ex, &AttributionConfig { max_rows: 2, ..base.clone() });
                 let all = run(&model, &ex, &AttributionConfig { max_rows: 64, ..base });
                 for (name, got) in [("2 per pass", &paired), ("all in one pass", &all)] {
                     let what = format!("{family} {} {metric:?} {name}", method.name());

@@ -26,6 +26,10 @@ pub struct AttributeArgs {
     /// also write one score matrix per item to <out stem>.per_sample.safetensors
     #[arg(long)]
     pub per_sample: bool,
+    /// rows per forward pass: EAP-IG's items × interpolation steps (the steps of a batch share
+    /// passes up to it; the batch size gives one step per pass), exact patching's items × edges
+    #[arg(long, default_value_t = AttributionConfig::default().max_rows)]
+    pub max_rows: usize,
     /// gradient methods: score query and key edges through their exactly recomputed attention
     /// pattern (AtP*'s QK fix), which a saturated softmax otherwise hides from the gradient
     #[arg(long)]
@@ -47,8 +51,8 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     if (a.qk_fix || a.mlp_fix) && method == Method::Exact {
         bail!("--qk-fix and --mlp-fix apply to the gradient methods; exact patching needs no fix");
     }
-    if a.run.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
+    if a.run.batch_size == 0 || a.max_rows == 0 {
+        bail!("--batch-size and --max-rows must be at least 1");
     }
     check_output(&a.out, "--out")?;
     let (meta_path, per_sample_path) = (sibling(&a.out, ".meta.json"), sibling(&a.out, ".per_sample.safetensors"));
@@ -71,6 +75,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
         ablation: data.ablation(&examples, model.tokenizer()?)?,
         batch_size: a.run.batch_size,
         per_sample: a.per_sample,
+        max_rows: a.max_rows,
         fix: ReaderFix { qk: a.qk_fix, mlp: a.mlp_fix },
         ..Default::default()
     };
@@ -99,7 +104,7 @@ pub fn run(a: &AttributeArgs) -> Result<()> {
     let meta = json!({
         "method": method.name(), "steps": method.steps(), "fix": cfg.fix.name(), "metric": data.metric.name(),
         "intervention": data.intervention.name(), "reference": data.reference_json(&a.run, &cfg.ablation), "data": a.run.data, "data_kind": data.file.kind().name(),
-        "n_items": examples.len(), "batch_size": a.run.batch_size, "model": model.path,
+        "n_items": examples.len(), "batch_size": a.run.batch_size, "max_rows": a.max_rows, "model": model.path,
         "dtype": format!("{dtype:?}").to_lowercase(),
         "device": circuitscope::model::device::name(model.decoder.device()),
         "passes": {"forwards": result.passes.forwards, "backwards": result.passes.backwards},
