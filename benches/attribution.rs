@@ -144,9 +144,12 @@ fn bench_model(
     for (method, fix, items, per_pass, work) in cells {
         let (flops_per_fwd, nb) = if items.len() == ex.len() { (fwd, n_batches) } else { (fwd_few, n_few) };
         let mut config = AttributionConfig { fix, ..attr(method) };
-        if per_pass > 1 {
+        match (method, per_pass) {
+            (Method::Exact, _) => {}
+            // one interpolation step a pass
+            (_, 1) => config.max_rows = 1,
             // steps share a pass up to STEP_ROWS rows: one item a batch
-            config.batch_size = 1;
+            _ => config.batch_size = 1,
         }
         reset_peak_rss();
         let t = Instant::now();
