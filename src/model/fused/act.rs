@@ -3,7 +3,7 @@
 //! tensor ops (with `powf`) and 6-digit constants; a gated MLP composed of candle ops is three
 //! nodes forward and five gradient tensors backward.
 
-use super::{apply, map, no_grad, Float, Kernel};
+use super::{kernel_forward, map, no_grad, Float, Kernel};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 const C: f64 = 0.797_884_560_802_865_4; // √(2/π)
@@ -75,13 +75,7 @@ impl Kernel for Derivative {
 }
 
 impl CustomOp1 for Forward {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s, l)])
-    }
+    kernel_forward!(op => op; 1);
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(no_grad(Derivative(self.0), &[x, g])?))
@@ -89,19 +83,7 @@ impl CustomOp1 for Forward {
 }
 
 impl CustomOp2 for Forward {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s1, l1), (s2, l2)])
-    }
+    kernel_forward!(op => op; 2);
 
     fn bwd(
         &self,

@@ -65,7 +65,7 @@ fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> cand
     Ok(&s.as_slice::<T>()?[a..b])
 }
 
-fn apply<K: Kernel>(k: &K, args: &[(&CpuStorage, &Layout)]) -> candle_core::Result<(CpuStorage, Shape)> {
+pub(crate) fn apply<K: Kernel>(k: &K, args: &[(&CpuStorage, &Layout)]) -> candle_core::Result<(CpuStorage, Shape)> {
     let (first, l0) = args[0];
     let shape = k.shape(l0.shape());
     let dims = l0.dims();
@@ -84,48 +84,69 @@ fn apply<K: Kernel>(k: &K, args: &[(&CpuStorage, &Layout)]) -> candle_core::Resu
     })
 }
 
+/// `name` and `cpu_fwd` of a custom op of 1, 2 or 3 inputs whose forward pass is the kernel
+/// `$k`, an expression of the op bound to `$op`.
+macro_rules! kernel_forward {
+    ($op:ident => $k:expr; 1) => {
+        fn name(&self) -> &'static str {
+            let $op = self;
+            Kernel::name($k)
+        }
+        fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+            let $op = self;
+            $crate::model::fused::apply($k, &[(s, l)])
+        }
+    };
+    ($op:ident => $k:expr; 2) => {
+        fn name(&self) -> &'static str {
+            let $op = self;
+            Kernel::name($k)
+        }
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+        ) -> candle_core::Result<(CpuStorage, Shape)> {
+            let $op = self;
+            $crate::model::fused::apply($k, &[(s1, l1), (s2, l2)])
+        }
+    };
+    ($op:ident => $k:expr; 3) => {
+        fn name(&self) -> &'static str {
+            let $op = self;
+            Kernel::name($k)
+        }
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> candle_core::Result<(CpuStorage, Shape)> {
+            let $op = self;
+            $crate::model::fused::apply($k, &[(s1, l1), (s2, l2), (s3, l3)])
+        }
+    };
+}
+pub(crate) use kernel_forward;
+
 /// A kernel as an op without a backward (the backward passes' own steps).
 pub(crate) struct NoGrad<K>(pub K);
 
 impl<K: Kernel> CustomOp1 for NoGrad<K> {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(&self.0, &[(s, l)])
-    }
+    kernel_forward!(op => &op.0; 1);
 }
 
 impl<K: Kernel> CustomOp2 for NoGrad<K> {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(&self.0, &[(s1, l1), (s2, l2)])
-    }
+    kernel_forward!(op => &op.0; 2);
 }
 
 impl<K: Kernel> CustomOp3 for NoGrad<K> {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(&self.0, &[(s1, l1), (s2, l2), (s3, l3)])
-    }
+    kernel_forward!(op => &op.0; 3);
 }
 
 /// Runs kernel `k` on `xs` (made contiguous), without a backward.

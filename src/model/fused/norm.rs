@@ -4,7 +4,7 @@
 //!   dx = (g⊙w − mean(g⊙w) − x̂ · mean(g⊙w ⊙ x̂)) / σ     (no mean(g⊙w) term for RMS)
 //!   dw = Σ_rows g ⊙ x̂,   db = Σ_rows g
 
-use super::{apply, column_sums, no_grad, rows, Float, Kernel};
+use super::{column_sums, kernel_forward, no_grad, rows, Float, Kernel};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 #[derive(Clone, Copy)]
@@ -127,19 +127,7 @@ impl Norm {
 }
 
 impl CustomOp2 for Norm {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s1, l1), (s2, l2)])
-    }
+    kernel_forward!(op => op; 2);
 
     fn bwd(
         &self,
@@ -153,21 +141,7 @@ impl CustomOp2 for Norm {
 }
 
 impl CustomOp3 for Norm {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s1, l1), (s2, l2), (s3, l3)])
-    }
+    kernel_forward!(op => op; 3);
 
     fn bwd(
         &self,

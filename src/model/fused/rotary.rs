@@ -2,7 +2,7 @@
 //! rotation by angle θ per pair (i, i + dims/2), so its backward is the rotation by −θ: the same
 //! op with the sine negated (the tables repeat each angle in both halves).
 
-use super::{apply, no_grad, rows, Float, Kernel};
+use super::{kernel_forward, no_grad, rows, Float, Kernel};
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 struct Rope {
@@ -42,13 +42,7 @@ impl Kernel for Rope {
 }
 
 impl CustomOp1 for Rope {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s, l)])
-    }
+    kernel_forward!(op => op; 1);
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let inverse = Rope { cos: self.cos.clone(), sin: self.sin.clone(), dims: self.dims, sign: -self.sign };

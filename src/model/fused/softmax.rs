@@ -2,7 +2,7 @@
 //! dx = scale · y ⊙ (g − Σ g ⊙ y). With the mask, x is (..., s, s) attention scores and query i
 //! sees keys j ≤ i (within the sliding window, if any): the same as adding attention's −∞ mask.
 
-use super::{apply, no_grad, rows, Float, Kernel};
+use super::{kernel_forward, no_grad, rows, Float, Kernel};
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 /// Which keys each query sees: all of them, or the causal ones (within a window).
@@ -85,13 +85,7 @@ impl Kernel for SoftmaxGrad {
 }
 
 impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        Kernel::name(self)
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        apply(self, &[(s, l)])
-    }
+    kernel_forward!(op => op; 1);
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(no_grad(SoftmaxGrad { scale: self.scale }, &[y, g])?))
