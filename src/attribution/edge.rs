@@ -7,7 +7,7 @@
 use super::data::Batch;
 use super::reader_fix::{self, FixInputs};
 use super::runs::{
-    contract, contract_per_item, corrupted, gradient_step, node_contract, Clean, Corruption, Step, Tracker,
+    contract, contract_per_item, corrupted, gradient_step, node_contract, Clean, Corruption, Step, Tiles, Tracker,
 };
 use super::{AttributionConfig, Method};
 use crate::error::{Error, Result};
@@ -112,16 +112,9 @@ pub(crate) fn gradient_scores(
     };
     // Interpolation steps run several to a pass: the batch repeated once per step, the edits'
     // tensors concatenated in the same order, the gradients summed over the replicas.
-    let mut repeated: Vec<Option<(Batch, Tensor)>> = Vec::new();
+    let mut tiles = Tiles::new(batch, &clean.log_probs);
     let mut steps_pass = |edits: Vec<Intervention>, m: usize| -> Result<Step> {
-        if repeated.len() < m {
-            repeated.resize(m, None);
-        }
-        if repeated[m - 1].is_none() {
-            let reference = clean.log_probs.repeat((m, 1))?;
-            repeated[m - 1] = Some((batch.repeat(m)?, reference));
-        }
-        let (rep, reference) = repeated[m - 1].as_ref().expect("made above");
+        let (rep, reference) = tiles.get(m)?;
         gradient_step(decoder, rep, config, edits, Some(reference), track)?.0.fold(m)
     };
     let chunks = |steps: usize| -> Vec<Vec<usize>> {

@@ -9,7 +9,7 @@ use super::data::Batch;
 use super::edge::BatchScores;
 use super::metric::Metric;
 use super::reader_fix::ReaderFix;
-use super::runs::{corrupted, Clean, Corruption, Tracker};
+use super::runs::{corrupted, Clean, Corruption, Tiles, Tracker};
 use super::writers::reader_site;
 use crate::error::Result;
 use crate::graph::GraphShape;
@@ -67,18 +67,14 @@ pub(crate) fn exact_scores(
 
     let per = edges_per_pass(b, max_rows);
     let mut per_item = vec![0f32; b * nf * nb];
-    let mut tiled: Option<(usize, Batch, Tensor)> = None; // (copies, tiled batch, tiled KL reference)
-                                                          // Each pass's losses stay on the model's device until all passes are queued: one copy back.
+    let mut tiles = Tiles::new(batch, &clean.log_probs);
+    // Each pass's losses stay on the model's device until all passes are queued: one copy back.
     let mut pending: Vec<(&[Edge], Tensor)> = Vec::new();
     let groups = edge_groups(cfg);
     for (point, edges) in &groups {
         for chunk in edges.chunks(per) {
             let n = chunk.len();
-            if tiled.as_ref().map(|t| t.0) != Some(n) {
-                let reference = clean.log_probs.repeat((n, 1))?;
-                tiled = Some((n, batch.repeat(n)?, reference));
-            }
-            let Some((_, tb, reference)) = &tiled else { continue };
+            let (tb, reference) = tiles.get(n)?;
             let mut parts = Vec::with_capacity(n);
             for &(w, _, head) in chunk {
                 let dz = delta.get(w)?; // (b, s, d)

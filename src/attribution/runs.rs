@@ -188,11 +188,38 @@ impl Clean {
         let embed = match &self.pos {
             Some(pos) => {
                 let m = input.dim(0)? / pos.dim(0)?;
-                (input - Tensor::cat(&vec![pos; m], 0)?.to_dtype(input.dtype())?)?
+                (input - pos.repeat((m, 1, 1))?.to_dtype(input.dtype())?)?
             }
             None => input.clone(),
         };
         Ok(Intervention::new(HookPoint::Embed, Edit::Replace(embed.to_dtype(model_dtype)?)))
+    }
+}
+
+/// A batch repeated n times ([`Batch::repeat`]) with its KL reference repeated alike, made once
+/// per n: several patches (exact patching) or interpolation steps (EAP-IG) in one pass.
+pub(crate) struct Tiles<'a> {
+    batch: &'a Batch,
+    reference: &'a Tensor,
+    made: Vec<Option<(Batch, Tensor)>>,
+}
+
+impl<'a> Tiles<'a> {
+    /// `reference`: the clean run's log-probabilities at `batch`'s metric rows.
+    pub fn new(batch: &'a Batch, reference: &'a Tensor) -> Self {
+        Tiles { batch, reference, made: Vec::new() }
+    }
+
+    /// The batch n times over and its reference.
+    pub fn get(&mut self, n: usize) -> Result<(&Batch, &Tensor)> {
+        if self.made.len() < n {
+            self.made.resize(n, None);
+        }
+        if self.made[n - 1].is_none() {
+            self.made[n - 1] = Some((self.batch.repeat(n)?, self.reference.repeat((n, 1))?));
+        }
+        let (b, r) = self.made[n - 1].as_ref().expect("made above");
+        Ok((b, r))
     }
 }
 

@@ -139,21 +139,15 @@ impl Ops {
         if let Some(a) = self.fused_act(x, act) {
             return Ok(fused::act::activation(x, a)?);
         }
-        if self.diff && self.exact {
-            // candle's fused GeLU backward uses constants rounded to ~6 digits; these compositions
-            // differentiate exactly.
-            match act {
-                Activation::GeluTanh => return Ok(fused::act::gelu_tanh_composed(x)?),
-                Activation::GeluErf => {
-                    let e = (x * std::f64::consts::FRAC_1_SQRT_2)?.erf()?;
-                    return Ok(((x * 0.5)? * (e + 1.0)?)?);
-                }
-                _ => {}
-            }
+        if self.diff && self.exact && act == Activation::GeluErf {
+            // candle's fused GeLU backward uses constants rounded to ~6 digits; this composition
+            // differentiates exactly.
+            let e = (x * std::f64::consts::FRAC_1_SQRT_2)?.erf()?;
+            return Ok(((x * 0.5)? * (e + 1.0)?)?);
         }
         Ok(match act {
-            // Differentiated passes that accept an approximate activation (training) still get an
-            // exact derivative here.
+            // Every differentiated pass, training's too, gets GPT-2's GeLU differentiated exactly
+            // (off the CPU, where `fused_act` has no op).
             Activation::GeluTanh if self.diff => fused::act::gelu_tanh_composed(x)?,
             Activation::GeluTanh => x.gelu()?,
             Activation::GeluErf => x.gelu_erf()?,

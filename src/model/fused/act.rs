@@ -75,7 +75,7 @@ impl Kernel for Derivative {
 }
 
 impl CustomOp1 for Forward {
-    kernel_forward!(op => op; 1);
+    kernel_forward!(op => op; s l);
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(no_grad(Derivative(self.0), &[x, g])?))
@@ -83,7 +83,7 @@ impl CustomOp1 for Forward {
 }
 
 impl CustomOp2 for Forward {
-    kernel_forward!(op => op; 2);
+    kernel_forward!(op => op; s1 l1, s2 l2);
 
     fn bwd(
         &self,

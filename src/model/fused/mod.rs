@@ -21,7 +21,6 @@ use rayon::prelude::*;
 pub trait Float: WithDType {
     fn exp(self) -> Self;
     fn sqrt(self) -> Self;
-    fn tanh(self) -> Self;
     fn maximum(self, o: Self) -> Self;
     fn neg_infinity() -> Self;
 }
@@ -34,9 +33,6 @@ macro_rules! float {
             }
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
-            }
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
             }
             fn maximum(self, o: Self) -> Self {
                 <$t>::max(self, o)
@@ -84,51 +80,17 @@ pub(crate) fn apply<K: Kernel>(k: &K, args: &[(&CpuStorage, &Layout)]) -> candle
     })
 }
 
-/// `name` and `cpu_fwd` of a custom op of 1, 2 or 3 inputs whose forward pass is the kernel
-/// `$k`, an expression of the op bound to `$op`.
+/// `name` and `cpu_fwd` of a custom op whose forward pass is the kernel `$k`, an expression of
+/// the op bound to `$op`; one `storage layout` pair of names per input.
 macro_rules! kernel_forward {
-    ($op:ident => $k:expr; 1) => {
+    ($op:ident => $k:expr; $($s:ident $l:ident),+) => {
         fn name(&self) -> &'static str {
             let $op = self;
             Kernel::name($k)
         }
-        fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn cpu_fwd(&self, $($s: &CpuStorage, $l: &Layout),+) -> candle_core::Result<(CpuStorage, Shape)> {
             let $op = self;
-            $crate::model::fused::apply($k, &[(s, l)])
-        }
-    };
-    ($op:ident => $k:expr; 2) => {
-        fn name(&self) -> &'static str {
-            let $op = self;
-            Kernel::name($k)
-        }
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<(CpuStorage, Shape)> {
-            let $op = self;
-            $crate::model::fused::apply($k, &[(s1, l1), (s2, l2)])
-        }
-    };
-    ($op:ident => $k:expr; 3) => {
-        fn name(&self) -> &'static str {
-            let $op = self;
-            Kernel::name($k)
-        }
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-            s3: &CpuStorage,
-            l3: &Layout,
-        ) -> candle_core::Result<(CpuStorage, Shape)> {
-            let $op = self;
-            $crate::model::fused::apply($k, &[(s1, l1), (s2, l2), (s3, l3)])
+            $crate::model::fused::apply($k, &[$(($s, $l)),+])
         }
     };
 }
@@ -138,15 +100,15 @@ pub(crate) use kernel_forward;
 pub(crate) struct NoGrad<K>(pub K);
 
 impl<K: Kernel> CustomOp1 for NoGrad<K> {
-    kernel_forward!(op => &op.0; 1);
+    kernel_forward!(op => &op.0; s l);
 }
 
 impl<K: Kernel> CustomOp2 for NoGrad<K> {
-    kernel_forward!(op => &op.0; 2);
+    kernel_forward!(op => &op.0; s1 l1, s2 l2);
 }
 
 impl<K: Kernel> CustomOp3 for NoGrad<K> {
-    kernel_forward!(op => &op.0; 3);
+    kernel_forward!(op => &op.0; s1 l1, s2 l2, s3 l3);
 }
 
 /// Runs kernel `k` on `xs` (made contiguous), without a backward.

@@ -127,7 +127,7 @@ impl Norm {
 }
 
 impl CustomOp2 for Norm {
-    kernel_forward!(op => op; 2);
+    kernel_forward!(op => op; s1 l1, s2 l2);
 
     fn bwd(
         &self,
@@ -141,7 +141,7 @@ impl CustomOp2 for Norm {
 }
 
 impl CustomOp3 for Norm {
-    kernel_forward!(op => op; 3);
+    kernel_forward!(op => op; s1 l1, s2 l2, s3 l3);
 
     fn bwd(
         &self,

@@ -42,7 +42,7 @@ impl Kernel for Rope {
 }
 
 impl CustomOp1 for Rope {
-    kernel_forward!(op => op; 1);
+    kernel_forward!(op => op; s l);
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let inverse = Rope { cos: self.cos.clone(), sin: self.sin.clone(), dims: self.dims, sign: -self.sign };

@@ -85,7 +85,7 @@ impl Kernel for SoftmaxGrad {
 }
 
 impl CustomOp1 for Softmax {
-    kernel_forward!(op => op; 1);
+    kernel_forward!(op => op; s l);
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(no_grad(SoftmaxGrad { scale: self.scale }, &[y, g])?))
