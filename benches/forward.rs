@@ -3,7 +3,7 @@
 //! Prints (1) this machine's f32 matmul speed measured with candle itself, the yardstick for every
 //! other figure; (2) per model, forward throughput without hooks, with a full activation cache, and
 //! with the gradient taps edge attribution patching needs (forward + backward), plus the measured
-//! cost of firing inactive hook points; (3) peak RSS of loading SmolLM2 in a child process relative
+//! cost of firing inactive hook points and each pass's peak heap growth; (3) peak RSS of loading SmolLM2 in a child process relative
 //! to its f32 weight bytes.
 
 use anyhow::{Context, Result};
@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{forward_flops, matmul_peak, smollm2_path, time_min, token_ids};
+use common::{forward_flops, heap, matmul_peak, smollm2_path, time_min, token_ids};
+
+const MIB: f64 = 1024.0 * 1024.0;
 use std::time::{Duration, Instant};
 
 /// (batch, sequence) shapes to benchmark a model at.
@@ -114,6 +116,8 @@ struct Cell {
     tokens_per_s: f64,
     /// nominal matmul FLOPs per second over the matmul peak of this run
     fraction_of_peak: f64,
+    /// heap growth at the peak of one call beyond what was live before it (weights excluded)
+    peak_heap_mib: f64,
 }
 
 /// (mode, FLOPs in forward passes' worth, what it runs): forward = 1, forward + backward = 3.
@@ -150,8 +154,8 @@ fn bench_model(
     let fire_ns = inactive_fire_ns(dec)?;
     let n_points = dec.hook_points().len();
     println!(
-        "{:<8} {:<24} {:>10} {:>11} {:>9} {:>7} {:>6}",
-        "b x s", "mode", "ms/pass", "tokens/s", "GFLOP/s", "% peak", "runs"
+        "{:<8} {:<24} {:>10} {:>11} {:>9} {:>7} {:>9} {:>6}",
+        "b x s", "mode", "ms/pass", "tokens/s", "GFLOP/s", "% peak", "heap MiB", "runs"
     );
     let full = HookSet::new().capture_all();
     let mut notes = Vec::new();
@@ -212,15 +216,18 @@ fn bench_model(
                 continue;
             }
             let (secs, runs) = time_min(&mut f)?;
+            let (done, heap) = heap::peak_growth(&mut f);
+            done?;
             let fraction = passes * flops / secs / 1e9 / peak;
             println!(
-                "{:<8} {:<24} {:>10.3} {:>11.0} {:>9.2} {:>6.1}% {:>6}",
+                "{:<8} {:<24} {:>10.3} {:>11.0} {:>9.2} {:>6.1}% {:>9.1} {:>6}",
                 format!("{b}x{s}"),
                 mode,
                 secs * 1e3,
                 (b * s) as f64 / secs,
                 passes * flops / secs / 1e9,
                 100.0 * fraction,
+                heap as f64 / MIB,
                 runs
             );
             times.insert(mode, secs);
@@ -232,6 +239,7 @@ fn bench_model(
                 ms: secs * 1e3,
                 tokens_per_s: (b * s) as f64 / secs,
                 fraction_of_peak: fraction,
+                peak_heap_mib: heap as f64 / MIB,
             });
         }
         if !only.is_empty() {

@@ -47,6 +47,24 @@ fn capturing_everything_changes_no_logit_and_shapes_are_as_documented() {
 }
 
 #[test]
+fn logits_at_chosen_rows_are_those_rows_of_the_full_logits() {
+    let rows = Tensor::new(&[6u32, 0, 9, 13], &Device::Cpu).unwrap(); // flat item·7 + position
+    for family in FAMILIES {
+        let m = load(family);
+        let full = m.decoder.logits(&clean()).unwrap();
+        let v = full.dim(2).unwrap();
+        let want = full.reshape((14, v)).unwrap().index_select(&rows, 0).unwrap();
+        let got = m.decoder.forward(&clean(), &HookSet::new().logits_at(&rows)).unwrap().logits;
+        assert_eq!(got.dims(), &[4, v], "{family}");
+        assert!(max_abs_diff(&want, &got) < 1e-5, "{family}: {}", max_abs_diff(&want, &got));
+    }
+    let m = load("llama");
+    let past = Tensor::new(&[3u32, 14], &Device::Cpu).unwrap();
+    let err = m.decoder.forward(&clean(), &HookSet::new().logits_at(&past)).err().expect("row 14 of 2 x 7");
+    assert!(err.to_string().contains("logit row 14 is past the batch's 2 x 7 positions"), "{err}");
+}
+
+#[test]
 fn head_results_sum_to_the_attention_output() {
     for family in FAMILIES {
         let m = load(family);

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+pub mod heap;
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
+
 /// Each cell repeats until it has at least this much work and `MIN_RUNS` runs; we report the min.
 const MIN_CELL_SECS: f64 = 1.0;
 const MIN_RUNS: usize = 3;

@@ -90,7 +90,7 @@ pub(crate) fn exact_scores(
                 });
             }
             let add = Tensor::cat(&parts, 0)?.to_dtype(decoder.dtype())?;
-            let hooks = HookSet::new().intervene(Intervention::new(*point, Edit::Add(add)));
+            let hooks = HookSet::new().intervene(Intervention::new(*point, Edit::Add(add))).logits_at(&tb.rows);
             let out = decoder.forward(&tb.clean, &hooks)?;
             track.forward();
             pending.push((chunk, metric.losses(&out.logits, tb, Some(reference))?.to_dtype(candle_core::DType::F64)?));

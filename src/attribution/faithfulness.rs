@@ -326,7 +326,7 @@ fn clean_run(decoder: &Decoder, batch: &Batch, track: &mut Tracker) -> Result<(C
     let cfg = &decoder.cfg;
     let streams = stream_points(cfg);
     let hooks = HookSet::new().capture(writer_points(cfg).into_iter().chain(streams.iter().copied()));
-    let out = decoder.forward(&batch.clean, &hooks)?;
+    let out = decoder.forward(&batch.clean, &hooks.logits_at(&batch.rows))?;
     track.forward();
     let clean = Clean::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, ReaderFix::default())?;
     let dtype = work_dtype(decoder.dtype());
@@ -422,7 +422,7 @@ impl Evaluator<'_> {
         for patch in patches {
             hooks = hooks.intervene(self.intervention(patch)?);
         }
-        let out = self.decoder.forward(&batch.clean, &hooks)?;
+        let out = self.decoder.forward(&batch.clean, &hooks.logits_at(&batch.rows))?;
         track.forward();
         metric.values(&out.logits, batch, Some(&clean.log_probs))
     }

@@ -112,7 +112,19 @@ pub fn row_log_probs(logits: &Tensor, batch: &Batch) -> Result<Tensor> {
 }
 
 /// logits (b, s, V) → (n_rows, V) at the metric rows.
+/// The logits at `batch`'s metric rows (n_rows, V): picked out of (b, s, V), or as they are when
+/// the forward pass unembedded only those rows (`HookSet::logits_at(&batch.rows)`).
 fn row_logits(logits: &Tensor, batch: &Batch) -> Result<Tensor> {
+    let n_rows = batch.rows.dim(0)?;
+    if logits.rank() == 2 {
+        if logits.dim(0)? != n_rows {
+            return Err(Error::input(format!(
+                "logits of shape {:?} are not the {n_rows} metric rows of the batch",
+                logits.dims()
+            )));
+        }
+        return Ok(logits.clone());
+    }
     let (b, s, v) = logits.dims3()?;
     if b != batch.len() || s != batch.seq_len() {
         return Err(Error::input(format!(

@@ -118,7 +118,8 @@ pub(crate) fn corrupted(decoder: &Decoder, batch: &Batch, c: &Corruption, track:
     let shape = (GraphShape::of(cfg).n_fwd(), batch.len(), batch.seq_len(), cfg.d_model);
     Ok(match c {
         Corruption::Patching(alpha) => {
-            let out = decoder.forward(batch.corrupted()?, &HookSet::new().capture(writer_points(cfg)))?;
+            let hooks = HookSet::new().capture(writer_points(cfg)).logits_at(&batch.rows);
+            let out = decoder.forward(batch.corrupted()?, &hooks)?;
             track.forward();
             Corrupted {
                 z: writer_outputs(&out.cache, cfg, dtype)?,
@@ -177,7 +178,8 @@ impl Clean {
 
     /// A clean forward pass that only captures (with the streams `fix` needs).
     pub fn run(decoder: &Decoder, batch: &Batch, fix: ReaderFix, track: &mut Tracker) -> Result<Self> {
-        let out = decoder.forward(&batch.clean, &HookSet::new().capture(Self::points(&decoder.cfg, fix)))?;
+        let hooks = HookSet::new().capture(Self::points(&decoder.cfg, fix)).logits_at(&batch.rows);
+        let out = decoder.forward(&batch.clean, &hooks)?;
         track.forward();
         Self::from_cache(&out.cache, decoder, row_log_probs(&out.logits, batch)?, fix)
     }
@@ -313,7 +315,7 @@ pub(crate) fn gradient_step(
     };
     hooks = hooks.tap(writer_tap_points(cfg));
     hooks.tap_dtype = Some(dtype);
-    let out = decoder.forward(&batch.clean, &hooks)?;
+    let out = decoder.forward(&batch.clean, &hooks.logits_at(&batch.rows))?;
     track.forward();
     let own = match reference {
         Some(_) => None,

@@ -213,6 +213,11 @@ pub struct HookSet {
     /// Plain candle ops instead of the CPU's fused ones: the reference the fused ops (and their
     /// backward passes) are checked against; slower.
     pub composed: bool,
+    /// (n,) u32 flat indices `item·s + position`: unembed only these positions, and return
+    /// logits (n, V) instead of (b, s, V). A metric that reads a few positions (attribution's
+    /// answer rows, an unlearning loss's answer tokens) skips the rest of the unembedding, a
+    /// fifth of SmolLM2's forward and backward.
+    pub logit_rows: Option<Tensor>,
 }
 
 impl HookSet {
@@ -260,6 +265,12 @@ impl HookSet {
     /// Plain candle ops only (see [`HookSet::composed`]).
     pub fn composed(mut self) -> Self {
         self.composed = true;
+        self
+    }
+
+    /// Logits at these flat positions only (see [`HookSet::logit_rows`]).
+    pub fn logits_at(mut self, rows: &Tensor) -> Self {
+        self.logit_rows = Some(rows.clone());
         self
     }
 

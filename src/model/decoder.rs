@@ -36,7 +36,7 @@ pub struct Decoder {
 
 /// What one forward pass returns.
 pub struct ForwardOutput {
-    /// (b, s, V)
+    /// (b, s, V), or (n, V) at the hook set's `logit_rows`
     pub logits: Tensor,
     pub cache: ActivationCache,
     pub taps: Taps,
@@ -133,6 +133,23 @@ impl Decoder {
         Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype, &self.device)?, window, ops })
     }
 
+    /// (b, s, d) → (n, d): the final stream at flat positions `rows` (n,) of `HookSet::logit_rows`.
+    fn logit_rows(&self, normed: Tensor, rows: &Tensor) -> Result<Tensor> {
+        let (b, s, d) = normed.dims3()?;
+        let n = rows.dims1().map_err(|_| {
+            Error::input(format!("logit rows must be one index per row (n,), got shape {:?}", rows.dims()))
+        })?;
+        // Checked where that costs nothing: reading indices back from a GPU would wait for it.
+        if rows.device().is_cpu() {
+            let max = rows.to_dtype(DType::U32)?.to_vec1::<u32>()?.into_iter().max();
+            if let Some(m) = max.filter(|&m| m as usize >= b * s) {
+                return Err(Error::input(format!("logit row {m} is past the batch's {b} x {s} positions")));
+            }
+        }
+        let rows = rows.to_dtype(DType::U32)?.to_device(&self.device)?;
+        Ok(normed.reshape((b * s, d))?.index_select(&rows, 0)?.reshape((n, d))?)
+    }
+
     /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
     pub fn forward(&self, ids: &Tensor, hooks: &HookSet) -> Result<ForwardOutput> {
         let (b, s) = self.check_input(ids)?;
@@ -170,7 +187,10 @@ impl Decoder {
             };
             resid = run.fire(p(Site::ResidPost), resid)?;
         }
-        let normed = run.fire(HookPoint::LnFinal, self.final_norm.forward(&resid, ops)?)?;
+        let mut normed = run.fire(HookPoint::LnFinal, self.final_norm.forward(&resid, ops)?)?;
+        if let Some(rows) = &hooks.logit_rows {
+            normed = self.logit_rows(normed, rows)?;
+        }
         let logits = linear(&normed, &self.unembed, None)?;
         let (cache, taps) = run.finish();
         Ok(ForwardOutput { logits, cache, taps })

@@ -96,10 +96,8 @@ fn lowest_mean(xs: &[f64], k: f64) -> f64 {
 pub fn token_stats(dec: &Decoder, examples: &[Example], batch: usize) -> Result<Vec<TokenStats>> {
     let mut out = Vec::with_capacity(examples.len());
     for b in batches_on(examples, batch.max(1), dec.device())? {
-        let logits = dec.forward(&b.clean, &HookSet::new())?.logits;
-        let (bs, s, v) = logits.dims3()?;
         // (rows, V): the positions that predict the answer tokens
-        let rows = logits.reshape((bs * s, v))?.index_select(&b.rows, 0)?.to_dtype(DType::F32)?;
+        let rows = dec.forward(&b.clean, &HookSet::new().logits_at(&b.rows))?.logits.to_dtype(DType::F32)?;
         let lp = candle_nn::ops::log_softmax(&rows, D::Minus1)?;
         let p = lp.exp()?;
         let mu = (&p * &lp)?.sum(D::Minus1)?;

@@ -99,7 +99,9 @@ fn residual_after(dec: &Decoder, batch: &Batch, layer: usize, hooks: HookSet) ->
         Ok(x.clone())
     });
     let point = HookPoint::Block(layer, Site::ResidPost);
-    dec.forward(&batch.clean, &hooks.intervene(Intervention::new(point, Edit::Dynamic(edit))))?;
+    // only the stream is wanted: unembed no more than the answer rows
+    let hooks = hooks.intervene(Intervention::new(point, Edit::Dynamic(edit))).logits_at(&batch.rows);
+    dec.forward(&batch.clean, &hooks)?;
     let h = slot.lock().expect("one pass at a time").take();
     h.ok_or_else(|| Error::input(format!("layer {layer} is not a layer of this model")))
 }
@@ -273,7 +275,7 @@ impl<'a> Unlearner<'a> {
                 forget_batches
                     .iter()
                     .map(|b| {
-                        let logits = r.forward(&b.clean, &HookSet::new())?.logits;
+                        let logits = r.forward(&b.clean, &HookSet::new().logits_at(&b.rows))?.logits;
                         let nll = answer_nll(&logits, b)?;
                         Ok(AnswerNll { sum: nll.sum.detach(), len: nll.len })
                     })
@@ -460,10 +462,13 @@ impl<'a> Unlearner<'a> {
                 Ok((lf, retain))
             }
             _ => {
-                let nll = answer_nll(&decoder.forward(&fb.clean, hooks)?.logits, fb)?;
+                let nll = answer_nll(&decoder.forward(&fb.clean, &hooks.clone().logits_at(&fb.rows))?.logits, fb)?;
                 let lf = self.cfg.objective.forget(&nll, self.reference_nll.as_ref().map(|r| &r[fi]))?;
                 let retain = rb
-                    .map(|rb| answer_nll(&decoder.forward(&rb.clean, hooks)?.logits, rb)?.token_mean())
+                    .map(|rb| {
+                        let logits = decoder.forward(&rb.clean, &hooks.clone().logits_at(&rb.rows))?.logits;
+                        answer_nll(&logits, rb)?.token_mean()
+                    })
                     .transpose()?;
                 Ok((lf, retain))
             }
