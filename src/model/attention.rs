@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::hooks::{HookPoint, HookRun, Site};
 use candle_core::Tensor;
 
+#[derive(Clone)]
 pub struct Attention {
     pub norm: Norm,
     /// (H·dh, d), (KV·dh, d), (KV·dh, d), (d, H·dh)

@@ -13,11 +13,13 @@ use crate::error::{Error, Result};
 use crate::hooks::{ActivationCache, HookPoint, HookRun, HookSet, Site, Taps};
 use candle_core::{DType, Device, Tensor};
 
+#[derive(Clone)]
 pub struct Block {
     pub attn: Attention,
     pub mlp: Mlp,
 }
 
+#[derive(Clone)]
 pub struct Decoder {
     pub cfg: ModelConfig,
     /// (V, d)

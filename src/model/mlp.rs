@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::hooks::{HookPoint, HookRun, HookSet, Site};
 use candle_core::Tensor;
 
+#[derive(Clone)]
 pub struct Mlp {
     pub norm: Norm,
     /// (f, d): the input projection (the gate in gated MLPs)

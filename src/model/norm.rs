@@ -7,6 +7,7 @@ use super::weights::Weights;
 use crate::error::Result;
 use candle_core::Tensor;
 
+#[derive(Clone)]
 pub struct Norm {
     kind: NormKind,
     /// The effective scale: Gemma's (1 + w) is folded in at load time.

@@ -5,6 +5,7 @@ use super::ops::Ops;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor, D};
 
+#[derive(Clone)]
 pub struct Rotary {
     dims: usize,
     inv_freq: Vec<f32>,

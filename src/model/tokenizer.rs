@@ -157,7 +157,6 @@ impl Tokenizer {
         }
     }
 
-    /// How one token reads on its own (special tokens included).
     /// The tokenizer as a Hugging Face `tokenizer.json` (None for a SentencePiece vocabulary read
     /// from GGUF, which has no such form here).
     pub fn hf_json(&self) -> Option<String> {
@@ -167,6 +166,7 @@ impl Tokenizer {
         }
     }
 
+    /// How one token reads on its own (special tokens included).
     pub fn token_text(&self, id: u32) -> String {
         match &self.inner {
             Inner::Hf(t) => t.decode(&[id], false).unwrap_or_default(),

@@ -1,0 +1,20 @@
+//! Concept vectors (ALGORITHMS.md §6, Hong et al.'s ConceptVectors): MLP value vectors whose
+//! vocabulary projection says a concept, located automatically ([`find`]), proven causal by
+//! noise ([`validate`]) and audited before and after unlearning ([`audit`]), with the
+//! ConceptVectors data format ([`data`]) and the reference's answer-similarity scores
+//! ([`text_match`]).
+
+pub mod audit;
+pub mod data;
+pub mod find;
+pub mod text_match;
+pub mod tokens;
+pub mod validate;
+pub mod vectors;
+
+pub use audit::{audit, VectorAudit};
+pub use data::{read_concepts, ConceptEntry};
+pub use find::{find, Candidate, FindOptions};
+pub use tokens::ConceptTokens;
+pub use validate::{validate, ValidateOptions, Validation};
+pub use vectors::{projection, top_tokens, TokenScore, ValueVector};

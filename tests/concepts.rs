@@ -1,0 +1,202 @@
+//! Concept vectors: the reference's answer scores reproduced from its own packages, value vectors
+//! and their projections, the localisation's shortcut against the direct computation and on a
+//! planted vector, the audit, the ConceptVectors files, noise validation and batched greedy
+//! decoding.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use circuitscope::analyses::concepts::find::standardised;
+use circuitscope::analyses::concepts::text_match::{bleu, rouge_l_f};
+use circuitscope::analyses::concepts::validate::noisy;
+use circuitscope::analyses::concepts::{
+    audit, find, projection, read_concepts, validate, ConceptTokens, FindOptions, ValidateOptions, ValueVector,
+};
+use circuitscope::model::inspect::{greedy, greedy_batch};
+use circuitscope::model::{LoadOptions, Model};
+use circuitscope::progress::NoProgress;
+use common::{fixture, max_abs_diff, shared, TempDir};
+use std::path::PathBuf;
+
+fn world() -> Model {
+    Model::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2"), LoadOptions::default()).unwrap()
+}
+
+#[test]
+fn bleu_and_rouge_l_equal_nltk_and_the_rouge_package() {
+    let text = std::fs::read_to_string(fixture("concepts/text_scores.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    assert!(cases.len() > 200);
+    for c in cases {
+        let (r, h) = (c["reference"].as_str().unwrap(), c["candidate"].as_str().unwrap());
+        let (b, want_b) = (bleu(r, h), c["bleu"].as_f64().unwrap());
+        let (l, want_l) = (rouge_l_f(r, h), c["rouge_l_f"].as_f64().unwrap());
+        assert!((b - want_b).abs() < 1e-12, "BLEU of {h:?} against {r:?}: {b} vs nltk {want_b}");
+        assert!((l - want_l).abs() < 1e-12, "ROUGE-L of {h:?} against {r:?}: {l} vs rouge {want_l}");
+    }
+}
+
+#[test]
+fn a_value_vector_is_a_column_of_the_output_projection_and_replacing_it_touches_nothing_else() {
+    let m = world();
+    let dec = &m.decoder;
+    let vv = ValueVector { layer: 2, dim: 77 };
+    let v = vv.of(dec).unwrap();
+    let w: Vec<Vec<f32>> = dec.blocks[2].mlp.w_out.to_vec2().unwrap();
+    let col: Vec<f32> = w.iter().map(|row| row[77]).collect();
+    assert_eq!(v.to_vec1::<f32>().unwrap(), col);
+    // the projection is the unembedding times the vector
+    let p = projection(dec, &v).unwrap();
+    let want = dec.unembed.matmul(&v.unsqueeze(1).unwrap()).unwrap().squeeze(1).unwrap();
+    assert!(max_abs_diff(&p, &want) < 1e-6);
+    // a replaced column, and nothing else
+    let zero = Tensor::zeros(v.dims(), DType::F32, &Device::Cpu).unwrap();
+    let edited = vv.replaced(dec, &zero).unwrap();
+    let after: Vec<Vec<f32>> = edited.blocks[2].mlp.w_out.to_vec2().unwrap();
+    for (i, (a, b)) in w.iter().zip(&after).enumerate() {
+        for (j, (x, y)) in a.iter().zip(b).enumerate() {
+            if j == 77 {
+                assert_eq!(*y, 0.0);
+            } else {
+                assert_eq!(x.to_bits(), y.to_bits(), "w_out[{i}, {j}] changed");
+            }
+        }
+    }
+    for (l, blk) in edited.blocks.iter().enumerate().filter(|(l, _)| *l != 2) {
+        assert_eq!(max_abs_diff(&blk.mlp.w_out, &dec.blocks[l].mlp.w_out), 0.0);
+    }
+    // out of range: one message naming the bound
+    let err = ValueVector { layer: 4, dim: 0 }.of(dec).unwrap_err().to_string();
+    assert!(err.contains("layer 4 is out of range: the model has layers 0..3"), "{err}");
+    let err = ValueVector { layer: 0, dim: 512 }.of(dec).unwrap_err().to_string();
+    assert!(err.contains("dimension 512 is out of range: layer 0's MLP has hidden units 0..511"), "{err}");
+}
+
+#[test]
+fn the_scan_ranks_a_planted_concept_vector_first_with_the_score_computed_directly() {
+    // a model with random weights, whose unembedding rows are near-orthogonal: a vector that
+    // writes the sum of the concept tokens' rows lifts exactly those tokens
+    let m = Model::load(fixture("parity/llama"), LoadOptions::default()).unwrap();
+    let concept = ConceptTokens { ids: [5u32, 17, 40, 41].into_iter().collect() };
+    let ids: Vec<u32> = concept.ids.iter().copied().collect();
+    let rows = m.decoder.unembed.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap(), 0).unwrap();
+    let vv = ValueVector { layer: 1, dim: 100 };
+    let dec = vv.replaced(&m.decoder, &rows.sum(0).unwrap()).unwrap();
+    let opts = FindOptions { q: 3, ..Default::default() };
+    let found = find(&dec, None, &concept, &opts, &NoProgress).unwrap();
+    assert_eq!(found[0].vector, vv, "{:?}", found.iter().map(|c| (c.vector, c.score)).collect::<Vec<_>>());
+    assert_eq!(found[0].overlap, 4, "every concept token in the planted vector's top 200 (of 96)");
+    assert!(found[0].score > 2.0 * found[1].score, "{} vs {}", found[0].score, found[1].score);
+    // the shortcut (mean and variance through the unembedding's moments) equals the direct score
+    for c in &found {
+        let z: Vec<f64> = standardised(&projection(&dec, &c.vector.of(&dec).unwrap()).unwrap()).unwrap().to_vec1().unwrap();
+        let mut zt: Vec<f64> = ids.iter().map(|&i| z[i as usize]).collect();
+        zt.sort_by(|a, b| b.total_cmp(a));
+        let direct = zt[..3].iter().sum::<f64>() / 3.0;
+        assert!((c.score - direct).abs() < 1e-4 * direct.abs().max(1.0), "{}: {} vs {direct}", c.vector, c.score);
+    }
+    assert!(found.windows(2).all(|w| w[0].score >= w[1].score));
+    // the same scan gives the same scores, bit for bit
+    let again = find(&dec, None, &concept, &opts, &NoProgress).unwrap();
+    let bits = |f: &[circuitscope::analyses::concepts::Candidate]| f.iter().map(|c| c.score.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&found), bits(&again));
+    let err = find(&dec, None, &concept, &FindOptions { layers: Some(1..9), ..Default::default() }, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("layers 1..9 are not a range of this model's layers 0..1"), "{err}");
+}
+
+#[test]
+fn concept_tokens_come_from_keywords_or_a_text_without_stop_words() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let c = ConceptTokens::from_terms(tok, "Orvane Kestrel").unwrap();
+    let texts: Vec<String> = c.ids.iter().map(|&i| tok.token_text(i)).collect();
+    assert!(texts.iter().any(|t| t == " Orvane") && texts.iter().any(|t| t == " Kestrel"), "{texts:?}");
+    let t = ConceptTokens::from_text(tok, "Xara Kestrel was born in Orvane. She is a painter.").unwrap();
+    let texts: Vec<String> = t.ids.iter().map(|&i| tok.token_text(i).trim().to_lowercase()).collect();
+    assert!(texts.iter().all(|t| !["was", "in", "she", "is", "a", "."].contains(&t.as_str())), "{texts:?}");
+    let err = ConceptTokens::from_terms(tok, "a the of").unwrap_err().to_string();
+    assert!(err.contains("give no content token in this model's vocabulary"), "{err}");
+}
+
+#[test]
+fn the_audit_of_a_model_against_itself_and_against_an_edit() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let dec = &m.decoder;
+    let concept = ConceptTokens::from_terms(tok, "Orvane Kestrel").unwrap();
+    let vv = ValueVector { layer: 3, dim: 5 };
+    let same = audit(dec, dec, &[vv], Some(&concept)).unwrap();
+    assert!((same[0].cosine - 1.0).abs() < 1e-12);
+    assert_eq!(same[0].l2, 0.0);
+    assert_eq!(same[0].jaccard, 1.0);
+    // a flipped vector points the other way: cosine −1, distance 2‖v‖, a different top-200
+    let v = vv.of(dec).unwrap();
+    let flipped = vv.replaced(dec, &v.neg().unwrap()).unwrap();
+    let a = &audit(dec, &flipped, &[vv, ValueVector { layer: 0, dim: 1 }], Some(&concept)).unwrap();
+    assert!((a[0].cosine + 1.0).abs() < 1e-6);
+    assert!((a[0].l2 - 2.0 * a[0].norm).abs() < 1e-4 * a[0].norm);
+    assert!(a[0].jaccard < 0.5, "{}", a[0].jaccard);
+    assert!((a[1].cosine - 1.0).abs() < 1e-12 && a[1].l2 == 0.0 && a[1].jaccard == 1.0, "other vectors untouched");
+    // models of different shapes cannot be compared
+    let other = Model::load(fixture("parity/gpt2"), LoadOptions::default()).unwrap();
+    let err = audit(dec, &other.decoder, &[vv], None).unwrap_err().to_string();
+    assert!(err.contains("the models differ in shape"), "{err}");
+}
+
+#[test]
+fn conceptvectors_files_are_read_unchanged_and_bad_ones_named() {
+    if let Some(p) = shared("data/conceptvectors/llama2-7b_concepts_dev.json") {
+        let c = read_concepts(&p).unwrap();
+        assert_eq!(c.len(), 10);
+        assert_eq!((c[0].concept.as_str(), c[0].vector), ("Poland", ValueVector { layer: 23, dim: 743 }));
+        assert_eq!((c[0].questions.len(), c[0].unrelated.len()), (10, 50));
+        assert!(c[0].completions.len() >= 5 && c[0].wikipedia.len() > 10_000);
+        assert_eq!(c[1].id, "94", "a numeric `id`");
+    }
+    if let Some(p) = shared("data/conceptvectors/olmo-7b_concepts_dev.json") {
+        let c = read_concepts(&p).unwrap();
+        assert!(!c.is_empty() && c[0].id.parse::<u64>().is_ok(), "a string `ID`: {}", c[0].id);
+    }
+    let dir = TempDir::new();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"[{"Concept": "X", "Layer": 1, "QA": [], "text_completion": [], "unrelated_QA": [], "wikipedia_content": ""}]"#).unwrap();
+    let err = read_concepts(&bad).unwrap_err().to_string();
+    assert!(err.contains("entry 0: field `Dim` is missing or not a non-negative integer"), "{err}");
+}
+
+#[test]
+fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let prompts: Vec<Vec<u32>> = ["Question: Where was Xara Kestrel born?\nAnswer:", "The capital of", "Question: In what year"]
+        .iter()
+        .map(|p| tok.encode(p).unwrap())
+        .collect();
+    let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos).unwrap();
+    for (p, b) in prompts.iter().zip(&batched) {
+        assert_eq!(&greedy(&m.decoder, p, 12, tok.eos).unwrap(), b);
+    }
+}
+
+#[test]
+fn noise_validation_scores_unchanged_answers_one_and_is_reproducible() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let qs: Vec<String> = ["Where was Xara Kestrel born?", "In what year was Xara Kestrel born?"].map(String::from).into();
+    let other: Vec<String> = vec!["What is the capital of Velmora?".into()];
+    let vv = ValueVector { layer: 2, dim: 10 };
+    let opts = ValidateOptions { sigma: 1e-9, seeds: vec![1, 2], max_new_tokens: 16, template: "Question: {q}\nAnswer:".into(), batch: 4 };
+    let v = validate(&m.decoder, tok, vv, &qs, &other, &opts, &NoProgress).unwrap();
+    for a in v.concept.answers.iter().chain(&v.unrelated.answers) {
+        assert!(a.edited.iter().all(|e| e == &a.original), "σ = 1e-9 changes no greedy answer");
+        assert!(a.bleu.iter().all(|&b| (b - 1.0).abs() < 1e-12), "{:?}: {:?}", a.original, a.bleu);
+    }
+    // the noise is drawn from the seed: the same seed, the same edited model
+    let (a, b) = (noisy(&m.decoder, vv, 0.1, 7).unwrap(), noisy(&m.decoder, vv, 0.1, 7).unwrap());
+    assert_eq!(max_abs_diff(&vv.of(&a).unwrap(), &vv.of(&b).unwrap()), 0.0);
+    let c = noisy(&m.decoder, vv, 0.1, 8).unwrap();
+    assert!(max_abs_diff(&vv.of(&a).unwrap(), &vv.of(&c).unwrap()) > 0.0);
+    let bad = ValidateOptions { sigma: 0.0, ..opts };
+    assert!(validate(&m.decoder, tok, vv, &qs, &other, &bad, &NoProgress).is_err());
+}
