@@ -90,7 +90,8 @@ fn the_scan_ranks_a_planted_concept_vector_first_with_the_score_computed_directl
     assert!(found[0].score > 2.0 * found[1].score, "{} vs {}", found[0].score, found[1].score);
     // the shortcut (mean and variance through the unembedding's moments) equals the direct score
     for c in &found {
-        let z: Vec<f64> = standardised(&projection(&dec, &c.vector.of(&dec).unwrap()).unwrap()).unwrap().to_vec1().unwrap();
+        let z: Vec<f64> =
+            standardised(&projection(&dec, &c.vector.of(&dec).unwrap()).unwrap()).unwrap().to_vec1().unwrap();
         let mut zt: Vec<f64> = ids.iter().map(|&i| z[i as usize]).collect();
         zt.sort_by(|a, b| b.total_cmp(a));
         let direct = zt[..3].iter().sum::<f64>() / 3.0;
@@ -99,9 +100,11 @@ fn the_scan_ranks_a_planted_concept_vector_first_with_the_score_computed_directl
     assert!(found.windows(2).all(|w| w[0].score >= w[1].score));
     // the same scan gives the same scores, bit for bit
     let again = find(&dec, None, &concept, &opts, &NoProgress).unwrap();
-    let bits = |f: &[circuitscope::analyses::concepts::Candidate]| f.iter().map(|c| c.score.to_bits()).collect::<Vec<_>>();
+    let bits =
+        |f: &[circuitscope::analyses::concepts::Candidate]| f.iter().map(|c| c.score.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&found), bits(&again));
-    let err = find(&dec, None, &concept, &FindOptions { layers: Some(1..9), ..Default::default() }, &NoProgress).unwrap_err();
+    let err =
+        find(&dec, None, &concept, &FindOptions { layers: Some(1..9), ..Default::default() }, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("layers 1..9 are not a range of this model's layers 0..1"), "{err}");
 }
 
@@ -169,10 +172,11 @@ fn conceptvectors_files_are_read_unchanged_and_bad_ones_named() {
 fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
     let m = world();
     let tok = m.tokenizer().unwrap();
-    let prompts: Vec<Vec<u32>> = ["Question: Where was Xara Kestrel born?\nAnswer:", "The capital of", "Question: In what year"]
-        .iter()
-        .map(|p| tok.encode(p).unwrap())
-        .collect();
+    let prompts: Vec<Vec<u32>> =
+        ["Question: Where was Xara Kestrel born?\nAnswer:", "The capital of", "Question: In what year"]
+            .iter()
+            .map(|p| tok.encode(p).unwrap())
+            .collect();
     let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos).unwrap();
     for (p, b) in prompts.iter().zip(&batched) {
         assert_eq!(&greedy(&m.decoder, p, 12, tok.eos).unwrap(), b);
@@ -183,10 +187,17 @@ fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
 fn noise_validation_scores_unchanged_answers_one_and_is_reproducible() {
     let m = world();
     let tok = m.tokenizer().unwrap();
-    let qs: Vec<String> = ["Where was Xara Kestrel born?", "In what year was Xara Kestrel born?"].map(String::from).into();
+    let qs: Vec<String> =
+        ["Where was Xara Kestrel born?", "In what year was Xara Kestrel born?"].map(String::from).into();
     let other: Vec<String> = vec!["What is the capital of Velmora?".into()];
     let vv = ValueVector { layer: 2, dim: 10 };
-    let opts = ValidateOptions { sigma: 1e-9, seeds: vec![1, 2], max_new_tokens: 16, template: "Question: {q}\nAnswer:".into(), batch: 4 };
+    let opts = ValidateOptions {
+        sigma: 1e-9,
+        seeds: vec![1, 2],
+        max_new_tokens: 16,
+        template: "Question: {q}\nAnswer:".into(),
+        batch: 4,
+    };
     let v = validate(&m.decoder, tok, vv, &qs, &other, &opts, &NoProgress).unwrap();
     for a in v.concept.answers.iter().chain(&v.unrelated.answers) {
         assert!(a.edited.iter().all(|e| e == &a.original), "σ = 1e-9 changes no greedy answer");
@@ -199,4 +210,83 @@ fn noise_validation_scores_unchanged_answers_one_and_is_reproducible() {
     assert!(max_abs_diff(&vv.of(&a).unwrap(), &vv.of(&c).unwrap()) > 0.0);
     let bad = ValidateOptions { sigma: 0.0, ..opts };
     assert!(validate(&m.decoder, tok, vv, &qs, &other, &bad, &NoProgress).is_err());
+}
+
+#[test]
+fn the_command_shows_finds_and_names_bad_input() {
+    let world = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2");
+    let w = world.to_str().unwrap();
+    let dir = TempDir::new();
+    let (svg, json) = (dir.join("top.svg"), dir.join("top.json"));
+    let out = common::cli(&[
+        "concepts",
+        w,
+        "--layer",
+        "2",
+        "--dim",
+        "7",
+        "--k",
+        "12",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(shown["top_tokens"].as_array().unwrap().len(), 12);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let out = common::cli(&["concepts", w, "--find", "Orvane Kestrel", "--candidates", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2048 value vectors scanned"));
+    // bad input: one message each, a non-zero exit, nothing written
+    let fails = |args: &[&str], want: &str| {
+        let out = common::cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let nothing = dir.join("nothing.json");
+    let n = nothing.to_str().unwrap();
+    fails(
+        &["concepts", w, "--layer", "9", "--dim", "0", "--out", n],
+        "layer 9 is out of range: the model has layers 0..3",
+    );
+    fails(&["concepts", w, "--layer", "0", "--dim", "600"], "dimension 600 is out of range");
+    fails(&["concepts", w, "--find", "the of and", "--out", n], "give no content token in this model's vocabulary");
+    fails(&["concepts", w, "--find", "Orvane", "--layers", "3-1"], "expected a range `a..b` of layers");
+    let gpt2 = fixture("parity/gpt2");
+    fails(
+        &["concepts", "audit", w, "--against", gpt2.to_str().unwrap(), "--layer", "0", "--dim", "0"],
+        "the models differ in shape",
+    );
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"Concept": "X", "Layer": 1, "Dim": 2, "QA": ["q"], "unrelated_QA": ["u"], "wikipedia_content": "t"}]"#,
+    )
+    .unwrap();
+    fails(
+        &["concepts", "audit", w, "--against", w, "--concepts", bad.to_str().unwrap()],
+        "field `text_completion` is missing",
+    );
+    let good = dir.join("good.json");
+    std::fs::write(&good, r#"[{"Concept": "X", "Layer": 1, "Dim": 2, "QA": ["q"], "text_completion": [], "unrelated_QA": ["u"], "wikipedia_content": "t"}]"#).unwrap();
+    fails(
+        &[
+            "concepts",
+            "validate",
+            w,
+            "--layer",
+            "0",
+            "--dim",
+            "1",
+            "--concepts",
+            good.to_str().unwrap(),
+            "--concept",
+            "Y",
+        ],
+        "no concept `Y` (it has: X)",
+    );
+    assert!(!nothing.exists(), "a failed command wrote its output");
 }

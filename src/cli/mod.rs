@@ -9,6 +9,7 @@ pub mod attribute;
 pub mod circuit;
 mod common;
 pub mod compare;
+pub mod concepts;
 pub mod convert;
 pub mod cud;
 pub mod demo;
@@ -89,6 +90,10 @@ pub enum Command {
     /// bundled forget10 people, CUD of the other half against baselines (answer NLL, length, MRD,
     /// random), CUD's easiest and hardest quarters unlearned apart, and the structural signature.
     ValidateCud(validate_cud::ValidateCudArgs),
+    /// Concept vectors: a value vector's vocabulary projection (--layer --dim), the vectors that
+    /// carry a concept (--find, --text), noise validation (`validate`) and the audit after
+    /// unlearning (`audit`).
+    Concepts(concepts::ConceptsCommand),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -105,11 +110,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Anchors(_)
             | Command::Cud(_)
             | Command::ValidateCud(_)
+            | Command::Concepts(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud and validate-cud",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud and concepts",
             cli.device
         );
     }
@@ -131,6 +137,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Anchors(a) => anchors::run(&a),
         Command::Cud(a) => cud::run(&a),
         Command::ValidateCud(a) => validate_cud::run(&a),
+        Command::Concepts(a) => concepts::run(&a),
     }
 }
 

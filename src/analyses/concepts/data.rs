@@ -25,8 +25,8 @@ pub struct ConceptEntry {
 /// for the first thing that is missing or mistyped.
 pub fn read_concepts(path: &Path) -> Result<Vec<ConceptEntry>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-    let json: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::input(format!("{}: not JSON ({e})", path.display())))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| Error::input(format!("{}: not JSON ({e})", path.display())))?;
     let Value::Array(entries) = json else {
         return Err(Error::input(format!("{}: expected a JSON list of concepts", path.display())));
     };
@@ -37,7 +37,8 @@ fn entry(path: &Path, i: usize, e: &Value) -> Result<ConceptEntry> {
     let bad = |field: &str, want: &str| {
         Error::input(format!("{}: entry {i}: field `{field}` is missing or not {want}", path.display()))
     };
-    let string = |field: &str| e.get(field).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(field, "a string"));
+    let string =
+        |field: &str| e.get(field).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(field, "a string"));
     let index = |field: &str| {
         e.get(field).and_then(Value::as_u64).map(|n| n as usize).ok_or_else(|| bad(field, "a non-negative integer"))
     };
@@ -52,7 +53,9 @@ fn entry(path: &Path, i: usize, e: &Value) -> Result<ConceptEntry> {
         .and_then(Value::as_array)
         .and_then(|a| {
             a.iter()
-                .map(|c| Some((c.get("First_half")?.as_str()?.to_string(), c.get("Second_half")?.as_str()?.to_string())))
+                .map(|c| {
+                    Some((c.get("First_half")?.as_str()?.to_string(), c.get("Second_half")?.as_str()?.to_string()))
+                })
                 .collect::<Option<Vec<_>>>()
         })
         .ok_or_else(|| bad("text_completion", "a list of {First_half, Second_half} strings"))?;

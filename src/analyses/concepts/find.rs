@@ -100,7 +100,8 @@ pub fn find(
             let top = top_ids(&projection(dec, &vector.of(dec)?)?, opts.k)?;
             let overlap = top.iter().filter(|(id, _)| concept.contains(*id)).count();
             let text = |id| tok.map(|t| t.token_text(id)).unwrap_or_default();
-            let top_tokens = top.iter().take(20).map(|&(id, score)| TokenScore { id, token: text(id), score }).collect();
+            let top_tokens =
+                top.iter().take(20).map(|&(id, score)| TokenScore { id, token: text(id), score }).collect();
             Ok(Candidate { vector, score, overlap, top_tokens })
         })
         .collect()

@@ -124,7 +124,11 @@ fn lcs_words<'s>(x: &[&'s str], y: &[&'s str]) -> Vec<&'s str> {
     let mut t = vec![0u32; (n + 1) * w];
     for i in 1..=n {
         for j in 1..=m {
-            t[i * w + j] = if x[i - 1] == y[j - 1] { t[(i - 1) * w + j - 1] + 1 } else { t[(i - 1) * w + j].max(t[i * w + j - 1]) };
+            t[i * w + j] = if x[i - 1] == y[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
         }
     }
     let (mut i, mut j, mut out) = (n, m, Vec::new());

@@ -8,20 +8,185 @@ use std::collections::BTreeSet;
 
 /// NLTK's English stop-word list (179 words), which ConceptVectors removes from the article's tokens.
 pub const STOP_WORDS: [&str; 179] = [
-    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "you're", "you've", "you'll", "you'd",
-    "your", "yours", "yourself", "yourselves", "he", "him", "his", "himself", "she", "she's", "her", "hers",
-    "herself", "it", "it's", "its", "itself", "they", "them", "their", "theirs", "themselves", "what", "which",
-    "who", "whom", "this", "that", "that'll", "these", "those", "am", "is", "are", "was", "were", "be", "been",
-    "being", "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an", "the", "and", "but", "if",
-    "or", "because", "as", "until", "while", "of", "at", "by", "for", "with", "about", "against", "between",
-    "into", "through", "during", "before", "after", "above", "below", "to", "from", "up", "down", "in", "out",
-    "on", "off", "over", "under", "again", "further", "then", "once", "here", "there", "when", "where", "why",
-    "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "no", "nor", "not",
-    "only", "own", "same", "so", "than", "too", "very", "s", "t", "can", "will", "just", "don", "don't",
-    "should", "should've", "now", "d", "ll", "m", "o", "re", "ve", "y", "ain", "aren", "aren't", "couldn",
-    "couldn't", "didn", "didn't", "doesn", "doesn't", "hadn", "hadn't", "hasn", "hasn't", "haven", "haven't",
-    "isn", "isn't", "ma", "mightn", "mightn't", "mustn", "mustn't", "needn", "needn't", "shan", "shan't",
-    "shouldn", "shouldn't", "wasn", "wasn't", "weren", "weren't", "won", "won't", "wouldn", "wouldn't",
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "you're",
+    "you've",
+    "you'll",
+    "you'd",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "she's",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "it's",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "that'll",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "don't",
+    "should",
+    "should've",
+    "now",
+    "d",
+    "ll",
+    "m",
+    "o",
+    "re",
+    "ve",
+    "y",
+    "ain",
+    "aren",
+    "aren't",
+    "couldn",
+    "couldn't",
+    "didn",
+    "didn't",
+    "doesn",
+    "doesn't",
+    "hadn",
+    "hadn't",
+    "hasn",
+    "hasn't",
+    "haven",
+    "haven't",
+    "isn",
+    "isn't",
+    "ma",
+    "mightn",
+    "mightn't",
+    "mustn",
+    "mustn't",
+    "needn",
+    "needn't",
+    "shan",
+    "shan't",
+    "shouldn",
+    "shouldn't",
+    "wasn",
+    "wasn't",
+    "weren",
+    "weren't",
+    "won",
+    "won't",
+    "wouldn",
+    "wouldn't",
 ];
 
 /// Whether a token's text can carry meaning: after trimming spaces and lower-casing, at least
@@ -37,6 +202,12 @@ fn content_ids<'t>(tok: &'t Tokenizer, text: &str) -> Result<impl Iterator<Item 
     Ok(tok.encode(text)?.into_iter().filter(move |&id| !special.contains(&Some(id)) && is_content(&tok.token_text(id))))
 }
 
+/// Whether a token begins a word (its text starts with a space): whole words and word stems,
+/// not the fragments a rare word splits into.
+fn starts_word(tok: &Tokenizer, id: u32) -> bool {
+    tok.token_text(id).starts_with(' ')
+}
+
 /// A concept's token ids.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConceptTokens {
@@ -44,25 +215,46 @@ pub struct ConceptTokens {
 }
 
 impl ConceptTokens {
-    /// The tokens of each keyword as it would appear in text: alone and after a space, as
-    /// written, lower-case and capitalised. `terms` are whitespace-separated keywords.
+    /// The first token of each keyword as it appears within text (after a space: as written,
+    /// lower-case and capitalised), and the keyword's own token where it is one. The first token
+    /// is the word or its stem; the fragments after it say little on their own.
+    /// `terms` are whitespace-separated keywords.
     pub fn from_terms(tok: &Tokenizer, terms: &str) -> Result<Self> {
         let mut ids = BTreeSet::new();
         for w in terms.split_whitespace() {
             let lower = w.to_lowercase();
-            let capital: String = lower.chars().take(1).flat_map(char::to_uppercase).chain(lower.chars().skip(1)).collect();
+            let capital: String =
+                lower.chars().take(1).flat_map(char::to_uppercase).chain(lower.chars().skip(1)).collect();
             for form in [w.to_string(), lower, capital] {
-                for text in [form.clone(), format!(" {form}")] {
-                    ids.extend(content_ids(tok, &text)?);
+                let spaced: Vec<u32> = content_ids(tok, &format!(" {form}"))?.collect();
+                ids.extend(spaced.first().filter(|&&id| starts_word(tok, id)));
+                let alone: Vec<u32> = content_ids(tok, &form)?.collect();
+                if alone.len() == 1 {
+                    ids.extend(alone);
                 }
             }
         }
         Self::checked(ids, &format!("the terms \"{terms}\""))
     }
 
-    /// The content tokens of a reference text.
+    /// Every content token of a reference text: what the audit counts as the concept's tokens
+    /// (as the reference does with the concept's Wikipedia article).
     pub fn from_text(tok: &Tokenizer, text: &str) -> Result<Self> {
         Self::checked(content_ids(tok, text)?.collect(), "the reference text")
+    }
+
+    /// The `n` most frequent word-initial content tokens of a reference text (ties: lower id):
+    /// what the scan looks for. All of an article's content tokens would reward vectors of
+    /// common words (days, numbers, history) that every article shares; its most repeated words
+    /// are its subject's.
+    pub fn salient_from_text(tok: &Tokenizer, text: &str, n: usize) -> Result<Self> {
+        let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+        for id in content_ids(tok, text)?.filter(|&id| starts_word(tok, id)) {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        let mut v: Vec<(u32, usize)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Self::checked(v.into_iter().take(n).map(|(id, _)| id).collect(), "the reference text")
     }
 
     fn checked(ids: BTreeSet<u32>, what: &str) -> Result<Self> {

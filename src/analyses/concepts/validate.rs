@@ -90,10 +90,7 @@ pub fn noisy(dec: &Decoder, vv: ValueVector, sigma: f64, seed: u64) -> Result<De
 
 /// Greedy answers of `dec` to `questions` under `opts.template`.
 pub fn answers(dec: &Decoder, tok: &Tokenizer, questions: &[String], opts: &ValidateOptions) -> Result<Vec<String>> {
-    let prompts = questions
-        .iter()
-        .map(|q| tok.encode(&opts.template.replace("{q}", q)))
-        .collect::<Result<Vec<_>>>()?;
+    let prompts = questions.iter().map(|q| tok.encode(&opts.template.replace("{q}", q))).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(opts.batch.max(1)) {
         for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos)? {
@@ -125,7 +122,8 @@ pub fn validate(
     let sets = [concept_questions, unrelated_questions];
     let original: Vec<Vec<String>> = sets.iter().map(|qs| answers(dec, tok, qs, opts)).collect::<Result<_>>()?;
     progress.update(1, total);
-    let mut edited: Vec<Vec<Vec<String>>> = vec![vec![Vec::new(); concept_questions.len()], vec![Vec::new(); unrelated_questions.len()]];
+    let mut edited: Vec<Vec<Vec<String>>> =
+        vec![vec![Vec::new(); concept_questions.len()], vec![Vec::new(); unrelated_questions.len()]];
     for (done, &seed) in opts.seeds.iter().enumerate() {
         let model = noisy(dec, vv, opts.sigma, seed)?;
         for (set, qs) in sets.iter().enumerate() {
@@ -149,9 +147,7 @@ pub fn validate(
             })
             .collect();
         let per_seed = |f: fn(&Answers) -> &Vec<f64>| -> Vec<f64> {
-            (0..opts.seeds.len())
-                .map(|s| answers.iter().map(|a| f(a)[s]).sum::<f64>() / answers.len() as f64)
-                .collect()
+            (0..opts.seeds.len()).map(|s| answers.iter().map(|a| f(a)[s]).sum::<f64>() / answers.len() as f64).collect()
         };
         SetScores { bleu: per_seed(|a| &a.bleu), rouge_l: per_seed(|a| &a.rouge_l), answers }
     };
