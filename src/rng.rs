@@ -59,6 +59,13 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
 
+    /// `n` draws of N(0, σ²) from the stream `name` under `seed`, as f32: the noise a concept
+    /// vector is validated with and Needle unlearning starts from (the same seed, the same noise).
+    pub fn gaussian(seed: u64, name: &str, n: usize, sigma: f64) -> Vec<f32> {
+        let mut r = Rng::stream(seed, name);
+        (0..n).map(|_| (sigma * r.normal()) as f32).collect()
+    }
+
     /// A standard normal draw (Box–Muller).
     pub fn normal(&mut self) -> f64 {
         let u1 = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;

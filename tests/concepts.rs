@@ -290,3 +290,71 @@ fn the_command_shows_finds_and_names_bad_input() {
     );
     assert!(!nothing.exists(), "a failed command wrote its output");
 }
+
+#[test]
+fn needle_moves_one_value_vector_and_leaves_every_other_weight_bit_identical() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (world, forget) = (root.join("models/world-gpt2"), root.join("circuits/world/forget01.jsonl"));
+    let dir = TempDir::new();
+    let out = dir.join("needle");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["unlearn", world.to_str().unwrap(), "--forget", forget.to_str().unwrap(), "--out"]
+            .map(String::from)
+            .into();
+        v.push(out.to_str().unwrap().into());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run =
+        common::cli(&args(&["--method", "needle", "--layer", "1", "--dim", "338", "--epochs", "1", "--limit", "8"]));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let load = |p: &std::path::Path| candle_core::safetensors::load(p.join("model.safetensors"), &Device::Cpu).unwrap();
+    let (before, after) = (load(&world), load(&out));
+    let name = "transformer.h.1.mlp.c_proj.weight"; // Conv1D (f, d): value vector 338 is row 338
+    for (n, t) in &before {
+        let u = &after[n];
+        if n != name {
+            let same = t
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .zip(u.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{n} changed");
+            continue;
+        }
+        let (a, b): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (t.to_vec2().unwrap(), u.to_vec2().unwrap());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            let same = x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+            assert_eq!(same, i != 338, "row {i} of {n}");
+        }
+    }
+    // the audit sees the vector moved
+    let audited = common::cli(&[
+        "concepts",
+        "audit",
+        world.to_str().unwrap(),
+        "--against",
+        out.to_str().unwrap(),
+        "--layer",
+        "1",
+        "--dim",
+        "338",
+    ]);
+    assert!(audited.status.success(), "{}", String::from_utf8_lossy(&audited.stderr));
+    // Needle's arguments belong to Needle
+    for (extra, want) in [
+        (&["--method", "needle", "--layer", "1"][..], "give --layer L --dim D"),
+        (&["--method", "grad-ascent", "--layer", "1", "--dim", "2"][..], "--layer, --dim and --noise are Needle's"),
+        (
+            &["--method", "needle", "--layer", "7", "--dim", "2", "--force"][..],
+            "value vector (layer 7, dimension 2) is out of range",
+        ),
+    ] {
+        let r = common::cli(&args(extra));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(want), "{extra:?}: {err}");
+    }
+}

@@ -14,7 +14,7 @@ use circuitscope::unlearn::answers::token_stats;
 use circuitscope::unlearn::run::{
     Unlearner, DEFAULT_BATCH, DEFAULT_CLIP, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_WARMUP, DEFAULT_WEIGHT_DECAY,
 };
-use circuitscope::unlearn::{Method, Objective, UnlearnConfig};
+use circuitscope::unlearn::{needle_config, Method, Objective, UnlearnConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,8 @@ pub struct UnlearnArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
-    /// peak learning rate (AdamW) [default: grad-ascent and npo 3e-5, grad-diff 5e-5, simnpo 1e-4, rmu 6e-4]
+    /// peak learning rate (AdamW) [default: grad-ascent and npo 3e-5, grad-diff 5e-5, simnpo 1e-4, rmu 6e-4,
+    /// needle 0.2]
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long, default_value_t = DEFAULT_EPOCHS)]
@@ -74,6 +75,15 @@ pub struct UnlearnArgs {
     /// RMU: the length c of the steering vector [default: 2 × the stream's mean norm there]
     #[arg(long)]
     pub rmu_c: Option<f64>,
+    /// Needle: the value vector's layer
+    #[arg(long)]
+    pub layer: Option<usize>,
+    /// Needle: the value vector's MLP hidden unit
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Needle: the noise σ added to the vector before the gradient ascent (drawn from --seed)
+    #[arg(long)]
+    pub noise: Option<f64>,
     /// parameter-name patterns the update may touch (`*` matches anything, e.g.
     /// 'transformer.h.3.*'; 'NAME[i,:]' or 'NAME[:,j]': one row or column of a matrix, e.g. one
     /// MLP neuron); everything else stays bit-identical [default: all]
@@ -87,7 +97,7 @@ pub struct UnlearnArgs {
 }
 
 fn method_help() -> String {
-    let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+    let names: Vec<&str> = Method::ALL.iter().chain(&[Method::Needle]).map(|m| m.name()).collect();
     format!("the unlearning method: {}", names.join(", "))
 }
 
@@ -110,6 +120,17 @@ impl UnlearnArgs {
         }
         if !matches!(objective, Objective::Rmu { .. }) && (self.rmu_layer.is_some() || self.rmu_c.is_some()) {
             bail!("--rmu-layer and --rmu-c are RMU's; {} has neither", method.name());
+        }
+        let needle_args = self.layer.is_some() || self.dim.is_some() || self.noise.is_some();
+        if method == Method::Needle {
+            if self.layer.is_none() || self.dim.is_none() {
+                bail!("--method needle unlearns one value vector: give --layer L --dim D");
+            }
+            if !self.trainable.is_empty() {
+                bail!("--method needle trains the vector alone; --trainable does not apply");
+            }
+        } else if needle_args {
+            bail!("--layer, --dim and --noise are Needle's; {} has none", method.name());
         }
         let cfg = UnlearnConfig {
             objective,
@@ -208,6 +229,9 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     let mut cfg = cfg;
     cfg.fit_rmu(&original.decoder, &forget, a.rmu_layer, a.rmu_c)?;
     let model = Trainable::load(&original.path, original.decoder.device())?;
+    if let (Some(layer), Some(dim)) = (a.layer, a.dim) {
+        cfg = needle_config(&model, &cfg, layer, dim, a.noise.unwrap_or(0.1), a.seed)?;
+    }
     let measure = |dec: &Decoder| -> Result<Measure> {
         let (forget_nll, forget_exact) = measure_set(dec, &forget, a.batch)?;
         let r = (!retain.is_empty()).then(|| measure_set(dec, &retain, a.batch)).transpose()?;

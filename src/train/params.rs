@@ -185,6 +185,49 @@ impl Trainable {
         decoder_over(&self.cfg, &self.vars)
     }
 
+    /// Where MLP value vector (`layer`, `dim`) is stored: the output projection's name and, as a
+    /// trainable pattern (`NAME[:,dim]`, or `NAME[dim,:]` for HF GPT-2's (in, out) Conv1D), the
+    /// column or row that holds it.
+    pub fn value_vector(&self, layer: usize, dim: usize) -> Result<(String, String)> {
+        let (n_layers, f) = (self.cfg.n_layers, self.cfg.d_mlp);
+        if layer >= n_layers || dim >= f {
+            return Err(Error::input(format!(
+                "value vector (layer {layer}, dimension {dim}) is out of range: the model has layers 0..{} and MLP \
+                 hidden units 0..{}",
+                n_layers - 1,
+                f - 1
+            )));
+        }
+        let naming = Naming::new(self.cfg.family, Format::HuggingFace, &VarSource { vars: &self.vars });
+        let name = naming.name(crate::model::naming::W::MlpOut, layer);
+        if !self.vars.contains_key(&name) {
+            return Err(Error::input(format!("the model has no parameter `{name}` (layer {layer}'s MLP output)")));
+        }
+        let pattern = if naming.transposed_linears() { format!("{name}[{dim},:]") } else { format!("{name}[:,{dim}]") };
+        Ok((name, pattern))
+    }
+
+    /// Adds `delta` (d,) to value vector (`layer`, `dim`) in place.
+    pub fn add_to_value_vector(&self, layer: usize, dim: usize, delta: &[f32]) -> Result<()> {
+        let (name, _) = self.value_vector(layer, dim)?;
+        let var = &self.vars[&name];
+        let d = self.cfg.d_model;
+        if delta.len() != d {
+            return Err(Error::input(format!("a value vector of this model has {d} entries, got {}", delta.len())));
+        }
+        let t = var.as_tensor();
+        let naming = Naming::new(self.cfg.family, Format::HuggingFace, &VarSource { vars: &self.vars });
+        let updated = if naming.transposed_linears() {
+            let row = (t.narrow(0, dim, 1)? + Tensor::from_slice(delta, (1, d), t.device())?)?;
+            t.slice_assign(&[dim..dim + 1, 0..d], &row)?
+        } else {
+            let col = (t.narrow(1, dim, 1)? + Tensor::from_slice(delta, (d, 1), t.device())?)?;
+            t.slice_assign(&[0..d, dim..dim + 1], &col)?
+        };
+        var.set(&updated)?;
+        Ok(())
+    }
+
     /// The current parameters as a checkpoint of the model in `source`: a directory's
     /// `config.json`, tokenizer and generation files copied (a GGUF's written from its metadata),
     /// `model.safetensors` written anew.

@@ -26,5 +26,5 @@ pub mod run;
 pub mod select;
 
 pub use loss::{answer_nll, log_sigmoid, AnswerNll, Objective};
-pub use run::{unlearn, Method, StepLog, UnlearnConfig, Unlearner};
+pub use run::{needle_config, unlearn, Method, StepLog, UnlearnConfig, Unlearner};
 pub use select::{select_trainable, select_vars, Selected};

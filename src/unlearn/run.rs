@@ -24,6 +24,9 @@ pub enum Method {
     Npo,
     SimNpo,
     Rmu,
+    /// ConceptVectors' Needle: noise on one value vector, then gradient ascent on that vector
+    /// alone (not in [`Method::ALL`]: it needs the vector; see [`needle_config`])
+    Needle,
 }
 
 impl Method {
@@ -36,12 +39,13 @@ impl Method {
             Method::Npo => "npo",
             Method::SimNpo => "simnpo",
             Method::Rmu => "rmu",
+            Method::Needle => "needle",
         }
     }
 
     pub fn from_name(name: &str) -> Result<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        Method::ALL.into_iter().chain([Method::Needle]).find(|m| m.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Method::ALL.iter().chain(&[Method::Needle]).map(|m| m.name()).collect();
             Error::input(format!("unknown unlearning method `{name}` (known: {})", names.join(", ")))
         })
     }
@@ -57,6 +61,7 @@ impl Method {
             Method::SimNpo => (Objective::SimNpo { beta: 4.5, delta: 0.0 }, 1.0, 1.0),
             // the layer and c depend on the model: the middle layer and [`rmu_scale`]
             Method::Rmu => (Objective::Rmu { layer: 0, c: 0.0 }, 1.0, 10.0),
+            Method::Needle => (Objective::GradAscent, 1.0, 0.0),
         }
     }
 
@@ -70,9 +75,35 @@ impl Method {
             Method::GradDiff => 5e-5,
             Method::SimNpo => 1e-4,
             Method::Rmu => 6e-4,
+            // the reference's (ConceptVectors' forget.py for Needle): one column moves far
+            Method::Needle => 0.2,
         }
     }
 }
+
+/// Needle (ConceptVectors): adds N(0, σ²) noise (seeded, the stream concept validation draws
+/// from) to value vector (`layer`, `dim`) of `model` in place, and returns `cfg` restricted to
+/// that vector: gradient ascent moves it alone, every other parameter stays bit-identical.
+pub fn needle_config(
+    model: &Trainable,
+    cfg: &UnlearnConfig,
+    layer: usize,
+    dim: usize,
+    sigma: f64,
+    seed: u64,
+) -> Result<UnlearnConfig> {
+    let (_, pattern) = model.value_vector(layer, dim)?;
+    if !(sigma >= 0.0 && sigma.is_finite()) {
+        return Err(Error::input(format!("Needle's noise σ = {sigma} must be a non-negative number")));
+    }
+    let noise = Rng::gaussian(seed, CONCEPT_NOISE_STREAM, model.cfg.d_model, sigma);
+    model.add_to_value_vector(layer, dim, &noise)?;
+    Ok(UnlearnConfig { trainable: vec![pattern], ..cfg.clone() })
+}
+
+/// The random stream of concept-vector noise: Needle's, and `concepts validate`'s, so that
+/// validation with the same seed and σ shows what Needle's noise alone does.
+pub const CONCEPT_NOISE_STREAM: &str = "concept-noise";
 
 /// RMU's default c at `layer` (the default layer is the middle one, `n_layers / 2`): 2 × the mean
 /// L2 norm of the frozen model's residual stream there at the forget answers' tokens

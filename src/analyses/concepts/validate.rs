@@ -12,6 +12,7 @@ use crate::model::inspect::greedy_batch;
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use crate::rng::Rng;
+use crate::unlearn::run::CONCEPT_NOISE_STREAM;
 use candle_core::Tensor;
 
 /// How to validate.
@@ -82,9 +83,7 @@ pub struct Validation {
 /// The noisy copy of `vv` for `seed`: v + σ·ε, ε ~ N(0, I) from the project's seeded generator.
 pub fn noisy(dec: &Decoder, vv: ValueVector, sigma: f64, seed: u64) -> Result<Decoder> {
     let v = vv.of(dec)?;
-    let mut rng = Rng::stream(seed, "concept-noise");
-    let noise: Vec<f32> = (0..v.dim(0)?).map(|_| (sigma * rng.normal()) as f32).collect();
-    let noise = Tensor::from_vec(noise, v.dims(), v.device())?;
+    let noise = Tensor::from_vec(Rng::gaussian(seed, CONCEPT_NOISE_STREAM, v.dim(0)?, sigma), v.dims(), v.device())?;
     vv.replaced(dec, &(v + noise)?)
 }
 
