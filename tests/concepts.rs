@@ -10,10 +10,12 @@ use circuitscope::analyses::concepts::find::standardised;
 use circuitscope::analyses::concepts::text_match::{bleu, rouge_l_f};
 use circuitscope::analyses::concepts::validate::noisy;
 use circuitscope::analyses::concepts::{
-    audit, find, projection, read_concepts, validate, ConceptTokens, FindOptions, ValidateOptions, ValueVector,
+    audit, find, projection, read_concepts, validate, ConceptTokens, Direction, FindOptions, Readout, ValidateOptions,
+    ValueVector,
 };
+use circuitscope::hooks::{HookPoint, HookSet, Site};
 use circuitscope::model::inspect::{greedy, greedy_batch};
-use circuitscope::model::{LoadOptions, Model};
+use circuitscope::model::{Decoder, LoadOptions, Model};
 use circuitscope::progress::NoProgress;
 use common::{fixture, max_abs_diff, shared, TempDir};
 use std::path::PathBuf;
@@ -177,7 +179,7 @@ fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
             .iter()
             .map(|p| tok.encode(p).unwrap())
             .collect();
-    let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos).unwrap();
+    let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos, &HookSet::new()).unwrap();
     for (p, b) in prompts.iter().zip(&batched) {
         assert_eq!(&greedy(&m.decoder, p, 12, tok.eos).unwrap(), b);
     }
@@ -357,4 +359,48 @@ fn needle_moves_one_value_vector_and_leaves_every_other_weight_bit_identical() {
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(!r.status.success() && err.contains(want), "{extra:?}: {err}");
     }
+}
+
+#[test]
+fn a_difference_of_means_direction_separates_its_prompts_and_steers_generation() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let prompt = |q: &str| tok.encode(&format!("Question: {q}\nAnswer:")).unwrap();
+    let concept: Vec<Vec<u32>> = [
+        "Where was Xara Kestrel born?",
+        "In what year was Xara Kestrel born?",
+        "What is the profession of Xara Kestrel?",
+    ]
+    .map(prompt)
+    .into();
+    let control: Vec<Vec<u32>> =
+        ["Where was Rosk Vell born?", "Which instrument does Rosk Vell play?", "What genre does Rosk Vell write?"]
+            .map(prompt)
+            .into();
+    let dir = Direction::difference_of_means(&m.decoder, &concept, &control, 2, Readout::Last).unwrap();
+    let (pc, pk) = (dir.project(&m.decoder, &concept).unwrap(), dir.project(&m.decoder, &control).unwrap());
+    assert!(pc.iter().all(|c| pk.iter().all(|k| c > k)), "concept {pc:?} above control {pk:?}");
+    // the projection is the activation's dot product with the unit vector, and means differ by ‖v‖
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!((mean(&pc) - mean(&pk) - dir.norm().unwrap()).abs() < 1e-3 * dir.norm().unwrap());
+    // ablation leaves no component along the direction at its layer
+    let point = HookPoint::Block(2, Site::ResidPost);
+    let hooks = HookSet::new().intervene(dir.ablation().unwrap()).capture([point]);
+    let out = m.decoder.forward(&Decoder::input(&concept[0]).unwrap(), &hooks).unwrap();
+    let along =
+        out.cache.get(point).unwrap().squeeze(0).unwrap().matmul(&dir.unit().unwrap().unsqueeze(1).unwrap()).unwrap();
+    assert!(common::max_abs(&along) < 1e-4, "{}", common::max_abs(&along));
+    // steering a control prompt toward the concept changes its greedy answer
+    let none = greedy_batch(&m.decoder, &control[..1], 10, tok.eos, &HookSet::new()).unwrap();
+    let steered = greedy_batch(
+        &m.decoder,
+        &control[..1],
+        10,
+        tok.eos,
+        &HookSet::new().intervene(dir.steering(2.0 * dir.norm().unwrap(), DType::F32).unwrap()),
+    )
+    .unwrap();
+    assert_ne!(none, steered);
+    let err = Direction::difference_of_means(&m.decoder, &concept, &control, 4, Readout::Mean).unwrap_err();
+    assert!(err.to_string().contains("layer 4 is out of range"), "{err}");
 }

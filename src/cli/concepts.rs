@@ -10,10 +10,12 @@ use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use circuitscope::analyses::concepts::audit::check_comparable;
 use circuitscope::analyses::concepts::{
-    audit, find, read_concepts, top_tokens, validate, ConceptTokens, FindOptions, ValidateOptions, ValueVector,
-    VectorAudit,
+    audit, find, read_concepts, top_tokens, validate, ConceptTokens, Direction, FindOptions, Readout, ValidateOptions,
+    ValueVector, VectorAudit,
 };
 use circuitscope::fsutil::write_atomic;
+use circuitscope::hooks::HookSet;
+use circuitscope::model::inspect::greedy_batch;
 use circuitscope::render::plot_svg::BarChart;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,47 @@ pub enum ConceptsSub {
     /// Value vectors of a model against another (e.g. after unlearning): cosine, L2 distance,
     /// Jaccard of the top-200 tokens, and the share of concept tokens kept.
     Audit(AuditArgs),
+    /// A concept as a direction in activation space: the difference of mean residual activations
+    /// between concept and control prompts at a layer; projections of prompts onto it, and
+    /// generations steered along it or with it ablated.
+    Direction(DirectionArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DirectionArgs {
+    pub model: PathBuf,
+    /// the layer whose output stream (hook_resid_post) is read
+    #[arg(long)]
+    pub layer: usize,
+    /// prompts that evoke the concept (one per line, or JSONL with `question` or `text`)
+    #[arg(long)]
+    pub concept: PathBuf,
+    /// control prompts, in the same forms
+    #[arg(long)]
+    pub control: PathBuf,
+    /// `last` token or `mean` over the tokens
+    #[arg(long, default_value = "last")]
+    pub readout: String,
+    /// prompts to project onto the direction
+    #[arg(long)]
+    pub project: Option<PathBuf>,
+    /// prompts to continue greedily without and with the intervention (--steer or --ablate)
+    #[arg(long)]
+    pub generate: Option<PathBuf>,
+    /// add α times the unit direction at every position
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "ablate")]
+    pub steer: Option<f64>,
+    /// project the direction out of the stream
+    #[arg(long)]
+    pub ablate: bool,
+    #[arg(long, default_value_t = 30)]
+    pub max_new_tokens: usize,
+    /// the direction (safetensors: `direction`, `layer`)
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// everything as JSON
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -138,6 +181,7 @@ pub fn run(c: &ConceptsCommand) -> Result<()> {
     match &c.sub {
         Some(ConceptsSub::Validate(v)) => run_validate(v),
         Some(ConceptsSub::Audit(a)) => run_audit(a),
+        Some(ConceptsSub::Direction(d)) => run_direction(d),
         None => run_show(&c.show),
     }
 }
@@ -266,7 +310,7 @@ fn run_show(a: &ShowArgs) -> Result<()> {
     )
 }
 
-/// Questions from JSONL (`question` field) or plain lines.
+/// Questions from JSONL (a `question` or `text` field) or plain lines.
 fn read_questions(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
@@ -274,9 +318,9 @@ fn read_questions(path: &Path) -> Result<Vec<String>> {
         if line.trim_start().starts_with('{') {
             let v: serde_json::Value =
                 serde_json::from_str(line).with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
-            match v.get("question").and_then(|q| q.as_str()) {
+            match v.get("question").or_else(|| v.get("text")).and_then(|q| q.as_str()) {
                 Some(q) => out.push(q.to_string()),
-                None => bail!("{} line {}: no string field `question`", path.display(), i + 1),
+                None => bail!("{} line {}: no string field `question` or `text`", path.display(), i + 1),
             }
         } else {
             out.push(line.to_string());
@@ -393,4 +437,75 @@ fn run_audit(a: &AuditArgs) -> Result<()> {
     }
     let json_rows: Vec<_> = rows.iter().map(|(n, r)| json!({ "concept": n, "audit": r })).collect();
     write_json(&a.out, &json!({ "before": a.model, "after": a.against, "vectors": json_rows }))
+}
+
+fn run_direction(a: &DirectionArgs) -> Result<()> {
+    outputs(&[(&a.out, "--out"), (&a.save, "--save")])?;
+    let readout: Readout = a.readout.parse()?;
+    if a.generate.is_some() != (a.steer.is_some() || a.ablate) {
+        bail!("--generate goes with --steer ALPHA or --ablate (the continuations to compare)");
+    }
+    let (concept, control) = (read_questions(&a.concept)?, read_questions(&a.control)?);
+    let project = a.project.as_deref().map(read_questions).transpose()?;
+    let generate = a.generate.as_deref().map(read_questions).transpose()?;
+    let (model, _) = load(&a.model, DType::F32)?;
+    let (dec, tok) = (&model.decoder, model.tokenizer()?);
+    let encode = |ps: &[String]| -> Result<Vec<Vec<u32>>> {
+        Ok(ps.iter().map(|p| tok.encode(p)).collect::<circuitscope::Result<_>>()?)
+    };
+    let dir = Direction::difference_of_means(dec, &encode(&concept)?, &encode(&control)?, a.layer, readout)?;
+    let norm = dir.norm()?;
+    let summary = |xs: &[f64]| {
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        let sd = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
+        (m, sd)
+    };
+    let (pc, pk) = (dir.project(dec, &encode(&concept)?)?, dir.project(dec, &encode(&control)?)?);
+    let ((mc, sc), (mk, sk)) = (summary(&pc), summary(&pk));
+    println!("direction at layer {} ({} readout): ‖mean(concept) − mean(control)‖ = {norm:.4}", a.layer, a.readout);
+    println!(
+        "projection onto the unit direction: concept {mc:.3} ± {sc:.3} (n = {}), control {mk:.3} ± {sk:.3} (n = {})",
+        pc.len(),
+        pk.len()
+    );
+    let projected = match &project {
+        Some(ps) => {
+            let v = dir.project(dec, &encode(ps)?)?;
+            for (p, x) in ps.iter().zip(&v) {
+                println!("{x:>9.3}  {p}");
+            }
+            Some(ps.iter().zip(&v).map(|(p, x)| json!({ "prompt": p, "projection": x })).collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    let generated = match &generate {
+        Some(ps) => {
+            let edit = match a.steer {
+                Some(alpha) => dir.steering(alpha, dec.dtype())?,
+                None => dir.ablation()?,
+            };
+            let what = a.steer.map_or("ablated".to_string(), |s| format!("steered α = {s}"));
+            let ids = encode(ps)?;
+            let plain = greedy_batch(dec, &ids, a.max_new_tokens, tok.eos, &HookSet::new())?;
+            let edited = greedy_batch(dec, &ids, a.max_new_tokens, tok.eos, &HookSet::new().intervene(edit))?;
+            let mut rows = Vec::new();
+            for ((p, x), y) in ps.iter().zip(&plain).zip(&edited) {
+                let (x, y) = (tok.decode(x)?, tok.decode(y)?);
+                println!("prompt   {p:?}\n  plain   {x:?}\n  {what:<7} {y:?}");
+                rows.push(json!({ "prompt": p, "plain": x, "edited": y }));
+            }
+            Some(rows)
+        }
+        None => None,
+    };
+    if let Some(p) = &a.save {
+        candle_core::safetensors::save(&dir.tensors()?.into_iter().collect(), p)?;
+        println!("wrote {}", p.display());
+    }
+    let record = json!({
+        "model": a.model, "layer": a.layer, "readout": readout, "norm": norm,
+        "concept_projection": pc, "control_projection": pk, "projected": projected,
+        "steer": a.steer, "ablate": a.ablate, "generated": generated,
+    });
+    write_json(&a.out, &record)
 }

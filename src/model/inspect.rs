@@ -54,8 +54,15 @@ pub fn greedy(model: &Decoder, prompt: &[u32], n: usize, stop: Option<u32>) -> R
 /// Greedy decoding of several prompts together: each appends up to `n` tokens, stopping after
 /// `stop`. The prompts run right-padded in one batch per step (causal attention keeps a row's
 /// positions blind to the padding after it), unembedding only each row's last position;
-/// finished rows leave the batch. Returns each prompt's new tokens, as [`greedy`] would.
-pub fn greedy_batch(model: &Decoder, prompts: &[Vec<u32>], n: usize, stop: Option<u32>) -> Result<Vec<Vec<u32>>> {
+/// finished rows leave the batch. Returns each prompt's new tokens, as [`greedy`] would, under
+/// `hooks`' interventions (e.g. a steering vector added at every position).
+pub fn greedy_batch(
+    model: &Decoder,
+    prompts: &[Vec<u32>],
+    n: usize,
+    stop: Option<u32>,
+    hooks: &HookSet,
+) -> Result<Vec<Vec<u32>>> {
     let mut rows: Vec<Vec<u32>> = prompts.to_vec();
     if let Some(i) = rows.iter().position(|r| r.is_empty()) {
         return Err(crate::error::Error::input(format!("prompt {i} has no tokens to continue")));
@@ -76,7 +83,7 @@ pub fn greedy_batch(model: &Decoder, prompts: &[Vec<u32>], n: usize, stop: Optio
         }
         let ids = Tensor::from_vec(ids, (open.len(), width), &candle_core::Device::Cpu)?;
         let last = Tensor::new(last, &candle_core::Device::Cpu)?;
-        let logits = model.forward(&ids, &HookSet::new().logits_at(&last))?.logits;
+        let logits = model.forward(&ids, &hooks.clone().logits_at(&last))?.logits;
         let next: Vec<u32> = logits.argmax(D::Minus1)?.to_device(&candle_core::Device::Cpu)?.to_vec1()?;
         for (&i, &t) in open.iter().zip(&next) {
             rows[i].push(t);

@@ -2,10 +2,11 @@
 //! vocabulary projection says a concept, located automatically ([`find`]), proven causal by
 //! noise ([`validate`]) and audited before and after unlearning ([`audit`]), with the
 //! ConceptVectors data format ([`data`]) and the reference's answer-similarity scores
-//! ([`text_match`]).
+//! ([`text_match`]); and concepts as directions in activation space ([`directions`]).
 
 pub mod audit;
 pub mod data;
+pub mod directions;
 pub mod find;
 pub mod text_match;
 pub mod tokens;
@@ -14,6 +15,7 @@ pub mod vectors;
 
 pub use audit::{audit, VectorAudit};
 pub use data::{read_concepts, ConceptEntry};
+pub use directions::{Direction, Readout};
 pub use find::{find, Candidate, FindOptions};
 pub use tokens::ConceptTokens;
 pub use validate::{validate, ValidateOptions, Validation};

@@ -8,6 +8,7 @@
 use super::text_match::{bleu, rouge_l_f};
 use super::vectors::ValueVector;
 use crate::error::{Error, Result};
+use crate::hooks::HookSet;
 use crate::model::inspect::greedy_batch;
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
@@ -87,12 +88,18 @@ pub fn noisy(dec: &Decoder, vv: ValueVector, sigma: f64, seed: u64) -> Result<De
     vv.replaced(dec, &(v + noise)?)
 }
 
-/// Greedy answers of `dec` to `questions` under `opts.template`.
-pub fn answers(dec: &Decoder, tok: &Tokenizer, questions: &[String], opts: &ValidateOptions) -> Result<Vec<String>> {
+/// Greedy answers of `dec` to `questions` under `opts.template` (and `hooks`' interventions).
+pub fn answers(
+    dec: &Decoder,
+    tok: &Tokenizer,
+    questions: &[String],
+    opts: &ValidateOptions,
+    hooks: &HookSet,
+) -> Result<Vec<String>> {
     let prompts = questions.iter().map(|q| tok.encode(&opts.template.replace("{q}", q))).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(opts.batch.max(1)) {
-        for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos)? {
+        for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos, hooks)? {
             out.push(tok.decode(&ids)?);
         }
     }
@@ -119,14 +126,15 @@ pub fn validate(
     let total = 1 + opts.seeds.len() as u64;
     progress.update(0, total);
     let sets = [concept_questions, unrelated_questions];
-    let original: Vec<Vec<String>> = sets.iter().map(|qs| answers(dec, tok, qs, opts)).collect::<Result<_>>()?;
+    let none = HookSet::new();
+    let original: Vec<Vec<String>> = sets.iter().map(|qs| answers(dec, tok, qs, opts, &none)).collect::<Result<_>>()?;
     progress.update(1, total);
     let mut edited: Vec<Vec<Vec<String>>> =
         vec![vec![Vec::new(); concept_questions.len()], vec![Vec::new(); unrelated_questions.len()]];
     for (done, &seed) in opts.seeds.iter().enumerate() {
         let model = noisy(dec, vv, opts.sigma, seed)?;
         for (set, qs) in sets.iter().enumerate() {
-            for (i, a) in answers(&model, tok, qs, opts)?.into_iter().enumerate() {
+            for (i, a) in answers(&model, tok, qs, opts, &none)?.into_iter().enumerate() {
                 edited[set][i].push(a);
             }
         }
