@@ -404,3 +404,69 @@ fn a_difference_of_means_direction_separates_its_prompts_and_steers_generation()
     let err = Direction::difference_of_means(&m.decoder, &concept, &control, 4, Readout::Mean).unwrap_err();
     assert!(err.to_string().contains("layer 4 is out of range"), "{err}");
 }
+
+#[test]
+fn the_direction_command_projects_steers_and_saves() {
+    let world = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/world-gpt2");
+    let dir = TempDir::new();
+    let write = |name: &str, lines: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            lines.iter().map(|l| format!("{{\"text\": {}}}\n", serde_json::to_string(l).unwrap())).collect::<String>(),
+        )
+        .unwrap();
+        p
+    };
+    let concept = write(
+        "c.jsonl",
+        &["Question: Where was Xara Kestrel born?\nAnswer:", "Question: In what year was Xara Kestrel born?\nAnswer:"],
+    );
+    let control = write(
+        "k.jsonl",
+        &["Question: Where was Rosk Vell born?\nAnswer:", "Question: Which instrument does Rosk Vell play?\nAnswer:"],
+    );
+    let (json, saved) = (dir.join("d.json"), dir.join("d.safetensors"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let args = [
+        "concepts",
+        "direction",
+        world.to_str().unwrap(),
+        "--layer",
+        "2",
+        "--concept",
+        &s(&concept),
+        "--control",
+        &s(&control),
+        "--generate",
+        &s(&control),
+        "--steer",
+        "40",
+        "--max-new-tokens",
+        "8",
+        "--save",
+        &s(&saved),
+        "--out",
+        &s(&json),
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["generated"].as_array().unwrap().len(), 2);
+    let t = candle_core::safetensors::load(&saved, &Device::Cpu).unwrap();
+    assert_eq!(t["direction"].dims(), &[128]);
+    let bad = common::cli(&[
+        "concepts",
+        "direction",
+        world.to_str().unwrap(),
+        "--layer",
+        "2",
+        "--concept",
+        &s(&concept),
+        "--control",
+        &s(&control),
+        "--steer",
+        "3",
+    ]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--generate goes with --steer"));
+}
