@@ -428,45 +428,16 @@ fn the_direction_command_projects_steers_and_saves() {
     );
     let (json, saved) = (dir.join("d.json"), dir.join("d.safetensors"));
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let args = [
-        "concepts",
-        "direction",
-        world.to_str().unwrap(),
-        "--layer",
-        "2",
-        "--concept",
-        &s(&concept),
-        "--control",
-        &s(&control),
-        "--generate",
-        &s(&control),
-        "--steer",
-        "40",
-        "--max-new-tokens",
-        "8",
-        "--save",
-        &s(&saved),
-        "--out",
-        &s(&json),
-    ];
-    let out = common::cli(&args);
+    let (c, k) = (s(&concept), s(&control));
+    let base = ["concepts", "direction", world.to_str().unwrap(), "--layer", "2", "--concept", &c, "--control", &k];
+    let (saved_s, json_s) = (s(&saved), s(&json));
+    let extra = ["--generate", &k, "--steer", "40", "--max-new-tokens", "8", "--save", &saved_s, "--out", &json_s];
+    let out = common::cli(&[&base[..], &extra[..]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["generated"].as_array().unwrap().len(), 2);
     let t = candle_core::safetensors::load(&saved, &Device::Cpu).unwrap();
     assert_eq!(t["direction"].dims(), &[128]);
-    let bad = common::cli(&[
-        "concepts",
-        "direction",
-        world.to_str().unwrap(),
-        "--layer",
-        "2",
-        "--concept",
-        &s(&concept),
-        "--control",
-        &s(&control),
-        "--steer",
-        "3",
-    ]);
+    let bad = common::cli(&[&base[..], &["--steer", "3"][..]].concat());
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--generate goes with --steer"));
 }
