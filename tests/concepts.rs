@@ -14,7 +14,7 @@ use circuitscope::analyses::concepts::{
     ValueVector,
 };
 use circuitscope::hooks::{HookPoint, HookSet, Site};
-use circuitscope::model::inspect::{greedy, greedy_batch};
+use circuitscope::model::inspect::{greedy, greedy_batch, greedy_cached};
 use circuitscope::model::{Decoder, LoadOptions, Model};
 use circuitscope::progress::NoProgress;
 use common::{fixture, max_abs_diff, shared, TempDir};
@@ -171,7 +171,7 @@ fn conceptvectors_files_are_read_unchanged_and_bad_ones_named() {
 }
 
 #[test]
-fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
+fn batched_and_cached_greedy_decoding_equal_one_prompt_at_a_time() {
     let m = world();
     let tok = m.tokenizer().unwrap();
     let prompts: Vec<Vec<u32>> =
@@ -182,6 +182,7 @@ fn batched_greedy_decoding_equals_one_prompt_at_a_time() {
     let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos, &HookSet::new()).unwrap();
     for (p, b) in prompts.iter().zip(&batched) {
         assert_eq!(&greedy(&m.decoder, p, 12, tok.eos).unwrap(), b);
+        assert_eq!(&greedy_cached(&m.decoder, p, 12, tok.eos, &HookSet::new()).unwrap(), b, "with a key/value cache");
     }
 }
 
@@ -198,7 +199,6 @@ fn noise_validation_scores_unchanged_answers_one_and_is_reproducible() {
         seeds: vec![1, 2],
         max_new_tokens: 16,
         template: "Question: {q}\nAnswer:".into(),
-        batch: 4,
     };
     let v = validate(&m.decoder, tok, vv, &qs, &other, &opts, &NoProgress).unwrap();
     for a in v.concept.answers.iter().chain(&v.unrelated.answers) {

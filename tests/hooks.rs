@@ -7,7 +7,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use circuitscope::analyses::heads::HeadMeans;
 use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, MeanOver, Site};
 use circuitscope::model::inspect::hook_shape;
-use circuitscope::model::{LoadOptions, Model};
+use circuitscope::model::{KvCache, LoadOptions, Model};
 use common::{fixture, max_abs_diff};
 
 fn load(family: &str) -> Model {
@@ -62,6 +62,48 @@ fn logits_at_chosen_rows_are_those_rows_of_the_full_logits() {
     let past = Tensor::new(&[3u32, 14], &Device::Cpu).unwrap();
     let err = m.decoder.forward(&clean(), &HookSet::new().logits_at(&past)).err().expect("row 14 of 2 x 7");
     assert!(err.to_string().contains("logit row 14 is past the batch's 2 x 7 positions"), "{err}");
+}
+
+#[test]
+fn a_cached_pass_gives_the_full_passes_logits_position_by_position() {
+    for family in FAMILIES {
+        let m = load(family);
+        let ids = clean();
+        let full = m.decoder.logits(&ids).unwrap(); // (2, 7, V)
+        let mut cache = KvCache::default();
+        // a prefix of 4 in one pass, then one token a pass
+        let mut got =
+            vec![m.decoder.forward_cached(&ids.narrow(1, 0, 4).unwrap(), &mut cache, &HookSet::new()).unwrap().logits];
+        for p in 4..7 {
+            got.push(
+                m.decoder.forward_cached(&ids.narrow(1, p, 1).unwrap(), &mut cache, &HookSet::new()).unwrap().logits,
+            );
+        }
+        assert_eq!(cache.len(), 7);
+        let got = Tensor::cat(&got, 1).unwrap();
+        assert!(max_abs_diff(&full, &got) < 1e-4, "{family}: {}", max_abs_diff(&full, &got));
+        // an intervention applies to the new positions alike
+        let steer = |x: f32| {
+            let add = Tensor::full(x, m.cfg().d_model, &Device::Cpu).unwrap();
+            HookSet::new().intervene(Intervention::new(HookPoint::Block(0, Site::ResidPost), Edit::Add(add)))
+        };
+        let full = m.decoder.forward(&ids, &steer(0.5)).unwrap().logits;
+        let mut cache = KvCache::default();
+        let a = m.decoder.forward_cached(&ids.narrow(1, 0, 5).unwrap(), &mut cache, &steer(0.5)).unwrap().logits;
+        let b = m.decoder.forward_cached(&ids.narrow(1, 5, 2).unwrap(), &mut cache, &steer(0.5)).unwrap().logits;
+        let got = Tensor::cat(&[a, b], 1).unwrap();
+        assert!(max_abs_diff(&full, &got) < 1e-4, "{family} steered: {}", max_abs_diff(&full, &got));
+    }
+    let m = load("llama");
+    let mut cache = KvCache::default();
+    let hooks = HookSet::new().capture([HookPoint::Block(0, Site::Result)]);
+    let err = m.decoder.forward_cached(&clean(), &mut cache, &hooks).err().expect("results are not cached");
+    assert!(err.to_string().contains("cannot be hooked in a cached"), "{err}");
+    let mut cache = KvCache::default();
+    m.decoder.forward_cached(&clean(), &mut cache, &HookSet::new()).unwrap();
+    let one = Tensor::new(&[[5u32]], &Device::Cpu).unwrap();
+    let err = m.decoder.forward_cached(&one, &mut cache, &HookSet::new()).err().expect("2 rows cached, 1 given");
+    assert!(err.to_string().contains("the cache holds 2 rows, the input 1"), "{err}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use circuitscope::analyses::concepts::{
 };
 use circuitscope::fsutil::write_atomic;
 use circuitscope::hooks::HookSet;
-use circuitscope::model::inspect::greedy_batch;
+use circuitscope::model::inspect::greedy_cached;
 use circuitscope::render::plot_svg::BarChart;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -145,9 +145,6 @@ pub struct ValidateArgs {
     /// the prompt; {q} stands for the question
     #[arg(long, default_value = "Question: {q}\n Answer:")]
     pub template: String,
-    /// prompts per generation batch
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
     /// the validation as JSON (every answer included)
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -357,13 +354,8 @@ fn run_validate(a: &ValidateArgs) -> Result<()> {
     let (model, _) = load(&a.model, DType::F32)?;
     let vv = ValueVector { layer: a.layer, dim: a.dim };
     vv.check(&model.decoder)?;
-    let opts = ValidateOptions {
-        sigma: a.sigma,
-        seeds,
-        max_new_tokens: a.max_new_tokens,
-        template: a.template.clone(),
-        batch: a.batch,
-    };
+    let opts =
+        ValidateOptions { sigma: a.sigma, seeds, max_new_tokens: a.max_new_tokens, template: a.template.clone() };
     let t = Instant::now();
     let pb = bar(0, "answering");
     let v = validate(&model.decoder, model.tokenizer()?, vv, &questions, &unrelated, &opts, &pb)?;
@@ -486,8 +478,14 @@ fn run_direction(a: &DirectionArgs) -> Result<()> {
             };
             let what = a.steer.map_or("ablated".to_string(), |s| format!("steered α = {s}"));
             let ids = encode(ps)?;
-            let plain = greedy_batch(dec, &ids, a.max_new_tokens, tok.eos, &HookSet::new())?;
-            let edited = greedy_batch(dec, &ids, a.max_new_tokens, tok.eos, &HookSet::new().intervene(edit))?;
+            let (none, with) = (HookSet::new(), HookSet::new().intervene(edit));
+            let gen = |hooks: &HookSet| -> Result<Vec<Vec<u32>>> {
+                Ok(ids
+                    .iter()
+                    .map(|p| greedy_cached(dec, p, a.max_new_tokens, tok.eos, hooks))
+                    .collect::<circuitscope::Result<_>>()?)
+            };
+            let (plain, edited) = (gen(&none)?, gen(&with)?);
             let mut rows = Vec::new();
             for ((p, x), y) in ps.iter().zip(&plain).zip(&edited) {
                 let (x, y) = (tok.decode(x)?, tok.decode(y)?);

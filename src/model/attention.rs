@@ -80,16 +80,30 @@ impl Attention {
         dtype: candle_core::DType,
         device: &candle_core::Device,
     ) -> Result<Tensor> {
-        let mut m = vec![0f32; s * s];
+        Self::mask_after(0, s, sliding_window, dtype, device)
+    }
+
+    /// (s, offset + s) additive causal mask of `s` queries at positions `offset..offset + s`
+    /// over every key up to them, limited to the sliding window if the model has one.
+    pub fn mask_after(
+        offset: usize,
+        s: usize,
+        sliding_window: Option<usize>,
+        dtype: candle_core::DType,
+        device: &candle_core::Device,
+    ) -> Result<Tensor> {
+        let n = offset + s;
+        let mut m = vec![0f32; s * n];
         for i in 0..s {
-            for j in 0..s {
-                let outside = j > i || sliding_window.is_some_and(|w| i - j >= w);
+            let q = offset + i;
+            for j in 0..n {
+                let outside = j > q || sliding_window.is_some_and(|w| q - j >= w);
                 if outside {
-                    m[i * s + j] = f32::NEG_INFINITY;
+                    m[i * n + j] = f32::NEG_INFINITY;
                 }
             }
         }
-        Ok(Tensor::from_vec(m, (s, s), device)?.to_dtype(dtype)?)
+        Ok(Tensor::from_vec(m, (s, n), device)?.to_dtype(dtype)?)
     }
 
     pub fn sliding_window(&self) -> Option<usize> {
@@ -230,5 +244,52 @@ impl Attention {
             None => out,
         };
         run.fire(p(Site::AttnOut), out)
+    }
+
+    /// [`Self::forward`] for `s` new positions after the cached ones: x (b, s, d) and this layer's
+    /// cached keys (rotated) and values (b, s_past, H, dh) → (b, s, d) and the keys and values of
+    /// every position so far. Fires q, k, v, pattern (b, H, s, s_past + s), z and attn_out.
+    pub fn forward_cached(
+        &self,
+        x: &Tensor,
+        l: usize,
+        run: &mut HookRun,
+        ctx: &AttnContext,
+        past: Option<&(Tensor, Tensor)>,
+    ) -> Result<(Tensor, (Tensor, Tensor))> {
+        let (b, s, _) = x.dims3()?;
+        let (h, dh) = (self.n_heads, self.d_head);
+        let p = |site| HookPoint::Block(l, site);
+        for site in [Site::QInput, Site::KInput, Site::VInput, Site::AttnScores, Site::Result] {
+            if run.wants(p(site)) {
+                return Err(crate::error::Error::input(format!(
+                    "{} cannot be hooked in a cached (step by step) pass",
+                    p(site)
+                )));
+            }
+        }
+        let n = self.norm.forward(x, ctx.ops)?;
+        let q = run.fire(p(Site::Q), self.queries(&n)?)?;
+        let k = run.fire(p(Site::K), self.keys(&n)?)?;
+        let v = run.fire(p(Site::V), self.project_kv(&n, &self.wv, self.bv.as_ref())?)?;
+        let (q, k) = match &ctx.rope {
+            Some((rope, cos, sin)) => (rope.apply(&q, cos, sin, ctx.ops)?, rope.apply(&k, cos, sin, ctx.ops)?),
+            None => (q, k),
+        };
+        let (k, v) = match past {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
+            None => (k, v),
+        };
+        let qt = q.transpose(1, 2)?.contiguous()?;
+        let kt = k.transpose(1, 2)?.contiguous()?;
+        let scores = (qt.matmul(&kt.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?;
+        let pattern = run.fire(p(Site::Pattern), ctx.ops.softmax(&scores)?)?;
+        let z = run.fire(p(Site::Z), pattern.matmul(&v.transpose(1, 2)?.contiguous()?)?.transpose(1, 2)?)?;
+        let out = linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?;
+        let out = match &self.bo {
+            Some(bo) => out.broadcast_add(bo)?,
+            None => out,
+        };
+        Ok((run.fire(p(Site::AttnOut), out)?, (k, v)))
     }
 }

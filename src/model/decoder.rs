@@ -36,6 +36,25 @@ pub struct Decoder {
     device: Device,
 }
 
+/// The keys (after the rotary embedding) and values of the positions a text has run through so
+/// far, per layer, (b, positions, H, dh) each: what [`Decoder::forward_cached`] attends to.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// What one forward pass returns.
 pub struct ForwardOutput {
     /// (b, s, V), or (n, V) at the hook set's `logit_rows`
@@ -122,6 +141,21 @@ impl Decoder {
         Ok(self.forward(ids, &HookSet::default())?.logits)
     }
 
+    /// What every attention layer shares in a pass over `s` new positions after `offset` cached
+    /// ones: the new positions' rotary tables and their (s, offset + s) mask.
+    fn step_context(&self, offset: usize, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
+        let rope = match &self.rotary {
+            Some(r) => {
+                let (cos, sin) = r.tables(offset + s, self.dtype, &self.device)?;
+                Some((r, cos.narrow(0, offset, s)?.contiguous()?, sin.narrow(0, offset, s)?.contiguous()?))
+            }
+            None => None,
+        };
+        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
+        let mask = Attention::mask_after(offset, s, window, self.dtype, &self.device)?;
+        Ok(AttnContext { rope, mask, window, ops })
+    }
+
     /// What every attention layer shares in a pass over `s` positions: rotary tables and the mask.
     pub fn attn_context(&self, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
         let rope = match &self.rotary {
@@ -154,9 +188,59 @@ impl Decoder {
 
     /// ids: (b, s) u32 → logits (b, s, V), plus whatever `hooks` asked for.
     pub fn forward(&self, ids: &Tensor, hooks: &HookSet) -> Result<ForwardOutput> {
+        let (_, s) = self.check_input(ids)?;
+        let run = HookRun::new(hooks, &self.points)?;
+        let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
+        let ctx = self.attn_context(s, ops)?;
+        self.pass(ids, hooks, run, 0, |l, x, run| self.blocks[l].attn.forward(x, l, run, &ctx))
+    }
+
+    /// The next `ids` (b, s) of a text whose earlier positions are in `cache`: their logits
+    /// (b, s, V), or at `hooks`' logit rows, attending to the cached keys and values, which the
+    /// pass extends. A prompt in one call and then one token per call is a generation whose step
+    /// costs no more as the text grows. Hooks see the new positions only (an intervention's
+    /// positions count from the first of them); the per-head input and result points, and the
+    /// attention scores, cannot be hooked here.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache, hooks: &HookSet) -> Result<ForwardOutput> {
         let (b, s) = self.check_input(ids)?;
+        let offset = cache.len;
+        if offset + s > self.cfg.n_ctx {
+            return Err(Error::input(format!(
+                "{offset} cached and {s} new positions pass the model's context of {} tokens",
+                self.cfg.n_ctx
+            )));
+        }
+        if let Some((k, _)) = cache.layers.first() {
+            if k.dim(0)? != b {
+                return Err(Error::input(format!("the cache holds {} rows, the input {b}", k.dim(0)?)));
+            }
+        }
+        let run = HookRun::new(hooks, &self.points)?;
+        let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
+        let ctx = self.step_context(offset, s, ops)?;
+        let mut fresh = Vec::with_capacity(self.blocks.len());
+        let out = self.pass(ids, hooks, run, offset, |l, x, run| {
+            let (y, kv) = self.blocks[l].attn.forward_cached(x, l, run, &ctx, cache.layers.get(l))?;
+            fresh.push(kv);
+            Ok(y)
+        })?;
+        cache.layers = fresh;
+        cache.len = offset + s;
+        Ok(out)
+    }
+
+    /// The pass around the attention layers: embeddings at positions `offset..`, the blocks with
+    /// `attend` as each one's attention, the final norm and the logits.
+    fn pass(
+        &self,
+        ids: &Tensor,
+        hooks: &HookSet,
+        mut run: HookRun,
+        offset: usize,
+        mut attend: impl FnMut(usize, &Tensor, &mut HookRun) -> Result<Tensor>,
+    ) -> Result<ForwardOutput> {
+        let (b, s) = ids.dims2()?;
         let d = self.cfg.d_model;
-        let mut run = HookRun::new(hooks, &self.points)?;
         let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
         let ids = ids.to_dtype(DType::U32)?.to_device(&self.device)?;
 
@@ -168,16 +252,14 @@ impl Decoder {
         }
         let mut resid = run.fire(HookPoint::Embed, emb)?;
         if let Some(pos) = &self.pos_embed {
-            let pos = pos.narrow(0, 0, s)?.unsqueeze(0)?.broadcast_as((b, s, d))?.contiguous()?;
+            let pos = pos.narrow(0, offset, s)?.unsqueeze(0)?.broadcast_as((b, s, d))?.contiguous()?;
             resid = (resid + run.fire(HookPoint::PosEmbed, pos)?)?;
         }
-
-        let ctx = self.attn_context(s, ops)?;
 
         for (l, block) in self.blocks.iter().enumerate() {
             let p = |site| HookPoint::Block(l, site);
             resid = run.fire(p(Site::ResidPre), resid)?;
-            let attn_out = block.attn.forward(&resid, l, &mut run, &ctx)?;
+            let attn_out = attend(l, &resid, &mut run)?;
             resid = if self.cfg.parallel_residual {
                 let mlp_in = run.fire(p(Site::MlpIn), resid.clone())?;
                 let mlp_out = block.mlp.forward(&mlp_in, l, &mut run, ops)?;

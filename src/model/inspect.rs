@@ -1,7 +1,7 @@
 //! Reading a model's predictions: top-k next tokens, greedy generation, the logit lens, and the
 //! shape of every hook point.
 
-use super::decoder::Decoder;
+use super::decoder::{Decoder, KvCache};
 use crate::error::Result;
 use crate::hooks::{HookPoint, HookSet, Site};
 use candle_core::{DType, Tensor, D};
@@ -49,6 +49,38 @@ pub fn greedy(model: &Decoder, prompt: &[u32], n: usize, stop: Option<u32>) -> R
         }
     }
     Ok(ids[prompt.len()..].to_vec())
+}
+
+/// Greedy decoding with a key/value cache ([`Decoder::forward_cached`]): the prompt in one
+/// pass, then one token a pass, so a step costs the same however long the text is. The tokens
+/// of [`greedy`] (up to rounding near a tie: the cached pass adds the scores in another order),
+/// under `hooks`' interventions, which see only each pass's new positions.
+pub fn greedy_cached(
+    model: &Decoder,
+    prompt: &[u32],
+    n: usize,
+    stop: Option<u32>,
+    hooks: &HookSet,
+) -> Result<Vec<u32>> {
+    if prompt.is_empty() {
+        return Err(crate::error::Error::input("the prompt has no tokens to continue"));
+    }
+    let mut cache = KvCache::default();
+    let (mut out, mut next) = (Vec::new(), prompt.to_vec());
+    for _ in 0..n {
+        if cache.len() + next.len() >= model.cfg.n_ctx {
+            break;
+        }
+        let last = Tensor::new(&[(next.len() - 1) as u32], &candle_core::Device::Cpu)?;
+        let logits = model.forward_cached(&Decoder::input(&next)?, &mut cache, &hooks.clone().logits_at(&last))?.logits;
+        let t = logits.argmax(D::Minus1)?.to_device(&candle_core::Device::Cpu)?.to_vec1::<u32>()?[0];
+        out.push(t);
+        if Some(t) == stop {
+            break;
+        }
+        next = vec![t];
+    }
+    Ok(out)
 }
 
 /// Greedy decoding of several prompts together: each appends up to `n` tokens, stopping after

@@ -19,7 +19,7 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::{Activation, Family, ModelConfig, NormKind, Positional, RopeScaling};
-pub use decoder::{Decoder, ForwardOutput};
+pub use decoder::{Decoder, ForwardOutput, KvCache};
 pub use tokenizer::Tokenizer;
 
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! Concept vectors (ALGORITHMS.md §6, Hong et al.'s ConceptVectors): MLP value vectors whose
-//! vocabulary projection says a concept, located automatically ([`find`]), proven causal by
-//! noise ([`validate`]) and audited before and after unlearning ([`audit`]), with the
+//! vocabulary projection says a concept, located automatically ([`mod@find`]), proven causal by
+//! noise ([`mod@validate`]) and audited before and after unlearning ([`mod@audit`]), with the
 //! ConceptVectors data format ([`data`]) and the reference's answer-similarity scores
 //! ([`text_match`]); and concepts as directions in activation space ([`directions`]).
 

@@ -9,7 +9,7 @@ use super::text_match::{bleu, rouge_l_f};
 use super::vectors::ValueVector;
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
-use crate::model::inspect::greedy_batch;
+use crate::model::inspect::greedy_cached;
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use crate::rng::Rng;
@@ -26,8 +26,6 @@ pub struct ValidateOptions {
     pub max_new_tokens: usize,
     /// the prompt, with `{q}` standing for the question ("Question: {q}\n Answer:", as the reference)
     pub template: String,
-    /// prompts per generation batch
-    pub batch: usize,
 }
 
 impl Default for ValidateOptions {
@@ -37,7 +35,6 @@ impl Default for ValidateOptions {
             seeds: vec![8888, 1, 2],
             max_new_tokens: 100,
             template: "Question: {q}\n Answer:".into(),
-            batch: 8,
         }
     }
 }
@@ -97,13 +94,7 @@ pub fn answers(
     hooks: &HookSet,
 ) -> Result<Vec<String>> {
     let prompts = questions.iter().map(|q| tok.encode(&opts.template.replace("{q}", q))).collect::<Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(prompts.len());
-    for chunk in prompts.chunks(opts.batch.max(1)) {
-        for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos, hooks)? {
-            out.push(tok.decode(&ids)?);
-        }
-    }
-    Ok(out)
+    prompts.iter().map(|p| tok.decode(&greedy_cached(dec, p, opts.max_new_tokens, tok.eos, hooks)?)).collect()
 }
 
 /// Noise validation of `vv` on the concept's questions and unrelated ones.
