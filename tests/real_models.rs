@@ -5,7 +5,7 @@
 mod common;
 
 use circuitscope::model::decoder::Decoder;
-use circuitscope::model::inspect::{greedy, last_logits, top_k};
+use circuitscope::model::inspect::{greedy, greedy_cached, last_logits, top_k};
 use circuitscope::model::{LoadOptions, Model};
 use common::{fixture, shared, smollm2};
 
@@ -20,6 +20,9 @@ fn stories260k_greedy_from_bos_reproduces_the_published_text() {
     let ids = greedy(&model.decoder, &[bos], 80, model.cfg().eos_token_id).unwrap();
     let text = tok.decode(&ids).unwrap();
     assert!(text.starts_with(reference), "generated:\n{text}\nexpected to start with:\n{reference}");
+    // with a key/value cache: the same tokens
+    let none = circuitscope::hooks::HookSet::new();
+    assert_eq!(greedy_cached(&model.decoder, &[bos], 80, model.cfg().eos_token_id, &none).unwrap(), ids);
     // The SentencePiece tokenizer from the GGUF metadata round-trips the text.
     let enc = tok.encode(reference).unwrap();
     assert_eq!(enc[0], bos);

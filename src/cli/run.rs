@@ -115,8 +115,10 @@ fn run_prompt(path: &Path, prompt: Option<String>, token_ids: Option<String>, dt
     }
     let out = model.decoder.forward(&Decoder::input(&ids)?, &HookSet::new().capture(capture.iter().copied()))?;
     let top = inspect::top_k(&inspect::last_logits(&out.logits)?, o.top_k)?;
-    let generated =
-        o.generate.map(|n| inspect::greedy(&model.decoder, &ids, n, model.cfg().eos_token_id)).transpose()?;
+    let generated = o
+        .generate
+        .map(|n| inspect::greedy_cached(&model.decoder, &ids, n, model.cfg().eos_token_id, &HookSet::new()))
+        .transpose()?;
     let lens = o.logit_lens.then(|| inspect::logit_lens(&model.decoder, &ids, o.top_k.min(5))).transpose()?;
     if let Some(file) = &o.save_cache {
         let tensors: Vec<(String, candle_core::Tensor)> =

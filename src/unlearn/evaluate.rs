@@ -9,7 +9,8 @@ use super::metrics::{forget_truth_ratio, harmonic_mean, ks_2samp, retain_truth_r
 use super::rouge::rouge_l_recall;
 use crate::data::{Example, PerturbedQa, PromptFormat, Target};
 use crate::error::{Error, Result};
-use crate::model::inspect::greedy;
+use crate::hooks::HookSet;
+use crate::model::inspect::greedy_cached;
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use serde::Serialize;
@@ -123,7 +124,7 @@ pub fn score_questions(
         let generated = if opts.generate {
             let Target::Sequence { prompt_len } = first.target else { unreachable!("a question/answer example") };
             // greedy answers stop at the end token whether or not the scored answers end with it
-            let ids = greedy(dec, &first.clean[..prompt_len], opts.max_new_tokens, tok.eos)?;
+            let ids = greedy_cached(dec, &first.clean[..prompt_len], opts.max_new_tokens, tok.eos, &HookSet::new())?;
             let ids: Vec<u32> = ids.into_iter().take_while(|&t| Some(t) != tok.eos).collect();
             progress.update((items.len() + i + 1) as u64, total);
             Some(tok.decode(&ids)?.trim().to_string())
