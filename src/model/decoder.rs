@@ -158,15 +158,7 @@ impl Decoder {
 
     /// What every attention layer shares in a pass over `s` positions: rotary tables and the mask.
     pub fn attn_context(&self, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
-        let rope = match &self.rotary {
-            Some(r) => {
-                let (cos, sin) = r.tables(s, self.dtype, &self.device)?;
-                Some((r, cos, sin))
-            }
-            None => None,
-        };
-        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
-        Ok(AttnContext { rope, mask: Attention::mask(s, window, self.dtype, &self.device)?, window, ops })
+        self.step_context(0, s, ops)
     }
 
     /// (b, s, d) → (n, d): the final stream at flat positions `rows` (n,) of `HookSet::logit_rows`.

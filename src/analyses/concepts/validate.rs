@@ -85,16 +85,25 @@ pub fn noisy(dec: &Decoder, vv: ValueVector, sigma: f64, seed: u64) -> Result<De
     vv.replaced(dec, &(v + noise)?)
 }
 
-/// Greedy answers of `dec` to `questions` under `opts.template` (and `hooks`' interventions).
+/// Greedy answers of `dec` to `questions` under `opts.template` (and `hooks`' interventions),
+/// calling `done` after each.
 pub fn answers(
     dec: &Decoder,
     tok: &Tokenizer,
     questions: &[String],
     opts: &ValidateOptions,
     hooks: &HookSet,
+    done: &mut dyn FnMut(),
 ) -> Result<Vec<String>> {
     let prompts = questions.iter().map(|q| tok.encode(&opts.template.replace("{q}", q))).collect::<Result<Vec<_>>>()?;
-    prompts.iter().map(|p| tok.decode(&greedy_cached(dec, p, opts.max_new_tokens, tok.eos, hooks)?)).collect()
+    prompts
+        .iter()
+        .map(|p| {
+            let text = tok.decode(&greedy_cached(dec, p, opts.max_new_tokens, tok.eos, hooks)?);
+            done();
+            text
+        })
+        .collect()
 }
 
 /// Noise validation of `vv` on the concept's questions and unrelated ones.
@@ -114,22 +123,27 @@ pub fn validate(
     if opts.seeds.is_empty() || !(opts.sigma > 0.0 && opts.sigma.is_finite()) {
         return Err(Error::input(format!("validation needs a seed and a positive noise σ (got σ = {})", opts.sigma)));
     }
-    let total = 1 + opts.seeds.len() as u64;
+    // progress counts answers: every question, by the original model and each noisy one
+    let total = ((1 + opts.seeds.len()) * (concept_questions.len() + unrelated_questions.len())) as u64;
+    let mut answered = 0u64;
     progress.update(0, total);
+    let mut tick = || {
+        answered += 1;
+        progress.update(answered, total);
+    };
     let sets = [concept_questions, unrelated_questions];
     let none = HookSet::new();
-    let original: Vec<Vec<String>> = sets.iter().map(|qs| answers(dec, tok, qs, opts, &none)).collect::<Result<_>>()?;
-    progress.update(1, total);
+    let original: Vec<Vec<String>> =
+        sets.iter().map(|qs| answers(dec, tok, qs, opts, &none, &mut tick)).collect::<Result<_>>()?;
     let mut edited: Vec<Vec<Vec<String>>> =
         vec![vec![Vec::new(); concept_questions.len()], vec![Vec::new(); unrelated_questions.len()]];
-    for (done, &seed) in opts.seeds.iter().enumerate() {
+    for &seed in &opts.seeds {
         let model = noisy(dec, vv, opts.sigma, seed)?;
         for (set, qs) in sets.iter().enumerate() {
-            for (i, a) in answers(&model, tok, qs, opts, &none)?.into_iter().enumerate() {
+            for (i, a) in answers(&model, tok, qs, opts, &none, &mut tick)?.into_iter().enumerate() {
                 edited[set][i].push(a);
             }
         }
-        progress.update(2 + done as u64, total);
     }
     let score = |set: usize| -> SetScores {
         let answers: Vec<Answers> = sets[set]
