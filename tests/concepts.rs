@@ -14,7 +14,7 @@ use circuitscope::analyses::concepts::{
     ValueVector,
 };
 use circuitscope::hooks::{HookPoint, HookSet, Site};
-use circuitscope::model::inspect::{greedy, greedy_batch, greedy_cached};
+use circuitscope::model::inspect::{greedy, greedy_cached};
 use circuitscope::model::{Decoder, LoadOptions, Model};
 use circuitscope::progress::NoProgress;
 use common::{fixture, max_abs_diff, shared, TempDir};
@@ -171,7 +171,7 @@ fn conceptvectors_files_are_read_unchanged_and_bad_ones_named() {
 }
 
 #[test]
-fn batched_and_cached_greedy_decoding_equal_one_prompt_at_a_time() {
+fn cached_greedy_decoding_equals_the_full_pass() {
     let m = world();
     let tok = m.tokenizer().unwrap();
     let prompts: Vec<Vec<u32>> =
@@ -179,10 +179,9 @@ fn batched_and_cached_greedy_decoding_equal_one_prompt_at_a_time() {
             .iter()
             .map(|p| tok.encode(p).unwrap())
             .collect();
-    let batched = greedy_batch(&m.decoder, &prompts, 12, tok.eos, &HookSet::new()).unwrap();
-    for (p, b) in prompts.iter().zip(&batched) {
-        assert_eq!(&greedy(&m.decoder, p, 12, tok.eos).unwrap(), b);
-        assert_eq!(&greedy_cached(&m.decoder, p, 12, tok.eos, &HookSet::new()).unwrap(), b, "with a key/value cache");
+    for p in &prompts {
+        let full = greedy(&m.decoder, p, 12, tok.eos).unwrap();
+        assert_eq!(greedy_cached(&m.decoder, p, 12, tok.eos, &HookSet::new()).unwrap(), full, "with a key/value cache");
     }
 }
 
@@ -391,10 +390,10 @@ fn a_difference_of_means_direction_separates_its_prompts_and_steers_generation()
         out.cache.get(point).unwrap().squeeze(0).unwrap().matmul(&dir.unit().unwrap().unsqueeze(1).unwrap()).unwrap();
     assert!(common::max_abs(&along) < 1e-4, "{}", common::max_abs(&along));
     // steering a control prompt toward the concept changes its greedy answer
-    let none = greedy_batch(&m.decoder, &control[..1], 10, tok.eos, &HookSet::new()).unwrap();
-    let steered = greedy_batch(
+    let none = greedy_cached(&m.decoder, &control[0], 10, tok.eos, &HookSet::new()).unwrap();
+    let steered = greedy_cached(
         &m.decoder,
-        &control[..1],
+        &control[0],
         10,
         tok.eos,
         &HookSet::new().intervene(dir.steering(2.0 * dir.norm().unwrap(), DType::F32).unwrap()),

@@ -83,48 +83,6 @@ pub fn greedy_cached(
     Ok(out)
 }
 
-/// Greedy decoding of several prompts together: each appends up to `n` tokens, stopping after
-/// `stop`. The prompts run right-padded in one batch per step (causal attention keeps a row's
-/// positions blind to the padding after it), unembedding only each row's last position;
-/// finished rows leave the batch. Returns each prompt's new tokens, as [`greedy`] would, under
-/// `hooks`' interventions (e.g. a steering vector added at every position).
-pub fn greedy_batch(
-    model: &Decoder,
-    prompts: &[Vec<u32>],
-    n: usize,
-    stop: Option<u32>,
-    hooks: &HookSet,
-) -> Result<Vec<Vec<u32>>> {
-    let mut rows: Vec<Vec<u32>> = prompts.to_vec();
-    if let Some(i) = rows.iter().position(|r| r.is_empty()) {
-        return Err(crate::error::Error::input(format!("prompt {i} has no tokens to continue")));
-    }
-    let mut open: Vec<usize> = (0..rows.len()).collect();
-    for _ in 0..n {
-        open.retain(|&i| rows[i].len() < model.cfg.n_ctx);
-        if open.is_empty() {
-            break;
-        }
-        let width = open.iter().map(|&i| rows[i].len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(open.len() * width);
-        let mut last = Vec::with_capacity(open.len());
-        for (k, &i) in open.iter().enumerate() {
-            ids.extend(&rows[i]);
-            ids.extend(std::iter::repeat_n(0, width - rows[i].len()));
-            last.push((k * width + rows[i].len() - 1) as u32);
-        }
-        let ids = Tensor::from_vec(ids, (open.len(), width), &candle_core::Device::Cpu)?;
-        let last = Tensor::new(last, &candle_core::Device::Cpu)?;
-        let logits = model.forward(&ids, &hooks.clone().logits_at(&last))?.logits;
-        let next: Vec<u32> = logits.argmax(D::Minus1)?.to_device(&candle_core::Device::Cpu)?.to_vec1()?;
-        for (&i, &t) in open.iter().zip(&next) {
-            rows[i].push(t);
-        }
-        open.retain(|&i| rows[i].last().copied() != stop);
-    }
-    Ok(rows.iter().zip(prompts).map(|(r, p)| r[p.len()..].to_vec()).collect())
-}
-
 /// The logit lens: for every layer, the top-k tokens that the residual stream after that layer
 /// would predict at the last position (final norm, then unembedding).
 pub fn logit_lens(model: &Decoder, ids: &[u32], k: usize) -> Result<Vec<Vec<Candidate>>> {

@@ -3,7 +3,7 @@
 //! through its own unembedding, as the reference does.
 
 use super::tokens::ConceptTokens;
-use super::vectors::{cosine, l2, projection, top_ids, ValueVector};
+use super::vectors::{cosine, l2, norm, projection, top_ids, ValueVector};
 use crate::error::{Error, Result};
 use crate::model::Decoder;
 use std::collections::BTreeSet;
@@ -70,7 +70,7 @@ pub fn audit(
                 vector,
                 cosine: cosine(&v, &w)?,
                 l2: l2(&v, &w)?,
-                norm: v.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?.sqrt(),
+                norm: norm(&v)?,
                 jaccard,
                 concept_kept: kept.and_then(|k| k.1),
                 concept_before: kept.map(|k| k.0),

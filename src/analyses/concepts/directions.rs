@@ -89,7 +89,7 @@ impl Direction {
     }
 
     pub fn norm(&self) -> Result<f64> {
-        Ok(self.vector.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64)
+        super::vectors::norm(&self.vector)
     }
 
     /// u = v/‖v‖ (d,).

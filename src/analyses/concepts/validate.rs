@@ -6,7 +6,7 @@
 //! seeds show how much the verdict depends on the draw.
 
 use super::text_match::{bleu, rouge_l_f};
-use super::vectors::ValueVector;
+use super::vectors::{norm, ValueVector};
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
 use crate::model::inspect::greedy_cached;
@@ -167,7 +167,7 @@ pub fn validate(
     Ok(Validation {
         vector: vv,
         options: opts.clone(),
-        vector_norm: v.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64,
+        vector_norm: norm(&v)?,
         noise_norm: opts.sigma * (v.dim(0)? as f64).sqrt(),
         concept: score(0),
         unrelated: score(1),

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Decoder, Tokenizer};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 /// One value vector: hidden unit `dim` of layer `layer`'s MLP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -98,15 +98,19 @@ pub fn top_tokens(dec: &Decoder, tok: &Tokenizer, vv: ValueVector, k: usize) -> 
     Ok(top_ids(&p, k)?.into_iter().map(|(id, score)| TokenScore { id, token: tok.token_text(id), score }).collect())
 }
 
+/// ‖t‖₂ of a vector.
+pub fn norm(t: &Tensor) -> Result<f64> {
+    Ok(t.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?.sqrt())
+}
+
 /// Cosine similarity of two vectors (d,), capped at 1 as the reference caps it.
 pub fn cosine(a: &Tensor, b: &Tensor) -> Result<f64> {
     let dot = (a * b)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-    let n = |t: &Tensor| -> Result<f64> { Ok(t.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?.sqrt()) };
-    let denom = n(a)? * n(b)?;
+    let denom = norm(a)? * norm(b)?;
     Ok(if denom == 0.0 { 0.0 } else { (dot / denom).min(1.0) })
 }
 
 /// ‖a − b‖₂.
 pub fn l2(a: &Tensor, b: &Tensor) -> Result<f64> {
-    Ok((a - b)?.sqr()?.sum(D::Minus1)?.to_dtype(DType::F64)?.to_scalar::<f64>()?.sqrt())
+    norm(&(a - b)?)
 }
