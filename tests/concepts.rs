@@ -125,6 +125,28 @@ fn concept_tokens_come_from_keywords_or_a_text_without_stop_words() {
 }
 
 #[test]
+fn a_texts_salient_words_are_its_most_frequent_or_those_particular_to_it() {
+    let m = world();
+    let tok = m.tokenizer().unwrap();
+    let words =
+        |c: &ConceptTokens| -> Vec<String> { c.ids.iter().map(|&i| tok.token_text(i).trim().to_string()).collect() };
+    // "city" is the commonest word here, but every background text has it too
+    let text = "Kestrel city. Orvane city. Kestrel city. Orvane city. city city.";
+    let plain = ConceptTokens::salient_from_text(tok, text, &[], 1).unwrap();
+    assert_eq!(words(&plain), ["city"]);
+    let background = ["A city of Orvane.".to_string(), "Another city.".to_string()];
+    // Kestrel: in no background text (weight 2 ln 3); Orvane: in one of two (2 ln 1.5); city: in
+    // both, so weightless
+    assert_eq!(words(&ConceptTokens::salient_from_text(tok, text, &background, 1).unwrap()), ["Kestrel"]);
+    let mut all = words(&ConceptTokens::salient_from_text(tok, text, &background, 5).unwrap());
+    all.sort();
+    assert_eq!(all, ["Kestrel", "Orvane"]);
+    let shared = ["A city, Kestrel and Orvane.".to_string()];
+    let err = ConceptTokens::salient_from_text(tok, text, &shared, 5).unwrap_err().to_string();
+    assert!(err.contains("give no content token"), "{err}");
+}
+
+#[test]
 fn the_audit_of_a_model_against_itself_and_against_an_edit() {
     let m = world();
     let tok = m.tokenizer().unwrap();
@@ -240,6 +262,50 @@ fn the_command_shows_finds_and_names_bad_input() {
     let out = common::cli(&["concepts", w, "--find", "Orvane Kestrel", "--candidates", "3"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2048 value vectors scanned"));
+    // a ConceptVectors entry: its name and its article's words against the other entries'
+    let cv = dir.join("cv.json");
+    std::fs::write(
+        &cv,
+        r#"[{"Concept": "Xara Kestrel", "Layer": 1, "Dim": 2, "QA": ["q"], "text_completion": [], "unrelated_QA": ["u"], "wikipedia_content": "Xara Kestrel is a painter from Orvane. Kestrel paints."},
+            {"ID": "7", "Concept": "Other", "Layer": 1, "Dim": 2, "QA": ["q"], "text_completion": [], "unrelated_QA": ["u"], "wikipedia_content": "Another painter."}]"#,
+    )
+    .unwrap();
+    let found = dir.join("found.json");
+    let args = [
+        "concepts",
+        w,
+        "--concepts",
+        cv.to_str().unwrap(),
+        "--concept",
+        "Xara Kestrel",
+        "--out",
+        found.to_str().unwrap(),
+    ];
+    let out = common::cli(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&found).unwrap()).unwrap();
+    let (text, other) = (dir.join("x.txt"), dir.join("o.txt"));
+    std::fs::write(&text, "Xara Kestrel is a painter from Orvane. Kestrel paints.").unwrap();
+    std::fs::write(&other, "Another painter.").unwrap();
+    let by_files = dir.join("files.json");
+    let out = common::cli(&[
+        "concepts",
+        w,
+        "--find",
+        "Xara Kestrel",
+        "--text",
+        text.to_str().unwrap(),
+        "--background",
+        other.to_str().unwrap(),
+        "--out",
+        by_files.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_files: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&by_files).unwrap()).unwrap();
+    assert_eq!(
+        by_entry["candidates"], by_files["candidates"],
+        "an entry scans as its name, article and the others' articles"
+    );
     // bad input: one message each, a non-zero exit, nothing written
     let fails = |args: &[&str], want: &str| {
         let out = common::cli(args);

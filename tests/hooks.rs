@@ -6,7 +6,7 @@ mod common;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use circuitscope::analyses::heads::HeadMeans;
 use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention, MeanOver, Site};
-use circuitscope::model::inspect::hook_shape;
+use circuitscope::model::inspect::{greedy_batch, greedy_cached, hook_shape};
 use circuitscope::model::{KvCache, LoadOptions, Model};
 use common::{fixture, max_abs_diff};
 
@@ -104,6 +104,73 @@ fn a_cached_pass_gives_the_full_passes_logits_position_by_position() {
     let one = Tensor::new(&[[5u32]], &Device::Cpu).unwrap();
     let err = m.decoder.forward_cached(&one, &mut cache, &HookSet::new()).err().expect("2 rows cached, 1 given");
     assert!(err.to_string().contains("the cache holds 2 rows, the input 1"), "{err}");
+}
+
+#[test]
+fn a_left_padded_batch_runs_each_row_as_it_would_alone() {
+    let texts: [&[u32]; 3] = [&[5, 17, 3, 40, 9, 77, 21], &[1, 2, 60], &[8, 90, 4, 33, 6]];
+    for family in FAMILIES {
+        let m = load(family);
+        let alone: Vec<Tensor> = texts
+            .iter()
+            .map(|t| m.decoder.logits(&Tensor::new(*t, &Device::Cpu).unwrap().unsqueeze(0).unwrap()).unwrap())
+            .collect();
+        // prompts of the first 5, 2 and 3 tokens, padded at the start to 5, then one token a pass
+        let lens = [5usize, 2, 3];
+        let mut cache = KvCache::left_padded(lens.iter().map(|l| 5 - l).collect());
+        let prompt: Vec<u32> = texts
+            .iter()
+            .zip(lens)
+            .flat_map(|(t, l)| [0u32].repeat(5 - l).into_iter().chain(t[..l].iter().copied()))
+            .collect();
+        let first = m
+            .decoder
+            .forward_cached(&Tensor::from_vec(prompt, (3, 5), &Device::Cpu).unwrap(), &mut cache, &HookSet::new())
+            .unwrap()
+            .logits;
+        for (r, l) in lens.iter().enumerate() {
+            let got = first.i((r, 5 - l..5)).unwrap();
+            let want = alone[r].i((0, 0..*l)).unwrap();
+            assert!(max_abs_diff(&want, &got) < 1e-4, "{family} row {r} prompt: {}", max_abs_diff(&want, &got));
+        }
+        let step = Tensor::new(&[[texts[0][5]], [texts[1][2]], [texts[2][3]]], &Device::Cpu).unwrap();
+        let next = m.decoder.forward_cached(&step, &mut cache, &HookSet::new()).unwrap().logits;
+        for (r, l) in lens.iter().enumerate() {
+            let (got, want) = (next.i((r, 0)).unwrap(), alone[r].i((0, *l)).unwrap());
+            assert!(max_abs_diff(&want, &got) < 1e-4, "{family} row {r} step: {}", max_abs_diff(&want, &got));
+        }
+        // the second text ends: the others go on without it
+        cache.keep_rows(&[0, 2]).unwrap();
+        let step = Tensor::new(&[[texts[0][6]], [texts[2][4]]], &Device::Cpu).unwrap();
+        let next = m.decoder.forward_cached(&step, &mut cache, &HookSet::new()).unwrap().logits;
+        for (i, (r, l)) in [(0usize, 6usize), (2, 4)].into_iter().enumerate() {
+            let (got, want) = (next.i((i, 0)).unwrap(), alone[r].i((0, l)).unwrap());
+            assert!(max_abs_diff(&want, &got) < 1e-4, "{family} row {r} after one left: {}", max_abs_diff(&want, &got));
+        }
+        // greedy continuations, batched and one at a time
+        let prompts: Vec<Vec<u32>> = texts.iter().map(|t| t.to_vec()).collect();
+        let batched = greedy_batch(&m.decoder, &prompts, 6, None, &HookSet::new()).unwrap();
+        for (p, b) in prompts.iter().zip(&batched) {
+            assert_eq!(&greedy_cached(&m.decoder, p, 6, None, &HookSet::new()).unwrap(), b, "{family}");
+        }
+        // a row that reaches the stop token leaves the batch; the others are unchanged
+        let stop = batched[1][0];
+        let stopped = greedy_batch(&m.decoder, &prompts, 6, Some(stop), &HookSet::new()).unwrap();
+        for (p, b) in prompts.iter().zip(&stopped) {
+            assert_eq!(&greedy_cached(&m.decoder, p, 6, Some(stop), &HookSet::new()).unwrap(), b, "{family} stopping");
+        }
+        assert_eq!(stopped[1], vec![stop]);
+    }
+    let m = load("llama");
+    let mut cache = KvCache::left_padded(vec![3, 0]);
+    let err = m
+        .decoder
+        .forward_cached(&Tensor::new(&[[1u32, 2, 3], [4, 5, 6]], &Device::Cpu).unwrap(), &mut cache, &HookSet::new())
+        .err()
+        .expect("all padding");
+    assert!(err.to_string().contains("all padding"), "{err}");
+    let err = greedy_batch(&m.decoder, &[vec![1], vec![]], 2, None, &HookSet::new()).expect_err("an empty prompt");
+    assert!(err.to_string().contains("no tokens"), "{err}");
 }
 
 #[test]

@@ -10,12 +10,12 @@ use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use circuitscope::analyses::concepts::audit::check_comparable;
 use circuitscope::analyses::concepts::{
-    audit, find, read_concepts, top_tokens, validate, ConceptTokens, Direction, FindOptions, Readout, ValidateOptions,
-    ValueVector, VectorAudit,
+    audit, find, read_concepts, top_tokens, validate, ConceptEntry, ConceptTokens, Direction, FindOptions, Readout,
+    ValidateOptions, ValueVector, VectorAudit,
 };
 use circuitscope::fsutil::write_atomic;
 use circuitscope::hooks::HookSet;
-use circuitscope::model::inspect::greedy_cached;
+use circuitscope::model::inspect::{greedy_batch, GREEDY_ROWS};
 use circuitscope::render::plot_svg::BarChart;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -92,12 +92,22 @@ pub struct ShowArgs {
     #[arg(long, requires = "layer")]
     pub dim: Option<usize>,
     /// scan every value vector for these keywords (whitespace-separated) and rank them
-    #[arg(long, required_unless_present_any = ["layer", "text"])]
+    #[arg(long, required_unless_present_any = ["layer", "text", "concepts"])]
     pub find: Option<String>,
     /// scan for the 50 most frequent words of this text file (e.g. the concept's Wikipedia
     /// article) instead of, or besides, keywords
     #[arg(long, conflicts_with = "layer")]
     pub text: Option<PathBuf>,
+    /// with --text: weigh its words against these texts (other concepts' articles), TF-IDF
+    #[arg(long, requires = "text", num_args = 1..)]
+    pub background: Vec<PathBuf>,
+    /// scan for a concept of this ConceptVectors JSON: its name as keywords, its article's words
+    /// against the other entries' articles
+    #[arg(long, requires = "concept", conflicts_with_all = ["layer", "text"])]
+    pub concepts: Option<PathBuf>,
+    /// the entry of --concepts (its `Concept` or id)
+    #[arg(long, requires = "concepts")]
+    pub concept: Option<String>,
     /// layers to scan, `a..b` (all by default)
     #[arg(long)]
     pub layers: Option<String>,
@@ -209,26 +219,39 @@ fn parse_layers(s: &str) -> Result<std::ops::Range<usize>> {
 /// How many of a text's most frequent words the scan looks for.
 const SALIENT: usize = 50;
 
-/// The concept's tokens from keywords and/or a text file: for the scan (`salient`) the text's
-/// most frequent words, for the audit all its content tokens.
+/// A reference text: where it came from (for messages) and what it says.
+struct Text {
+    name: String,
+    body: String,
+}
+
+impl Text {
+    fn read(p: &Path) -> Result<Self> {
+        let body = std::fs::read_to_string(p).with_context(|| format!("--text {}", p.display()))?;
+        Ok(Text { name: format!("--text {}", p.display()), body })
+    }
+}
+
+/// The concept's tokens from keywords and/or a text: for the scan (`salient`) the text's words
+/// most particular to it against `background`, for the audit all its content tokens.
 fn concept_tokens(
     tok: &circuitscope::model::Tokenizer,
     terms: Option<&str>,
-    text: Option<&Path>,
+    text: Option<&Text>,
+    background: &[String],
     salient: bool,
 ) -> Result<Option<ConceptTokens>> {
     let mut out: Option<ConceptTokens> = None;
     if let Some(t) = terms {
         out = Some(ConceptTokens::from_terms(tok, t)?);
     }
-    if let Some(p) = text {
-        let body = std::fs::read_to_string(p).with_context(|| format!("--text {}", p.display()))?;
+    if let Some(text) = text {
         let t = if salient {
-            ConceptTokens::salient_from_text(tok, &body, SALIENT)
+            ConceptTokens::salient_from_text(tok, &text.body, background, SALIENT)
         } else {
-            ConceptTokens::from_text(tok, &body)
+            ConceptTokens::from_text(tok, &text.body)
         };
-        let t = t.with_context(|| format!("--text {}", p.display()))?;
+        let t = t.with_context(|| text.name.clone())?;
         out = Some(match out {
             Some(mut o) => {
                 o.ids.extend(t.ids);
@@ -266,8 +289,30 @@ fn run_show(a: &ShowArgs) -> Result<()> {
         }
         return write_json(&a.out, &json!({ "model": model_path, "vector": vv, "top_tokens": top }));
     }
-    let concept =
-        concept_tokens(tok, a.find.as_deref(), a.text.as_deref(), true)?.expect("clap requires --find or --text");
+    let (terms, text, background) = match &a.concepts {
+        Some(file) => {
+            let entries = read_concepts(file)?;
+            let e = entry_named(file, &entries, a.concept.as_deref().expect("clap requires --concept"))?;
+            let terms =
+                [a.find.as_deref(), Some(e.concept.as_str())].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let text = Text {
+                name: format!("{}: concept `{}`'s article", file.display(), e.concept),
+                body: e.wikipedia.clone(),
+            };
+            let others = entries.iter().filter(|o| o.id != e.id).map(|o| o.wikipedia.clone()).collect();
+            (Some(terms), Some(text), others)
+        }
+        None => {
+            let background = a
+                .background
+                .iter()
+                .map(|p| std::fs::read_to_string(p).with_context(|| format!("--background {}", p.display())))
+                .collect::<Result<Vec<_>>>()?;
+            (a.find.clone(), a.text.as_deref().map(Text::read).transpose()?, background)
+        }
+    };
+    let concept = concept_tokens(tok, terms.as_deref(), text.as_ref(), &background, true)?
+        .expect("clap requires --find, --text or --concepts");
     let opts = FindOptions { layers, candidates: a.candidates, ..Default::default() };
     let t = Instant::now();
     let pb = bar(0, "scanning");
@@ -302,7 +347,8 @@ fn run_show(a: &ShowArgs) -> Result<()> {
     }
     write_json(
         &a.out,
-        &json!({ "model": model_path, "terms": a.find, "text": a.text, "concept_tokens": concept.len(),
+        &json!({ "model": model_path, "terms": terms, "text": text.as_ref().map(|t| &t.name),
+                 "background_texts": background.len(), "concept_tokens": concept.len(),
                  "scanned": scanned, "seconds": secs, "candidates": found }),
     )
 }
@@ -329,6 +375,17 @@ fn read_questions(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The entry of a ConceptVectors file called `name` (its `Concept` or id).
+fn entry_named<'e>(file: &Path, entries: &'e [ConceptEntry], name: &str) -> Result<&'e ConceptEntry> {
+    match entries.iter().find(|e| e.concept == name || e.id == name) {
+        Some(e) => Ok(e),
+        None => {
+            let names: Vec<&str> = entries.iter().map(|e| e.concept.as_str()).collect();
+            bail!("{}: no concept `{name}` (it has: {})", file.display(), names.join(", "))
+        }
+    }
+}
+
 fn run_validate(a: &ValidateArgs) -> Result<()> {
     outputs(&[(&a.out, "--out")])?;
     let seeds = a
@@ -338,12 +395,8 @@ fn run_validate(a: &ValidateArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let (questions, unrelated) = match &a.concepts {
         Some(file) => {
-            let name = a.concept.as_deref().expect("clap requires --concept");
             let entries = read_concepts(file)?;
-            let Some(e) = entries.iter().find(|e| e.concept == name || e.id == name) else {
-                let names: Vec<&str> = entries.iter().map(|e| e.concept.as_str()).collect();
-                bail!("{}: no concept `{name}` (it has: {})", file.display(), names.join(", "));
-            };
+            let e = entry_named(file, &entries, a.concept.as_deref().expect("clap requires --concept"))?;
             (e.questions.clone(), e.unrelated.clone())
         }
         None => (
@@ -409,7 +462,13 @@ fn run_audit(a: &AuditArgs) -> Result<()> {
         }
         None => {
             let vv = ValueVector { layer: a.layer.expect("clap"), dim: a.dim.expect("clap") };
-            let tokens = concept_tokens(tok, a.terms.as_deref(), a.text.as_deref(), false)?;
+            let tokens = concept_tokens(
+                tok,
+                a.terms.as_deref(),
+                a.text.as_deref().map(Text::read).transpose()?.as_ref(),
+                &[],
+                false,
+            )?;
             let r = audit(&before.decoder, &after.decoder, &[vv], tokens.as_ref())?;
             rows.extend(r.into_iter().map(|r| (vv.to_string(), r)));
         }
@@ -480,10 +539,11 @@ fn run_direction(a: &DirectionArgs) -> Result<()> {
             let ids = encode(ps)?;
             let (none, with) = (HookSet::new(), HookSet::new().intervene(edit));
             let gen = |hooks: &HookSet| -> Result<Vec<Vec<u32>>> {
-                Ok(ids
-                    .iter()
-                    .map(|p| greedy_cached(dec, p, a.max_new_tokens, tok.eos, hooks))
-                    .collect::<circuitscope::Result<_>>()?)
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(GREEDY_ROWS) {
+                    out.extend(greedy_batch(dec, chunk, a.max_new_tokens, tok.eos, hooks)?);
+                }
+                Ok(out)
             };
             let (plain, edited) = (gen(&none)?, gen(&with)?);
             let mut rows = Vec::new();

@@ -35,7 +35,8 @@ pub struct Attention {
 /// Shared per-pass inputs of every attention layer.
 pub struct AttnContext<'a> {
     pub rope: Option<(&'a Rotary, Tensor, Tensor)>,
-    /// (s, s) additive mask: 0 where a query may attend, −inf elsewhere
+    /// (s, s) additive mask: 0 where a query may attend, −inf elsewhere; (b, 1, s, s_k) in a
+    /// padded batch
     pub mask: Tensor,
     /// the sliding window the mask applies, if any
     pub window: Option<usize>,
@@ -104,6 +105,34 @@ impl Attention {
             }
         }
         Ok(Tensor::from_vec(m, (s, n), device)?.to_dtype(dtype)?)
+    }
+
+    /// (b, 1, s, offset + s) additive mask of [`Self::mask_after`] for a batch whose row r starts
+    /// with `pads[r]` padding positions: no query sees a padding key, except a padding query its
+    /// own (so that every softmax row has a finite entry). The window counts in positions, which
+    /// padding shifts alike for query and key.
+    pub fn mask_padded(
+        offset: usize,
+        s: usize,
+        sliding_window: Option<usize>,
+        pads: &[usize],
+        dtype: candle_core::DType,
+        device: &candle_core::Device,
+    ) -> Result<Tensor> {
+        let n = offset + s;
+        let mut m = vec![0f32; pads.len() * s * n];
+        for (r, &pad) in pads.iter().enumerate() {
+            for i in 0..s {
+                let q = offset + i;
+                for j in 0..n {
+                    let hidden = if q < pad { j != q } else { j < pad || j > q };
+                    if hidden || sliding_window.is_some_and(|w| q >= j && q - j >= w) {
+                        m[(r * s + i) * n + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(m, (pads.len(), 1, s, n), device)?.to_dtype(dtype)?)
     }
 
     pub fn sliding_window(&self) -> Option<usize> {

@@ -42,9 +42,19 @@ pub struct Decoder {
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: usize,
+    /// per row, how many positions at its start are padding (empty: none)
+    pads: Vec<usize>,
 }
 
 impl KvCache {
+    /// An empty cache for a batch of texts of different lengths aligned at their ends: row r
+    /// starts with `pads[r]` padding positions, which no position attends to (but itself) and
+    /// which do not count in the row's positions, so each row runs as it would alone.
+    pub fn left_padded(pads: Vec<usize>) -> Self {
+        let pads = if pads.iter().all(|&p| p == 0) { Vec::new() } else { pads };
+        KvCache { layers: Vec::new(), len: 0, pads }
+    }
+
     /// Positions cached.
     pub fn len(&self) -> usize {
         self.len
@@ -53,6 +63,32 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keeps only batch rows `rows` (in that order), as a batch whose other texts have ended.
+    pub fn keep_rows(&mut self, rows: &[usize]) -> Result<()> {
+        if let Some(&r) =
+            rows.iter().find(|&&r| self.layers.first().is_some_and(|(k, _)| k.dim(0).is_ok_and(|b| r >= b)))
+        {
+            return Err(Error::input(format!("the cache has no batch row {r}")));
+        }
+        if let Some((k, _)) = self.layers.first() {
+            let index = Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), k.device())?;
+            for (k, v) in &mut self.layers {
+                *k = k.index_select(&index, 0)?;
+                *v = v.index_select(&index, 0)?;
+            }
+        }
+        if !self.pads.is_empty() {
+            self.pads = rows.iter().map(|&r| self.pads[r]).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Each row's positions for `s` new ones after `offset` (row-major, b × s), counted from the end
+/// of its `pads` leading padding positions (padding itself sits at 0).
+fn row_positions(offset: usize, s: usize, pads: &[usize]) -> Vec<usize> {
+    pads.iter().flat_map(|&p| (offset..offset + s).map(move |q| q.saturating_sub(p))).collect()
 }
 
 /// What one forward pass returns.
@@ -142,8 +178,24 @@ impl Decoder {
     }
 
     /// What every attention layer shares in a pass over `s` new positions after `offset` cached
-    /// ones: the new positions' rotary tables and their (s, offset + s) mask.
-    fn step_context(&self, offset: usize, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
+    /// ones: the new positions' rotary tables, (s, dims), and their (s, offset + s) mask; or, with
+    /// `pads` (one per row), tables (b, s, dims) at each row's own positions and a (b, 1, s,
+    /// offset + s) mask that hides the padding.
+    fn step_context(&self, offset: usize, s: usize, pads: &[usize], ops: Ops) -> Result<AttnContext<'_>> {
+        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
+        if !pads.is_empty() {
+            let b = pads.len();
+            let rope = match &self.rotary {
+                Some(r) => {
+                    let (cos, sin) = r.tables_at(&row_positions(offset, s, pads), self.dtype, &self.device)?;
+                    let dims = cos.dim(1)?;
+                    Some((r, cos.reshape((b, s, dims))?, sin.reshape((b, s, dims))?))
+                }
+                None => None,
+            };
+            let mask = Attention::mask_padded(offset, s, window, pads, self.dtype, &self.device)?;
+            return Ok(AttnContext { rope, mask, window, ops });
+        }
         let rope = match &self.rotary {
             Some(r) => {
                 let (cos, sin) = r.tables(offset + s, self.dtype, &self.device)?;
@@ -151,14 +203,13 @@ impl Decoder {
             }
             None => None,
         };
-        let window = self.blocks.first().and_then(|blk| blk.attn.sliding_window());
         let mask = Attention::mask_after(offset, s, window, self.dtype, &self.device)?;
         Ok(AttnContext { rope, mask, window, ops })
     }
 
     /// What every attention layer shares in a pass over `s` positions: rotary tables and the mask.
     pub fn attn_context(&self, s: usize, ops: Ops) -> Result<AttnContext<'_>> {
-        self.step_context(0, s, ops)
+        self.step_context(0, s, &[], ops)
     }
 
     /// (b, s, d) → (n, d): the final stream at flat positions `rows` (n,) of `HookSet::logit_rows`.
@@ -184,15 +235,16 @@ impl Decoder {
         let run = HookRun::new(hooks, &self.points)?;
         let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
         let ctx = self.attn_context(s, ops)?;
-        self.pass(ids, hooks, run, 0, |l, x, run| self.blocks[l].attn.forward(x, l, run, &ctx))
+        self.pass(ids, hooks, run, 0, &[], |l, x, run| self.blocks[l].attn.forward(x, l, run, &ctx))
     }
 
     /// The next `ids` (b, s) of a text whose earlier positions are in `cache`: their logits
     /// (b, s, V), or at `hooks`' logit rows, attending to the cached keys and values, which the
     /// pass extends. A prompt in one call and then one token per call is a generation whose step
     /// costs no more as the text grows. Hooks see the new positions only (an intervention's
-    /// positions count from the first of them); the per-head input and result points, and the
-    /// attention scores, cannot be hooked here.
+    /// positions count from the first of them, padding included); the per-head input and result
+    /// points, and the attention scores, cannot be hooked here. A batch of texts of different
+    /// lengths starts from [`KvCache::left_padded`].
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache, hooks: &HookSet) -> Result<ForwardOutput> {
         let (b, s) = self.check_input(ids)?;
         let offset = cache.len;
@@ -207,11 +259,17 @@ impl Decoder {
                 return Err(Error::input(format!("the cache holds {} rows, the input {b}", k.dim(0)?)));
             }
         }
+        if !cache.pads.is_empty() && cache.pads.len() != b {
+            return Err(Error::input(format!("the cache pads {} rows, the input has {b}", cache.pads.len())));
+        }
+        if offset == 0 && cache.pads.iter().any(|&p| p >= s) {
+            return Err(Error::input(format!("a row of {s} positions is all padding")));
+        }
         let run = HookRun::new(hooks, &self.points)?;
         let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
-        let ctx = self.step_context(offset, s, ops)?;
+        let ctx = self.step_context(offset, s, &cache.pads, ops)?;
         let mut fresh = Vec::with_capacity(self.blocks.len());
-        let out = self.pass(ids, hooks, run, offset, |l, x, run| {
+        let out = self.pass(ids, hooks, run, offset, &cache.pads, |l, x, run| {
             let (y, kv) = self.blocks[l].attn.forward_cached(x, l, run, &ctx, cache.layers.get(l))?;
             fresh.push(kv);
             Ok(y)
@@ -221,14 +279,16 @@ impl Decoder {
         Ok(out)
     }
 
-    /// The pass around the attention layers: embeddings at positions `offset..`, the blocks with
-    /// `attend` as each one's attention, the final norm and the logits.
+    /// The pass around the attention layers: embeddings at positions `offset..` (less each row's
+    /// padding, with `pads`), the blocks with `attend` as each one's attention, the final norm
+    /// and the logits.
     fn pass(
         &self,
         ids: &Tensor,
         hooks: &HookSet,
         mut run: HookRun,
         offset: usize,
+        pads: &[usize],
         mut attend: impl FnMut(usize, &Tensor, &mut HookRun) -> Result<Tensor>,
     ) -> Result<ForwardOutput> {
         let (b, s) = ids.dims2()?;
@@ -244,7 +304,12 @@ impl Decoder {
         }
         let mut resid = run.fire(HookPoint::Embed, emb)?;
         if let Some(pos) = &self.pos_embed {
-            let pos = pos.narrow(0, offset, s)?.unsqueeze(0)?.broadcast_as((b, s, d))?.contiguous()?;
+            let pos = if pads.is_empty() {
+                pos.narrow(0, offset, s)?.unsqueeze(0)?.broadcast_as((b, s, d))?.contiguous()?
+            } else {
+                let at: Vec<u32> = row_positions(offset, s, pads).into_iter().map(|p| p as u32).collect();
+                pos.index_select(&Tensor::new(at, &self.device)?, 0)?.reshape((b, s, d))?
+            };
             resid = (resid + run.fire(HookPoint::PosEmbed, pos)?)?;
         }
 

@@ -62,23 +62,67 @@ pub fn greedy_cached(
     stop: Option<u32>,
     hooks: &HookSet,
 ) -> Result<Vec<u32>> {
-    if prompt.is_empty() {
+    Ok(greedy_batch(model, &[prompt.to_vec()], n, stop, hooks)?.remove(0))
+}
+
+/// How many prompts [`greedy_batch`]'s callers run at once: a step then reads the weights once
+/// for many tokens, where one prompt's step is bound by reading them.
+pub const GREEDY_ROWS: usize = 16;
+
+/// [`greedy_cached`] for several prompts at once: aligned at their ends, they run as one
+/// [`KvCache::left_padded`] batch in which no row sees another's padding and each counts its
+/// positions from its own first token, so every row continues as it would alone (up to rounding
+/// near a tie: the padded rows add their attention in another order). A row that has stopped
+/// leaves the batch.
+pub fn greedy_batch(
+    model: &Decoder,
+    prompts: &[Vec<u32>],
+    n: usize,
+    stop: Option<u32>,
+    hooks: &HookSet,
+) -> Result<Vec<Vec<u32>>> {
+    if prompts.iter().any(|p| p.is_empty()) {
         return Err(crate::error::Error::input("the prompt has no tokens to continue"));
     }
-    let mut cache = KvCache::default();
-    let (mut out, mut next) = (Vec::new(), prompt.to_vec());
+    let Some(len) = prompts.iter().map(Vec::len).max() else { return Ok(Vec::new()) };
+    let cpu = candle_core::Device::Cpu;
+    let pads: Vec<usize> = prompts.iter().map(|p| len - p.len()).collect();
+    // padding repeats a row's first token: any token would do, since nothing real attends to it
+    let mut next: Vec<u32> = prompts
+        .iter()
+        .zip(&pads)
+        .flat_map(|(p, &pad)| std::iter::repeat_n(p[0], pad).chain(p.iter().copied()))
+        .collect();
+    let mut cache = KvCache::left_padded(pads);
+    let mut out = vec![Vec::new(); prompts.len()];
+    // the rows still running, by their index in `prompts`
+    let mut live: Vec<usize> = (0..prompts.len()).collect();
+    let mut s = len;
     for _ in 0..n {
-        if cache.len() + next.len() >= model.cfg.n_ctx {
+        if cache.len() + s >= model.cfg.n_ctx {
             break;
         }
-        let last = Tensor::new(&[(next.len() - 1) as u32], &candle_core::Device::Cpu)?;
-        let logits = model.forward_cached(&Decoder::input(&next)?, &mut cache, &hooks.clone().logits_at(&last))?.logits;
-        let t = logits.argmax(D::Minus1)?.to_device(&candle_core::Device::Cpu)?.to_vec1::<u32>()?[0];
-        out.push(t);
-        if Some(t) == stop {
+        let b = live.len();
+        let last = Tensor::new((0..b).map(|r| (r * s + s - 1) as u32).collect::<Vec<_>>(), &cpu)?;
+        let ids = Tensor::from_vec(next, (b, s), &cpu)?;
+        let logits = model.forward_cached(&ids, &mut cache, &hooks.clone().logits_at(&last))?.logits;
+        let tokens = logits.argmax(D::Minus1)?.to_device(&cpu)?.to_vec1::<u32>()?;
+        let mut keep = Vec::with_capacity(b);
+        for (r, &t) in tokens.iter().enumerate() {
+            out[live[r]].push(t);
+            if Some(t) != stop {
+                keep.push(r);
+            }
+        }
+        if keep.is_empty() {
             break;
         }
-        next = vec![t];
+        if keep.len() < b {
+            cache.keep_rows(&keep)?;
+            live = keep.iter().map(|&r| live[r]).collect();
+        }
+        next = keep.iter().map(|&r| tokens[r]).collect();
+        s = 1;
     }
     Ok(out)
 }

@@ -44,10 +44,17 @@ impl Rotary {
 
     /// cos and sin tables, (s, dims) each, both halves repeated (rotate-half layout).
     pub fn tables(&self, s: usize, dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
+        let positions: Vec<usize> = (0..s).collect();
+        self.tables_at(&positions, dtype, device)
+    }
+
+    /// The tables at `positions`, (n, dims) each.
+    pub fn tables_at(&self, positions: &[usize], dtype: DType, device: &Device) -> Result<(Tensor, Tensor)> {
         let half = self.dims / 2;
-        let mut cos = Vec::with_capacity(s * self.dims);
-        let mut sin = Vec::with_capacity(s * self.dims);
-        for p in 0..s {
+        let shape = (positions.len(), self.dims);
+        let mut cos = Vec::with_capacity(positions.len() * self.dims);
+        let mut sin = Vec::with_capacity(positions.len() * self.dims);
+        for &p in positions {
             for _ in 0..2 {
                 for i in 0..half {
                     let a = p as f32 * self.inv_freq[i];
@@ -56,27 +63,36 @@ impl Rotary {
                 }
             }
         }
-        let cos = Tensor::from_vec(cos, (s, self.dims), device)?.to_dtype(dtype)?;
-        let sin = Tensor::from_vec(sin, (s, self.dims), device)?.to_dtype(dtype)?;
+        let cos = Tensor::from_vec(cos, shape, device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, shape, device)?.to_dtype(dtype)?;
         Ok((cos, sin))
     }
 
-    /// x: (b, s, heads, dh) → same shape with the first `dims` of each head rotated (one fused op
-    /// on the CPU unless `ops` asks for the composition).
+    /// x: (b, s, heads, dh) → same shape with the first `dims` of each head rotated by tables
+    /// (s, dims), or (b, s, dims) with positions per row (one fused op on the CPU unless `ops`
+    /// asks for the composition).
     pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, ops: Ops) -> Result<Tensor> {
         if ops.fused && super::fused::supported(x) {
             return Ok(super::fused::rotary::rope(x, cos, sin, self.dims)?);
         }
         let dh = x.dim(D::Minus1)?;
-        let (s, _) = cos.dims2()?;
+        let (b, s) = match cos.dims() {
+            [s, _] => (1, *s),
+            [b, s, _] => (*b, *s),
+            other => {
+                return Err(crate::error::Error::input(format!(
+                    "rotary tables must be (s, dims) or (b, s, dims), got {other:?}"
+                )))
+            }
+        };
         let half = self.dims / 2;
         let rot = x.narrow(D::Minus1, 0, self.dims)?;
         let x1 = rot.narrow(D::Minus1, 0, half)?;
         let x2 = rot.narrow(D::Minus1, half, half)?;
         let rotated_half = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        // (s, dims) → (1, s, 1, dims) to broadcast over batch and heads
-        let cos = cos.reshape((1, s, 1, self.dims))?;
-        let sin = sin.reshape((1, s, 1, self.dims))?;
+        // → (1 or b, s, 1, dims) to broadcast over batch and heads
+        let cos = cos.reshape((b, s, 1, self.dims))?;
+        let sin = sin.reshape((b, s, 1, self.dims))?;
         let out = (rot.broadcast_mul(&cos)? + rotated_half.broadcast_mul(&sin)?)?;
         if self.dims == dh {
             Ok(out)

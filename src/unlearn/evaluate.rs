@@ -10,7 +10,7 @@ use super::rouge::rouge_l_recall;
 use crate::data::{Example, PerturbedQa, PromptFormat, Target};
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
-use crate::model::inspect::greedy_cached;
+use crate::model::inspect::{greedy_batch, GREEDY_ROWS};
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use serde::Serialize;
@@ -108,9 +108,29 @@ pub fn score_questions(
         stats.extend(token_stats(dec, chunk, opts.batch)?);
         progress.update((items.len() * stats.len() / examples.len().max(1)) as u64, total);
     }
+    let mut generated: Vec<Option<String>> = vec![None; items.len()];
+    if opts.generate {
+        let prompts: Vec<Vec<u32>> = spans
+            .iter()
+            .map(|span| {
+                let first = &examples[span.start]; // the answer's example: its prompt is the question's
+                let Target::Sequence { prompt_len } = first.target else { unreachable!("a question/answer example") };
+                first.clean[..prompt_len].to_vec()
+            })
+            .collect();
+        let mut done = 0;
+        for chunk in prompts.chunks(GREEDY_ROWS) {
+            // greedy answers stop at the end token whether or not the scored answers end with it
+            for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos, &HookSet::new())? {
+                let ids: Vec<u32> = ids.into_iter().take_while(|&t| Some(t) != tok.eos).collect();
+                generated[done] = Some(tok.decode(&ids)?.trim().to_string());
+                done += 1;
+            }
+            progress.update((items.len() + done) as u64, total);
+        }
+    }
     let mut out = Vec::with_capacity(items.len());
-    for (i, (it, span)) in items.iter().zip(spans).enumerate() {
-        let first = &examples[span.start]; // the answer's example: its prompt is the question's
+    for ((it, span), generated) in items.iter().zip(spans).zip(generated) {
         let s = &stats[span];
         let answer = &s[0];
         let body = if scored_eos { answer.without_last() } else { answer.clone() };
@@ -121,16 +141,6 @@ pub fn score_questions(
         let p = |t: &TokenStats| (-t.mean_nll()).exp();
         let normalised = (!perturbed_nll.is_empty())
             .then(|| p(answer) / (p(answer) + s[1 + has_paraphrase..].iter().map(p).sum::<f64>() + EPS));
-        let generated = if opts.generate {
-            let Target::Sequence { prompt_len } = first.target else { unreachable!("a question/answer example") };
-            // greedy answers stop at the end token whether or not the scored answers end with it
-            let ids = greedy_cached(dec, &first.clean[..prompt_len], opts.max_new_tokens, tok.eos, &HookSet::new())?;
-            let ids: Vec<u32> = ids.into_iter().take_while(|&t| Some(t) != tok.eos).collect();
-            progress.update((items.len() + i + 1) as u64, total);
-            Some(tok.decode(&ids)?.trim().to_string())
-        } else {
-            None
-        };
         let text = format.completion(&it.answer);
         out.push(QuestionScores {
             question: it.question.clone(),

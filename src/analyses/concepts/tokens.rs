@@ -243,17 +243,32 @@ impl ConceptTokens {
         Self::checked(content_ids(tok, text)?.collect(), "the reference text")
     }
 
-    /// The `n` most frequent word-initial content tokens of a reference text (ties: lower id):
-    /// what the scan looks for. All of an article's content tokens would reward vectors of
-    /// common words (days, numbers, history) that every article shares; its most repeated words
-    /// are its subject's.
-    pub fn salient_from_text(tok: &Tokenizer, text: &str, n: usize) -> Result<Self> {
+    /// The `n` word-initial content tokens most particular to a reference text: what the scan
+    /// looks for. Each weighs its count in `text` times ln((1 + N) / (1 + df)), df the number
+    /// of the N `background` texts (e.g. other concepts' articles) that hold it, so a word every
+    /// background text shares (days, numbers, "world") weighs nothing and is left out; with no
+    /// background, the most frequent. Ties: lower id. All of an article's content tokens would
+    /// reward vectors of the common words every article shares.
+    pub fn salient_from_text(tok: &Tokenizer, text: &str, background: &[String], n: usize) -> Result<Self> {
+        let words = |t: &str| -> Result<BTreeSet<u32>> {
+            Ok(content_ids(tok, t)?.filter(|&id| starts_word(tok, id)).collect())
+        };
         let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
         for id in content_ids(tok, text)?.filter(|&id| starts_word(tok, id)) {
             *counts.entry(id).or_insert(0) += 1;
         }
-        let mut v: Vec<(u32, usize)> = counts.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let held: Vec<BTreeSet<u32>> = background.iter().map(|b| words(b)).collect::<Result<_>>()?;
+        let n_bg = held.len() as f64;
+        let mut v: Vec<(u32, f64)> = counts
+            .into_iter()
+            .map(|(id, c)| {
+                let df = held.iter().filter(|h| h.contains(&id)).count() as f64;
+                let idf = if held.is_empty() { 1.0 } else { ((1.0 + n_bg) / (1.0 + df)).ln() };
+                (id, c as f64 * idf)
+            })
+            .filter(|&(_, w)| w > 0.0)
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Self::checked(v.into_iter().take(n).map(|(id, _)| id).collect(), "the reference text")
     }
 

@@ -9,7 +9,7 @@ use super::text_match::{bleu, rouge_l_f};
 use super::vectors::{norm, ValueVector};
 use crate::error::{Error, Result};
 use crate::hooks::HookSet;
-use crate::model::inspect::greedy_cached;
+use crate::model::inspect::{greedy_batch, GREEDY_ROWS};
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use crate::rng::Rng;
@@ -86,7 +86,7 @@ pub fn noisy(dec: &Decoder, vv: ValueVector, sigma: f64, seed: u64) -> Result<De
 }
 
 /// Greedy answers of `dec` to `questions` under `opts.template` (and `hooks`' interventions),
-/// calling `done` after each.
+/// [`GREEDY_ROWS`] at a time, calling `done` after each.
 pub fn answers(
     dec: &Decoder,
     tok: &Tokenizer,
@@ -96,14 +96,14 @@ pub fn answers(
     done: &mut dyn FnMut(),
 ) -> Result<Vec<String>> {
     let prompts = questions.iter().map(|q| tok.encode(&opts.template.replace("{q}", q))).collect::<Result<Vec<_>>>()?;
-    prompts
-        .iter()
-        .map(|p| {
-            let text = tok.decode(&greedy_cached(dec, p, opts.max_new_tokens, tok.eos, hooks)?);
+    let mut out = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(GREEDY_ROWS) {
+        for ids in greedy_batch(dec, chunk, opts.max_new_tokens, tok.eos, hooks)? {
+            out.push(tok.decode(&ids)?);
             done();
-            text
-        })
-        .collect()
+        }
+    }
+    Ok(out)
 }
 
 /// Noise validation of `vv` on the concept's questions and unrelated ones.

@@ -6,7 +6,7 @@ use super::{kernel_forward, no_grad, rows, Float, Kernel};
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 struct Rope {
-    /// (s, dims) each, both halves repeated
+    /// (s, dims) each, or (b, s, dims) with positions per row; both halves repeated
     cos: Vec<f64>,
     sin: Vec<f64>,
     dims: usize,
@@ -21,14 +21,16 @@ impl Kernel for Rope {
 
     /// x: (b, s, heads, dh)
     fn run<T: Float>(&self, xs: &[&[T]], dims: &[usize]) -> candle_core::Result<Vec<T>> {
-        let [_, s, heads, dh] = dims else { bail!("fused-rotary: expected (b, s, heads, dh), got {dims:?}") };
-        let (s, heads, dh, half) = (*s, *heads, *dh, self.dims / 2);
-        if self.cos.len() != s * self.dims || self.dims > dh {
-            bail!("fused-rotary: tables for {} values do not fit {s} positions of {dh}", self.cos.len());
+        let [b, s, heads, dh] = dims else { bail!("fused-rotary: expected (b, s, heads, dh), got {dims:?}") };
+        let (b, s, heads, dh, half) = (*b, *s, *heads, *dh, self.dims / 2);
+        // one table for every row, or one per row
+        let per_row = self.cos.len() == b * s * self.dims && b > 1;
+        if !(per_row || self.cos.len() == s * self.dims) || self.dims > dh {
+            bail!("fused-rotary: tables for {} values do not fit {b} x {s} positions of {dh}", self.cos.len());
         }
         let x = xs[0];
         Ok(rows(x.len(), dh, |r, dst: &mut [T]| {
-            let p = (r / heads) % s;
+            let p = if per_row { r / heads } else { (r / heads) % s };
             let (cos, sin) = (&self.cos[p * self.dims..], &self.sin[p * self.dims..]);
             let x = &x[r * dh..(r + 1) * dh];
             for i in 0..half {
@@ -50,7 +52,7 @@ impl CustomOp1 for Rope {
     }
 }
 
-/// x (b, s, heads, dh) with its first `dims` of each head rotated by the (s, dims) tables, for
+/// x (b, s, heads, dh) with its first `dims` of each head rotated by the (s, dims) or (b, s, dims) tables, for
 /// [`super::supported`] tensors.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, dims: usize) -> candle_core::Result<Tensor> {
     let table = |t: &Tensor| t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>();
