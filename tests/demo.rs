@@ -43,6 +43,7 @@ fn demo_writes_a_complete_report() {
         "EAP-IG inputs against exact patching",
         "QK/MLP fix against exact patching",
         "held-out samples: Spearman",
+        "concept vectors: L",
         "open ",
     ] {
         assert!(stdout.contains(line), "the summary lacks `{line}`:\n{stdout}");
@@ -53,6 +54,7 @@ fn demo_writes_a_complete_report() {
         "Circuits of the bundled tasks",
         "EAP-IG against exact patching",
         "Unlearning difficulty (CUD) on held-out people",
+        "Concept vectors: what unlearning leaves in the weights",
     ] {
         assert!(index.contains(&format!("## {section}")), "index.md lacks the section {section}");
     }
@@ -69,6 +71,11 @@ fn demo_writes_a_complete_report() {
     let accuracy: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("accuracy.json")).unwrap()).unwrap();
     assert_eq!(accuracy["tasks"].as_array().map(Vec::len), Some(3), "{accuracy}");
+    let concepts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("concepts.json")).unwrap()).unwrap();
+    for method in ["grad-ascent", "npo", "needle"] {
+        assert_eq!(concepts[method]["audit"].as_array().map(Vec::len), Some(3), "{method}: {concepts}");
+    }
 }
 
 #[test]

@@ -84,6 +84,7 @@ pub fn run(model_path: &Path, data: &Path, out: &Path, force: bool) -> Result<()
     heads(&mut r, dec, tok, data)?;
     circuits(&mut r, dec, tok, data)?;
     cud(&mut r, &model, data)?;
+    concept_vectors(&mut r, &model, data)?;
     write_report(r, model_path, data, out, start)
 }
 
@@ -412,6 +413,125 @@ fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
         ));
     }
     r.sections.push(Section { title: "Unlearning difficulty (CUD) on held-out people".into(), body });
+    Ok(())
+}
+
+/// The value vectors that carry one forget person (the first of forget10), proved causal by
+/// noise, then audited after she is unlearned three ways (scripts/concepts-world.sh at length).
+fn concept_vectors(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
+    use circuitscope::analyses::concepts::{audit, find, validate, ConceptTokens, FindOptions, ValidateOptions};
+    use circuitscope::train::params::Trainable;
+    use circuitscope::unlearn::{needle_config, unlearn, Method as Unlearning, UnlearnConfig};
+    let (dec, tok) = (&model.decoder, model.tokenizer()?);
+    let format = super::model::prompt_format(model, None)?;
+    let forget_file = data.join("forget10.jsonl");
+    let (pairs, examples) = super::unlearn::qa_file(&forget_file, None, model, &format)?;
+    let people: Vec<String> = std::fs::read_to_string(&forget_file)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Ok(serde_json::from_str::<serde_json::Value>(l)?["person"].as_str().unwrap_or_default().to_string()))
+        .collect::<Result<_>>()?;
+    let person = people.first().context("forget10.jsonl has no record")?.clone();
+    let (hers, others): (Vec<usize>, Vec<usize>) = (0..pairs.len()).partition(|&i| people[i] == person);
+    let others: Vec<usize> = others.into_iter().take(40).collect();
+    let forget: Vec<_> = hers.iter().map(|&i| examples[i].clone()).collect();
+    let questions = |idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| pairs[i].question.clone()).collect() };
+
+    let concept = ConceptTokens::from_terms(tok, &person)?;
+    let pb = bar(0, "concept scan");
+    let t = Instant::now();
+    let found = find(dec, Some(tok), &concept, &FindOptions { candidates: 3, ..Default::default() }, &pb)?;
+    let scan_secs = t.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let best = found.first().context("the scan found no value vector")?.vector;
+    let mut body = format!(
+        "The value vectors that carry one forget person, {person} (ALGORITHMS.md §6; `circuitscope concepts`). A \
+         scan of all {} value vectors for her name's tokens ({scan_secs:.2} s) ranks:\n\n\
+         | vector | score | her tokens in its top 200 | top tokens |\n|---|---:|---:|---|\n",
+        dec.cfg.n_layers * dec.cfg.d_mlp
+    );
+    for c in &found {
+        let toks: Vec<String> = c.top_tokens.iter().take(6).map(|t| format!("`{}`", t.token.trim())).collect();
+        let _ = writeln!(body, "| {} | {:.2} | {} | {} |", c.vector, c.score, c.overlap, toks.join(" "));
+    }
+    let _ = write!(
+        body,
+        "\nNoise on {best} (seed 8888, 24 greedy tokens): BLEU / ROUGE-L F of the edited model's answers against \
+         the original's, on her {} questions and on {} of other people's (1 = unchanged):\n\n\
+         | σ | ‖noise‖ / ‖v‖ | her questions | other people's |\n|---:|---:|---|---|\n",
+        hers.len(),
+        others.len()
+    );
+    let mut record = serde_json::json!({ "person": person, "candidates": found });
+    let mut noise_line = String::new();
+    for sigma in [0.1, 10.0] {
+        let opts =
+            ValidateOptions { sigma, seeds: vec![8888], max_new_tokens: 24, template: "Question: {q}\nAnswer:".into() };
+        let pb = bar(0, &format!("noise σ = {sigma}"));
+        let v = validate(dec, tok, best, &questions(&hers), &questions(&others), &opts, &pb)?;
+        pb.finish_and_clear();
+        let ((cb, cr), (ub, ur)) = (v.concept.means(), v.unrelated.means());
+        noise_line = format!("noise σ = {sigma}: BLEU {cb:.2} on her answers, {ub:.2} on others'");
+        record[format!("validation_sigma_{sigma}")] = serde_json::to_value(&v)?;
+        let _ =
+            writeln!(body, "| {sigma} | {:.2} | {cb:.3} / {cr:.3} | {ub:.3} / {ur:.3} |", v.noise_norm / v.vector_norm);
+    }
+    let _ = write!(
+        body,
+        "\nThen her {} answers are unlearned (grad-ascent and NPO at their documented settings, NPO keeping 20 \
+         retain answers; Needle: noise σ = 0.1 on {best}, then one epoch of gradient ascent on that vector alone) and \
+         the three vectors audited: cosine with the original, top-200 Jaccard, and the share of her name's tokens \
+         still in its top 200. Behaviour: her answers' NLL per token and the share answered exactly (greedy).\n\n\
+         | method | her answers: NLL, exact | {} |\n|---|---|{}\n",
+        forget.len(),
+        found.iter().map(|c| format!("{}: cos, Jaccard, kept", c.vector)).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(found.len())
+    );
+    let (_, retain) = super::unlearn::qa_file(&data.join("retain90.jsonl"), Some(20), model, &format)?;
+    let vectors: Vec<_> = found.iter().map(|c| c.vector).collect();
+    let (nll0, exact0) = super::unlearn::measure_set(dec, &forget, 8)?;
+    let mut summary = format!("concept vectors: {best} carries {person} ({noise_line})");
+    for method in [Unlearning::GradAscent, Unlearning::Npo, Unlearning::Needle] {
+        let trainable = Trainable::load(&model.path, dec.device())?;
+        let mut cfg = UnlearnConfig::documented(method);
+        if method == Unlearning::Needle {
+            cfg = needle_config(&trainable, &UnlearnConfig { epochs: 1, ..cfg }, best.layer, best.dim, 0.1, cfg.seed)?;
+        }
+        let retain: &[_] = if cfg.alpha > 0.0 { &retain } else { &[] };
+        let pb = bar(0, &format!("unlearning {person}: {}", method.name()));
+        unlearn(&trainable, Some(dec), &forget, retain, &cfg, &pb)?;
+        pb.finish_and_clear();
+        let after = trainable.decoder()?;
+        let (nll, exact) = super::unlearn::measure_set(&after, &forget, 8)?;
+        let audits = audit(dec, &after, &vectors, Some(&concept))?;
+        let _ = write!(summary, "; {} cos {:.3}, exact {:.0} %", method.name(), audits[0].cosine, 100.0 * exact);
+        record[method.name()] =
+            serde_json::json!({ "forget_nll": [nll0, nll], "forget_exact": [exact0, exact], "audit": audits });
+        let cells: Vec<String> = audits
+            .iter()
+            .map(|a| {
+                let kept = a.concept_kept.map_or("–".to_string(), |k| format!("{k:.2}"));
+                format!("{:.3}, {:.2}, {kept}", a.cosine, a.jaccard)
+            })
+            .collect();
+        let _ = writeln!(
+            body,
+            "| {} | {nll0:.2} → {nll:.2}, {:.0} % → {:.0} % | {} |",
+            method.name(),
+            100.0 * exact0,
+            100.0 * exact,
+            cells.join(" | ")
+        );
+    }
+    body.push_str(
+        "\nRead against the ConceptVectors finding: a vector whose noise changes her answers and not other \
+         people's carries her facts; a run that changes her answers but leaves that vector at cosine ≈ 1 has left \
+         what it carries in the weights, where fine-tuning or a jailbreak can reach it. Machine-readable (every \
+         answer included): [`concepts.json`](concepts.json).\n",
+    );
+    println!("{summary}");
+    r.files.push(("concepts.json".into(), serde_json::to_vec_pretty(&record)?));
+    r.sections.push(Section { title: "Concept vectors: what unlearning leaves in the weights".into(), body });
     Ok(())
 }
 

@@ -189,7 +189,7 @@ pub fn qa_file(
 }
 
 /// [`Measure`] of one set under `dec`: (NLL per token, exact share).
-fn measure_set(dec: &Decoder, examples: &[Example], batch: usize) -> Result<(f64, f64)> {
+pub(super) fn measure_set(dec: &Decoder, examples: &[Example], batch: usize) -> Result<(f64, f64)> {
     let stats = token_stats(dec, examples, batch)?;
     let (nll, len): (f64, usize) = stats.iter().fold((0.0, 0), |(s, n), t| (s + t.nll_sum(), n + t.len()));
     let exact = stats.iter().filter(|t| t.argmax.iter().all(|&h| h)).count();
