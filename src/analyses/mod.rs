@@ -6,6 +6,7 @@ pub mod compare;
 pub mod concepts;
 pub mod cud;
 pub mod cud_validation;
+pub mod cure;
 pub mod heads;
 pub mod mrd;
 pub mod stats;

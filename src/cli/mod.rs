@@ -12,6 +12,7 @@ pub mod compare;
 pub mod concepts;
 pub mod convert;
 pub mod cud;
+pub mod cure;
 pub mod demo;
 pub mod eval_unlearning;
 pub mod evaluate;
@@ -94,6 +95,9 @@ pub enum Command {
     /// carry a concept (--find, --text), noise validation (`validate`) and the audit after
     /// unlearning (`audit`).
     Concepts(concepts::ConceptsCommand),
+    /// CURE's partition: node attribution (heads, MLPs) on the forget and the retain set, each
+    /// module forget-specific, retain-specific, task-shared or outside the core circuit.
+    Cure(cure::CureArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -111,11 +115,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Cud(_)
             | Command::ValidateCud(_)
             | Command::Concepts(_)
+            | Command::Cure(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud and concepts",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud, concepts and cure",
             cli.device
         );
     }
@@ -138,6 +143,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cud(a) => cud::run(&a),
         Command::ValidateCud(a) => validate_cud::run(&a),
         Command::Concepts(a) => concepts::run(&a),
+        Command::Cure(a) => cure::run(&a),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod circuit_svg;
 pub mod cud_plots;
+pub mod cure_svg;
 pub mod plot_svg;
 pub mod svg;
 
