@@ -40,9 +40,11 @@ python3 - "$OUT" "$FILE" "${SIGMAS[@]}" <<'PY'
 import json, sys
 out, file, sigmas = sys.argv[1], sys.argv[2], sys.argv[3:]
 entries = json.load(open(file))
-print("| concept | best vector (score) | its top tokens | ‖v‖ | " + " | ".join(
-    f"σ = {s}: BLEU concept / unrelated | ROUGE-L concept / unrelated" for s in sigmas) + " |")
-print("|---|---|---|---:|" + "---:|---:|" * len(sigmas))
+head = "| concept | best vector (score) | its top tokens | ‖v‖ | empty answers |"
+for s in sigmas:
+    head += f" σ = {s}: BLEU | ROUGE-L | unchanged |"
+print(head)
+print("|---|---|---|---:|---:|" + "---:|---:|---:|" * len(sigmas))
 for i, e in enumerate(entries):
     try:
         find = json.load(open(f"{out}/find-{i:02d}.json"))
@@ -51,17 +53,20 @@ for i, e in enumerate(entries):
     c = find["candidates"][0]
     v = c["vector"]
     toks = " ".join(repr(t["token"].strip()) for t in c["top_tokens"][:5])
-    cells = []
-    norm = ""
+    cells, norm, empty = [], "", ""
     for s in sigmas:
         try:
             val = json.load(open(f"{out}/validate-{i:02d}-{s}.json"))
         except FileNotFoundError:
-            cells += ["–", "–"]
+            cells += ["–"] * 3
             continue
         norm = f"{val['vector_norm']:.2f}"
-        cb, ub = val["concept"]["bleu"][0], val["unrelated"]["bleu"][0]
-        cr, ur = val["concept"]["rouge_l"][0], val["unrelated"]["rouge_l"][0]
-        cells += [f"{cb:.2f} / {ub:.2f}", f"{cr:.2f} / {ur:.2f}"]
-    print(f"| {e['Concept']} | L{v['layer']}.{v['dim']} ({c['score']:.2f}) | {toks} | {norm} | " + " | ".join(cells) + " |")
+        sets = (val["concept"], val["unrelated"])
+        empty = " / ".join(f"{sum(a['original'] == '' for a in x['answers'])}" for x in sets)
+        pair = lambda f: " / ".join(f"{f(x):.2f}" for x in sets)
+        unchanged = lambda x: sum(a["edited"][0] == a["original"] for a in x["answers"]) / len(x["answers"])
+        cells += [pair(lambda x: x["bleu"][0]), pair(lambda x: x["rouge_l"][0]), pair(unchanged)]
+    print(f"| {e['Concept']} | L{v['layer']}.{v['dim']} ({c['score']:.2f}) | {toks} | {norm} | {empty} | " + " | ".join(cells) + " |")
+print("\nEach pair: the concept's questions / its unrelated ones. Empty answers: the original model ends its answer at once"
+      " (BLEU and ROUGE-L score them 0 even when unchanged); unchanged: the share of answers the noise left exactly as they were.")
 PY

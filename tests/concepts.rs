@@ -226,6 +226,12 @@ fn noise_validation_scores_unchanged_answers_one_and_is_reproducible() {
         assert!(a.edited.iter().all(|e| e == &a.original), "σ = 1e-9 changes no greedy answer");
         assert!(a.bleu.iter().all(|&b| (b - 1.0).abs() < 1e-12), "{:?}: {:?}", a.original, a.bleu);
     }
+    assert_eq!((v.concept.unchanged.clone(), v.unrelated.unchanged_mean()), (vec![1.0, 1.0], 1.0));
+    // heavy noise on the vector that carries her (README: σ = 10 on L1.338) changes her answers
+    let heavy = ValidateOptions { sigma: 10.0, seeds: vec![8888], ..opts.clone() };
+    let v = validate(&m.decoder, tok, ValueVector { layer: 1, dim: 338 }, &qs, &other, &heavy, &NoProgress).unwrap();
+    let changed = v.concept.answers.iter().filter(|a| a.edited[0] != a.original).count() as f64 / qs.len() as f64;
+    assert!(v.concept.unchanged[0] < 1.0 && (v.concept.unchanged[0] - (1.0 - changed)).abs() < 1e-12);
     // the noise is drawn from the seed: the same seed, the same edited model
     let (a, b) = (noisy(&m.decoder, vv, 0.1, 7).unwrap(), noisy(&m.decoder, vv, 0.1, 7).unwrap());
     assert_eq!(max_abs_diff(&vv.of(&a).unwrap(), &vv.of(&b).unwrap()), 0.0);

@@ -422,10 +422,14 @@ fn run_validate(a: &ValidateArgs) -> Result<()> {
         opts.seeds.len(),
         t.elapsed().as_secs_f64()
     );
-    println!("{:<22} {:>9} {:>9} {:>10}", "questions", "n", "BLEU", "ROUGE-L F");
-    println!("{:<22} {:>9} {:>9.3} {:>10.3}", "concept", questions.len(), cb, cr);
-    println!("{:<22} {:>9} {:>9.3} {:>10.3}", "unrelated", unrelated.len(), ub, ur);
-    println!("(1 = the edited model answers exactly as the original; a causal vector lowers the concept row only)");
+    println!("{:<22} {:>9} {:>9} {:>10} {:>10}", "questions", "n", "BLEU", "ROUGE-L F", "unchanged");
+    let (cu, uu) = (v.concept.unchanged_mean(), v.unrelated.unchanged_mean());
+    println!("{:<22} {:>9} {:>9.3} {:>10.3} {:>10.3}", "concept", questions.len(), cb, cr, cu);
+    println!("{:<22} {:>9} {:>9.3} {:>10.3} {:>10.3}", "unrelated", unrelated.len(), ub, ur, uu);
+    println!(
+        "(1 = the edited model answers exactly as the original; a causal vector lowers the concept row only; BLEU and \
+         ROUGE-L score an empty answer 0 even when unchanged)"
+    );
     write_json(&a.out, &serde_json::to_value(&v)?)
 }
 

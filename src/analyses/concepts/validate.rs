@@ -55,15 +55,26 @@ pub struct Answers {
 pub struct SetScores {
     pub bleu: Vec<f64>,
     pub rouge_l: Vec<f64>,
+    /// the share of answers the noise left exactly as they were: BLEU and ROUGE-L score an
+    /// empty answer 0 even when it is unchanged (a model that ends its answer at once)
+    pub unchanged: Vec<f64>,
     pub answers: Vec<Answers>,
 }
 
 impl SetScores {
     /// The mean over seeds of (BLEU, ROUGE-L).
     pub fn means(&self) -> (f64, f64) {
-        let m = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        (m(&self.bleu), m(&self.rouge_l))
+        (mean(&self.bleu), mean(&self.rouge_l))
     }
+
+    /// The mean over seeds of the share of answers left unchanged.
+    pub fn unchanged_mean(&self) -> f64 {
+        mean(&self.unchanged)
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// The validation of one vector.
@@ -161,7 +172,10 @@ pub fn validate(
         let per_seed = |f: fn(&Answers) -> &Vec<f64>| -> Vec<f64> {
             (0..opts.seeds.len()).map(|s| answers.iter().map(|a| f(a)[s]).sum::<f64>() / answers.len() as f64).collect()
         };
-        SetScores { bleu: per_seed(|a| &a.bleu), rouge_l: per_seed(|a| &a.rouge_l), answers }
+        let unchanged = (0..opts.seeds.len())
+            .map(|s| answers.iter().filter(|a| a.edited[s] == a.original).count() as f64 / answers.len() as f64)
+            .collect();
+        SetScores { bleu: per_seed(|a| &a.bleu), rouge_l: per_seed(|a| &a.rouge_l), unchanged, answers }
     };
     let v = vv.of(dec)?;
     Ok(Validation {
