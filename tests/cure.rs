@@ -3,7 +3,7 @@
 
 mod common;
 
-use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, Partition};
+use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, ModuleScores, Partition};
 use circuitscope::attribution::{attribute, Ablation, AttributionConfig, Method, Metric};
 use circuitscope::data::{ExampleFile, PromptFormat};
 use circuitscope::model::{LoadOptions, Model};
@@ -19,6 +19,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Scores whose every sample equals the mean.
+fn flat(mean: &[f64], samples: usize) -> ModuleScores {
+    ModuleScores { mean: mean.to_vec(), per_sample: vec![mean.to_vec(); samples] }
+}
+
 #[test]
 fn modules_are_sorted_by_where_they_score_high() {
     let m = world();
@@ -30,8 +35,8 @@ fn modules_are_sorted_by_where_they_score_high() {
     (f[1], r[1]) = (0.1, 4.0);
     (f[2], r[2]) = (1.0, -3.0);
     let s = CureSettings { threshold: 0.3, ..Default::default() };
-    let p = partition(&m.decoder, &f, &r, (5, 6), &s).unwrap();
-    assert_eq!(p.modules.len(), n);
+    let p = partition(&m.decoder, &flat(&f, 5), &flat(&r, 6), &s).unwrap();
+    assert_eq!((p.modules.len(), p.forget_samples, p.retain_samples), (n, 5, 6));
     let cats: Vec<Category> = p.modules.iter().take(4).map(|m| m.category).collect();
     assert_eq!(cats, [Category::ForgetSpecific, Category::RetainSpecific, Category::TaskShared, Category::Outside]);
     assert_eq!((p.modules[0].forget, p.modules[1].retain, p.modules[2].retain), (1.0, 1.0, 0.75));
@@ -40,21 +45,62 @@ fn modules_are_sorted_by_where_they_score_high() {
     p.check_for(&m.decoder, "the partition").unwrap();
     // by rank: the 2 highest of each set
     let s = CureSettings { top_k: Some(2), ..Default::default() };
-    let p = partition(&m.decoder, &f, &r, (5, 6), &s).unwrap();
+    let p = partition(&m.decoder, &flat(&f, 5), &flat(&r, 6), &s).unwrap();
     let cats: Vec<Category> = p.modules.iter().take(3).map(|m| m.category).collect();
     assert_eq!(cats, [Category::ForgetSpecific, Category::RetainSpecific, Category::TaskShared]);
     // thresholds outside [0, 1], scores that do not fit, a partition with nothing to forget
     let bad = CureSettings { threshold: 1.5, ..Default::default() };
-    let err = partition(&m.decoder, &f, &r, (5, 6), &bad).unwrap_err().to_string();
+    let err = partition(&m.decoder, &flat(&f, 5), &flat(&r, 6), &bad).unwrap_err().to_string();
     assert!(err.contains("outside [0, 1]"), "{err}");
-    let err = partition(&m.decoder, &f[1..], &r, (5, 6), &s).unwrap_err().to_string();
+    let err = partition(&m.decoder, &flat(&f[1..], 5), &flat(&r, 6), &s).unwrap_err().to_string();
     assert!(err.contains("the model has 20 modules"), "{err}");
-    let shared = partition(&m.decoder, &r, &r, (5, 6), &s).unwrap();
+    let bad = CureSettings { contrast: Some(1.5), ..Default::default() };
+    let err = partition(&m.decoder, &flat(&f, 5), &flat(&r, 6), &bad).unwrap_err().to_string();
+    assert!(err.contains("outside (0, 1)"), "{err}");
+    let shared = partition(&m.decoder, &flat(&r, 5), &flat(&r, 6), &s).unwrap();
     let err = shared.check_for(&m.decoder, "p.json").unwrap_err().to_string();
     assert!(err.contains("p.json has no forget-specific module"), "{err}");
     let other = Model::load(fixture("parity/gpt2"), LoadOptions::default()).unwrap();
     let err = p.check_for(&other.decoder, "p.json").unwrap_err().to_string();
     assert!(err.contains("p.json was made for a model of 4 layers x 4 heads"), "{err}");
+}
+
+#[test]
+fn a_contrast_calls_a_module_specific_only_where_its_samples_differ() {
+    let m = world();
+    let n = 20;
+    // 12 samples a set: module 0 clearly higher on the forget set, module 1 high on both with the
+    // same spread, module 2 a little higher on the forget set but within the spread, module 3
+    // over the threshold on the forget set and under it on the retain set, within the spread
+    // the 12 values −0.5, …, 0.5 in an order set by the shift: each set's mean is exact
+    let noise = |k: usize| ((k * 5) % 12) as f64 / 11.0 - 0.5;
+    let set = |forget: bool| -> ModuleScores {
+        let per_sample: Vec<Vec<f64>> = (0..12)
+            .map(|k| {
+                let mut v = vec![0.0; n];
+                v[0] = if forget { 1.0 } else { 0.1 } + 0.1 * noise(k);
+                v[1] = 0.9 + 0.3 * noise(k + forget as usize * 5);
+                v[2] = if forget { 0.85 } else { 0.8 } + 0.4 * noise(k + forget as usize * 3);
+                v[3] = if forget { 0.55 } else { 0.4 } + 0.8 * noise(k + forget as usize * 7);
+                v
+            })
+            .collect();
+        let mean = (0..n).map(|i| per_sample.iter().map(|v| v[i]).sum::<f64>() / 12.0).collect();
+        ModuleScores { mean, per_sample }
+    };
+    let (f, r) = (set(true), set(false));
+    let plain = partition(&m.decoder, &f, &r, &CureSettings { threshold: 0.5, ..Default::default() }).unwrap();
+    let cats = |p: &Partition| -> Vec<Category> { p.modules.iter().take(4).map(|m| m.category).collect() };
+    use Category::{ForgetSpecific, TaskShared};
+    assert_eq!(cats(&plain), [ForgetSpecific, TaskShared, TaskShared, ForgetSpecific]);
+    let s = CureSettings { threshold: 0.5, contrast: Some(0.05), ..Default::default() };
+    let tested = partition(&m.decoder, &f, &r, &s).unwrap();
+    // module 3's difference does not stand the test: it is shared
+    assert_eq!(cats(&tested), [ForgetSpecific, TaskShared, TaskShared, TaskShared]);
+    let p: Vec<f64> = tested.modules.iter().take(4).map(|m| m.p_value.unwrap()).collect();
+    assert!(p[0] < 0.01 && p[1..].iter().all(|&x| x > 0.05 / 4.0), "{p:?}");
+    assert!(tested.modules[4].p_value.is_none(), "no test outside the core");
+    assert_eq!(partition(&m.decoder, &f, &r, &s).unwrap().modules[3].p_value, Some(p[3]), "seeded");
 }
 
 #[test]
@@ -64,7 +110,13 @@ fn module_scores_are_the_attributions_node_scores() {
     file.truncate(6);
     let examples = file.qa_examples(m.tokenizer().unwrap(), &PromptFormat::question_answer()).unwrap();
     let s = CureSettings { method: "eap".into(), batch: 4, ..Default::default() };
-    let got = module_scores(&m.decoder, &examples, &s, &NoProgress).unwrap();
+    let scores = module_scores(&m.decoder, &examples, &s, &NoProgress).unwrap();
+    assert_eq!(scores.per_sample.len(), 6);
+    for i in 0..scores.mean.len() {
+        let mean = scores.per_sample.iter().map(|v| v[i]).sum::<f64>() / 6.0;
+        assert!((mean - scores.mean[i]).abs() < 1e-5, "module {i}: {mean} against {}", scores.mean[i]);
+    }
+    let got = scores.mean.clone();
     let cfg = AttributionConfig {
         method: Method::Eap,
         metric: Metric::SeqProb,
@@ -79,7 +131,7 @@ fn module_scores_are_the_attributions_node_scores() {
     }
     assert!(got.iter().any(|&x| x != 0.0));
     let again = module_scores(&m.decoder, &examples, &s, &NoProgress).unwrap();
-    assert_eq!(got, again, "deterministic");
+    assert_eq!(scores, again, "deterministic");
 }
 
 #[test]
@@ -136,6 +188,7 @@ fn the_command_writes_the_partition_and_its_drawing_and_names_bad_input() {
     fails(&["--threshold", "1.5", "--out", n], "outside [0, 1]");
     fails(&["--threshold", "-0.1", "--out", n], "outside [0, 1]");
     fails(&["--attribution", "exact", "--out", n], "with a gradient method");
+    fails(&["--contrast", "2", "--out", n], "outside (0, 1)");
     assert!(!nothing.exists(), "a failed command wrote its output");
     let err = Partition::read(&data.join("forget10.jsonl")).unwrap_err().to_string();
     assert!(err.contains("not a CURE partition"), "{err}");

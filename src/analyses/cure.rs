@@ -9,8 +9,14 @@
 //! - "high" on a set: a normalised score of at least `threshold`, or (with `top_k`) a place among
 //!   the set's k highest;
 //! - the core circuit: the modules high on either set; forget-specific: high on the forget set
-//!   alone; retain-specific: on the retain set alone; task-shared: on both.
+//!   alone; retain-specific: on the retain set alone; task-shared: on both;
+//! - or, with `contrast` (a significance level), a core module is specific only when its forget
+//!   and retain samples' scores differ: a two-sided permutation test of the difference of their
+//!   means, Bonferroni-corrected over the core; specific to the set with the larger score, else
+//!   task-shared. Two samples of one task give nearly the same profile, and a threshold alone
+//!   turns its small differences into "specific" modules.
 
+use super::stats::permutation_p;
 use crate::attribution::{attribute, Ablation, AttributionConfig, Method, Metric};
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -32,11 +38,23 @@ pub struct CureSettings {
     /// instead: the k highest of each set count as high
     pub top_k: Option<usize>,
     pub batch: usize,
+    /// a core module is specific only if its two sets' scores differ at this level (see above)
+    pub contrast: Option<f64>,
+    /// relabellings of the permutation test
+    pub permutations: usize,
 }
 
 impl Default for CureSettings {
     fn default() -> Self {
-        CureSettings { method: "eap-ig-inputs".into(), steps: 5, threshold: 0.2, top_k: None, batch: 8 }
+        CureSettings {
+            method: "eap-ig-inputs".into(),
+            steps: 5,
+            threshold: 0.2,
+            top_k: None,
+            batch: 8,
+            contrast: None,
+            permutations: 1999,
+        }
     }
 }
 
@@ -48,8 +66,11 @@ impl CureSettings {
                 self.threshold
             )));
         }
-        if self.top_k == Some(0) || self.batch == 0 {
-            return Err(Error::input("top-k and the batch must be at least 1"));
+        if self.top_k == Some(0) || self.batch == 0 || self.permutations == 0 {
+            return Err(Error::input("top-k, the batch and the permutations must be at least 1"));
+        }
+        if let Some(a) = self.contrast.filter(|a| !(*a > 0.0 && *a < 1.0)) {
+            return Err(Error::input(format!("the contrast's significance level {a} is outside (0, 1)")));
         }
         let m = self.attribution_method()?;
         if matches!(m, Method::Exact | Method::CleanCorrupted) {
@@ -104,6 +125,8 @@ pub struct Module {
     /// the mean node scores before normalisation (signed)
     pub forget_raw: f64,
     pub retain_raw: f64,
+    /// with a contrast: the permutation p-value of the two sets' difference (core modules only)
+    pub p_value: Option<f64>,
     pub category: Category,
 }
 
@@ -193,14 +216,23 @@ impl Partition {
     }
 }
 
-/// The mean node score of every module (heads and MLPs, as [`GraphShape`] orders writers, the
-/// input left out) over `examples`.
+/// Every module's node score (heads and MLPs, as [`GraphShape`] orders writers, the input left
+/// out) on a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModuleScores {
+    /// the mean over the set
+    pub mean: Vec<f64>,
+    /// one vector per sample
+    pub per_sample: Vec<Vec<f64>>,
+}
+
+/// The node scores of every module over `examples`, per sample and their mean.
 pub fn module_scores(
     dec: &Decoder,
     examples: &[Example],
     s: &CureSettings,
     progress: &dyn Progress,
-) -> Result<Vec<f64>> {
+) -> Result<ModuleScores> {
     s.validate()?;
     if examples.is_empty() {
         return Err(Error::input("CURE needs forget and retain samples: a set is empty"));
@@ -210,22 +242,27 @@ pub fn module_scores(
         metric: Metric::SeqProb,
         ablation: Ablation::Zero,
         batch_size: s.batch,
+        per_sample: true,
         ..AttributionConfig::default()
     };
     let a = attribute(dec, examples, &cfg, progress)?;
-    let nodes = a.node_scores.ok_or_else(|| Error::input("the attribution method gives no node scores"))?;
-    Ok(nodes.iter().skip(1).map(|&x| x as f64).collect())
+    let none = || Error::input("the attribution method gives no node scores");
+    let modules = |v: &[f32]| -> Vec<f64> { v.iter().skip(1).map(|&x| x as f64).collect() };
+    Ok(ModuleScores {
+        mean: modules(&a.node_scores.ok_or_else(none)?),
+        per_sample: a.per_sample_nodes.ok_or_else(none)?.iter().map(|v| modules(v)).collect(),
+    })
 }
 
-/// Sorts modules by their forget and retain scores (each as [`module_scores`] returns them).
+/// Sorts modules by their forget and retain scores.
 pub fn partition(
     dec: &Decoder,
-    forget: &[f64],
-    retain: &[f64],
-    counts: (usize, usize),
+    forget_scores: &ModuleScores,
+    retain_scores: &ModuleScores,
     s: &CureSettings,
 ) -> Result<Partition> {
     s.validate()?;
+    let (forget, retain) = (&forget_scores.mean[..], &retain_scores.mean[..]);
     let shape = GraphShape::of(&dec.cfg);
     let n = shape.n_fwd() - 1;
     if forget.len() != n || retain.len() != n {
@@ -238,8 +275,23 @@ pub fn partition(
     if let Some(i) = forget.iter().chain(retain).position(|x| !x.is_finite()) {
         return Err(Error::input(format!("module score {} is not finite", i % n)));
     }
+    let per_sample = [forget_scores, retain_scores];
+    if per_sample.iter().any(|m| m.per_sample.iter().any(|v| v.len() != n)) {
+        return Err(Error::input(format!("a sample's module scores do not number the model's {n}")));
+    }
     let (f, r) = (normalised(forget), normalised(retain));
     let (hf, hr) = (high(&f, s), high(&r, s));
+    let core = (0..n).filter(|&i| hf[i] || hr[i]).count();
+    let p_values: Vec<Option<f64>> = (0..n)
+        .map(|i| {
+            if s.contrast.is_none() || !(hf[i] || hr[i]) {
+                return None;
+            }
+            let column = |m: &ModuleScores| -> Vec<f64> { m.per_sample.iter().map(|v| v[i]).collect() };
+            let (a, b) = (column(forget_scores), column(retain_scores));
+            (a.len() > 1 && b.len() > 1).then(|| permutation_p(&a, &b, s.permutations, i as u64))
+        })
+        .collect();
     let modules = (0..n)
         .map(|i| {
             let (layer, head) = match shape.writer(i + 1) {
@@ -247,11 +299,24 @@ pub fn partition(
                 Writer::Mlp { layer } => (layer, None),
                 Writer::Input => unreachable!("the input is left out"),
             };
-            let category = match (hf[i], hr[i]) {
-                (true, false) => Category::ForgetSpecific,
-                (false, true) => Category::RetainSpecific,
-                (true, true) => Category::TaskShared,
-                (false, false) => Category::Outside,
+            let category = match (s.contrast, hf[i] || hr[i]) {
+                (_, false) => Category::Outside,
+                // specific only where the sets differ, Bonferroni over the core
+                (Some(alpha), true) => match p_values[i] {
+                    Some(p) if p < alpha / core as f64 => {
+                        if f[i] > r[i] {
+                            Category::ForgetSpecific
+                        } else {
+                            Category::RetainSpecific
+                        }
+                    }
+                    _ => Category::TaskShared,
+                },
+                (None, true) => match (hf[i], hr[i]) {
+                    (true, false) => Category::ForgetSpecific,
+                    (false, true) => Category::RetainSpecific,
+                    _ => Category::TaskShared,
+                },
             };
             Module {
                 name: shape.writer(i + 1).name(),
@@ -261,6 +326,7 @@ pub fn partition(
                 retain: r[i],
                 forget_raw: forget[i],
                 retain_raw: retain[i],
+                p_value: p_values[i],
                 category,
             }
         })
@@ -268,8 +334,8 @@ pub fn partition(
     Ok(Partition {
         model: ModelIdentity::of(dec)?,
         settings: s.clone(),
-        forget_samples: counts.0,
-        retain_samples: counts.1,
+        forget_samples: forget_scores.per_sample.len(),
+        retain_samples: retain_scores.per_sample.len(),
         modules,
     })
 }

@@ -6,7 +6,7 @@ use super::model::load;
 use super::progress::bar;
 use anyhow::Result;
 use candle_core::DType;
-use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, Partition};
+use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, ModuleScores, Partition};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::render::cure_svg::cure_svg;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,10 @@ pub struct CureArgs {
     /// instead of --threshold: each set's k highest modules count as high
     #[arg(long)]
     pub top_k: Option<usize>,
+    /// a core module is specific only if its forget and retain samples' scores differ at this
+    /// level (permutation test of the means, Bonferroni over the core), else task-shared
+    #[arg(long)]
+    pub contrast: Option<f64>,
     /// the first N records of each set
     #[arg(long)]
     pub limit: Option<usize>,
@@ -54,6 +58,8 @@ pub fn run(a: &CureArgs) -> Result<()> {
         threshold: a.threshold,
         top_k: a.top_k,
         batch: a.batch,
+        contrast: a.contrast,
+        ..CureSettings::default()
     };
     settings.validate()?;
     check_output(&a.out, "--out")?;
@@ -64,7 +70,7 @@ pub fn run(a: &CureArgs) -> Result<()> {
     let format = a.prompt.format(&model)?;
     let (_, forget) = super::unlearn::qa_file(&a.forget, a.limit, &model, &format)?;
     let (_, retain) = super::unlearn::qa_file(&a.retain, a.limit, &model, &format)?;
-    let scores = |set: &[circuitscope::data::Example], what: &str| -> Result<Vec<f64>> {
+    let scores = |set: &[circuitscope::data::Example], what: &str| -> Result<ModuleScores> {
         let pb = bar(0, &format!("attributing the {what} set"));
         let s = module_scores(&model.decoder, set, &settings, &pb)?;
         pb.finish_and_clear();
@@ -72,7 +78,7 @@ pub fn run(a: &CureArgs) -> Result<()> {
     };
     let t = std::time::Instant::now();
     let (f, r) = (scores(&forget, "forget")?, scores(&retain, "retain")?);
-    let p = partition(&model.decoder, &f, &r, (forget.len(), retain.len()), &settings)?;
+    let p = partition(&model.decoder, &f, &r, &settings)?;
     println!(
         "CURE partition of {} ({} forget, {} retain samples; {} node scores; high = {}) in {:.1} s",
         a.model.display(),
