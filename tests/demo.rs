@@ -44,6 +44,7 @@ fn demo_writes_a_complete_report() {
         "QK/MLP fix against exact patching",
         "held-out samples: Spearman",
         "concept vectors: L",
+        "CURE partition (forget10 against retain90)",
         "open ",
     ] {
         assert!(stdout.contains(line), "the summary lacks `{line}`:\n{stdout}");
@@ -55,6 +56,7 @@ fn demo_writes_a_complete_report() {
         "EAP-IG against exact patching",
         "Unlearning difficulty (CUD) on held-out people",
         "Concept vectors: what unlearning leaves in the weights",
+        "CURE: forget-specific, retain-specific and shared modules",
     ] {
         assert!(index.contains(&format!("## {section}")), "index.md lacks the section {section}");
     }
