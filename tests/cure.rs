@@ -192,4 +192,207 @@ fn the_command_writes_the_partition_and_its_drawing_and_names_bad_input() {
     assert!(!nothing.exists(), "a failed command wrote its output");
     let err = Partition::read(&data.join("forget10.jsonl")).unwrap_err().to_string();
     assert!(err.contains("not a CURE partition"), "{err}");
+
+    // unlearning with it: the command, and its refusals
+    let unlearn = |model: &std::path::Path, extra: &[&str]| {
+        let mut v: Vec<String> = ["unlearn", model.to_str().unwrap(), "--forget"].map(String::from).to_vec();
+        v.push(data.join("forget01.jsonl").to_str().unwrap().into());
+        v.extend([
+            "--retain".into(),
+            data.join("retain99.jsonl").to_str().unwrap().into(),
+            "--limit".into(),
+            "8".into(),
+        ]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        cli(&v)
+    };
+    let out_dir = d.join("cure-model");
+    let o = out_dir.to_str().unwrap();
+    let out = unlearn(&w, &["--method", "cure", "--partition", json.to_str().unwrap(), "--epochs", "1", "--out", o]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if p.count(Category::ForgetSpecific) > 0 {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("module-steps"), "{stdout}");
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("unlearn.json")).unwrap()).unwrap();
+        assert!(record["config"]["cure"]["groups"].as_array().is_some_and(|g| !g.is_empty()));
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("no forget-specific module"), "{err}");
+    }
+    let refuses = |model: &std::path::Path, extra: &[&str], want: &str| {
+        let out = unlearn(model, &[extra, &["--out", d.join("never").to_str().unwrap()]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want) && !err.contains("panicked"), "{extra:?}: {err}");
+        assert!(!d.join("never").exists());
+    };
+    refuses(&w, &["--method", "cure"], "--method cure and --partition go together");
+    refuses(
+        &w,
+        &["--method", "npo", "--partition", json.to_str().unwrap()],
+        "--method cure and --partition go together",
+    );
+    // the retain model has the same shape and other weights
+    let other = root().join("models/world-gpt2-retain90");
+    refuses(&other, &["--method", "cure", "--partition", json.to_str().unwrap()], "another model of the same shape");
+}
+
+/// Every head's and MLP's blocks, and every key/value head's, tile each family's attention and
+/// MLP parameters without overlap: a plan of all of them checks, and takes those tensors whole.
+#[test]
+fn module_blocks_tile_every_familys_attention_and_mlp_parameters() {
+    use circuitscope::train::params::Trainable;
+    use circuitscope::unlearn::cure::{CurePlan, Group, Rule};
+    for family in ["gpt2", "llama", "llama3", "qwen2", "mistral", "gpt_neox", "gemma"] {
+        let tr = Trainable::load(&fixture(&format!("parity/{family}")), &candle_core::Device::Cpu).unwrap();
+        let c = tr.cfg.clone();
+        let mut groups = Vec::new();
+        let mut kv = std::collections::BTreeSet::new();
+        for l in 0..c.n_layers {
+            for h in 0..c.n_heads {
+                let (own, shared) = tr.head_blocks(l, h).unwrap();
+                assert!(!own.is_empty(), "{family}");
+                groups.push(Group { name: format!("a{l}.h{h}"), rule: Rule::Forget, blocks: own });
+                if kv.insert(shared.clone()) && !shared.is_empty() {
+                    groups.push(Group { name: format!("a{l}.kv"), rule: Rule::Forget, blocks: shared });
+                }
+            }
+            groups.push(Group { name: format!("m{l}"), rule: Rule::Forget, blocks: tr.mlp_blocks(l).unwrap() });
+        }
+        let plan = CurePlan { groups };
+        plan.check(&tr.vars, false).unwrap_or_else(|e| panic!("{family}: {e}"));
+        for s in plan.selection(&tr.vars).unwrap() {
+            assert!(s.mask.is_none(), "{family}: {} is not covered whole", s.name);
+        }
+        // one head alone: its blocks and no other entry
+        let (own, _) = tr.head_blocks(0, 1).unwrap();
+        let one = CurePlan { groups: vec![Group { name: "a0.h1".into(), rule: Rule::Forget, blocks: own }] };
+        let sel = one.selection(&tr.vars).unwrap();
+        let marked: usize = sel.iter().map(|s| s.mask.as_ref().map_or(s.var.elem_count(), count_ones)).sum();
+        let per_head = |n: &str| tr.vars.get(n).map_or(0, |v| v.elem_count());
+        assert!(marked > 0 && marked < sel.iter().map(|s| per_head(&s.name)).sum::<usize>(), "{family}");
+    }
+}
+
+fn count_ones(m: &candle_core::Tensor) -> usize {
+    m.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as usize
+}
+
+/// PCGrad on a shared module: the forget gradient with its component along the retain gradient
+/// removed when they conflict, unchanged when they do not.
+#[test]
+fn a_shared_module_takes_the_forget_gradient_with_its_conflict_projected_out() {
+    use candle_core::{Device, Tensor, Var};
+    use circuitscope::train::params::Block;
+    use circuitscope::unlearn::cure::{CurePlan, Group, Rule};
+    let x = Var::from_tensor(&Tensor::zeros((2, 3), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let vars: std::collections::BTreeMap<String, Var> = [("w".to_string(), x.clone())].into();
+    let grads = |c: [f32; 6]| {
+        let c = Tensor::from_vec(c.to_vec(), (2, 3), &Device::Cpu).unwrap();
+        (x.as_tensor() * &c).unwrap().sum_all().unwrap().backward().unwrap()
+    };
+    let row = |r: usize, rule: Rule| Group {
+        name: format!("row{r}"),
+        rule,
+        blocks: vec![Block { name: "w".into(), axis: 0, start: r, len: 1 }],
+    };
+    let plan = CurePlan { groups: vec![row(0, Rule::Shared), row(1, Rule::Shared)] };
+    plan.check(&vars, true).unwrap_err(); // no forget module
+    let plan = CurePlan { groups: vec![row(0, Rule::Shared), row(1, Rule::Forget)] };
+    plan.check(&vars, true).unwrap();
+    // row 0: g_f = (1, 0, 2), g_r = (−1, 1, 0): g_f·g_r = −1 < 0, so g_f + (1/2)·g_r = (0.5, 0.5, 2)
+    let (gf, gr) = (grads([1., 0., 2., 3., 4., 5.]), grads([-1., 1., 0., 9., 9., 9.]));
+    let (g, c) = plan.combine(&vars, gf, Some(&gr)).unwrap();
+    let got: Vec<Vec<f32>> = g.get(x.as_tensor()).unwrap().to_vec2().unwrap();
+    assert_eq!(got, [vec![0.5, 0.5, 2.0], vec![3.0, 4.0, 5.0]]);
+    assert_eq!((c.shared, c.conflicting), (1, 1));
+    let cos = -1.0 / (5f64.sqrt() * 2f64.sqrt());
+    assert!((c.mean_cosine.unwrap() - cos).abs() < 1e-6);
+    // no conflict: g_f unchanged
+    let (gf, gr) = (grads([1., 0., 2., 3., 4., 5.]), grads([1., 1., 0., 0., 0., 0.]));
+    let (g, c) = plan.combine(&vars, gf, Some(&gr)).unwrap();
+    assert_eq!(g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap()[0], [1.0, 0.0, 2.0]);
+    assert_eq!((c.conflicting, c.mean_cosine), (0, None));
+    // a retain module follows g_r; entries in two modules are refused
+    let plan = CurePlan { groups: vec![row(0, Rule::Retain), row(1, Rule::Forget)] };
+    let (g, _) = plan.combine(&vars, grads([1., 1., 1., 2., 2., 2.]), Some(&grads([7., 8., 9., 0., 0., 0.]))).unwrap();
+    assert_eq!(g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(), [vec![7.0, 8.0, 9.0], vec![2.0, 2.0, 2.0]]);
+    let twice = CurePlan { groups: vec![row(1, Rule::Forget), row(1, Rule::Retain)] };
+    assert!(twice.check(&vars, true).unwrap_err().to_string().contains("in two modules"));
+}
+
+/// On the bundled model: CURE with one forget-specific MLP is gradient ascent on that MLP, bit
+/// for bit; a mixed partition changes its modules' entries and no other.
+#[test]
+fn cure_updates_its_modules_alone_and_one_forget_mlp_is_gradient_ascent_on_it() {
+    use circuitscope::train::params::Trainable;
+    use circuitscope::unlearn::cure::{CurePlan, Group, Rule};
+    use circuitscope::unlearn::{unlearn, Method, UnlearnConfig};
+    let dir = root().join("models/world-gpt2");
+    let original = world();
+    let tok = original.tokenizer().unwrap();
+    let read = |f: &str| {
+        let mut file = ExampleFile::read(&root().join("circuits/world").join(f)).unwrap();
+        file.truncate(8);
+        file.qa_examples(tok, &PromptFormat::question_answer()).unwrap()
+    };
+    let (forget, retain) = (read("forget10.jsonl"), read("retain90.jsonl"));
+    let snapshot = |t: &Trainable| -> std::collections::BTreeMap<String, Vec<f32>> {
+        t.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())).collect()
+    };
+    let mut ga = UnlearnConfig { epochs: 1, lr: 1e-3, ..UnlearnConfig::documented(Method::GradAscent) };
+    ga.trainable = vec!["transformer.h.1.mlp.*".into()];
+    let a = Trainable::load(&dir, &candle_core::Device::Cpu).unwrap();
+    unlearn(&a, Some(&original.decoder), &forget, &[], &ga, &NoProgress).unwrap();
+    let b = Trainable::load(&dir, &candle_core::Device::Cpu).unwrap();
+    let plan =
+        CurePlan { groups: vec![Group { name: "m1".into(), rule: Rule::Forget, blocks: b.mlp_blocks(1).unwrap() }] };
+    let cure = UnlearnConfig { trainable: vec![], cure: Some(plan), ..ga.clone() };
+    let log = unlearn(&b, Some(&original.decoder), &forget, &[], &cure, &NoProgress).unwrap();
+    assert_eq!(snapshot(&a), snapshot(&b), "CURE on one forget MLP = gradient ascent on it");
+    assert!(log.iter().all(|s| s.conflicts.as_ref().is_some_and(|c| c.shared == 0)));
+
+    // a mixed plan with NPO and the retain loss: a forget head, a retain head, a shared MLP
+    let c = Trainable::load(&dir, &candle_core::Device::Cpu).unwrap();
+    let before = snapshot(&c);
+    let head = |l: usize, h: usize, rule: Rule| Group {
+        name: format!("a{l}.h{h}"),
+        rule,
+        blocks: c.head_blocks(l, h).unwrap().0,
+    };
+    let plan = CurePlan {
+        groups: vec![
+            head(0, 1, Rule::Forget),
+            head(3, 3, Rule::Retain),
+            Group { name: "m0".into(), rule: Rule::Shared, blocks: c.mlp_blocks(0).unwrap() },
+        ],
+    };
+    let mut cfg = UnlearnConfig { epochs: 1, lr: 1e-3, ..UnlearnConfig::documented(Method::Cure) };
+    cfg.cure = Some(plan.clone());
+    let log = unlearn(&c, Some(&original.decoder), &forget, &retain, &cfg, &NoProgress).unwrap();
+    assert!(log.iter().all(|s| s.conflicts.as_ref().is_some_and(|c| c.shared == 1)), "{:?}", log[0].conflicts);
+    let after = snapshot(&c);
+    let inside: std::collections::BTreeMap<String, Vec<bool>> = plan
+        .selection(&c.vars)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let m: Vec<bool> = match &s.mask {
+                Some(m) => m.flatten_all().unwrap().to_vec1::<u8>().unwrap().into_iter().map(|x| x == 1).collect(),
+                None => vec![true; s.var.elem_count()],
+            };
+            (s.name, m)
+        })
+        .collect();
+    let mut moved = 0;
+    for (n, old) in &before {
+        for (i, (x, y)) in old.iter().zip(&after[n]).enumerate() {
+            if inside.get(n).is_some_and(|m| m[i]) {
+                moved += (x != y) as usize;
+            } else {
+                assert_eq!(x.to_bits(), y.to_bits(), "{n}[{i}] is outside the plan but changed");
+            }
+        }
+    }
+    assert!(moved > 1000, "only {moved} entries of the planned modules moved");
 }

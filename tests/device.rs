@@ -274,6 +274,7 @@ fn an_unlearning_step_on_the_gpu_equals_the_cpus() {
             clip: 1.0,
             seed: 7,
             trainable: vec![],
+            cure: None,
         };
         let (c, g) = (Trainable::load(&dir, &Device::Cpu).unwrap(), Trainable::load(&dir, &gpu).unwrap());
         let lc = unlearn(&c, Some(&cpu_model.decoder), &forget, &retain, &cfg, &NoProgress).unwrap();

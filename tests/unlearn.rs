@@ -268,6 +268,7 @@ fn unlearning_the_bundled_forget_set_raises_its_nll_more_than_the_retain_sets() 
         clip: 1.0,
         seed: 7,
         trainable: vec![],
+        cure: None,
     };
     let run = |cfg: &UnlearnConfig| {
         let tr = Trainable::load(&dir, &Device::Cpu).unwrap();
@@ -500,6 +501,7 @@ fn one_row_of_a_matrix_trains_and_everything_else_stays_bit_identical() {
         clip: 1.0,
         seed: 3,
         trainable: vec![format!("{name}[5,:]")],
+        cure: None,
     };
     let tr = Trainable::load(&dir, &Device::Cpu).unwrap();
     let before: std::collections::BTreeMap<String, Vec<f32>> =

@@ -24,6 +24,8 @@ use crate::graph::{GraphShape, Writer};
 use crate::model::config::ModelConfig;
 use crate::model::Decoder;
 use crate::progress::Progress;
+use crate::train::params::{Block, Trainable};
+use crate::unlearn::cure::{CurePlan, Group, Rule};
 use serde::{Deserialize, Serialize};
 
 /// How modules are scored and sorted.
@@ -182,6 +184,43 @@ impl Partition {
         serde_json::from_str(&text).map_err(|e| {
             Error::input(format!("{}: not a CURE partition (as `circuitscope cure` writes it): {e}", path.display()))
         })
+    }
+
+    /// The update plan for `model` (ALGORITHMS.md §7's rules, [`crate::unlearn::cure`]): each
+    /// head's query and output blocks and each MLP by its category (retain-specific modules
+    /// follow the retain loss, or are left frozen without `train_retain_specific`); a key/value
+    /// head, which grouped-query attention shares among several heads, follows its heads' rule
+    /// where the planned ones agree, else the task-shared one.
+    pub fn plan(&self, model: &Trainable, train_retain_specific: bool) -> Result<CurePlan> {
+        let rule = |c: Category| match c {
+            Category::ForgetSpecific => Some(Rule::Forget),
+            Category::RetainSpecific => train_retain_specific.then_some(Rule::Retain),
+            Category::TaskShared => Some(Rule::Shared),
+            Category::Outside => None,
+        };
+        let mut groups = Vec::new();
+        // per (layer, key/value head): its blocks and the rules of its planned heads
+        let mut kv: std::collections::BTreeMap<(usize, usize), (Vec<Block>, Vec<Rule>)> = Default::default();
+        let group = model.cfg.n_heads / model.cfg.n_kv_heads;
+        for m in &self.modules {
+            let Some(r) = rule(m.category) else { continue };
+            let blocks = match m.head {
+                Some(h) => {
+                    let (own, shared) = model.head_blocks(m.layer, h)?;
+                    if !shared.is_empty() {
+                        kv.entry((m.layer, h / group)).or_insert_with(|| (shared, Vec::new())).1.push(r);
+                    }
+                    own
+                }
+                None => model.mlp_blocks(m.layer)?,
+            };
+            groups.push(Group { name: m.name.clone(), rule: r, blocks });
+        }
+        for ((layer, g), (blocks, rules)) in kv {
+            let r = if rules.iter().all(|&x| x == rules[0]) { rules[0] } else { Rule::Shared };
+            groups.push(Group { name: format!("a{layer}.kv{g}"), rule: r, blocks });
+        }
+        Ok(CurePlan { groups })
     }
 
     pub fn count(&self, c: Category) -> usize {

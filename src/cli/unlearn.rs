@@ -57,6 +57,15 @@ pub struct UnlearnArgs {
     pub weight_decay: f64,
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
+    /// CURE: the partition (`circuitscope cure`) whose modules the update follows
+    #[arg(long)]
+    pub partition: Option<PathBuf>,
+    /// CURE: the forget-specific modules' objective, npo (default) or grad-ascent
+    #[arg(long)]
+    pub cure_objective: Option<String>,
+    /// CURE: retain-specific modules stay frozen instead of following the retain loss
+    #[arg(long)]
+    pub freeze_retain_specific: bool,
     /// γ, the forget objective's weight [default: the method's]
     #[arg(long)]
     pub gamma: Option<f64>,
@@ -97,7 +106,7 @@ pub struct UnlearnArgs {
 }
 
 fn method_help() -> String {
-    let names: Vec<&str> = Method::ALL.iter().chain(&[Method::Needle]).map(|m| m.name()).collect();
+    let names: Vec<&str> = Method::ALL.iter().chain(&[Method::Needle, Method::Cure]).map(|m| m.name()).collect();
     format!("the unlearning method: {}", names.join(", "))
 }
 
@@ -145,7 +154,25 @@ impl UnlearnArgs {
             clip: self.clip,
             seed: self.seed,
             trainable: self.trainable.clone(),
+            cure: None,
         };
+        if (method == Method::Cure) != self.partition.is_some() {
+            bail!("--method cure and --partition go together (the partition from `circuitscope cure`)");
+        }
+        if method != Method::Cure && (self.cure_objective.is_some() || self.freeze_retain_specific) {
+            bail!("--cure-objective and --freeze-retain-specific are CURE's; {} has neither", method.name());
+        }
+        let mut cfg = cfg;
+        if method == Method::Cure {
+            if !self.trainable.is_empty() {
+                bail!("--method cure: the partition chooses the parameters; --trainable does not apply");
+            }
+            match self.cure_objective.as_deref() {
+                None | Some("npo") => {}
+                Some("grad-ascent") => cfg.objective = Objective::GradAscent,
+                Some(o) => bail!("--cure-objective {o}: CURE's forget modules follow npo or grad-ascent"),
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -232,6 +259,11 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
     if let (Some(layer), Some(dim)) = (a.layer, a.dim) {
         cfg = needle_config(&model, &cfg, layer, dim, a.noise.unwrap_or(0.1), a.seed)?;
     }
+    if let Some(p) = &a.partition {
+        let partition = circuitscope::analyses::cure::Partition::read(p)?;
+        partition.check_for(&original.decoder, &p.display().to_string())?;
+        cfg.cure = Some(partition.plan(&model, !a.freeze_retain_specific)?);
+    }
     let measure = |dec: &Decoder| -> Result<Measure> {
         let (forget_nll, forget_exact) = measure_set(dec, &forget, a.batch)?;
         let r = (!retain.is_empty()).then(|| measure_set(dec, &retain, a.batch)).transpose()?;
@@ -291,6 +323,20 @@ pub fn run(a: &UnlearnArgs) -> Result<()> {
             "retain: answer NLL per token {b:.4} → {r:.4}, exact greedy answers {:.1} % → {:.1} %",
             100.0 * be,
             100.0 * re
+        );
+    }
+    let conflicts: Vec<_> = log.iter().filter_map(|s| s.conflicts.as_ref()).collect();
+    if !conflicts.is_empty() {
+        let (shared, conflicting) = conflicts.iter().fold((0, 0), |(s, c), x| (s + x.shared, c + x.conflicting));
+        let cosines: Vec<f64> = conflicts.iter().filter_map(|c| c.mean_cosine).collect();
+        let cos = if cosines.is_empty() {
+            String::new()
+        } else {
+            format!(", mean cosine {:.3} where they did", cosines.iter().sum::<f64>() / cosines.len() as f64)
+        };
+        println!(
+            "CURE: the forget and retain gradients of task-shared modules conflicted in {conflicting} of {shared} \
+             module-steps{cos} (per step in unlearn.json)"
         );
     }
     println!("wrote {} ({} steps, {seconds:.1} s)", a.out.display(), log.len());

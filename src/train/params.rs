@@ -3,7 +3,7 @@
 //! through the same loader as any checkpoint.
 
 use crate::error::{Error, Result};
-use crate::model::naming::{Format, Naming};
+use crate::model::naming::{Format, Naming, QkvLayout, W};
 use crate::model::source::{GgufSource, SafetensorsSource, TensorSource};
 use crate::model::weights::Weights;
 use crate::model::{Decoder, ModelConfig, Tokenizer};
@@ -149,6 +149,15 @@ impl Params {
     }
 }
 
+/// A block of a parameter: entries `start..start + len` along `axis` (all of the other axis).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Block {
+    pub name: String,
+    pub axis: usize,
+    pub start: usize,
+    pub len: usize,
+}
+
 /// Any Hugging Face checkpoint's parameters as trainable f32 `Var`s under their stored names, on
 /// one device: full-parameter training of every supported family (the bundled trainer's
 /// [`Params`] are the GPT-2 it initialises itself).
@@ -205,6 +214,73 @@ impl Trainable {
         }
         let pattern = if naming.transposed_linears() { format!("{name}[{dim},:]") } else { format!("{name}[:,{dim}]") };
         Ok((name, pattern))
+    }
+
+    /// The entries of the parameters that belong to head (`layer`, `head`): its query rows and
+    /// output-projection columns (and their biases), and apart, the key and value rows of its
+    /// key/value head, which grouped-query attention shares among `n_heads / n_kv_heads` heads.
+    /// Stored layouts: separate q/k/v (out, in); GPT-2's fused (in, out) Conv1D with [q; k; v]
+    /// column blocks; GPT-NeoX's fused rows, [q_h; k_h; v_h] per head.
+    pub fn head_blocks(&self, layer: usize, head: usize) -> Result<(Vec<Block>, Vec<Block>)> {
+        let c = &self.cfg;
+        if layer >= c.n_layers || head >= c.n_heads {
+            return Err(Error::input(format!(
+                "head a{layer}.h{head} is out of range: the model has {} layers of {} heads",
+                c.n_layers, c.n_heads
+            )));
+        }
+        let naming = Naming::new(c.family, Format::HuggingFace, &VarSource { vars: &self.vars });
+        let (dh, nq, nkv) = (c.d_head, c.n_heads * c.d_head, c.n_kv_heads * c.d_head);
+        let kvh = head / (c.n_heads / c.n_kv_heads);
+        let name = |w: W| naming.name(w, layer);
+        let block = |w: W, axis: usize, start: usize| Block { name: name(w), axis, start, len: dh };
+        let (mut own, mut kv) = (Vec::new(), Vec::new());
+        // the output projection's input entries of this head: columns, or rows when transposed
+        own.push(block(W::O, if naming.transposed_linears() { 0 } else { 1 }, head * dh));
+        match naming.fused_qkv() {
+            None => {
+                own.push(block(W::Q, 0, head * dh));
+                own.push(block(W::QBias, 0, head * dh));
+                kv.extend([block(W::K, 0, kvh * dh), block(W::V, 0, kvh * dh)]);
+                kv.extend([block(W::KBias, 0, kvh * dh), block(W::VBias, 0, kvh * dh)]);
+            }
+            Some(QkvLayout::Blocks) => {
+                let axis = if naming.transposed_linears() { 1 } else { 0 };
+                own.push(block(W::Qkv, axis, head * dh));
+                own.push(block(W::QkvBias, 0, head * dh));
+                kv.extend([block(W::Qkv, axis, nq + kvh * dh), block(W::Qkv, axis, nq + nkv + kvh * dh)]);
+                kv.extend([block(W::QkvBias, 0, nq + kvh * dh), block(W::QkvBias, 0, nq + nkv + kvh * dh)]);
+            }
+            Some(QkvLayout::PerHead) => {
+                // rows (head, {q, k, v}, dh): no grouped-query attention in this layout
+                let whole = |w: W| Block { name: name(w), axis: 0, start: head * 3 * dh, len: 3 * dh };
+                own.extend([whole(W::Qkv), whole(W::QkvBias)]);
+            }
+        }
+        own.retain(|b| self.vars.contains_key(&b.name));
+        kv.retain(|b| self.vars.contains_key(&b.name));
+        Ok((own, kv))
+    }
+
+    /// Every parameter of layer `layer`'s MLP (its projections and their biases), whole.
+    pub fn mlp_blocks(&self, layer: usize) -> Result<Vec<Block>> {
+        if layer >= self.cfg.n_layers {
+            return Err(Error::input(format!(
+                "MLP m{layer} is out of range: the model has {} layers",
+                self.cfg.n_layers
+            )));
+        }
+        let naming = Naming::new(self.cfg.family, Format::HuggingFace, &VarSource { vars: &self.vars });
+        let mut out = Vec::new();
+        for w in [W::MlpIn, W::MlpInBias, W::MlpUp, W::MlpUpBias, W::MlpOut, W::MlpOutBias] {
+            let name = naming.name(w, layer);
+            if let Some(v) = self.vars.get(&name) {
+                if !out.iter().any(|b: &Block| b.name == name) {
+                    out.push(Block { name, axis: 0, start: 0, len: v.dims()[0] });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Adds `delta` (d,) to value vector (`layer`, `dim`) in place.

@@ -12,12 +12,14 @@
 //! - [`rouge`]: ROUGE-L recall with NLTK's Porter stemmer, as `rouge_score` computes it
 //! - [`metrics`]: truth ratio and its aggregates, model utility's harmonic mean, and forget
 //!   quality's exact two-sample Kolmogorov–Smirnov p-value
+//! - [`cure`]: CURE's update rules, module by module (forget, retain, PCGrad-projected shared)
 //! - [`anchors`]: CUD's anchors, the forget samples unlearning methods find easiest and hardest
 //! - [`evaluate`]: TOFU's evaluation of a set of questions and its summary (forget quality,
 //!   model utility, MIA AUCs, privleak)
 
 pub mod anchors;
 pub mod answers;
+pub mod cure;
 pub mod evaluate;
 pub mod loss;
 pub mod metrics;

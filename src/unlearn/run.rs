@@ -27,6 +27,9 @@ pub enum Method {
     /// ConceptVectors' Needle: noise on one value vector, then gradient ascent on that vector
     /// alone (not in [`Method::ALL`]: it needs the vector; see [`needle_config`])
     Needle,
+    /// CURE: NPO's forget objective and the retain NLL, each module following its own gradient
+    /// (not in [`Method::ALL`]: it needs a partition; see [`super::cure`])
+    Cure,
 }
 
 impl Method {
@@ -40,12 +43,14 @@ impl Method {
             Method::SimNpo => "simnpo",
             Method::Rmu => "rmu",
             Method::Needle => "needle",
+            Method::Cure => "cure",
         }
     }
 
     pub fn from_name(name: &str) -> Result<Method> {
-        Method::ALL.into_iter().chain([Method::Needle]).find(|m| m.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Method::ALL.iter().chain(&[Method::Needle]).map(|m| m.name()).collect();
+        Method::ALL.into_iter().chain([Method::Needle, Method::Cure]).find(|m| m.name() == name).ok_or_else(|| {
+            let names: Vec<&str> =
+                Method::ALL.iter().chain(&[Method::Needle, Method::Cure]).map(|m| m.name()).collect();
             Error::input(format!("unknown unlearning method `{name}` (known: {})", names.join(", ")))
         })
     }
@@ -62,6 +67,7 @@ impl Method {
             // the layer and c depend on the model: the middle layer and [`rmu_scale`]
             Method::Rmu => (Objective::Rmu { layer: 0, c: 0.0 }, 1.0, 10.0),
             Method::Needle => (Objective::GradAscent, 1.0, 0.0),
+            Method::Cure => (Objective::Npo { beta: 0.1 }, 1.0, 1.0),
         }
     }
 
@@ -71,7 +77,7 @@ impl Method {
     /// difference 5e-5, NPO 3e-5, SimNPO 1e-4, RMU 6e-4.
     pub fn lr(self) -> f64 {
         match self {
-            Method::GradAscent | Method::Npo => 3e-5,
+            Method::GradAscent | Method::Npo | Method::Cure => 3e-5,
             Method::GradDiff => 5e-5,
             Method::SimNpo => 1e-4,
             Method::Rmu => 6e-4,
@@ -159,6 +165,10 @@ pub struct UnlearnConfig {
     pub seed: u64,
     /// parameter-name patterns the update may touch (empty: every parameter)
     pub trainable: Vec<String>,
+    /// CURE: the modules the update touches and the gradient each follows (then `trainable`
+    /// must be empty)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cure: Option<super::cure::CurePlan>,
 }
 
 /// The documented loop settings (README, "Unlearning"): 3 epochs of batches of 8, one batch per
@@ -188,6 +198,7 @@ impl UnlearnConfig {
             clip: DEFAULT_CLIP,
             seed: DEFAULT_SEED,
             trainable: Vec::new(),
+            cure: None,
         }
     }
 
@@ -225,6 +236,16 @@ impl UnlearnConfig {
         if self.gamma < 0.0 || self.alpha < 0.0 {
             return Err(Error::input("gamma and alpha must not be negative"));
         }
+        if self.cure.is_some() {
+            if !self.trainable.is_empty() {
+                return Err(Error::input("CURE's plan chooses the parameters: --trainable does not apply"));
+            }
+            if matches!(self.objective, Objective::Rmu { .. }) {
+                return Err(Error::input(
+                    "CURE's forget modules follow an answer objective (grad-ascent, NPO, SimNPO), not RMU",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -240,6 +261,9 @@ pub struct StepLog {
     pub retain: Option<f64>,
     /// the global gradient norm before clipping
     pub grad_norm: f64,
+    /// CURE: how the task-shared modules' forget and retain gradients met
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<super::cure::Conflicts>,
     /// the epoch (from 0) and the seconds since the run started, at the step's end
     pub epoch: usize,
     pub seconds: f64,
@@ -329,7 +353,14 @@ impl<'a> Unlearner<'a> {
             }
             _ => None,
         };
-        let selected: Vec<(Selected, Option<candle_core::Tensor>)> = select_trainable(&model.vars, &cfg.trainable)?
+        let chosen = match &cfg.cure {
+            Some(plan) => {
+                plan.check(&model.vars, use_retain)?;
+                plan.selection(&model.vars)?
+            }
+            None => select_trainable(&model.vars, &cfg.trainable)?,
+        };
+        let selected: Vec<(Selected, Option<candle_core::Tensor>)> = chosen
             .into_iter()
             .map(|s| {
                 let frozen = s.mask.is_some().then(|| s.var.as_tensor().copy()).transpose()?;
@@ -402,6 +433,8 @@ impl<'a> Unlearner<'a> {
         self.opt.set_learning_rate(lr);
         let decoder = self.model.decoder()?;
         let mut grads: Option<candle_core::backprop::GradStore> = None;
+        // CURE keeps the retain term's gradient apart
+        let mut retain_grads: Option<candle_core::backprop::GradStore> = None;
         let (mut forget_sum, mut retain_sum) = (0.0, 0.0);
         let use_retain = !self.retain_batches.is_empty();
         for &fi in &group {
@@ -409,7 +442,12 @@ impl<'a> Unlearner<'a> {
             let rb: Option<&Batch> =
                 use_retain.then(|| &self.retain_batches[(step * cfg.accumulate + fi) % self.retain_batches.len()]);
             let (lf, lr_term) = self.terms(&decoder, fi, fb, rb)?;
-            let loss = (Objective::total(&lf, lr_term.as_ref(), cfg.gamma, cfg.alpha)? / group.len() as f64)?;
+            let n = group.len() as f64;
+            let loss = if cfg.cure.is_some() {
+                (&lf * (cfg.gamma / n))?
+            } else {
+                (Objective::total(&lf, lr_term.as_ref(), cfg.gamma, cfg.alpha)? / n)?
+            };
             let scalar = |t: &candle_core::Tensor| -> Result<f64> {
                 Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
             };
@@ -420,24 +458,18 @@ impl<'a> Unlearner<'a> {
             }
             forget_sum += f;
             retain_sum += r.unwrap_or(0.0);
-            let g = loss.backward()?;
-            grads = Some(match grads {
-                None => g,
-                Some(mut acc) => {
-                    for v in &self.vars {
-                        if let Some(x) = g.get(v.as_tensor()) {
-                            let sum = match acc.get(v.as_tensor()) {
-                                Some(a) => (a + x)?,
-                                None => x.clone(),
-                            };
-                            acc.insert(v.as_tensor(), sum);
-                        }
-                    }
-                    acc
-                }
-            });
+            grads = Some(accumulate(grads, loss.backward()?, &self.vars)?);
+            if let (Some(_), Some(r)) = (&cfg.cure, &lr_term) {
+                retain_grads = Some(accumulate(retain_grads, (r * (cfg.alpha / n))?.backward()?, &self.vars)?);
+            }
         }
         let mut grads = grads.expect("a group holds at least one batch");
+        let mut conflicts = None;
+        if let Some(plan) = &cfg.cure {
+            let (combined, c) = plan.combine(&self.model.vars, grads, retain_grads.as_ref())?;
+            grads = combined;
+            conflicts = Some(c);
+        }
         for (s, _) in self.selected.iter().filter(|(s, _)| s.mask.is_some()) {
             if let Some(g) = grads.get(s.var.as_tensor()) {
                 let masked = s.masked_grad(g)?;
@@ -463,6 +495,7 @@ impl<'a> Unlearner<'a> {
             forget: forget_sum / n,
             retain: use_retain.then_some(retain_sum / n),
             grad_norm,
+            conflicts,
             seconds: self.start.elapsed().as_secs_f64(),
         };
         self.log.push(record.clone());
@@ -547,6 +580,25 @@ pub fn unlearn(
         progress.update(s.step as u64 + 1, total);
     }
     Ok(u.log)
+}
+
+/// `acc` + `g` over `vars` (the gradients of the batches of one step).
+fn accumulate(
+    acc: Option<candle_core::backprop::GradStore>,
+    g: candle_core::backprop::GradStore,
+    vars: &[Var],
+) -> Result<candle_core::backprop::GradStore> {
+    let Some(mut acc) = acc else { return Ok(g) };
+    for v in vars {
+        if let Some(x) = g.get(v.as_tensor()) {
+            let sum = match acc.get(v.as_tensor()) {
+                Some(a) => (a + x)?,
+                None => x.clone(),
+            };
+            acc.insert(v.as_tensor(), sum);
+        }
+    }
+    Ok(acc)
 }
 
 /// 0..n in a seeded random order.
