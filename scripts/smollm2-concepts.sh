@@ -8,7 +8,7 @@
 # changed less the share of unrelated answers changed) is unlearned three ways (grad-ascent, NPO,
 # Needle on that vector): its questions with the original model's own answers as the forget set,
 # the unrelated ones as the retain set; the vector is audited after each run.
-# Resumable: finished files are kept. About an hour and a half on 2 CPU cores; then
+# Resumable: finished files are kept. About 80 minutes on 2 CPU cores; then
 # `bash scripts/smollm2-concepts.sh --table` prints the README's tables from the files. The
 # unlearned checkpoints (540 MB each) stay under $UNLEARNED (target/smollm2-concepts).
 #

@@ -396,3 +396,35 @@ fn cure_updates_its_modules_alone_and_one_forget_mlp_is_gradient_ascent_on_it() 
     }
     assert!(moved > 1000, "only {moved} entries of the planned modules moved");
 }
+
+#[test]
+fn the_sweep_compares_the_methods_and_draws_the_tradeoff() {
+    let d = TempDir::new();
+    let out = d.join("sweep");
+    let args = ["cure-sweep", "--strengths", "1,8", "--limit", "16", "--retain", "16", "--top-k", "5", "--out"];
+    let run = cli(&[&args[..], &[out.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let runs = sweep["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8, "4 methods x 2 strengths");
+    for r in runs {
+        let changed = r["changed"].as_f64().unwrap();
+        if r["method"] == "cure" {
+            assert!(changed > 0.0 && changed < 1.0, "CURE changes its modules only: {r}");
+        } else {
+            assert!(changed > 0.99, "every parameter trains: {r}");
+        }
+    }
+    // a stronger run forgets more
+    let p = |m: &str, k: f64| -> f64 {
+        runs.iter().find(|r| r["method"] == m && r["strength"] == k).unwrap()["forget_probability"].as_f64().unwrap()
+    };
+    assert!(p("npo", 8.0) < p("npo", 1.0));
+    let svg = std::fs::read_to_string(out.join("tradeoff.svg")).unwrap();
+    circuitscope::render::svg::check_well_formed(&svg).unwrap();
+    assert!(Partition::read(&out.join("partition.json")).is_ok());
+    let bad = cli(&["cure-sweep", "--strengths", "0", "--out", d.join("bad").to_str().unwrap()]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--strengths must be positive"));
+}

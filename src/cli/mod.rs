@@ -13,6 +13,7 @@ pub mod concepts;
 pub mod convert;
 pub mod cud;
 pub mod cure;
+pub mod cure_sweep;
 pub mod demo;
 pub mod eval_unlearning;
 pub mod evaluate;
@@ -98,6 +99,9 @@ pub enum Command {
     /// CURE's partition: node attribution (heads, MLPs) on the forget and the retain set, each
     /// module forget-specific, retain-specific, task-shared or outside the core circuit.
     Cure(cure::CureArgs),
+    /// CURE against grad-diff, NPO and SimNPO at matched forgetting on the bundled world: each
+    /// method's strength swept; forgetting, retain and world-fact accuracy, parameters changed.
+    CureSweep(cure_sweep::CureSweepArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -116,11 +120,12 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::ValidateCud(_)
             | Command::Concepts(_)
             | Command::Cure(_)
+            | Command::CureSweep(_)
     );
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud, concepts and cure",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud, concepts, cure and cure-sweep",
             cli.device
         );
     }
@@ -144,6 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ValidateCud(a) => validate_cud::run(&a),
         Command::Concepts(a) => concepts::run(&a),
         Command::Cure(a) => cure::run(&a),
+        Command::CureSweep(a) => cure_sweep::run(&a),
     }
 }
 
