@@ -410,6 +410,8 @@ fn the_sweep_compares_the_methods_and_draws_the_tradeoff() {
     let runs = sweep["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 8, "4 methods x 2 strengths");
     for r in runs {
+        let mu = r["model_utility"].as_f64().unwrap();
+        assert!(mu > 0.0 && mu <= 1.0, "model utility {mu}");
         let changed = r["changed"].as_f64().unwrap();
         if r["method"] == "cure" {
             assert!(changed > 0.0 && changed < 1.0, "CURE changes its modules only: {r}");

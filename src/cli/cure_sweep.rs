@@ -1,11 +1,13 @@
 //! `circuitscope cure-sweep`: CURE against grad-diff, NPO and SimNPO at matched forgetting.
 //! Each method's strength (its learning rate, a multiple of its documented one) is swept; every
-//! run is measured on the forget set, the retain set and the world facts, with the share of
-//! parameters it changed; utility is compared where the methods forget equally (interpolated).
+//! run is measured on the forget set, the retain set and the world facts, with TOFU's model
+//! utility and the share of parameters it changed; utility is compared where the methods forget
+//! equally (interpolated).
 
 use super::common::check_output_dir;
 use super::model::load;
 use super::progress::bar;
+use super::eval_unlearning::read_with_options;
 use super::unlearn::{measure_set, qa_file};
 use anyhow::{bail, Result};
 use candle_core::DType;
@@ -13,6 +15,7 @@ use circuitscope::analyses::cure::{module_scores, partition, Category, CureSetti
 use circuitscope::fsutil::write_atomic;
 use circuitscope::render::{LinePlot, Series};
 use circuitscope::train::params::Trainable;
+use circuitscope::unlearn::evaluate::{model_utility, score_questions, ScoreOptions, SetKind, SetSummary};
 use circuitscope::unlearn::{unlearn, Method, UnlearnConfig};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -59,6 +62,8 @@ struct RunRecord {
     forget_exact: f64,
     retain_exact: f64,
     world_exact: f64,
+    /// TOFU's model utility (retain, real authors, world facts: probability, ROUGE-L, truth ratio)
+    model_utility: f64,
     /// the share of the model's parameter entries the run changed
     changed: f64,
 }
@@ -82,6 +87,14 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     let (_, retain_eval) = qa_file(&data.join("retain90.jsonl"), Some(a.retain * 2), &model, &format)?;
     let retain_eval = &retain_eval[a.retain..];
     let (_, world) = qa_file(&data.join("world.jsonl"), None, &model, &format)?;
+    let utility_sets: Vec<(Vec<circuitscope::data::PerturbedQa>, PathBuf, SetKind)> = [
+        ("retain_perturbed.jsonl", SetKind::Retain),
+        ("real_authors_perturbed.jsonl", SetKind::Options),
+        ("world_facts_perturbed.jsonl", SetKind::Options),
+    ]
+    .into_iter()
+    .map(|(f, kind)| Ok((read_with_options(&data.join(f), None)?, data.join(f), kind)))
+    .collect::<Result<_>>()?;
     let dec = &model.decoder;
 
     let part = match &a.partition {
@@ -106,13 +119,29 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
         .iter()
         .map(|(n, v)| Ok((n.clone(), v.as_tensor().flatten_all()?.to_vec1()?)))
         .collect::<Result<_>>()?;
-    let measure = |d: &circuitscope::model::Decoder| -> Result<(f64, f64, f64, f64)> {
-        let (nll, fx) = measure_set(d, &forget, 8)?;
-        Ok(((-nll).exp(), fx, measure_set(d, retain_eval, 8)?.1, measure_set(d, &world, 8)?.1))
+    let opts = ScoreOptions { batch: 8, max_new_tokens: 200, generate: true };
+    let tok = model.tokenizer()?;
+    let utility = |d: &circuitscope::model::Decoder| -> Result<f64> {
+        let s: Vec<SetSummary> = utility_sets
+            .iter()
+            .map(|(items, path, kind)| {
+                let pb = bar(0, "model utility");
+                let scores = score_questions(d, tok, &format, items, &opts, &pb)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                pb.finish_and_clear();
+                Ok(SetSummary::of(&scores, *kind))
+            })
+            .collect::<Result<_>>()?;
+        Ok(model_utility(&s[0], &s[1], &s[2]).1)
     };
-    let (p0, fx0, rx0, wx0) = measure(dec)?;
+    let measure = |d: &circuitscope::model::Decoder| -> Result<(f64, f64, f64, f64, f64)> {
+        let (nll, fx) = measure_set(d, &forget, 8)?;
+        Ok(((-nll).exp(), fx, measure_set(d, retain_eval, 8)?.1, measure_set(d, &world, 8)?.1, utility(d)?))
+    };
+    let (p0, fx0, rx0, wx0, mu0) = measure(dec)?;
     println!(
-        "before: forget probability {p0:.3}, forget exact {:.1} %, retain exact {:.1} %, world exact {:.1} %",
+        "before: forget probability {p0:.3}, forget exact {:.1} %, retain exact {:.1} %, world exact {:.1} %, model \
+         utility {mu0:.3}",
         100.0 * fx0,
         100.0 * rx0,
         100.0 * wx0
@@ -129,8 +158,7 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
             let pb = bar(0, &format!("{} × {k}", method.name()));
             unlearn(&t, Some(dec), &forget, &retain, &cfg, &pb)?;
             pb.finish_and_clear();
-            let after = t.decoder()?;
-            let (p, fx, rx, wx) = measure(&after)?;
+            let (p, fx, rx, wx, mu) = measure(&t.decoder()?)?;
             let mut changed = 0usize;
             for (n, old) in &before {
                 let now: Vec<f32> = t.vars[n].as_tensor().flatten_all()?.to_vec1()?;
@@ -144,15 +172,18 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
                 forget_exact: fx,
                 retain_exact: rx,
                 world_exact: wx,
+                model_utility: mu,
                 changed: changed as f64 / total as f64,
             };
             println!(
-                "{:<9} × {k:<4} forget p {:.3}, exact {:>5.1} % | retain exact {:>5.1} % | world exact {:>5.1} % | changed {:.2} %",
+                "{:<9} × {k:<4} forget p {:.3}, exact {:>5.1} % | retain exact {:>5.1} % | world exact {:>5.1} % | utility \
+                 {:.3} | changed {:.2} %",
                 r.method,
                 r.forget_probability,
                 100.0 * r.forget_exact,
                 100.0 * r.retain_exact,
                 100.0 * r.world_exact,
+                r.model_utility,
                 100.0 * r.changed
             );
             runs.push(r);
@@ -199,7 +230,8 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
         })
         .collect();
     let record = serde_json::json!({
-        "model": model_path, "before": { "forget_probability": p0, "forget_exact": fx0, "retain_exact": rx0, "world_exact": wx0 },
+        "model": model_path,
+        "before": { "forget_probability": p0, "forget_exact": fx0, "retain_exact": rx0, "world_exact": wx0, "model_utility": mu0 },
         "partition_counts": counts, "runs": runs, "matched_at": a.at, "matched": matched,
     });
     std::fs::create_dir_all(&a.out)?;

@@ -73,7 +73,7 @@ fn read_set(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
 }
 
 /// A set whose every question must come with wrong answers (the truth ratio needs them).
-fn read_with_options(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
+pub(super) fn read_with_options(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
     let rows = read_set(path, limit)?;
     if let Some(i) = rows.iter().position(|r| r.perturbed_answer.is_empty()) {
         bail!(

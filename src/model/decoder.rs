@@ -66,12 +66,11 @@ impl KvCache {
 
     /// Keeps only batch rows `rows` (in that order), as a batch whose other texts have ended.
     pub fn keep_rows(&mut self, rows: &[usize]) -> Result<()> {
-        if let Some(&r) =
-            rows.iter().find(|&&r| self.layers.first().is_some_and(|(k, _)| k.dim(0).is_ok_and(|b| r >= b)))
-        {
-            return Err(Error::input(format!("the cache has no batch row {r}")));
-        }
         if let Some((k, _)) = self.layers.first() {
+            let b = k.dim(0)?;
+            if let Some(&r) = rows.iter().find(|&&r| r >= b) {
+                return Err(Error::input(format!("the cache has no batch row {r} (it holds {b})")));
+            }
             let index = Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), k.device())?;
             for (k, v) in &mut self.layers {
                 *k = k.index_select(&index, 0)?;
@@ -79,6 +78,9 @@ impl KvCache {
             }
         }
         if !self.pads.is_empty() {
+            if let Some(&r) = rows.iter().find(|&&r| r >= self.pads.len()) {
+                return Err(Error::input(format!("the cache has no batch row {r} (it pads {})", self.pads.len())));
+            }
             self.pads = rows.iter().map(|&r| self.pads[r]).collect();
         }
         Ok(())
