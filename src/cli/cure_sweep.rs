@@ -5,9 +5,9 @@
 //! equally (interpolated).
 
 use super::common::check_output_dir;
+use super::eval_unlearning::read_with_options;
 use super::model::load;
 use super::progress::bar;
-use super::eval_unlearning::read_with_options;
 use super::unlearn::{measure_set, qa_file};
 use anyhow::{bail, Result};
 use candle_core::DType;
@@ -45,7 +45,8 @@ pub struct CureSweepArgs {
     /// the forget answer probability at which the methods are compared
     #[arg(long, default_value_t = 0.5)]
     pub at: f64,
-    /// the report folder: sweep.json, tradeoff.svg, partition.json
+    /// the report folder: sweep.json, tradeoff.svg (forget probability against model utility),
+    /// partition.json
     #[arg(long, default_value = "cure-sweep")]
     pub out: PathBuf,
     #[arg(long)]
@@ -217,14 +218,14 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     let mut plot = LinePlot::new(
         "Forgetting against utility on the bundled world (forget10)",
         "forget answer probability exp(−NLL/token) (lower = more forgotten)",
-        "retain answers exact (held-out retain90)",
+        "model utility (TOFU)",
     );
     plot.lines = true;
     plot.series = ["cure", "grad-diff", "npo", "simnpo"]
         .iter()
         .map(|m| {
             let mut pts: Vec<(f64, f64)> =
-                runs.iter().filter(|r| r.method == *m).map(|r| (r.forget_probability, r.retain_exact)).collect();
+                runs.iter().filter(|r| r.method == *m).map(|r| (r.forget_probability, r.model_utility)).collect();
             pts.sort_by(|x, y| x.0.total_cmp(&y.0));
             Series::new(*m, pts)
         })
