@@ -424,6 +424,8 @@ fn the_sweep_compares_the_methods_and_draws_the_tradeoff() {
         runs.iter().find(|r| r["method"] == m && r["strength"] == k).unwrap()["forget_probability"].as_f64().unwrap()
     };
     assert!(p("npo", 8.0) < p("npo", 1.0));
+    assert_eq!(sweep["matched"].as_array().map(Vec::len), Some(4));
+    assert!(sweep["matched"][0].get("model_utility").is_some(), "{}", sweep["matched"]);
     let svg = std::fs::read_to_string(out.join("tradeoff.svg")).unwrap();
     circuitscope::render::svg::check_well_formed(&svg).unwrap();
     assert!(Partition::read(&out.join("partition.json")).is_ok());

@@ -190,8 +190,8 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
             runs.push(r);
         }
     }
-    // each method's retain and world accuracy at forget probability `at`, interpolated between
-    // the two runs around it
+    // each method's retain and world accuracy and model utility at forget probability `at`,
+    // interpolated between the two runs around it
     let mut matched = Vec::new();
     for m in ["cure", "grad-diff", "npo", "simnpo"] {
         let mut pts: Vec<&RunRecord> = runs.iter().filter(|r| r.method == m).collect();
@@ -201,19 +201,20 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
             let span = w[1].forget_probability - w[0].forget_probability;
             let t = if span > 0.0 { (a.at - w[0].forget_probability) / span } else { 0.0 };
             let lerp = |f: fn(&RunRecord) -> f64| f(w[0]) + t * (f(w[1]) - f(w[0]));
-            (lerp(|r| r.retain_exact), lerp(|r| r.world_exact))
+            (lerp(|r| r.retain_exact), lerp(|r| r.world_exact), lerp(|r| r.model_utility))
         });
         match at {
-            Some((rx, wx)) => println!(
-                "at forget probability {}: {m:<9} retain exact {:.1} %, world exact {:.1} %",
+            Some((rx, wx, mu)) => println!(
+                "at forget probability {}: {m:<9} retain exact {:.1} %, world exact {:.1} %, model utility {mu:.3}",
                 a.at,
                 100.0 * rx,
                 100.0 * wx
             ),
             None => println!("at forget probability {}: {m:<9} not reached by the sweep", a.at),
         }
-        matched
-            .push(serde_json::json!({ "method": m, "retain_exact": at.map(|x| x.0), "world_exact": at.map(|x| x.1) }));
+        matched.push(serde_json::json!({
+            "method": m, "retain_exact": at.map(|x| x.0), "world_exact": at.map(|x| x.1), "model_utility": at.map(|x| x.2),
+        }));
     }
     let mut plot = LinePlot::new(
         "Forgetting against utility on the bundled world (forget10)",
