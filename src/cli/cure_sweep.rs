@@ -86,6 +86,14 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     let (_, forget) = qa_file(&data.join("forget10.jsonl"), a.limit, &model, &format)?;
     let (_, retain) = qa_file(&data.join("retain90.jsonl"), Some(a.retain), &model, &format)?;
     let (_, retain_eval) = qa_file(&data.join("retain90.jsonl"), Some(a.retain * 2), &model, &format)?;
+    if retain_eval.len() <= a.retain {
+        bail!(
+            "{}: {} records leave none beyond the first {} (the retain loss's) to measure",
+            data.join("retain90.jsonl").display(),
+            retain_eval.len(),
+            a.retain
+        );
+    }
     let retain_eval = &retain_eval[a.retain..];
     let (_, world) = qa_file(&data.join("world.jsonl"), None, &model, &format)?;
     let utility_sets: Vec<(Vec<circuitscope::data::PerturbedQa>, PathBuf, SetKind)> = [

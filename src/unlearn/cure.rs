@@ -50,6 +50,11 @@ pub struct Conflicts {
 }
 
 impl CurePlan {
+    /// Whether a module follows the retain gradient (retain-specific or task-shared).
+    pub fn needs_retain(&self) -> bool {
+        self.groups.iter().any(|g| g.rule != Rule::Forget)
+    }
+
     /// Checks the plan against the model's parameters: every block inside its parameter, no
     /// entry in two modules, a forget module present, and retain modules only with retain data.
     pub fn check(&self, vars: &BTreeMap<String, Var>, has_retain: bool) -> Result<()> {
@@ -58,7 +63,7 @@ impl CurePlan {
                 "the CURE plan has no forget-specific module: nothing follows the forget objective",
             ));
         }
-        if !has_retain && self.groups.iter().any(|g| g.rule != Rule::Forget) {
+        if !has_retain && self.needs_retain() {
             return Err(Error::input(
                 "CURE's retain-specific and task-shared modules need the retain gradient: give retain data (alpha > 0)",
             ));

@@ -459,7 +459,8 @@ impl<'a> Unlearner<'a> {
             forget_sum += f;
             retain_sum += r.unwrap_or(0.0);
             grads = Some(accumulate(grads, loss.backward()?, &self.vars)?);
-            if let (Some(_), Some(r)) = (&cfg.cure, &lr_term) {
+            // only a plan with retain-specific or task-shared modules reads the retain gradient
+            if let (Some(true), Some(r)) = (cfg.cure.as_ref().map(|p| p.needs_retain()), &lr_term) {
                 retain_grads = Some(accumulate(retain_grads, (r * (cfg.alpha / n))?.backward()?, &self.vars)?);
             }
         }
