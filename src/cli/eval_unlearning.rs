@@ -10,9 +10,7 @@ use candle_core::DType;
 use circuitscope::data::{read_jsonl, PerturbedQa, PromptFormat};
 use circuitscope::model::Model;
 use circuitscope::render::plot_svg::{BarChart, LinePlot, Scale, Series};
-use circuitscope::unlearn::evaluate::{
-    forget_quality, model_utility, score_questions, MiaAucs, QuestionScores, ScoreOptions, SetKind, SetSummary,
-};
+use circuitscope::unlearn::evaluate::{score_questions, QuestionScores, ScoreOptions, TofuScores};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -196,74 +194,40 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
     let opts = ScoreOptions { batch: a.batch, max_new_tokens: a.max_new_tokens, generate: true };
     let teacher_forced = ScoreOptions { generate: false, ..opts.clone() };
     let forget_path = forget_perturbed.as_deref().unwrap_or(&a.forget);
-    let f = score(&model, &format, (&forget, forget_path), &opts, "forget")?;
-    let r = score(&model, &format, (&retain, &a.retain), &opts, "retain")?;
-    let ra =
-        set(&real_authors, &a.real_authors).map(|s| score(&model, &format, s, &opts, "real authors")).transpose()?;
-    let wf = set(&world_facts, &a.world_facts).map(|s| score(&model, &format, s, &opts, "world facts")).transpose()?;
-    let holdout_set = set(&holdout, &a.holdout);
-    let h = holdout_set.map(|s| score(&model, &format, s, &teacher_forced, "holdout")).transpose()?;
-    // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
-    let (rm_forget, rm_holdout) = match &retain_model {
-        Some(m) => {
-            let fm = score(m, &format, (&forget, forget_path), &teacher_forced, "retain model")?;
-            let hm = holdout_set.map(|s| score(m, &format, s, &teacher_forced, "retain model")).transpose()?;
-            (Some(fm), hm)
-        }
-        None => (None, None),
-    };
-
-    let forget_s = SetSummary::of(&f, SetKind::Forget);
-    let retain_s = SetSummary::of(&r, SetKind::Retain);
-    let ra_s = ra.as_deref().map(|q| SetSummary::of(q, SetKind::Options));
-    let wf_s = wf.as_deref().map(|q| SetSummary::of(q, SetKind::Options));
-    let utility = match (&ra_s, &wf_s) {
-        (Some(x), Some(y)) => Some(model_utility(&retain_s, x, y)),
-        _ => None,
-    };
-    let quality = rm_forget.as_deref().map(|rm| forget_quality(&f, rm)).transpose()?;
-    let mia = h.as_deref().map(|h| MiaAucs::of(&f, h)).transpose()?;
-    let rm_mia = match (&rm_forget, &rm_holdout) {
-        (Some(rf), Some(rh)) => Some(MiaAucs::of(rf, rh)?),
-        _ => None,
-    };
-    let privleak = match (&mia, &rm_mia) {
-        (Some(m), Some(r)) => Some(m.privleak(r)),
-        _ => None,
+    let scores = TofuScores {
+        forget: score(&model, &format, (&forget, forget_path), &opts, "forget")?,
+        retain: score(&model, &format, (&retain, &a.retain), &opts, "retain")?,
+        real_authors: set(&real_authors, &a.real_authors)
+            .map(|s| score(&model, &format, s, &opts, "real authors"))
+            .transpose()?,
+        world_facts: set(&world_facts, &a.world_facts)
+            .map(|s| score(&model, &format, s, &opts, "world facts"))
+            .transpose()?,
+        holdout: set(&holdout, &a.holdout).map(|s| score(&model, &format, s, &teacher_forced, "holdout")).transpose()?,
+        // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
+        retain_model_forget: retain_model
+            .as_ref()
+            .map(|m| score(m, &format, (&forget, forget_path), &teacher_forced, "retain model"))
+            .transpose()?,
+        retain_model_holdout: match (&retain_model, set(&holdout, &a.holdout)) {
+            (Some(m), Some(s)) => Some(score(m, &format, s, &teacher_forced, "retain model")?),
+            _ => None,
+        },
     };
     let seconds = t.elapsed().as_secs_f64();
-
-    let summary = json!({
+    let mut summary = json!({
         "model": a.model, "retain_model": a.retain_model, "prompt_format": format,
         "files": {"forget": a.forget, "forget_perturbed": forget_perturbed, "retain": a.retain,
                   "holdout": a.holdout, "real_authors": a.real_authors, "world_facts": a.world_facts},
         "limit": a.limit, "max_new_tokens": a.max_new_tokens,
-        "forget_quality": quality.map(|q| q.0), "ks_statistic": quality.map(|q| q.1),
-        "model_utility": utility.as_ref().map(|u| u.1),
-        "model_utility_parts": utility.as_ref().map(|u| u.0.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()),
-        "forget": forget_s, "retain": retain_s, "real_authors": ra_s, "world_facts": wf_s,
-        "retain_model_forget": rm_forget.as_deref().map(|q| SetSummary::of(q, SetKind::Forget)),
-        "mia_auc": mia, "retain_model_mia_auc": rm_mia, "privleak": privleak,
-        "seconds": seconds,
     });
-    let mut lines = String::new();
-    let sets = [
-        ("forget", Some(&f)),
-        ("retain", Some(&r)),
-        ("real_authors", ra.as_ref()),
-        ("world_facts", wf.as_ref()),
-        ("holdout", h.as_ref()),
-    ];
-    for (set, qs) in sets {
-        for (i, q) in qs.into_iter().flatten().enumerate() {
-            let mut v = serde_json::to_value(q)?;
-            v["set"] = json!(set);
-            v["index"] = json!(i);
-            lines.push_str(&serde_json::to_string(&v)?);
-            lines.push('\n');
-        }
+    for (k, v) in scores.summary()?.as_object().into_iter().flatten() {
+        summary[k] = v.clone();
     }
-    let tr_plot = truth_ratio_plot(&f, rm_forget.as_deref());
+    summary["seconds"] = json!(seconds);
+    let lines = scores.questions_jsonl()?;
+    let (f, rm_forget) = (&scores.forget, scores.retain_model_forget.as_deref());
+    let tr_plot = truth_ratio_plot(f, rm_forget);
     let bars = headline_chart(&summary);
     // every number is computed before the first file is written
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;

@@ -4,9 +4,8 @@
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
-use circuitscope::data::prompt::QUESTION;
 use circuitscope::data::PromptFormat;
-use circuitscope::model::{chat, LoadOptions, Model};
+use circuitscope::model::{LoadOptions, Model};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -58,10 +57,5 @@ pub fn prompt_format(model: &Model, spec: Option<&str>) -> Result<PromptFormat> 
     if let Some(s) = spec {
         return Ok(PromptFormat::parse(s)?);
     }
-    let Some(template) = &model.chat_template else { return Ok(PromptFormat::question_answer()) };
-    let tok = model.tokenizer()?;
-    let text = |id: Option<u32>| id.map(|i| tok.token_text(i)).unwrap_or_default();
-    let rendered = chat::render_user_turn(template, QUESTION, &text(tok.bos), &text(tok.eos))
-        .with_context(|| format!("{}: give --prompt-format instead", model.path.display()))?;
-    Ok(PromptFormat::from_rendered_chat(rendered, &format!("the chat template of {}", model.path.display()))?)
+    PromptFormat::for_model(model).with_context(|| format!("{}: give --prompt-format instead", model.path.display()))
 }

@@ -201,16 +201,7 @@ pub fn qa_file(
     if let Some(n) = limit {
         f.truncate(n);
     }
-    let examples = f.qa_examples(model.tokenizer()?, format)?;
-    let n_ctx = model.cfg().n_ctx;
-    if let Some(i) = examples.iter().position(|ex| ex.clean.len() > n_ctx) {
-        bail!(
-            "{} line {}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
-            path.display(),
-            f.line(i),
-            examples[i].clean.len()
-        );
-    }
+    let examples = f.qa_examples_within(model.tokenizer()?, format, model.cfg().n_ctx)?;
     let pairs = f.qa_pairs().expect("qa_examples read question/answer records").to_vec();
     Ok((pairs, examples))
 }

@@ -178,6 +178,23 @@ impl ExampleFile {
             .collect()
     }
 
+    /// [`Self::qa_examples`], refusing a record longer than a context of `n_ctx` tokens (what
+    /// unlearning, CUD and CURE read).
+    pub fn qa_examples_within(&self, tok: &Tokenizer, format: &PromptFormat, n_ctx: usize) -> Result<Vec<Example>> {
+        let examples = self.qa_examples(tok, format)?;
+        if let Some(i) = examples.iter().position(|ex| ex.clean.len() > n_ctx) {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "line {}: the question and answer are {} tokens, longer than the model's context of {n_ctx}",
+                    self.lines[i],
+                    examples[i].clean.len()
+                ),
+            ));
+        }
+        Ok(examples)
+    }
+
     /// Record `i`'s error as one naming the file and the line.
     fn at_line(&self, i: usize, e: Error) -> Error {
         let msg = match e {

@@ -25,6 +25,16 @@ pub struct PromptFormat {
 pub const QUESTION: &str = "{question}";
 
 impl PromptFormat {
+    /// How questions become prompts for `model`: its chat template (an instruct model), else
+    /// [`Self::question_answer`].
+    pub fn for_model(model: &crate::model::Model) -> Result<Self> {
+        let Some(template) = &model.chat_template else { return Ok(Self::question_answer()) };
+        let tok = model.tokenizer()?;
+        let text = |id: Option<u32>| id.map(|i| tok.token_text(i)).unwrap_or_default();
+        let rendered = crate::model::chat::render_user_turn(template, QUESTION, &text(tok.bos), &text(tok.eos))?;
+        Self::from_rendered_chat(rendered, &format!("the chat template of {}", model.path.display()))
+    }
+
     /// `Question: <question>\nAnswer:` and the answer after one space: the bundled world's
     /// (and TOFU's base models') format, the one [`super::QaPair::prompt`] writes.
     pub fn question_answer() -> Self {

@@ -311,3 +311,72 @@ pub fn forget_quality(model: &[QuestionScores], retain_model: &[QuestionScores])
     let (d, p) = ks_2samp(&trs(model)?, &trs(retain_model)?)?;
     Ok((p, d))
 }
+
+/// Every set's per-question scores of one evaluation: the model's, and the retain model's on the
+/// forget and holdout sets where there is one. [`TofuScores::summary`] gives TOFU's headline
+/// numbers from them, [`TofuScores::questions_jsonl`] one line per question.
+#[derive(Clone, Debug, Default)]
+pub struct TofuScores {
+    pub forget: Vec<QuestionScores>,
+    pub retain: Vec<QuestionScores>,
+    pub real_authors: Option<Vec<QuestionScores>>,
+    pub world_facts: Option<Vec<QuestionScores>>,
+    /// never-trained questions, teacher-forced only: the membership-inference negatives
+    pub holdout: Option<Vec<QuestionScores>>,
+    /// the retain model on the forget set (forget quality) and on the holdout set (privleak)
+    pub retain_model_forget: Option<Vec<QuestionScores>>,
+    pub retain_model_holdout: Option<Vec<QuestionScores>>,
+}
+
+impl TofuScores {
+    /// The headline numbers (forget quality with the KS statistic, model utility with its nine
+    /// parts, each set's [`SetSummary`], the MIA AUCs and privleak), null where a set is missing.
+    pub fn summary(&self) -> Result<serde_json::Value> {
+        let retain = SetSummary::of(&self.retain, SetKind::Retain);
+        let options = |s: &Option<Vec<QuestionScores>>| s.as_deref().map(|q| SetSummary::of(q, SetKind::Options));
+        let (real_authors, world_facts) = (options(&self.real_authors), options(&self.world_facts));
+        let utility = match (&real_authors, &world_facts) {
+            (Some(x), Some(y)) => Some(model_utility(&retain, x, y)),
+            _ => None,
+        };
+        let quality = self.retain_model_forget.as_deref().map(|rm| forget_quality(&self.forget, rm)).transpose()?;
+        let mia = self.holdout.as_deref().map(|h| MiaAucs::of(&self.forget, h)).transpose()?;
+        let retain_model_mia = match (&self.retain_model_forget, &self.retain_model_holdout) {
+            (Some(f), Some(h)) => Some(MiaAucs::of(f, h)?),
+            _ => None,
+        };
+        let privleak = mia.as_ref().zip(retain_model_mia.as_ref()).map(|(m, r)| m.privleak(r));
+        let parts = utility.as_ref().map(|u| u.0.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect());
+        Ok(serde_json::json!({
+            "forget_quality": quality.map(|q| q.0), "ks_statistic": quality.map(|q| q.1),
+            "model_utility": utility.as_ref().map(|u| u.1),
+            "model_utility_parts": parts.map(serde_json::Value::Object),
+            "forget": SetSummary::of(&self.forget, SetKind::Forget), "retain": retain,
+            "real_authors": real_authors, "world_facts": world_facts,
+            "retain_model_forget": self.retain_model_forget.as_deref().map(|q| SetSummary::of(q, SetKind::Forget)),
+            "mia_auc": mia, "retain_model_mia_auc": retain_model_mia, "privleak": privleak,
+        }))
+    }
+
+    /// One JSON line per question of the model's sets, with its `set` and `index`.
+    pub fn questions_jsonl(&self) -> Result<String> {
+        let sets = [
+            ("forget", Some(&self.forget)),
+            ("retain", Some(&self.retain)),
+            ("real_authors", self.real_authors.as_ref()),
+            ("world_facts", self.world_facts.as_ref()),
+            ("holdout", self.holdout.as_ref()),
+        ];
+        let mut lines = String::new();
+        for (set, qs) in sets {
+            for (i, q) in qs.into_iter().flatten().enumerate() {
+                let mut v = serde_json::to_value(q).map_err(|e| Error::input(format!("question {i} of {set}: {e}")))?;
+                v["set"] = serde_json::json!(set);
+                v["index"] = serde_json::json!(i);
+                lines.push_str(&v.to_string());
+                lines.push('\n');
+            }
+        }
+        Ok(lines)
+    }
+}
