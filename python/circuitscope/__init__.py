@@ -297,7 +297,7 @@ class Model:
     def __repr__(self) -> str:
         c = self.config
         changed = ", modified in memory" if self.modified else ""
-        return f"Model({self.path!r}: {c['family']}, {c['n_layers']} layers × {c['n_heads']} heads, d_model {c['d_model']}{changed})"
+        return f"Model({os.path.basename(self.path.rstrip('/'))!r}: {c['family']}, {c['n_layers']} layers × {c['n_heads']} heads, d_model {c['d_model']}{changed})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,6 +461,10 @@ class Curve:
     def __getitem__(self, key):
         return self.result[key]
 
+    def __repr__(self) -> str:
+        r = self.result
+        return f"Curve({len(r['points'])} circuits, CPR {r['cpr']:.4f}, CMD {r['cmd']:.4f})"
+
 
 def faithfulness_curve(
     model: Model,
@@ -496,6 +500,10 @@ class Agreement:
 
     def __getitem__(self, key):
         return self.result[key]
+
+    def __repr__(self) -> str:
+        r = self.result
+        return f"Agreement({r['n_edges']} edges: Spearman {r['spearman']:.4f} signed, {r['spearman_abs']:.4f} |score|)"
 
 
 def compare(a: Circuit, b: Circuit, tops: Optional[Sequence[int]] = None, labels: Tuple[str, str] = ("A", "B")) -> Agreement:
@@ -698,6 +706,9 @@ class Partition:
 
     def _repr_svg_(self) -> str:
         return self.svg.text
+
+    def __repr__(self) -> str:
+        return "Partition(" + ", ".join(f"{n} {c}" for c, n in sorted(self.counts().items())) + ")"
 
 
 def cure_partition(
