@@ -39,7 +39,8 @@ fn make_env() -> Option<(String, String)> {
 }
 
 fn run(python: &str, path: &str, args: &[&str]) {
-    let out = Command::new(python).args(args).env("PYTHONPATH", path).current_dir(root()).output().expect("python runs");
+    let out =
+        Command::new(python).args(args).env("PYTHONPATH", path).current_dir(root()).output().expect("python runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{} failed:\n{stdout}\n{stderr}", args.join(" "));
     eprintln!("{stdout}{stderr}");

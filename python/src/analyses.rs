@@ -13,7 +13,7 @@ use circuitscope::progress::NoProgress;
 use circuitscope::unlearn::anchors::run_method;
 use circuitscope::unlearn::answers::token_stats;
 use circuitscope::unlearn::evaluate::{score_questions, ScoreOptions, TofuScores};
-use circuitscope::unlearn::{needle_config, Method, Unlearner, UnlearnConfig};
+use circuitscope::unlearn::{needle_config, Method, UnlearnConfig, Unlearner};
 use pyo3::prelude::*;
 use std::path::Path;
 
@@ -71,7 +71,10 @@ pub fn unlearn(
     cfg.seed = seed.unwrap_or(cfg.seed);
     cfg.validate().py()?;
     if cfg.alpha > 0.0 && retain.is_none() {
-        return Err(err(anyhow::anyhow!("method {method} keeps a retain set (alpha = {}): give retain=…, or alpha=0", cfg.alpha)));
+        return Err(err(anyhow::anyhow!(
+            "method {method} keeps a retain set (alpha = {}): give retain=…, or alpha=0",
+            cfg.alpha
+        )));
     }
     let (_, forget_ex) = qa(model, forget, limit)?;
     let retain_ex = match (retain, cfg.alpha > 0.0) {
@@ -85,12 +88,15 @@ pub fn unlearn(
         (Method::Needle, Some((layer, dim, sigma))) => {
             cfg = needle_config(&trainable, &cfg, layer, dim, sigma, cfg.seed).py()?;
         }
-        (Method::Needle, None) => return Err(err(anyhow::anyhow!("needle needs its value vector: needle=(layer, dim, sigma)"))),
+        (Method::Needle, None) => {
+            return Err(err(anyhow::anyhow!("needle needs its value vector: needle=(layer, dim, sigma)")))
+        }
         _ => {}
     }
     if m == Method::Cure {
         let text = partition.ok_or_else(|| err(anyhow::anyhow!("cure needs a partition (cure_partition(…))")))?;
-        let p: Partition = serde_json::from_str(text).map_err(|e| err(anyhow::anyhow!("partition: not a CURE partition: {e}")))?;
+        let p: Partition =
+            serde_json::from_str(text).map_err(|e| err(anyhow::anyhow!("partition: not a CURE partition: {e}")))?;
         p.check_for(reference, "the partition").py()?;
         cfg.cure = Some(p.plan(&trainable, true).py()?);
     }
@@ -110,7 +116,13 @@ pub fn unlearn(
 /// whether greedy decoding reproduces it exactly (teacher-forced argmax), as JSON.
 #[pyfunction]
 #[pyo3(signature = (model, data, limit, batch))]
-pub fn answer_scores(py: Python<'_>, model: &PyModel, data: &str, limit: Option<usize>, batch: usize) -> PyResult<String> {
+pub fn answer_scores(
+    py: Python<'_>,
+    model: &PyModel,
+    data: &str,
+    limit: Option<usize>,
+    batch: usize,
+) -> PyResult<String> {
     let (pairs, examples) = qa(model, data, limit)?;
     let dec = model.decoder();
     let stats = py.detach(|| token_stats(dec, &examples, batch.max(1))).py()?;
@@ -330,7 +342,12 @@ pub fn concept_validate(
 /// tokens kept), as JSON.
 #[pyfunction]
 #[pyo3(signature = (before, after, vectors, terms))]
-pub fn concept_audit(before: &PyModel, after: &PyModel, vectors: Vec<(usize, usize)>, terms: Option<&str>) -> PyResult<String> {
+pub fn concept_audit(
+    before: &PyModel,
+    after: &PyModel,
+    vectors: Vec<(usize, usize)>,
+    terms: Option<&str>,
+) -> PyResult<String> {
     let concept = terms.map(|t| ConceptTokens::from_terms(before.tokenizer()?, t).py()).transpose()?;
     let vectors: Vec<ValueVector> = vectors.into_iter().map(|(layer, dim)| ValueVector { layer, dim }).collect();
     to_json(&concepts::audit(before.decoder(), after.decoder(), &vectors, concept.as_ref()).py()?)

@@ -7,11 +7,11 @@ use crate::model::PyModel;
 use crate::{err, to_json, OrPy};
 use circuitscope::analyses::compare::{agreement, rank_pairs_by_writer};
 use circuitscope::analyses::cud::structure;
+use circuitscope::attribution::default_points;
 use circuitscope::attribution::{
     attribute as attribute_edges, faithfulness as faithfulness_of, faithfulness_sweep, Ablation, AblationKind,
     AttributionConfig, DataSettings, Example, FaithfulnessConfig, Method, Metric, ReaderFix, SweepSelection,
 };
-use circuitscope::attribution::default_points;
 use circuitscope::data::ExampleFile;
 use circuitscope::graph::Circuit;
 use circuitscope::progress::NoProgress;
@@ -52,7 +52,8 @@ pub fn read_data(
     if let Some(n) = limit {
         file.truncate(n);
     }
-    let s = DataSettings::for_data(file.kind(), metric, intervention).map_err(|e| err(anyhow::anyhow!("{path}: {e}")))?;
+    let s =
+        DataSettings::for_data(file.kind(), metric, intervention).map_err(|e| err(anyhow::anyhow!("{path}: {e}")))?;
     let examples = file.examples(model.tokenizer()?).py()?;
     let ablation = s.intervention.ablation(|| examples.iter().map(|e| e.clean.clone()).collect());
     Ok(Data { examples, metric: s.metric, intervention: s.intervention, ablation })
@@ -85,7 +86,9 @@ impl PyCircuit {
     fn check_count(&self, n: usize, what: &str) -> PyResult<()> {
         let total = self.inner.shape().n_edges();
         if n == 0 || n > total {
-            return Err(err(anyhow::anyhow!("{what} {n} is out of range: the graph has {total} edges (give 1 to {total})")));
+            return Err(err(anyhow::anyhow!(
+                "{what} {n} is out of range: the graph has {total} edges (give 1 to {total})"
+            )));
         }
         Ok(())
     }
@@ -248,7 +251,9 @@ pub fn attribute<'py>(
         return Err(err(anyhow::anyhow!("steps, batch_size and max_rows must be at least 1")));
     }
     if (qk_fix || mlp_fix) && method == Method::Exact {
-        return Err(err(anyhow::anyhow!("qk_fix and mlp_fix apply to the gradient methods; exact patching needs no fix")));
+        return Err(err(anyhow::anyhow!(
+            "qk_fix and mlp_fix apply to the gradient methods; exact patching needs no fix"
+        )));
     }
     let d = read_data(model, data, limit, metric, intervention)?;
     let cfg = AttributionConfig {
@@ -288,6 +293,7 @@ pub fn attribute<'py>(
 /// Normalised faithfulness of each circuit on a data file, as JSON.
 #[pyfunction]
 #[pyo3(signature = (model, data, circuits, metric, intervention, limit, batch_size))]
+#[allow(clippy::too_many_arguments)]
 pub fn faithfulness(
     py: Python<'_>,
     model: &PyModel,
@@ -336,7 +342,9 @@ pub fn faithfulness_curve(
     let n_edges = scores.inner.shape().n_edges();
     let points = points.unwrap_or_else(|| default_points(n_edges));
     if let Some(bad) = points.iter().find(|&&n| n == 0 || n > n_edges) {
-        return Err(err(anyhow::anyhow!("points: {bad} is out of range: the graph has {n_edges} edges (give 1 to {n_edges})")));
+        return Err(err(anyhow::anyhow!(
+            "points: {bad} is out of range: the graph has {n_edges} edges (give 1 to {n_edges})"
+        )));
     }
     let d = read_data(model, data, limit, metric, intervention)?;
     let cfg = FaithfulnessConfig { metric: d.metric, ablation: d.ablation, batch_size: batch_size.max(1) };
@@ -351,7 +359,13 @@ pub fn faithfulness_curve(
 /// kind of edge; the rank-against-rank SVG).
 #[pyfunction]
 #[pyo3(signature = (a, b, tops, label_a, label_b))]
-pub fn compare(a: &PyCircuit, b: &PyCircuit, tops: Option<Vec<usize>>, label_a: &str, label_b: &str) -> PyResult<(String, String)> {
+pub fn compare(
+    a: &PyCircuit,
+    b: &PyCircuit,
+    tops: Option<Vec<usize>>,
+    label_a: &str,
+    label_b: &str,
+) -> PyResult<(String, String)> {
     let (sa, sb) = (a.inner.scores(), b.inner.scores());
     let n = sa.shape.n_edges();
     let tops = tops.unwrap_or_else(|| vec![10.min(n), n.div_ceil(20), n.div_ceil(10)]);
@@ -359,15 +373,26 @@ pub fn compare(a: &PyCircuit, b: &PyCircuit, tops: Option<Vec<usize>>, label_a: 
     let title = format!("Edge ranks: Spearman {:.3} (signed), {:.3} (|score|)", g.spearman, g.spearman_abs);
     let series: Vec<Series> =
         rank_pairs_by_writer(sa, sb, 5000).into_iter().map(|(kind, pairs)| Series::new(kind, pairs)).collect();
-    let svg = LinePlot::scatter(title, format!("rank in {label_a} (fraction)"), format!("rank in {label_b} (fraction)"), series)
-        .to_svg();
+    let svg = LinePlot::scatter(
+        title,
+        format!("rank in {label_a} (fraction)"),
+        format!("rank in {label_b} (fraction)"),
+        series,
+    )
+    .to_svg();
     Ok((to_json(&g)?, svg))
 }
 
 /// A line or scatter plot of named series of (x, y) points, as SVG: the library's own chart.
 #[pyfunction]
 #[pyo3(signature = (title, x_label, y_label, series, scatter))]
-pub fn line_plot_svg(title: &str, x_label: &str, y_label: &str, series: Vec<(String, Vec<(f64, f64)>)>, scatter: bool) -> String {
+pub fn line_plot_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+    scatter: bool,
+) -> String {
     let series: Vec<Series> = series.into_iter().map(|(n, p)| Series::new(n, p)).collect();
     if scatter {
         LinePlot::scatter(title, x_label, y_label, series).to_svg()

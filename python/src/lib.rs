@@ -13,7 +13,12 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_native, CircuitscopeError, PyException, "An error of circuitscope: the file, tensor, field or hook point at fault and what was expected.");
+create_exception!(
+    _native,
+    CircuitscopeError,
+    PyException,
+    "An error of circuitscope: the file, tensor, field or hook point at fault and what was expected."
+);
 
 /// The library's error as a Python exception with its message (and its causes').
 pub fn err(e: impl Into<anyhow::Error>) -> PyErr {

@@ -37,7 +37,10 @@ fn resolve(path: &str) -> PyResult<PathBuf> {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-smollm2.sh");
     if !script.exists() {
-        return Err(err(anyhow::anyhow!("the model alias `smollm2` needs {} from the circuitscope repository", script.display())));
+        return Err(err(anyhow::anyhow!(
+            "the model alias `smollm2` needs {} from the circuitscope repository",
+            script.display()
+        )));
     }
     let out = std::process::Command::new("bash")
         .arg(&script)
@@ -78,7 +81,11 @@ impl PyModel {
         let t = Trainable::load(&self.base.path, self.base.decoder.device()).py()?;
         if let Some(tuned) = &self.tuned {
             for (name, v) in &t.vars {
-                let now = tuned.trainable.vars.get(name).ok_or_else(|| err(anyhow::anyhow!("parameter {name} is missing")))?;
+                let now = tuned
+                    .trainable
+                    .vars
+                    .get(name)
+                    .ok_or_else(|| err(anyhow::anyhow!("parameter {name} is missing")))?;
                 v.set(now.as_tensor()).py()?;
             }
         }
@@ -193,7 +200,10 @@ impl PyModel {
             return Err(err(anyhow::anyhow!("ids: token {bad} is not in the vocabulary of {vocab} tokens")));
         }
         if seq > dec.cfg.n_ctx {
-            return Err(err(anyhow::anyhow!("ids: {seq} tokens are longer than the model's context of {}", dec.cfg.n_ctx)));
+            return Err(err(anyhow::anyhow!(
+                "ids: {seq} tokens are longer than the model's context of {}",
+                dec.cfg.n_ctx
+            )));
         }
         if !tap.is_empty() && metric.is_none() {
             return Err(err(anyhow::anyhow!("tap: gradients need a metric to differentiate (metric=…)")));
@@ -241,7 +251,9 @@ impl PyModel {
             .map(|p| Ok((p.to_string(), to_array(py, out.cache.get(*p).py()?)?)))
             .collect::<PyResult<_>>()?;
         let gradients = match &grads {
-            Some(g) => tap.iter().map(|p| Ok((p.to_string(), to_array(py, g.get(*p).py()?)?))).collect::<PyResult<_>>()?,
+            Some(g) => {
+                tap.iter().map(|p| Ok((p.to_string(), to_array(py, g.get(*p).py()?)?))).collect::<PyResult<_>>()?
+            }
             None => Vec::new(),
         };
         let value = value.map(|v| v.to_dtype(DType::F64).and_then(|v| v.to_scalar::<f64>())).transpose().py()?;

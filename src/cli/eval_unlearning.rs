@@ -203,7 +203,9 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
         world_facts: set(&world_facts, &a.world_facts)
             .map(|s| score(&model, &format, s, &opts, "world facts"))
             .transpose()?,
-        holdout: set(&holdout, &a.holdout).map(|s| score(&model, &format, s, &teacher_forced, "holdout")).transpose()?,
+        holdout: set(&holdout, &a.holdout)
+            .map(|s| score(&model, &format, s, &teacher_forced, "holdout"))
+            .transpose()?,
         // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
         retain_model_forget: retain_model
             .as_ref()
