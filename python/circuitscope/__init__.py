@@ -630,12 +630,12 @@ def cud(
     ``circuits``."""
     src = os.fspath(anchor_data if anchor_data is not None else forget)
     mk = lambda idx: Circuit(  # noqa: E731
-        _native.cud_anchor_circuit(model._m, src, [int(i) for i in idx], limit, edges, method, steps, batch)
+        _native.cud_circuits(model._m, src, [int(i) for i in idx], limit, edges, method, steps, batch, True)[0]
     )
     e, h = mk(easy), mk(hard)
     e.title, h.title = f"easy anchor ({len(easy)} samples)", f"hard anchor ({len(hard)} samples)"
     idx = None if samples is None else [int(i) for i in samples]
-    circuits = [Circuit(c) for c in _native.cud_sample_circuits(model._m, os.fspath(forget), idx, limit, edges, method, steps, batch)]
+    circuits = [Circuit(c) for c in _native.cud_circuits(model._m, os.fspath(forget), idx, limit, edges, method, steps, batch, False)]
     scores = [json.loads(_native.cud_distances(c._c, e._c, h._c)) for c in circuits]
     return {"easy": e, "hard": h, "circuits": circuits, "scores": scores}
 

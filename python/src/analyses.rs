@@ -248,11 +248,12 @@ fn cud_settings(edges: usize, method: &str, steps: usize, batch: usize) -> PyRes
     Ok(CudSettings { method, edges, batch: batch.max(1), ..Default::default() })
 }
 
-/// The anchor circuit of some forget samples (`indices`; all by default), attributed jointly.
+/// Circuits of forget samples (`indices`; all by default): with `joint`, one anchor circuit of
+/// them all (attributed jointly); else each sample's own (per-sample attribution). Greedy `edges`.
 #[pyfunction]
-#[pyo3(signature = (model, forget, indices, limit, edges, method, steps, batch))]
+#[pyo3(signature = (model, forget, indices, limit, edges, method, steps, batch, joint))]
 #[allow(clippy::too_many_arguments)]
-pub fn cud_anchor_circuit(
+pub fn cud_circuits(
     py: Python<'_>,
     model: &PyModel,
     forget: &str,
@@ -262,34 +263,18 @@ pub fn cud_anchor_circuit(
     method: &str,
     steps: usize,
     batch: usize,
-) -> PyResult<PyCircuit> {
-    let s = cud_settings(edges, method, steps, batch)?;
-    let samples = subset(&qa(model, forget, limit)?.1, indices, "indices")?;
-    let dec = model.decoder();
-    let c = py.detach(|| anchor_circuit(dec, &samples, &s, &NoProgress)).py()?;
-    Ok(PyCircuit { inner: c.with_d_model(dec.cfg.d_model) })
-}
-
-/// Each forget sample's own circuit (per-sample attribution, greedy `edges`).
-#[pyfunction]
-#[pyo3(signature = (model, forget, indices, limit, edges, method, steps, batch))]
-#[allow(clippy::too_many_arguments)]
-pub fn cud_sample_circuits(
-    py: Python<'_>,
-    model: &PyModel,
-    forget: &str,
-    indices: Option<Vec<usize>>,
-    limit: Option<usize>,
-    edges: usize,
-    method: &str,
-    steps: usize,
-    batch: usize,
+    joint: bool,
 ) -> PyResult<Vec<PyCircuit>> {
     let s = cud_settings(edges, method, steps, batch)?;
     let samples = subset(&qa(model, forget, limit)?.1, indices, "indices")?;
     let dec = model.decoder();
-    let cs = py.detach(|| sample_circuits(dec, &samples, &s, &NoProgress)).py()?;
-    Ok(cs.into_iter().map(|c| PyCircuit { inner: c.with_d_model(dec.cfg.d_model) }).collect())
+    let circuits = py
+        .detach(|| match joint {
+            true => anchor_circuit(dec, &samples, &s, &NoProgress).map(|c| vec![c]),
+            false => sample_circuits(dec, &samples, &s, &NoProgress),
+        })
+        .py()?;
+    Ok(circuits.into_iter().map(|c| PyCircuit { inner: c.with_d_model(dec.cfg.d_model) }).collect())
 }
 
 /// A sample circuit's CUD against the easy and hard anchor circuits (weighted edge vectors,
