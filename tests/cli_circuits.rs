@@ -537,6 +537,15 @@ fn errors_are_one_line_and_write_nothing() {
     assert_error(&cli(&["circuit", &s(&scores), "--top-n", "0", "--out", &s(&c_out)]), &["--top-n"]);
     let out = cli(&["circuit", &s(&scores), "--top-n", "5", "--out", &s(&c_out), "--svg", &s(&missing)]);
     assert_error(&out, &["--svg", "does not exist"]);
+    let gif = out_dir.join("c.gif");
+    let out = cli(&["circuit", &s(&scores), "--top-n", "5", "--out", &s(&c_out), "--svg", &s(&gif)]);
+    assert_error(&out, &["--svg", "c.gif", ".svg, .pdf or .png"]);
+    // a drawing as PDF or PNG by its extension
+    let (pdf, png) = (d.join("c.pdf"), d.join("c.png"));
+    assert_ok(&cli(&["circuit", &s(&scores), "--top-n", "5", "--out", &s(&d.join("c5.json")), "--svg", &s(&pdf)]));
+    assert_ok(&cli(&["render", &s(&d.join("c5.json")), "-o", &s(&png)]));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     assert_error(&cli(&["circuit", &s(&d.join("nope.json")), "--top-n", "5", "--out", &s(&c_out)]), &["nope.json"]);
     nothing_written();
 

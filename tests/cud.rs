@@ -233,7 +233,7 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
     let o = common::cli(&v);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("long.jsonl line 2") && err.contains("longer than the model's context"),
+        !o.status.success() && err.contains("long.jsonl: line 2") && err.contains("longer than the model's context"),
         "{err}"
     );
     assert!(!bad_csv.exists());

@@ -226,3 +226,162 @@ fn near_vertical_edges_that_pass_other_rows_climb_in_a_lane() {
     let at = |g: &str| svg.find(g).unwrap();
     assert!(at("<g id=\"inactive-nodes\">") < at("<g id=\"edges\"") && at("<g id=\"edges\"") < at("<g id=\"nodes\">"));
 }
+
+/// The text of a one-page PDF in content order, as a reader extracts it: each text-showing
+/// operator's glyph codes mapped to Unicode through its font's ToUnicode CMap (read here, since
+/// lopdf's own extraction does not parse svg2pdf's CMaps).
+fn pdf_text(bytes: &[u8]) -> String {
+    use lopdf::{Document, Object};
+    use std::collections::BTreeMap;
+    let doc = Document::load_mem(bytes).expect("the PDF parses");
+    let pages = doc.get_pages();
+    assert_eq!(pages.len(), 1, "one page per picture");
+    let page = *pages.values().next().unwrap();
+    // font name → (glyph code → text)
+    let mut maps: BTreeMap<Vec<u8>, BTreeMap<u16, String>> = BTreeMap::new();
+    for (name, font) in doc.get_page_fonts(page).expect("the page's fonts") {
+        let id = font.get(b"ToUnicode").and_then(Object::as_reference).expect("each font maps its glyphs to text");
+        let stream = doc.get_object(id).and_then(Object::as_stream).unwrap();
+        // uncompressed streams have no filter to undo
+        let cmap = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
+        let cmap = String::from_utf8_lossy(&cmap).into_owned();
+        let hex = |t: &str| u32::from_str_radix(t.trim_matches(|c| c == '<' || c == '>'), 16).unwrap();
+        let mut map = BTreeMap::new();
+        let mut section = "";
+        for line in cmap.lines() {
+            match line.split_whitespace().last() {
+                Some("beginbfchar") => section = "char",
+                Some("beginbfrange") => section = "range",
+                Some("endbfchar" | "endbfrange") => section = "",
+                _ => {
+                    let t: Vec<&str> = line.split_whitespace().collect();
+                    match (section, t.as_slice()) {
+                        ("char", [code, text]) => {
+                            map.insert(hex(code) as u16, char::from_u32(hex(text)).unwrap().to_string());
+                        }
+                        ("range", [lo, hi, first]) => {
+                            for c in hex(lo)..=hex(hi) {
+                                map.insert(c as u16, char::from_u32(hex(first) + c - hex(lo)).unwrap().to_string());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        maps.insert(name, map);
+    }
+    let content = doc.get_and_decode_page_content(page).expect("the page's content decodes");
+    let (mut text, mut font) = (String::new(), Vec::new());
+    let mut show = |s: &[u8], font: &[u8]| {
+        for pair in s.chunks(2) {
+            let code = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            text.push_str(maps[font].get(&code).map_or("\u{fffd}", String::as_str));
+        }
+    };
+    for op in content.operations {
+        match (op.operator.as_str(), op.operands.as_slice()) {
+            ("Tf", [Object::Name(n), _]) => font = n.clone(),
+            ("Tj", [Object::String(s, _)]) => show(s, &font),
+            ("TJ", [Object::Array(items)]) => items.iter().for_each(|i| {
+                if let Object::String(s, _) = i {
+                    show(s, &font)
+                }
+            }),
+            _ => {}
+        }
+    }
+    text
+}
+
+#[test]
+fn pictures_export_as_pdf_with_text_and_as_png_the_same_across_runs() {
+    use circuitscope::render::{write_picture, PictureFormat};
+    let shape = GraphShape { n_layers: 4, n_heads: 4, parallel_residual: false };
+    let c = Circuit::greedy(&random_scores(shape, 5), 40).unwrap().pruned();
+    let opts = CircuitSvgOptions { title: "Exported circuit".into(), ..Default::default() };
+    let svg = circuit_svg(&c, &opts);
+    let mut plot = LinePlot::faithfulness("Exported curve", vec![Series::new("top-n", vec![(0.0, 0.0), (0.5, 0.9)])]);
+    plot.x_label = "edges kept".into();
+    let dir = TempDir::new();
+    for (name, picture) in [("circuit", svg.clone()), ("curve", plot.to_svg())] {
+        let (pdf, png) = (dir.join(&format!("{name}.pdf")), dir.join(&format!("{name}.png")));
+        write_picture(&pdf, &picture).unwrap();
+        write_picture(&png, &picture).unwrap();
+        let (pdf_bytes, png_bytes) = (std::fs::read(&pdf).unwrap(), std::fs::read(&png).unwrap());
+        // the same picture gives the same PNG and a PDF of the same size (svg2pdf lists a page's
+        // resources in hash-map order, so their order may differ)
+        write_picture(&pdf, &picture).unwrap();
+        write_picture(&png, &picture).unwrap();
+        let again = std::fs::read(&pdf).unwrap();
+        assert!(again.len() == pdf_bytes.len() && pdf_text(&again) == pdf_text(&pdf_bytes), "{name}.pdf changed");
+        assert!(std::fs::read(&png).unwrap() == png_bytes, "{name}.png differs between runs");
+        // the PNG decodes, at twice the SVG's size
+        let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png_bytes).expect("the PNG decodes");
+        let (w, h) = size(&picture);
+        assert_eq!((pixmap.width(), pixmap.height()), ((2.0 * w).ceil() as u32, (2.0 * h).ceil() as u32));
+        assert!(pixmap.pixels().iter().any(|p| p.red() < 100), "{name}.png has ink");
+        // the PDF parses, and its text is text
+        let text = pdf_text(&pdf_bytes);
+        assert!(text.contains("Exported"), "{name}.pdf text: {text}");
+        if name == "circuit" {
+            let shape = c.shape();
+            for n in (0..shape.n_nodes()).filter(|&n| c.node_in_graph(n)) {
+                assert!(text.contains(&shape.node_name(n)), "{} is not in the PDF's text: {text}", shape.node_name(n));
+            }
+        }
+    }
+    // the extension picks the format; anything else is refused with nothing written
+    assert_eq!(PictureFormat::of(std::path::Path::new("a/b.PDF")).unwrap(), PictureFormat::Pdf);
+    let bad = dir.join("circuit.gif");
+    let e = write_picture(&bad, &svg).unwrap_err().to_string();
+    assert!(e.contains("circuit.gif") && e.contains(".svg, .pdf or .png"), "{e}");
+    assert!(!bad.exists());
+    assert_eq!(dir.entries().len(), 4);
+}
+
+#[test]
+fn compact_drawings_keep_only_the_circuits_layers_and_nodes() {
+    let shape = GraphShape { n_layers: 30, n_heads: 9, parallel_residual: false };
+    let c = Circuit::greedy(&random_scores(shape, 11), 40).unwrap().pruned();
+    let opts = CircuitSvgOptions { title: "Compact".into(), compact: true, ..Default::default() };
+    let (full, compact) =
+        (circuit_svg(&c, &CircuitSvgOptions { compact: false, ..opts.clone() }), circuit_svg(&c, &opts));
+    assert_publishable(&compact);
+    example("circ-example-30x9-compact.svg", &compact);
+    let items = text_items(&compact);
+    // every circuit node once, no other node
+    for n in 0..shape.n_nodes() {
+        let count = items.iter().filter(|t| t.content == shape.node_name(n)).count();
+        assert_eq!(count, usize::from(c.node_in_graph(n)), "{}", shape.node_name(n));
+    }
+    assert_eq!(compact.matches("<path d=\"M").count(), c.n_edges_in_graph());
+    // the layers without a circuit node are marked, the others labelled
+    let kept: Vec<usize> = (0..shape.n_layers)
+        .filter(|&l| {
+            c.node_in_graph(shape.writer_index(Writer::Mlp { layer: l }))
+                || (0..shape.n_heads).any(|h| c.node_in_graph(shape.writer_index(Writer::Head { layer: l, head: h })))
+        })
+        .collect();
+    assert!(kept.len() < shape.n_layers, "the random circuit leaves some layers out");
+    for l in 0..shape.n_layers {
+        let labelled = items.iter().any(|t| t.content == format!("layer {l}"));
+        assert_eq!(labelled, kept.contains(&l), "layer {l}");
+    }
+    let markers = items.iter().filter(|t| t.content.starts_with("… layer")).count();
+    let runs = (0..shape.n_layers).filter(|&l| !kept.contains(&l) && (l == 0 || kept.contains(&(l - 1)))).count();
+    assert_eq!(markers, runs);
+    let ((wf, hf), (wc, hc)) = (size(&full), size(&compact));
+    assert!(hc < hf && wc <= wf, "compact {wc}×{hc} against full {wf}×{hf}");
+
+    // a paper column's width in points, the proportions kept; greys for greyscale printing
+    let column = circuit_svg(&c, &CircuitSvgOptions { width_pt: Some(240.0), ..opts.clone() });
+    assert!(column.contains("width=\"240.00pt\""), "{}", &column[..300]);
+    let h_pt: f64 = column.split("height=\"").nth(1).unwrap().split("pt\"").next().unwrap().parse().unwrap();
+    assert!((h_pt / 240.0 - hc / wc).abs() < 1e-3);
+    let grey = circuit_svg(&c, &CircuitSvgOptions { greyscale: true, ..opts });
+    assert_publishable(&grey);
+    for colour in ["#0072B2", "#D55E00", "#E3EDF7", "#FCE8D5"] {
+        assert!(!grey.contains(colour), "{colour} in the greyscale drawing");
+    }
+}

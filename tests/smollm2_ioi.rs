@@ -21,7 +21,7 @@ use circuitscope::fsutil::write_atomic;
 use circuitscope::graph::{curve_areas, Circuit, GraphShape, Writer};
 use circuitscope::model::{LoadOptions, Model, Tokenizer};
 use circuitscope::render::svg::check_well_formed;
-use circuitscope::render::{circuit_svg, CircuitSvgOptions, LinePlot, Series};
+use circuitscope::render::{circuit_svg, write_picture, CircuitSvgOptions, LinePlot, Series};
 use circuitscope::world::{read_tasks, ModelIoi, TaskItem};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -254,7 +254,7 @@ fn faithfulness_items(n: usize) -> usize {
 /// EAP-IG over `circuits/smollm2-ioi/ioi.jsonl`, the greedy circuit and its faithfulness curve;
 /// writes the circuit, the plots, the figures and README.md.
 #[test]
-#[ignore = "writes circuits/smollm2-ioi/{circuit.json,circuit.svg,faithfulness.json,faithfulness.svg,README.md}"]
+#[ignore = "writes circuits/smollm2-ioi/{circuit.json,circuit.svg,circuit-compact.*,faithfulness.json,faithfulness.svg,README.md}"]
 fn write_smollm2_ioi_circuit() {
     let Some(model) = load() else { return };
     let tok = model.tokenizer().unwrap();
@@ -278,6 +278,10 @@ fn write_smollm2_ioi_circuit() {
         circuit_svg(&circuit, &svg_options("SmolLM2-135M-Instruct: IOI circuit (EAP-IG inputs, m = 5; greedy 200)"));
     check_well_formed(&svg).unwrap();
     write_atomic(&dir.join("circuit.svg"), svg.as_bytes()).unwrap();
+    let compact = CircuitSvgOptions { compact: true, ..svg_options("SmolLM2-135M-Instruct: IOI circuit (compact)") };
+    for name in ["circuit-compact.svg", "circuit-compact.pdf"] {
+        write_picture(&dir.join(name), &circuit_svg(&circuit, &compact)).unwrap();
+    }
 
     // MIB's edge shares (0.1 % … 100 %) and the drawn circuit's size; the full model costs no pass.
     let mut requested: Vec<usize> = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
@@ -408,6 +412,8 @@ patching ablation with the corrupted prompts, a greedy circuit and its faithfuln
 - `circuit.json`: the greedy circuit of {circuit_n} edges (EAP-IG JSON layout, all edge scores,
   `in_graph` for the circuit), pruned: {kept} edges, {nodes} nodes.
 - `circuit.svg`: that circuit drawn (30 layers × 9 heads + MLPs).
+- `circuit-compact.svg`, `circuit-compact.pdf`: the same circuit drawn compact (only the layers and
+  nodes in it, the left-out layers marked), as SVG and as PDF.
 - `faithfulness.json`: the curve (`points`: edges kept, normalised faithfulness), the metric of
   the model, the corrupted run and each circuit, CPR, CMD, top heads, timings.
 - `faithfulness.svg`: the curve.

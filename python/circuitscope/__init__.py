@@ -93,9 +93,8 @@ class SVG:
         return self.text
 
     def save(self, path: PathLike) -> None:
-        """Writes the SVG to ``path``."""
-        with open(os.fspath(path), "w", encoding="utf-8") as f:
-            f.write(self.text)
+        """Writes the picture as ``.svg``, ``.pdf`` (text stays text) or ``.png``, by the extension."""
+        _native.save_picture(os.fspath(path), self.text)
 
     def __repr__(self) -> str:
         return f"SVG({len(self.text)} characters)"
@@ -374,13 +373,29 @@ class Circuit:
         """The edges with |score| ≥ ``t`` (pruned)."""
         return self._select(self._c.threshold(t, prune), f"|score| ≥ {t}")
 
+    def faithfulness(self, model: "Model", data: PathLike, **kwargs) -> dict:
+        """This circuit's normalised faithfulness on ``data`` (see :func:`faithfulness`)."""
+        return faithfulness(model, data, self, **kwargs)
+
+    def faithfulness_curve(self, model: "Model", data: PathLike, **kwargs) -> "Curve":
+        """Circuits re-selected from these scores at increasing sizes (see :func:`faithfulness_curve`)."""
+        return faithfulness_curve(model, data, self, **kwargs)
+
     def structure(self) -> dict:
         """Edges, |score|-weighted mean writer layer, deepest layer, the longest input → logits
         path and edges per writer layer (entry 0: the input)."""
         return json.loads(self._c.structure_json())
 
-    def to_svg(self, title: Optional[str] = None) -> str:
-        return self._c.to_svg(self.title if title is None else title)
+    def to_svg(self, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False) -> str:
+        """The drawing as SVG text: ``compact`` keeps only the circuit's layers and nodes (large
+        models), ``width`` sets the page width in points (a paper column: about 240), ``greyscale``
+        draws in greys for greyscale printing."""
+        return self._c.to_svg(self.title if title is None else title, compact, width, greyscale)
+
+    def to_html(self, title: Optional[str] = None, compact: bool = False) -> str:
+        """One self-contained HTML page to explore the circuit in a browser: hover an edge or a node
+        for its score, click a node to trace it, filter by top-n or |score| (``circuitscope view``)."""
+        return self._c.to_html(self.title if title is None else title, compact)
 
     def to_dot(self, title: Optional[str] = None) -> str:
         return self._c.to_dot(self.title if title is None else title)
@@ -389,9 +404,14 @@ class Circuit:
         """The EAP-IG/MIB JSON."""
         return self._c.to_json()
 
-    def save(self, path: PathLike, title: Optional[str] = None) -> None:
-        """Writes ``.json``, ``.svg`` or ``.dot``, chosen by the extension."""
-        self._c.save(os.fspath(path), self.title if title is None else title)
+    def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False) -> None:
+        """Writes ``.json`` or ``.dot``, draws ``.svg``, ``.pdf`` or ``.png`` (see :meth:`to_svg`), or
+        writes the ``.html`` page of :meth:`to_html`, chosen by the extension."""
+        if os.fspath(path).endswith(".html"):
+            with open(os.fspath(path), "w", encoding="utf-8") as f:
+                f.write(self.to_html(title, compact))
+            return
+        self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale)
 
     def _repr_svg_(self) -> Optional[str]:
         # scores have no edge selected: nothing to draw
@@ -700,7 +720,8 @@ class Partition:
         return out
 
     def save(self, path: PathLike) -> None:
-        """Writes the partition JSON that ``circuitscope unlearn --method cure --partition`` reads."""
+        """Writes the partition JSON that ``circuitscope unlearn --method cure --partition`` reads
+        (``partition.svg.save(…)`` writes its drawing)."""
         with open(os.fspath(path), "w", encoding="utf-8") as f:
             f.write(self.json)
 

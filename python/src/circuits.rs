@@ -15,7 +15,7 @@ use circuitscope::attribution::{
 use circuitscope::data::ExampleFile;
 use circuitscope::graph::Circuit;
 use circuitscope::progress::NoProgress;
-use circuitscope::render::{circuit_svg, CircuitSvgOptions, LinePlot, Series};
+use circuitscope::render::{circuit_svg, write_picture, CircuitSvgOptions, LinePlot, Series};
 use pyo3::prelude::*;
 use std::path::Path;
 
@@ -26,6 +26,9 @@ use std::path::Path;
 pub struct PyCircuit {
     pub inner: Circuit,
 }
+
+/// How a drawing looks: (compact, width in points, greyscale).
+type Style = (bool, Option<f64>, bool);
 
 /// A data file read for a model: its examples, the metric and the ablation (the data kind's
 /// defaults where not given; the mean ablations average over the data's own prompts).
@@ -93,8 +96,18 @@ impl PyCircuit {
         Ok(())
     }
 
-    fn svg(&self, title: &str) -> String {
-        circuit_svg(&self.inner, &CircuitSvgOptions { title: title.to_string(), ..Default::default() })
+    fn svg(&self, title: &str, style: Style) -> PyResult<String> {
+        if let Some(w) = style.1.filter(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err(err(anyhow::anyhow!("width {w}: give the drawing's width in points, above 0 (e.g. 240)")));
+        }
+        let opts = CircuitSvgOptions {
+            title: title.to_string(),
+            compact: style.0,
+            width_pt: style.1,
+            greyscale: style.2,
+            ..Default::default()
+        };
+        Ok(circuit_svg(&self.inner, &opts))
     }
 }
 
@@ -198,9 +211,18 @@ impl PyCircuit {
         to_json(&structure(&self.inner))
     }
 
-    #[pyo3(signature = (title = ""))]
-    fn to_svg(&self, title: &str) -> String {
-        self.svg(title)
+    /// The drawing: `compact` keeps only the circuit's layers and nodes, `width` sets the page
+    /// width in points, `greyscale` draws in greys.
+    #[pyo3(signature = (title = "", compact = false, width = None, greyscale = false))]
+    fn to_svg(&self, title: &str, compact: bool, width: Option<f64>, greyscale: bool) -> PyResult<String> {
+        self.svg(title, (compact, width, greyscale))
+    }
+
+    /// One self-contained HTML page to explore the circuit in a browser (see `circuitscope view`).
+    #[pyo3(signature = (title = "", compact = false))]
+    fn to_html(&self, title: &str, compact: bool) -> String {
+        let opts = CircuitSvgOptions { title: title.to_string(), compact, ..Default::default() };
+        circuitscope::render::view::circuit_html(&self.inner, &opts)
     }
 
     #[pyo3(signature = (title = ""))]
@@ -213,15 +235,20 @@ impl PyCircuit {
         self.inner.to_json_string()
     }
 
-    /// Writes the circuit as `.json`, `.svg` or `.dot`, chosen by the extension (atomically).
-    #[pyo3(signature = (path, title = ""))]
-    fn save(&self, path: &str, title: &str) -> PyResult<()> {
+    /// Writes the circuit as `.json` or `.dot`, or draws it as `.svg`, `.pdf` or `.png`, chosen by
+    /// the extension (atomically).
+    #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false))]
+    fn save(&self, path: &str, title: &str, compact: bool, width: Option<f64>, greyscale: bool) -> PyResult<()> {
         let p = Path::new(path);
         let text = match p.extension().and_then(|e| e.to_str()) {
             Some("json") => self.to_json(),
-            Some("svg") => self.svg(title),
             Some("dot") => self.inner.to_dot(title),
-            _ => return Err(err(anyhow::anyhow!("{path}: give a file name ending in .json, .svg or .dot"))),
+            Some("svg" | "pdf" | "png") => {
+                return write_picture(p, &self.svg(title, (compact, width, greyscale))?).py()
+            }
+            _ => {
+                return Err(err(anyhow::anyhow!("{path}: give a file name ending in .json, .dot, .svg, .pdf or .png")))
+            }
         };
         circuitscope::fsutil::write_atomic(p, text.as_bytes()).py()
     }
@@ -381,6 +408,12 @@ pub fn compare(
     )
     .to_svg();
     Ok((to_json(&g)?, svg))
+}
+
+/// Writes a picture (SVG text) as `.svg`, `.pdf` or `.png`, chosen by the extension.
+#[pyfunction]
+pub fn save_picture(path: &str, svg: &str) -> PyResult<()> {
+    write_picture(Path::new(path), svg).py()
 }
 
 /// A line or scatter plot of named series of (x, y) points, as SVG: the library's own chart.

@@ -61,6 +61,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(circuits::faithfulness_curve, m)?)?;
     m.add_function(wrap_pyfunction!(circuits::compare, m)?)?;
     m.add_function(wrap_pyfunction!(circuits::line_plot_svg, m)?)?;
+    m.add_function(wrap_pyfunction!(circuits::save_picture, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::unlearn, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::answer_scores, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::evaluate_unlearning, m)?)?;

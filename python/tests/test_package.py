@@ -68,10 +68,24 @@ def main():
     raises(lambda: cs.attribute(m, IOI, method="magic"), "magic")
     raises(lambda: cs.attribute(m, IOI, limit=0), "limit")
     scores = cs.attribute(m, IOI, method="eap", limit=4)
+    small = scores.greedy(10)
+    assert small.faithfulness(m, IOI, limit=4) == cs.faithfulness(m, IOI, small, limit=4)
+    assert scores.score_matrix().shape == (len(scores.writer_names()), len(scores.reader_names()))
     raises(lambda: scores.top_n(0), "top_n 0", "1 to")
     raises(lambda: scores.threshold(float("nan")), "threshold")
     with tempfile.TemporaryDirectory() as tmp:
-        raises(lambda: scores.greedy(10).save(os.path.join(tmp, "c.png")), ".json, .svg or .dot")
+        raises(lambda: scores.greedy(10).save(os.path.join(tmp, "c.gif")), "c.gif", ".svg, .pdf or .png")
+        for ext in ("pdf", "png"):
+            scores.greedy(10).save(os.path.join(tmp, f"c.{ext}"))
+            cs.plot("t", "x", "y", {"a": [(0, 0), (1, 1)]}).save(os.path.join(tmp, f"p.{ext}"))
+        scores.greedy(10).save(os.path.join(tmp, "c.html"))
+        with open(os.path.join(tmp, "c.html"), encoding="utf-8") as f:
+            page = f.read()
+        assert page.startswith("<!DOCTYPE html>") and "<svg" in page and 'id="top-n"' in page
+        with open(os.path.join(tmp, "c.pdf"), "rb") as f:
+            assert f.read(5) == b"%PDF-"
+        with open(os.path.join(tmp, "p.png"), "rb") as f:
+            assert f.read(4) == b"\x89PNG"
         raises(lambda: m.save(os.path.join(tmp, "m")), "only a changed model")
     raises(lambda: cs.unlearn(m, FORGET, method="forget-harder"), "forget-harder")
     raises(lambda: cs.unlearn(m, FORGET, method="npo"), "retain")

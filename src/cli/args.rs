@@ -94,3 +94,35 @@ impl PromptArgs {
         Ok(f)
     }
 }
+
+/// How a circuit is drawn, beyond its title.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DrawingArgs {
+    /// draw only the layers and nodes in the circuit, each layer's heads side by side, the other
+    /// layers marked as left out (for large models)
+    #[arg(long)]
+    pub compact: bool,
+    /// the drawing's width in points (e.g. 240 for a paper column); its height follows
+    #[arg(long, value_name = "PT")]
+    pub width: Option<f64>,
+    /// greys instead of colours, for greyscale printing
+    #[arg(long)]
+    pub greyscale: bool,
+}
+
+impl DrawingArgs {
+    pub fn options(&self, title: String) -> anyhow::Result<circuitscope::render::CircuitSvgOptions> {
+        if let Some(w) = self.width {
+            if !(w.is_finite() && w > 0.0) {
+                anyhow::bail!("--width {w}: give the drawing's width in points, above 0 (e.g. 240)");
+            }
+        }
+        Ok(circuitscope::render::CircuitSvgOptions {
+            title,
+            compact: self.compact,
+            width_pt: self.width,
+            greyscale: self.greyscale,
+            ..Default::default()
+        })
+    }
+}

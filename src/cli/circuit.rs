@@ -1,10 +1,10 @@
 //! `circuitscope circuit`: a circuit selected from a scores file, pruned, written as JSON, and
 //! optionally drawn (SVG, DOT).
 
-use super::common::{check_output, fmt_score, read_scores, title_or_stem};
+use super::common::{check_output, check_picture, fmt_score, read_scores, title_or_stem};
 use anyhow::{bail, Result};
 use circuitscope::graph::Circuit;
-use circuitscope::render::{write_circuit_svg, CircuitSvgOptions};
+use circuitscope::render::write_circuit_svg;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -26,10 +26,13 @@ pub struct CircuitArgs {
     pub no_prune: bool,
     #[arg(long)]
     pub out: PathBuf,
+    /// draw the circuit: .svg, .pdf or .png, chosen by the extension
     #[arg(long)]
     pub svg: Option<PathBuf>,
     #[arg(long)]
     pub dot: Option<PathBuf>,
+    #[command(flatten)]
+    pub drawing: super::args::DrawingArgs,
     /// title of the drawings [default: the output file's stem]
     #[arg(long)]
     pub title: Option<String>,
@@ -38,7 +41,7 @@ pub struct CircuitArgs {
 pub fn run(a: &CircuitArgs) -> Result<()> {
     check_output(&a.out, "--out")?;
     if let Some(p) = &a.svg {
-        check_output(p, "--svg")?;
+        check_picture(p, "--svg")?;
     }
     if let Some(p) = &a.dot {
         check_output(p, "--dot")?;
@@ -75,9 +78,10 @@ pub fn run(a: &CircuitArgs) -> Result<()> {
     circuit.set_d_model(source.d_model());
 
     let title = title_or_stem(a.title.as_deref(), &a.out);
+    let drawing = a.drawing.options(title.clone())?;
     circuit.write_json(&a.out)?;
     if let Some(p) = &a.svg {
-        write_circuit_svg(p, &circuit, &CircuitSvgOptions { title: title.clone(), ..Default::default() })?;
+        write_circuit_svg(p, &circuit, &drawing)?;
     }
     if let Some(p) = &a.dot {
         circuit.write_dot(p, &title)?;

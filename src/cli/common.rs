@@ -24,6 +24,13 @@ pub fn check_output(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`check_output`] for a picture, whose extension picks its format (.svg, .pdf, .png).
+pub fn check_picture(path: &Path, flag: &str) -> Result<()> {
+    check_output(path, flag)?;
+    circuitscope::render::PictureFormat::of(path).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
+    Ok(())
+}
+
 /// [`circuitscope::fsutil::check_output_dir`], with the flag that overrides it named.
 pub fn check_output_dir(dir: &Path, force: bool) -> Result<()> {
     circuitscope::fsutil::check_output_dir(dir, force).map_err(|e| {

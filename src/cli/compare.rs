@@ -1,7 +1,7 @@
 //! `circuitscope compare`: how far two score files agree over every edge (e.g. EAP-IG against
 //! exact patching), as figures, JSON and a rank-against-rank picture.
 
-use super::common::{check_output, parse_edge_counts, read_scores};
+use super::common::{check_output, check_picture, parse_edge_counts, read_scores};
 use anyhow::{Context, Result};
 use circuitscope::analyses::compare::{agreement, rank_pairs_by_writer};
 use circuitscope::fsutil::write_atomic;
@@ -27,7 +27,7 @@ pub struct CompareArgs {
     /// write the figures as JSON
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// draw each edge's rank in A against its rank in B
+    /// draw each edge's rank in A against its rank in B (.svg, .pdf or .png)
     #[arg(long)]
     pub svg: Option<PathBuf>,
 }
@@ -36,7 +36,11 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     let tops = a.top.as_deref().map(|t| parse_edge_counts(t, "--top")).transpose()?;
     for (p, flag) in [(&a.json, "--json"), (&a.svg, "--svg")] {
         if let Some(p) = p {
-            check_output(p, flag)?;
+            if flag == "--svg" {
+                check_picture(p, flag)?;
+            } else {
+                check_output(p, flag)?;
+            }
         }
     }
     let (ca, cb) = (read_scores(&a.a)?, read_scores(&a.b)?);

@@ -3,7 +3,7 @@
 //! for a concept's vectors (`--find`); `validate` adds noise to a vector and scores how the
 //! answers move; `audit` compares vectors between a model and its unlearned copy.
 
-use super::common::check_output;
+use super::common::{check_output, check_picture};
 use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
@@ -117,7 +117,7 @@ pub struct ShowArgs {
     /// tokens to list per vector
     #[arg(long, default_value_t = 30)]
     pub k: usize,
-    /// draw the projection's top tokens (or the candidates' scores) as SVG
+    /// draw the projection's top tokens (or the candidates' scores): .svg, .pdf or .png
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// write the result as JSON
@@ -195,8 +195,10 @@ pub fn run(c: &ConceptsCommand) -> Result<()> {
 
 fn outputs(paths: &[(&Option<PathBuf>, &str)]) -> Result<()> {
     for (p, flag) in paths {
-        if let Some(p) = p {
-            check_output(p, flag)?;
+        match p {
+            Some(p) if *flag == "--svg" => check_picture(p, flag)?,
+            Some(p) => check_output(p, flag)?,
+            None => {}
         }
     }
     Ok(())

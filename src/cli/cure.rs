@@ -1,7 +1,7 @@
 //! `circuitscope cure`: CURE's partition of a model's heads and MLPs into forget-specific,
 //! retain-specific, task-shared and outside, from node attribution on the forget and retain sets.
 
-use super::common::check_output;
+use super::common::{check_output, check_picture};
 use super::model::load;
 use super::progress::bar;
 use anyhow::Result;
@@ -64,7 +64,7 @@ pub fn run(a: &CureArgs) -> Result<()> {
     settings.validate()?;
     check_output(&a.out, "--out")?;
     if let Some(p) = &a.svg {
-        check_output(p, "--svg")?;
+        check_picture(p, "--svg")?;
     }
     let (model, _) = load(&a.model, DType::F32)?;
     let format = a.prompt.format(&model)?;
@@ -97,7 +97,7 @@ pub fn run(a: &CureArgs) -> Result<()> {
     write_partition(&p, &a.out)?;
     if let Some(svg) = &a.svg {
         let title = format!("CURE partition: {} forget / {} retain samples", forget.len(), retain.len());
-        write_atomic(svg, cure_svg(&p, &title).as_bytes())?;
+        circuitscope::render::write_picture(svg, &cure_svg(&p, &title))?;
         println!("wrote {}", svg.display());
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! faithfulness curve of circuits re-selected from its scores, with CPR and CMD.
 
 use super::args::ModelDataArgs;
-use super::common::{check_circuit_matches, check_output, parse_edge_counts, read_data, read_scores};
+use super::common::{check_circuit_matches, check_output, check_picture, parse_edge_counts, read_data, read_scores};
 use super::progress::bar;
 use anyhow::{bail, Result};
 use circuitscope::attribution::{default_points, faithfulness, faithfulness_sweep, FaithfulnessConfig, SweepSelection};
@@ -31,7 +31,7 @@ pub struct EvaluateArgs {
     /// write the result as JSON
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// draw the sweep's faithfulness curve
+    /// draw the sweep's faithfulness curve (.svg, .pdf or .png)
     #[arg(long, requires = "sweep")]
     pub svg: Option<PathBuf>,
     /// report the sweep's smallest circuit whose normalised faithfulness reaches this
@@ -53,7 +53,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         check_output(p, "--out")?;
     }
     if let Some(p) = &a.svg {
-        check_output(p, "--svg")?;
+        check_picture(p, "--svg")?;
     }
     let circuit = if a.sweep { read_scores(&a.circuit)? } else { Circuit::read_json(&a.circuit)? };
     let data = read_data(&a.run)?;

@@ -25,6 +25,7 @@ pub mod run;
 pub mod train;
 pub mod unlearn;
 pub mod validate_cud;
+pub mod view;
 pub mod world;
 
 use anyhow::{bail, Result};
@@ -67,8 +68,11 @@ pub enum Command {
     /// Normalised faithfulness of a circuit, or (--sweep) the faithfulness curve of circuits
     /// re-selected from its scores, with CPR and CMD.
     Evaluate(evaluate::EvaluateArgs),
-    /// Draw a circuit JSON as SVG (and optionally DOT).
+    /// Draw a circuit JSON as SVG, PDF or PNG (by the extension; optionally DOT too).
     Render(render::RenderArgs),
+    /// A circuit as one self-contained HTML page to explore: hover an edge or node for its score,
+    /// click a node to trace its inputs and outputs, filter by top-n or |score|.
+    View(view::ViewArgs),
     /// Compare two score files over every edge: Spearman (signed and |score|), Pearson, top-n
     /// overlap, and a rank-against-rank picture (e.g. EAP-IG against exact patching).
     Compare(compare::CompareArgs),
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Circuit(a) => circuit::run(&a),
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Render(a) => render::run(&a),
+        Command::View(a) => view::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Unlearn(a) => unlearn::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),

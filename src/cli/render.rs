@@ -1,6 +1,6 @@
-//! `circuitscope render`: a circuit JSON drawn as SVG (and DOT).
+//! `circuitscope render`: a circuit JSON drawn as SVG, PDF or PNG (and DOT).
 
-use super::common::{check_output, title_or_stem};
+use super::common::{check_output, check_picture, title_or_stem};
 use anyhow::Result;
 use circuitscope::graph::Circuit;
 use circuitscope::render::{write_circuit_svg, CircuitSvgOptions, InactiveNodes};
@@ -17,20 +17,23 @@ pub struct RenderArgs {
     /// leave out the nodes that are not in the circuit (default: drawn faint)
     #[arg(long)]
     pub hide_inactive: bool,
+    #[command(flatten)]
+    pub drawing: super::args::DrawingArgs,
     /// also write Graphviz DOT
     #[arg(long)]
     pub dot: Option<PathBuf>,
 }
 
 pub fn run(a: &RenderArgs) -> Result<()> {
-    check_output(&a.out, "--out")?;
+    check_picture(&a.out, "--out")?;
     if let Some(p) = &a.dot {
         check_output(p, "--dot")?;
     }
+    let drawing = a.drawing.options(String::new())?;
     let circuit = Circuit::read_json(&a.circuit)?;
     let title = title_or_stem(a.title.as_deref(), &a.circuit);
     let inactive = if a.hide_inactive { InactiveNodes::Hidden } else { InactiveNodes::Faint };
-    write_circuit_svg(&a.out, &circuit, &CircuitSvgOptions { title: title.clone(), inactive, ..Default::default() })?;
+    write_circuit_svg(&a.out, &circuit, &CircuitSvgOptions { title: title.clone(), inactive, ..drawing })?;
     if let Some(p) = &a.dot {
         circuit.write_dot(p, &title)?;
     }

@@ -25,7 +25,6 @@ use std::path::Path;
 
 use super::svg::{escape, f2, sig3, text, text_width, FONT_FAMILY};
 use crate::error::Result;
-use crate::fsutil::write_atomic;
 use crate::graph::dot::{NEGATIVE_COLOUR, POSITIVE_COLOUR};
 use crate::graph::{Circuit, Qkv, Reader, Writer};
 
@@ -49,6 +48,14 @@ pub struct CircuitSvgOptions {
     /// Stroke width of the weakest and of the strongest edge, px.
     pub min_edge_width: f64,
     pub max_edge_width: f64,
+    /// Only the layers and nodes in the circuit: each layer's circuit heads side by side, the
+    /// layers without a circuit node left out and marked (`… layers 3–7`), for large models.
+    pub compact: bool,
+    /// The picture's width in points (1/72 in, e.g. a paper column's 240); its height follows.
+    pub width_pt: Option<f64>,
+    /// Greys instead of colours, for greyscale printing: black positive edges, grey negative
+    /// ones (their dash and width unchanged), grey boxes.
+    pub greyscale: bool,
 }
 
 impl Default for CircuitSvgOptions {
@@ -60,6 +67,9 @@ impl Default for CircuitSvgOptions {
             inactive: InactiveNodes::Faint,
             min_edge_width: 0.6,
             max_edge_width: 5.0,
+            compact: false,
+            width_pt: None,
+            greyscale: false,
         }
     }
 }
@@ -72,6 +82,95 @@ const FAINT_FILL: &str = "#FAFAFA";
 const FAINT_STROKE: &str = "#D6D6D6";
 const FAINT_TEXT: &str = "#B4B4B4";
 const EDGE_GREY: &str = "#555555";
+
+/// The fills and edge colours of a drawing.
+struct Palette {
+    head: &'static str,
+    mlp: &'static str,
+    io: &'static str,
+    positive: &'static str,
+    negative: &'static str,
+}
+
+impl Palette {
+    fn of(opts: &CircuitSvgOptions) -> Palette {
+        if opts.greyscale {
+            Palette { head: "#F2F2F2", mlp: "#D9D9D9", io: "#E6E6E6", positive: "#111111", negative: "#9A9A9A" }
+        } else {
+            Palette {
+                head: HEAD_FILL,
+                mlp: MLP_FILL,
+                io: IO_FILL,
+                positive: POSITIVE_COLOUR,
+                negative: NEGATIVE_COLOUR,
+            }
+        }
+    }
+}
+
+/// Where layers and heads stand: every layer and head in its own row and column, or (compact)
+/// only those with circuit nodes, with a marker row for each run of left-out layers.
+struct Grid {
+    /// row (from the bottom, 0-based) of each layer; `None` for a left-out layer
+    row: Vec<Option<usize>>,
+    n_rows: usize,
+    /// column of each head of each layer; `None` for a left-out head
+    col: Vec<Vec<Option<usize>>>,
+    n_cols: usize,
+    /// marker rows: (row, first and last left-out layer)
+    skipped: Vec<(usize, usize, usize)>,
+}
+
+impl Grid {
+    fn full(n_layers: usize, n_heads: usize) -> Grid {
+        Grid {
+            row: (0..n_layers).map(Some).collect(),
+            n_rows: n_layers,
+            col: vec![(0..n_heads).map(Some).collect(); n_layers],
+            n_cols: n_heads,
+            skipped: Vec::new(),
+        }
+    }
+
+    fn compact(c: &Circuit) -> Grid {
+        let shape = c.shape();
+        let (nl, nh) = (shape.n_layers, shape.n_heads);
+        let in_circuit = |w: Writer| c.node_in_graph(shape.writer_index(w));
+        let col: Vec<Vec<Option<usize>>> = (0..nl)
+            .map(|layer| {
+                let mut next = 0;
+                (0..nh)
+                    .map(|head| {
+                        in_circuit(Writer::Head { layer, head }).then(|| {
+                            next += 1;
+                            next - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let kept = |l: usize| col[l].iter().any(Option::is_some) || in_circuit(Writer::Mlp { layer: l });
+        let (mut row, mut skipped, mut n_rows, mut gap_from) = (vec![None; nl], Vec::new(), 0, None);
+        for l in 0..nl {
+            if kept(l) {
+                if let Some(from) = gap_from.take() {
+                    skipped.push((n_rows, from, l - 1));
+                    n_rows += 1;
+                }
+                row[l] = Some(n_rows);
+                n_rows += 1;
+            } else if gap_from.is_none() {
+                gap_from = Some(l);
+            }
+        }
+        if let Some(from) = gap_from {
+            skipped.push((n_rows, from, nl - 1));
+            n_rows += 1;
+        }
+        let n_cols = col.iter().map(|c| c.iter().flatten().count()).max().unwrap_or(0).max(1);
+        Grid { row, n_rows, col, n_cols, skipped }
+    }
+}
 
 /// Dash pattern of a reader input: q and single-input readers solid, k dashed, v dotted.
 fn dash(qkv: Option<Qkv>) -> &'static str {
@@ -96,29 +195,34 @@ struct Layout {
     grid_x0: f64,
     grid_w: f64,
     top: f64,
-    n_layers: usize,
-    n_heads: usize,
+    grid: Grid,
     col_gap: f64,
     mlp_gap: f64,
 }
 
 impl Layout {
     fn head(&self, layer: usize, head: usize) -> NodeBox {
-        NodeBox { x: self.grid_x0 + head as f64 * (self.box_w + self.col_gap), y: self.row_y(layer) }
+        // a left-out head (compact) is never drawn and no edge of the circuit touches it
+        let col = self.grid.col[layer][head].unwrap_or(head);
+        NodeBox { x: self.grid_x0 + col as f64 * (self.box_w + self.col_gap), y: self.row_y(layer) }
     }
     fn mlp(&self, layer: usize) -> NodeBox {
-        let x = self.grid_x0 + self.n_heads as f64 * (self.box_w + self.col_gap) + self.mlp_gap;
+        let x = self.grid_x0 + self.grid.n_cols as f64 * (self.box_w + self.col_gap) + self.mlp_gap;
         NodeBox { x, y: self.row_y(layer) - self.pitch / 2.0 }
     }
-    /// Top of layer `layer`'s head row; row 0 (top) is logits, the last row is input.
+    /// Top of layer `layer`'s head row; the top row is logits, the bottom row input.
     fn row_y(&self, layer: usize) -> f64 {
-        self.top + (self.n_layers - layer) as f64 * self.pitch
+        self.row_top(self.grid.row[layer].unwrap_or(0))
+    }
+    /// Top of grid row `row` (0: the lowest layer's).
+    fn row_top(&self, row: usize) -> f64 {
+        self.top + (self.grid.n_rows - row) as f64 * self.pitch
     }
     fn centre_x(&self) -> f64 {
         self.grid_x0 + (self.grid_w - self.box_w) / 2.0
     }
     fn input(&self) -> NodeBox {
-        NodeBox { x: self.centre_x(), y: self.top + (self.n_layers + 1) as f64 * self.pitch }
+        NodeBox { x: self.centre_x(), y: self.top + (self.grid.n_rows + 1) as f64 * self.pitch }
     }
     fn logits(&self) -> NodeBox {
         NodeBox { x: self.centre_x(), y: self.top }
@@ -211,8 +315,8 @@ impl Layout {
     fn nearest_gap(&self, x: f64) -> f64 {
         let step = self.box_w + self.col_gap;
         let mut gaps: Vec<f64> =
-            (0..self.n_heads).map(|i| self.grid_x0 + i as f64 * step - self.col_gap / 2.0).collect();
-        let last_head_right = self.grid_x0 + self.n_heads as f64 * step - self.col_gap;
+            (0..self.grid.n_cols).map(|i| self.grid_x0 + i as f64 * step - self.col_gap / 2.0).collect();
+        let last_head_right = self.grid_x0 + self.grid.n_cols as f64 * step - self.col_gap;
         gaps.push((last_head_right + self.mlp(0).x) / 2.0);
         gaps.into_iter().min_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs())).unwrap_or(x)
     }
@@ -236,25 +340,34 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let label_w = text_width(&layer_label(n_layers.saturating_sub(1)), fs, false);
     let col_gap = (0.8 * fs).ceil();
     let mlp_gap = (1.6 * fs).ceil();
+    let grid = if opts.compact { Grid::compact(c) } else { Grid::full(n_layers, n_heads) };
+    let skip_label = |a: usize, b: usize| match a == b {
+        true => format!("… layer {a}"),
+        false => format!("… layers {a}–{b}"),
+    };
+    let label_w =
+        grid.skipped.iter().map(|&(_, a, b)| text_width(&skip_label(a, b), fs, false)).fold(label_w, f64::max);
     let grid_x0 = margin + label_w + fs;
-    let grid_w = n_heads as f64 * (box_w + col_gap) + mlp_gap + box_w;
+    let grid_w = grid.n_cols as f64 * (box_w + col_gap) + mlp_gap + box_w;
     let top = margin + title_fs + 0.6 * fs + sub_fs + 2.2 * fs;
-    let lay =
-        Layout { box_w, box_h, pitch: (3.5 * box_h).ceil(), grid_x0, grid_w, top, n_layers, n_heads, col_gap, mlp_gap };
+    let lay = Layout { box_w, box_h, pitch: (3.5 * box_h).ceil(), grid_x0, grid_w, top, grid, col_gap, mlp_gap };
+    let palette = Palette::of(opts);
+    // compact drawings leave out every node outside the circuit
+    let inactive = if opts.compact { InactiveNodes::Hidden } else { opts.inactive };
 
     // Legend entries: (kind of swatch, label).
     let max_abs = c.edges_in_graph().map(|(_, _, s)| s.abs()).filter(|s| s.is_finite()).fold(0.0f32, f32::max);
     let mut legend: Vec<(Swatch, String)> = vec![
-        (Swatch::Line(POSITIVE_COLOUR, 2.5, None), "positive score".into()),
-        (Swatch::Line(NEGATIVE_COLOUR, 2.5, None), "negative score".into()),
+        (Swatch::Line(palette.positive, 2.5, None), "positive score".into()),
+        (Swatch::Line(palette.negative, 2.5, None), "negative score".into()),
         (Swatch::Widths, format!("width ∝ |score| (max {})", sig3(max_abs as f64))),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::Q)), "query input (left port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::K)), "key input (middle port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::V)), "value input (right port)".into()),
-        (Swatch::Node(HEAD_FILL, NODE_STROKE), "attention head".into()),
-        (Swatch::Node(MLP_FILL, NODE_STROKE), "MLP".into()),
+        (Swatch::Node(palette.head, NODE_STROKE), "attention head".into()),
+        (Swatch::Node(palette.mlp, NODE_STROKE), "MLP".into()),
     ];
-    if opts.inactive == InactiveNodes::Faint {
+    if inactive == InactiveNodes::Faint {
         legend.push((Swatch::Node(FAINT_FILL, FAINT_STROKE), "not in circuit".into()));
     }
     let swatch_w = 3.0 * fs;
@@ -275,17 +388,22 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             n_layers,
             n_heads,
             if shape.parallel_residual { " (parallel attention/MLP)" } else { "" }
-        )
+        ) + if opts.compact { "; only the circuit's layers and nodes" } else { "" }
     });
     let header_w = text_width(title, title_fs, true).max(text_width(&subtitle, sub_fs, false));
     let width = (legend_x + legend_w + margin).max(2.0 * margin + header_w).ceil();
     let height = (lay.grid_bottom().max(top + legend_h) + margin).ceil();
+    // the drawing's own units stay; the page size is the asked width in points
+    let (page_w, page_h) = match opts.width_pt {
+        Some(w) => (format!("{}pt", f2(w)), format!("{}pt", f2(w * height / width))),
+        None => (f2(width), f2(height)),
+    };
 
     let mut out = String::new();
     let _ = writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\">",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{page_w}\" height=\"{page_h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\">",
         w = f2(width),
         h = f2(height)
     );
@@ -304,9 +422,13 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
 
     // Layer labels, on the head row's centre line.
     let _ = writeln!(out, "<g id=\"layer-labels\" fill=\"#777777\">");
-    for l in 0..n_layers {
+    for l in (0..n_layers).filter(|&l| lay.grid.row[l].is_some()) {
         let y = lay.row_y(l) + box_h / 2.0 + 0.35 * fs;
         let _ = writeln!(out, "{}", text(grid_x0 - fs, y, fs, "end", "", &layer_label(l)));
+    }
+    for &(row, a, b) in &lay.grid.skipped {
+        let y = lay.row_top(row) + box_h / 2.0 + 0.35 * fs;
+        let _ = writeln!(out, "{}", text(grid_x0 - fs, y, fs, "end", "font-style=\"italic\"", &skip_label(a, b)));
     }
     let _ = writeln!(out, "</g>");
 
@@ -315,12 +437,12 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let draw_node = |out: &mut String, node: usize| {
         let active = c.node_in_graph(node);
         let (b, fill, is_head) = if node == shape.logits_node() {
-            (lay.logits(), IO_FILL, false)
+            (lay.logits(), palette.io, false)
         } else {
             match shape.writer(node) {
-                w @ Writer::Input => (lay.writer_box(w), IO_FILL, false),
-                w @ Writer::Head { .. } => (lay.writer_box(w), HEAD_FILL, true),
-                w @ Writer::Mlp { .. } => (lay.writer_box(w), MLP_FILL, false),
+                w @ Writer::Input => (lay.writer_box(w), palette.io, false),
+                w @ Writer::Head { .. } => (lay.writer_box(w), palette.head, true),
+                w @ Writer::Mlp { .. } => (lay.writer_box(w), palette.mlp, false),
             }
         };
         let (fill, stroke, ink) =
@@ -355,7 +477,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             text(b.x + box_w / 2.0, b.y + box_h / 2.0 + 0.35 * fs, fs, "middle", &format!("fill=\"{ink}\""), &name)
         );
     };
-    if opts.inactive == InactiveNodes::Faint {
+    if inactive == InactiveNodes::Faint {
         let _ = writeln!(out, "<g id=\"inactive-nodes\">");
         (0..shape.n_nodes()).filter(|&n| !c.node_in_graph(n)).for_each(|n| draw_node(&mut out, n));
         let _ = writeln!(out, "</g>");
@@ -372,7 +494,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
         let reader = shape.reader(r);
         let (port, qkv) = lay.port(reader);
         let d = lay.edge_path(lay.writer_box(shape.writer(w)), lay.reader_box(reader), port, fs);
-        let colour = if s < 0.0 { NEGATIVE_COLOUR } else { POSITIVE_COLOUR };
+        let colour = if s < 0.0 { palette.negative } else { palette.positive };
         let _ = writeln!(
             out,
             "<path d=\"{d}\" stroke=\"{colour}\" stroke-width=\"{}\" stroke-opacity=\"{}\"{}><title>{}</title></path>",
@@ -463,8 +585,9 @@ enum Swatch {
 }
 
 /// Writes [`circuit_svg`] atomically.
+/// Writes the drawing as the path's extension asks: .svg, .pdf or .png.
 pub fn write_circuit_svg(path: &Path, c: &Circuit, opts: &CircuitSvgOptions) -> Result<()> {
-    write_atomic(path, circuit_svg(c, opts).as_bytes())
+    super::write_picture(path, &circuit_svg(c, opts))
 }
 
 #[cfg(test)]

@@ -5,8 +5,11 @@ pub mod attention;
 pub mod circuit_svg;
 pub mod cud_plots;
 pub mod cure_svg;
+pub mod export;
 pub mod plot_svg;
 pub mod svg;
+pub mod view;
 
 pub use circuit_svg::{circuit_svg, write_circuit_svg, CircuitSvgOptions, InactiveNodes};
+pub use export::{write_picture, PictureFormat};
 pub use plot_svg::{BarChart, LinePlot, Scale, Series};

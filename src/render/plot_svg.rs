@@ -13,7 +13,6 @@ use std::path::Path;
 
 use super::svg::{escape, f2, sig3, text, text_width, FONT_FAMILY};
 use crate::error::Result;
-use crate::fsutil::write_atomic;
 
 /// Okabe–Ito colours, in order of use.
 pub const PALETTE: [&str; 7] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
@@ -182,8 +181,9 @@ impl LinePlot {
         out
     }
 
+    /// Writes the picture as the path's extension asks: .svg, .pdf or .png.
     pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_svg().as_bytes())
+        super::write_picture(path, &self.to_svg())
     }
 }
 
@@ -264,8 +264,9 @@ impl BarChart {
         out
     }
 
+    /// Writes the picture as the path's extension asks: .svg, .pdf or .png.
     pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_svg().as_bytes())
+        super::write_picture(path, &self.to_svg())
     }
 }
 
