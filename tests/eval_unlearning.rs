@@ -235,6 +235,18 @@ fn eval_unlearning_writes_questions_summary_and_pictures() {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         circuitscope::render::svg::check_well_formed(&text).unwrap_or_else(|e| panic!("{svg}: {e}"));
     }
+
+    // the same pictures as PDF
+    let pdf_out = dir.join("eval-pdf");
+    let mut args = eval_args(&root().join("models/world-gpt2"), &pdf_out);
+    let i = args.iter().position(|x| x == "--limit").unwrap();
+    args[i + 1] = "3".into();
+    args.extend(["--pictures".into(), "pdf".into()]);
+    let o = cli_eval(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for pdf in ["truth_ratio.pdf", "metrics.pdf"] {
+        assert!(std::fs::read(pdf_out.join(pdf)).unwrap().starts_with(b"%PDF-"), "{pdf}");
+    }
 }
 
 /// Bad input: one clear error each, a non-zero exit, and no output folder.
@@ -295,6 +307,7 @@ fn eval_unlearning_refuses_bad_input_and_writes_nothing() {
         (with("--retain-model", vocab.to_str().unwrap()), vec!["other-vocab", "vocabulary"]),
         (with("--prompt-format", "Q: nothing"), vec!["{question}"]),
         (with("--retain", &world("retain90.jsonl")), vec!["retain90.jsonl", "perturbed_answer"]),
+        (with("--pictures", "gif"), vec!["--pictures", "gif", "svg, pdf or png"]),
     ];
     for (args, words) in cases {
         let o = cli_eval(&args);

@@ -126,3 +126,38 @@ impl DrawingArgs {
         })
     }
 }
+
+/// The format of the pictures a command writes into its output folder.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PictureArgs {
+    /// the pictures' format: svg, pdf (text stays text, fonts embedded) or png
+    #[arg(long, default_value = "svg", value_name = "FORMAT")]
+    pub pictures: String,
+}
+
+impl PictureArgs {
+    pub fn format(&self) -> anyhow::Result<circuitscope::render::PictureFormat> {
+        circuitscope::render::PictureFormat::from_name(&self.pictures).map_err(|e| anyhow::anyhow!("--pictures: {e}"))
+    }
+
+    /// The files with every SVG picture among them (a name ending in `.svg`) in this format,
+    /// renamed to its extension.
+    pub fn convert(
+        &self,
+        files: Vec<(std::path::PathBuf, Vec<u8>)>,
+    ) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+        let format = self.format()?;
+        files
+            .into_iter()
+            .map(|(path, bytes)| {
+                if path.extension().is_none_or(|e| e != "svg") {
+                    return Ok((path, bytes));
+                }
+                let renamed = path.with_extension(format.extension());
+                let svg = String::from_utf8(bytes)?;
+                let converted = circuitscope::render::export::picture_bytes(&svg, format, &renamed)?;
+                Ok((renamed, converted))
+            })
+            .collect()
+    }
+}

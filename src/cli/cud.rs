@@ -44,6 +44,8 @@ pub struct MergeArgs {
     /// the merged CSV (its .meta.json and pictures beside it)
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub pictures: super::args::PictureArgs,
 }
 
 #[derive(clap::Args)]
@@ -89,9 +91,11 @@ pub struct CudArgs {
     #[command(flatten)]
     pub prompt: super::args::PromptArgs,
     /// the CSV to write (its settings go to <stem>.meta.json beside it, its pictures to
-    /// <stem>.svg, <stem>-layers.svg and <stem>-anchor-{easy,hard}.svg)
+    /// <stem>.svg, <stem>-layers.svg and <stem>-anchor-{easy,hard}.svg, or .pdf/.png by --pictures)
     #[arg(long, required = true)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub pictures: super::args::PictureArgs,
 }
 
 /// The CSV's columns before the per-set ones.
@@ -188,6 +192,7 @@ fn circuit_hash(c: &Circuit) -> String {
 }
 
 fn score(a: &CudArgs) -> Result<()> {
+    a.pictures.format()?;
     let (model_path, forget_path, anchors, out) = (
         a.model.as_ref().expect("required"),
         a.forget.as_ref().expect("required"),
@@ -315,7 +320,7 @@ fn score(a: &CudArgs) -> Result<()> {
     }
     let anchor_profiles = [easy.edges_per_layer(), hard.edges_per_layer()];
     files.extend(pictures(out, &cuds, &profiles, Some(&anchor_profiles)));
-    write_all(&files)?;
+    write_all(&a.pictures.convert(files)?)?;
     let mean = cuds.iter().sum::<f64>() / cuds.len().max(1) as f64;
     println!(
         "CUD of samples {first}..{end} of {total} (mean {mean:.3}) against {} anchor set(s) in {seconds:.1} s \
@@ -384,6 +389,7 @@ fn write_all(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
 }
 
 fn merge(m: &MergeArgs) -> Result<()> {
+    m.pictures.format()?;
     check_output(&m.out, "--out")?;
     let mut header: Option<String> = None;
     let mut reference: Option<(PathBuf, Value)> = None;
@@ -456,7 +462,7 @@ fn merge(m: &MergeArgs) -> Result<()> {
         (sibling(&m.out, ".meta.json"), (serde_json::to_string_pretty(&merged)? + "\n").into_bytes()),
     ];
     files.extend(pictures(&m.out, &cuds, &profiles, None));
-    write_all(&files)?;
+    write_all(&m.pictures.convert(files)?)?;
     println!("merged {} parts, {total} samples, into {}", m.parts.len(), m.out.display());
     Ok(())
 }

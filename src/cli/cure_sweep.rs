@@ -51,6 +51,8 @@ pub struct CureSweepArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub pictures: super::args::PictureArgs,
 }
 
 #[derive(Serialize)]
@@ -70,6 +72,7 @@ struct RunRecord {
 }
 
 pub fn run(a: &CureSweepArgs) -> Result<()> {
+    a.pictures.format()?;
     let strengths: Vec<f64> = a
         .strengths
         .split(',')
@@ -244,9 +247,12 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
         "before": { "forget_probability": p0, "forget_exact": fx0, "retain_exact": rx0, "world_exact": wx0, "model_utility": mu0 },
         "partition_counts": counts, "runs": runs, "matched_at": a.at, "matched": matched,
     });
+    let pictures = a.pictures.convert(vec![(a.out.join("tradeoff.svg"), plot.to_svg().into_bytes())])?;
     std::fs::create_dir_all(&a.out)?;
     write_atomic(&a.out.join("sweep.json"), (serde_json::to_string_pretty(&record)? + "\n").as_bytes())?;
-    write_atomic(&a.out.join("tradeoff.svg"), plot.to_svg().as_bytes())?;
+    for (path, bytes) in &pictures {
+        write_atomic(path, bytes)?;
+    }
     write_atomic(&a.out.join("partition.json"), (serde_json::to_string_pretty(&part)? + "\n").as_bytes())?;
     println!("wrote {}", a.out.display());
     Ok(())

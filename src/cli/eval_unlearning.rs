@@ -46,6 +46,8 @@ pub struct EvalUnlearningArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub pictures: super::args::PictureArgs,
+    #[command(flatten)]
     pub prompt: super::args::PromptArgs,
     /// greedy answers stop here or at the end token
     #[arg(long, default_value_t = 200)]
@@ -161,6 +163,7 @@ fn check_same_vocabulary(model: &Model, retain: &Model, path: &Path) -> Result<(
 }
 
 pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
+    a.pictures.format()?;
     if a.limit == Some(0) || a.batch == 0 {
         bail!("--limit and --batch must be at least 1");
     }
@@ -231,11 +234,16 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
     let (f, rm_forget) = (&scores.forget, scores.retain_model_forget.as_deref());
     let tr_plot = truth_ratio_plot(f, rm_forget);
     let bars = headline_chart(&summary);
+    let pictures = a.pictures.convert(vec![
+        (a.out.join("truth_ratio.svg"), tr_plot.into_bytes()),
+        (a.out.join("metrics.svg"), bars.into_bytes()),
+    ])?;
     // every number is computed before the first file is written
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     circuitscope::fsutil::write_atomic(&a.out.join("questions.jsonl"), lines.as_bytes())?;
-    circuitscope::fsutil::write_atomic(&a.out.join("truth_ratio.svg"), tr_plot.as_bytes())?;
-    circuitscope::fsutil::write_atomic(&a.out.join("metrics.svg"), bars.as_bytes())?;
+    for (path, bytes) in &pictures {
+        circuitscope::fsutil::write_atomic(path, bytes)?;
+    }
     circuitscope::fsutil::write_atomic(
         &a.out.join("summary.json"),
         (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),

@@ -60,6 +60,8 @@ pub struct ValidateCudArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub pictures: super::args::PictureArgs,
     /// the unlearning methods, each at its documented settings
     #[arg(long, default_value = "grad-diff,npo,simnpo,rmu")]
     pub methods: String,
@@ -141,6 +143,7 @@ pub(super) fn p_of(nll: &[f64]) -> Vec<f64> {
 }
 
 pub fn run(a: &ValidateCudArgs) -> Result<()> {
+    a.pictures.format()?;
     let start = std::time::Instant::now();
     let model_path = a.model.clone().unwrap_or_else(|| super::demo::bundled("models/world-gpt2"));
     let data = a.data.clone().unwrap_or_else(|| super::demo::bundled("circuits/world"));
@@ -399,16 +402,17 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         let title = format!("{kind} anchor circuit: {n} samples of half A, {} edges", c.n_edges_in_graph());
         circuit_svg(c, &CircuitSvgOptions { title, ..Default::default() }).into_bytes()
     };
-    let files: Vec<(&str, Vec<u8>)> = vec![
-        ("validation.json", (serde_json::to_string_pretty(&report)? + "\n").into_bytes()),
-        ("table.md", table.into_bytes()),
-        ("samples.csv", samples_csv.into_bytes()),
-        ("cud-vs-difficulty.svg", scatter.to_svg().into_bytes()),
-        ("layers.svg", layers.to_svg().into_bytes()),
-        ("distribution.svg", dist.to_svg().into_bytes()),
-        ("anchor-easy.svg", drawing(&easy, "easy", easy_a.len())),
-        ("anchor-hard.svg", drawing(&hard, "hard", hard_a.len())),
+    let files: Vec<(PathBuf, Vec<u8>)> = vec![
+        ("validation.json".into(), (serde_json::to_string_pretty(&report)? + "\n").into_bytes()),
+        ("table.md".into(), table.into_bytes()),
+        ("samples.csv".into(), samples_csv.into_bytes()),
+        ("cud-vs-difficulty.svg".into(), scatter.to_svg().into_bytes()),
+        ("layers.svg".into(), layers.to_svg().into_bytes()),
+        ("distribution.svg".into(), dist.to_svg().into_bytes()),
+        ("anchor-easy.svg".into(), drawing(&easy, "easy", easy_a.len())),
+        ("anchor-hard.svg".into(), drawing(&hard, "hard", hard_a.len())),
     ];
+    let files = a.pictures.convert(files)?;
     circuitscope::fsutil::write_dir_atomic(&a.out, |dir| {
         for (name, bytes) in &files {
             let p = dir.join(name);

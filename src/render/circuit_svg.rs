@@ -151,13 +151,13 @@ impl Grid {
             .collect();
         let kept = |l: usize| col[l].iter().any(Option::is_some) || in_circuit(Writer::Mlp { layer: l });
         let (mut row, mut skipped, mut n_rows, mut gap_from) = (vec![None; nl], Vec::new(), 0, None);
-        for l in 0..nl {
+        for (l, r) in row.iter_mut().enumerate() {
             if kept(l) {
                 if let Some(from) = gap_from.take() {
                     skipped.push((n_rows, from, l - 1));
                     n_rows += 1;
                 }
-                row[l] = Some(n_rows);
+                *r = Some(n_rows);
                 n_rows += 1;
             } else if gap_from.is_none() {
                 gap_from = Some(l);

@@ -24,11 +24,26 @@ pub const PNG_SCALE: f32 = 2.0;
 impl PictureFormat {
     /// The format a path's extension asks for; an error naming the path otherwise.
     pub fn of(path: &Path) -> Result<Self> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("svg") => Ok(PictureFormat::Svg),
-            Some("pdf") => Ok(PictureFormat::Pdf),
-            Some("png") => Ok(PictureFormat::Png),
-            _ => Err(Error::input(format!("{}: a picture is written as .svg, .pdf or .png", path.display()))),
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        Self::from_name(ext)
+            .map_err(|_| Error::input(format!("{}: a picture is written as .svg, .pdf or .png", path.display())))
+    }
+
+    /// `svg`, `pdf` or `png` (any case).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "svg" => Ok(PictureFormat::Svg),
+            "pdf" => Ok(PictureFormat::Pdf),
+            "png" => Ok(PictureFormat::Png),
+            _ => Err(Error::input(format!("picture format `{name}`: give svg, pdf or png"))),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            PictureFormat::Svg => "svg",
+            PictureFormat::Pdf => "pdf",
+            PictureFormat::Png => "png",
         }
     }
 }

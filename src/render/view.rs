@@ -1,5 +1,5 @@
 //! A circuit to explore in a browser: one self-contained HTML file (no server, no network) with
-//! the drawing of [`super::circuit_svg`] and a little script over it. Hovering an edge or a node
+//! the drawing of [`circuit_svg()`](super::circuit_svg()) and a little script over it. Hovering an edge or a node
 //! shows its name and score; clicking a node highlights the edges into and out of it (clicking
 //! it again, or the background, clears that); a top-n slider and a |score| threshold filter the
 //! drawn edges, strongest first.
