@@ -407,10 +407,6 @@ class Circuit:
     def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False) -> None:
         """Writes ``.json`` or ``.dot``, draws ``.svg``, ``.pdf`` or ``.png`` (see :meth:`to_svg`), or
         writes the ``.html`` page of :meth:`to_html`, chosen by the extension."""
-        if os.fspath(path).endswith(".html"):
-            with open(os.fspath(path), "w", encoding="utf-8") as f:
-                f.write(self.to_html(title, compact))
-            return
         self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale)
 
     def _repr_svg_(self) -> Optional[str]:
@@ -609,25 +605,11 @@ def anchors(
     limit: Optional[int] = None,
 ) -> dict:
     """CUD's anchors: each method unlearns the whole forget set from the checkpoint; per method
-    the ``k`` samples it forgets best (easy) and least (hard); the consensus keeps samples in at
-    least half the methods' sets. Returns ``{"runs", "easy", "hard"}``."""
-    runs = []
-    with open(os.fspath(forget), encoding="utf-8") as f:
-        n = sum(1 for line in f if line.strip())
-    n = n if limit is None else min(n, limit)
-    k = max(1, n // 4) if k is None else k
-    for m in methods:
-        runs.append(json.loads(_native.anchor_run(model._m, os.fspath(forget), _path(retain), m, k, limit)))
-
-    def consensus(key):
-        need = (len(runs) + 1) // 2
-        counts: Dict[int, int] = {}
-        for r in runs:
-            for i in r[key]:
-                counts[i] = counts.get(i, 0) + 1
-        return sorted(i for i, c in counts.items() if c >= need)
-
-    return {"runs": runs, "easy": consensus("easy"), "hard": consensus("hard")}
+    the ``k`` samples it forgets best (easy) and least (hard; default a quarter of the set); the
+    consensus keeps samples in at least half the methods' sets. Returns ``{"runs", "easy", "hard"}``."""
+    runs = [json.loads(_native.anchor_run(model._m, os.fspath(forget), _path(retain), m, k, limit)) for m in methods]
+    consensus = {key: _native.anchor_consensus([r[key] for r in runs]) for key in ("easy", "hard")}
+    return {"runs": runs, **consensus}
 
 
 def cud(

@@ -8,11 +8,11 @@ use circuitscope::analyses::concepts::{self, ConceptTokens, FindOptions, Validat
 use circuitscope::analyses::cud::{anchor_circuit, distances, sample_circuits, CudSettings};
 use circuitscope::analyses::cure::{module_scores, partition, CureSettings, Partition};
 use circuitscope::attribution::{Example, Method as Attribution};
-use circuitscope::data::{read_jsonl, ExampleFile, PerturbedQa, QaPair};
+use circuitscope::data::{ExampleFile, PerturbedQa, QaPair};
 use circuitscope::progress::NoProgress;
 use circuitscope::unlearn::anchors::run_method;
 use circuitscope::unlearn::answers::token_stats;
-use circuitscope::unlearn::evaluate::{score_questions, ScoreOptions, TofuScores};
+use circuitscope::unlearn::evaluate::{read_question_set, score_questions, ScoreOptions, TofuScores};
 use circuitscope::unlearn::{needle_config, Method, UnlearnConfig, Unlearner};
 use pyo3::prelude::*;
 use std::path::Path;
@@ -138,22 +138,6 @@ pub fn answer_scores(
     to_json(&rows)
 }
 
-/// A TOFU file whose every question has wrong answers (the truth ratio needs them).
-fn tofu_set(path: &str, limit: Option<usize>) -> PyResult<Vec<PerturbedQa>> {
-    let mut rows: Vec<PerturbedQa> = read_jsonl(Path::new(path)).py()?;
-    if rows.is_empty() {
-        return Err(err(anyhow::anyhow!("{path}: the file holds no questions")));
-    }
-    if let Some(i) = rows.iter().position(|r| r.perturbed_answer.is_empty()) {
-        return Err(err(anyhow::anyhow!(
-            "{path}: record {} has no `perturbed_answer`; TOFU's *_perturbed.jsonl files have them",
-            i + 1
-        )));
-    }
-    rows.truncate(limit.unwrap_or(usize::MAX));
-    Ok(rows)
-}
-
 /// TOFU's evaluation of `model` (ALGORITHMS.md §9): JSON with the summary (forget quality against
 /// `retain_model`, model utility, each set's aggregates, MIA AUCs, privleak) and every
 /// question's scores.
@@ -173,19 +157,14 @@ pub fn evaluate_unlearning(
     max_new_tokens: usize,
     batch: usize,
 ) -> PyResult<String> {
+    let set = |p: &str, need_options: bool| read_question_set(Path::new(p), limit, need_options).py();
     let sets = (
-        tofu_set(forget, limit)?,
-        tofu_set(retain, limit)?,
-        real_authors.map(|p| tofu_set(p, limit)).transpose()?,
-        world_facts.map(|p| tofu_set(p, limit)).transpose()?,
+        set(forget, true)?,
+        set(retain, true)?,
+        real_authors.map(|p| set(p, true)).transpose()?,
+        world_facts.map(|p| set(p, true)).transpose()?,
     );
-    let holdout = holdout
-        .map(|p| -> PyResult<_> {
-            let mut rows: Vec<PerturbedQa> = read_jsonl(Path::new(p)).py()?;
-            rows.truncate(limit.unwrap_or(usize::MAX));
-            Ok(rows)
-        })
-        .transpose()?;
+    let holdout = holdout.map(|p| set(p, false)).transpose()?;
     let (tok, format) = (model.tokenizer()?, model.format()?);
     let opts = ScoreOptions { batch: batch.max(1), max_new_tokens, generate: true };
     let forced = ScoreOptions { generate: false, ..opts.clone() };
@@ -214,7 +193,8 @@ pub fn evaluate_unlearning(
 }
 
 /// One unlearning method run on the whole forget set from `model`'s weights, and the k samples it
-/// forgets best (easy) and least (hard): CUD's anchors (ALGORITHMS.md §5), as JSON.
+/// forgets best (easy) and least (hard; k: a quarter of the set unless given): CUD's anchors
+/// (ALGORITHMS.md §5), as JSON.
 #[pyfunction]
 #[pyo3(signature = (model, forget, retain, method, k, limit))]
 pub fn anchor_run(
@@ -223,7 +203,7 @@ pub fn anchor_run(
     forget: &str,
     retain: Option<&str>,
     method: &str,
-    k: usize,
+    k: Option<usize>,
     limit: Option<usize>,
 ) -> PyResult<String> {
     if model.modified() {
@@ -236,11 +216,22 @@ pub fn anchor_run(
         (None, true) => return Err(err(anyhow::anyhow!("method {method} keeps a retain set: give retain=…"))),
         _ => Vec::new(),
     };
+    let k = k.unwrap_or((forget_ex.len() / 4).max(1));
+    if k == 0 || k > forget_ex.len() {
+        return Err(err(anyhow::anyhow!("k {k}: give 1 to {}, the forget set's samples", forget_ex.len())));
+    }
     let dec = model.decoder();
     cfg.fit_rmu(dec, &forget_ex, None, None).py()?;
     let path = model.base.path.clone();
     let run = py.detach(|| run_method(&path, dec, method, &forget_ex, &retain_ex, &cfg, k, &NoProgress)).py()?;
     to_json(&run)
+}
+
+/// The samples in at least half of `sets` (each method's easy or hard samples), in index order.
+#[pyfunction]
+pub fn anchor_consensus(sets: Vec<Vec<usize>>) -> Vec<usize> {
+    let sets: Vec<&[usize]> = sets.iter().map(Vec::as_slice).collect();
+    circuitscope::unlearn::anchors::consensus(&sets)
 }
 
 fn cud_settings(edges: usize, method: &str, steps: usize, batch: usize) -> PyResult<CudSettings> {

@@ -66,11 +66,9 @@ fn check_graph(model: &PyModel, c: &Circuit) -> PyResult<()> {
     let want = circuitscope::graph::GraphShape::of(&model.decoder().cfg);
     if c.shape() != want {
         return Err(err(anyhow::anyhow!(
-            "the circuit is for a graph of {} layers × {} heads, the model has {} × {}",
-            c.shape().n_layers,
-            c.shape().n_heads,
-            want.n_layers,
-            want.n_heads
+            "the circuit is for a graph of {}, but the model has {}",
+            c.shape().describe(),
+            want.describe()
         )));
     }
     Ok(())
@@ -235,19 +233,22 @@ impl PyCircuit {
         self.inner.to_json_string()
     }
 
-    /// Writes the circuit as `.json` or `.dot`, or draws it as `.svg`, `.pdf` or `.png`, chosen by
-    /// the extension (atomically).
+    /// Writes the circuit as `.json`, `.dot` or the `.html` page, or draws it as `.svg`, `.pdf` or
+    /// `.png`, chosen by the extension (atomically).
     #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false))]
     fn save(&self, path: &str, title: &str, compact: bool, width: Option<f64>, greyscale: bool) -> PyResult<()> {
         let p = Path::new(path);
         let text = match p.extension().and_then(|e| e.to_str()) {
             Some("json") => self.to_json(),
             Some("dot") => self.inner.to_dot(title),
+            Some("html") => self.to_html(title, compact),
             Some("svg" | "pdf" | "png") => {
                 return write_picture(p, &self.svg(title, (compact, width, greyscale))?).py()
             }
             _ => {
-                return Err(err(anyhow::anyhow!("{path}: give a file name ending in .json, .dot, .svg, .pdf or .png")))
+                return Err(err(anyhow::anyhow!(
+                    "{path}: give a file name ending in .json, .dot, .html, .svg, .pdf or .png"
+                )))
             }
         };
         circuitscope::fsutil::write_atomic(p, text.as_bytes()).py()

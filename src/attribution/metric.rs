@@ -138,7 +138,7 @@ fn row_logits(logits: &Tensor, batch: &Batch) -> Result<Tensor> {
 }
 
 /// Log-softmax over the last axis; the max only stabilises the exponent, so it is detached.
-fn log_softmax(x: &Tensor) -> Result<Tensor> {
+pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
     Ok(shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(D::Minus1)?.log()?)?)
 }

@@ -162,20 +162,12 @@ pub fn read_scores(path: &Path) -> Result<Circuit> {
 pub fn check_circuit_matches(circuit: &Circuit, circuit_path: &Path, cfg: &ModelConfig, model: &Path) -> Result<()> {
     let (got, want) = (circuit.shape(), GraphShape::of(cfg));
     if got != want {
-        let describe = |s: GraphShape| {
-            format!(
-                "{} layers × {} heads{}",
-                s.n_layers,
-                s.n_heads,
-                if s.parallel_residual { ", parallel residual" } else { "" }
-            )
-        };
         bail!(
             "{}: the circuit is for a graph of {}, but the model {} has {}",
             circuit_path.display(),
-            describe(got),
+            got.describe(),
             model.display(),
-            describe(want)
+            want.describe()
         );
     }
     Ok(())

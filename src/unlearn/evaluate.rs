@@ -14,6 +14,7 @@ use crate::model::inspect::{greedy_batch, GREEDY_ROWS};
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
 use serde::Serialize;
+use std::path::Path;
 
 /// How questions are scored.
 #[derive(Clone, Debug)]
@@ -310,6 +311,27 @@ pub fn forget_quality(model: &[QuestionScores], retain_model: &[QuestionScores])
     };
     let (d, p) = ks_2samp(&trs(model)?, &trs(retain_model)?)?;
     Ok((p, d))
+}
+
+/// A TOFU question file's records (the first `limit`); an error naming the file when it holds
+/// none, or, with `need_options`, when a record has no wrong answers (the truth ratio needs them).
+pub fn read_question_set(path: &Path, limit: Option<usize>, need_options: bool) -> Result<Vec<PerturbedQa>> {
+    let mut rows: Vec<PerturbedQa> = crate::data::read_jsonl(path)?;
+    if rows.is_empty() {
+        return Err(Error::format(path, "the file holds no questions"));
+    }
+    rows.truncate(limit.unwrap_or(usize::MAX));
+    if let Some(i) = rows.iter().position(|r| need_options && r.perturbed_answer.is_empty()) {
+        return Err(Error::format(
+            path,
+            format!(
+                "record {} has no `perturbed_answer`; the truth ratio needs wrong answers (TOFU's *_perturbed.jsonl \
+                 files have them)",
+                i + 1
+            ),
+        ));
+    }
+    Ok(rows)
 }
 
 /// Every set's per-question scores of one evaluation: the model's, and the retain model's on the
