@@ -339,7 +339,7 @@ fn write_smollm2_ioi_circuit() {
         format!("SmolLM2-135M-Instruct IOI: greedy EAP-IG circuits ({n_faith} items)"),
         vec![Series::new("EAP-IG inputs (m = 5), greedy", points.clone())],
     );
-    let plot_svg = plot.to_svg();
+    let plot_svg = plot.to_svg().unwrap();
     check_well_formed(&plot_svg).unwrap();
     write_atomic(&dir.join("faithfulness.svg"), plot_svg.as_bytes()).unwrap();
 

@@ -379,7 +379,7 @@ pub fn faithfulness_curve(
     let dec = model.decoder();
     let s = scores.inner.scores();
     let sweep = py.detach(|| faithfulness_sweep(dec, &d.examples, s, selection, &points, &cfg, &NoProgress)).py()?;
-    let svg = LinePlot::faithfulness(title, vec![Series::new(selection.name(), sweep.curve())]).to_svg();
+    let svg = LinePlot::faithfulness(title, vec![Series::new(selection.name(), sweep.curve())]).to_svg().py()?;
     Ok((to_json(&sweep.to_json(target))?, svg))
 }
 
@@ -407,7 +407,8 @@ pub fn compare(
         format!("rank in {label_b} (fraction)"),
         series,
     )
-    .to_svg();
+    .to_svg()
+    .py()?;
     Ok((to_json(&g)?, svg))
 }
 
@@ -426,13 +427,13 @@ pub fn line_plot_svg(
     y_label: &str,
     series: Vec<(String, Vec<(f64, f64)>)>,
     scatter: bool,
-) -> String {
+) -> PyResult<String> {
     let series: Vec<Series> = series.into_iter().map(|(n, p)| Series::new(n, p)).collect();
     if scatter {
-        LinePlot::scatter(title, x_label, y_label, series).to_svg()
+        LinePlot::scatter(title, x_label, y_label, series).to_svg().py()
     } else {
         let mut p = LinePlot::new(title, x_label, y_label);
         p.series = series;
-        p.to_svg()
+        p.to_svg().py()
     }
 }

@@ -16,7 +16,7 @@ use circuitscope::analyses::concepts::{
 use circuitscope::fsutil::write_atomic;
 use circuitscope::hooks::HookSet;
 use circuitscope::model::inspect::{greedy_batch, GREEDY_ROWS};
-use circuitscope::render::plot_svg::BarChart;
+use circuitscope::render::charts::BarChart;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -319,7 +319,7 @@ fn score(a: &CudArgs) -> Result<()> {
         files.push((sibling(out, &format!("-anchor-{kind}.svg")), circuit_svg(c, &opts).into_bytes()));
     }
     let anchor_profiles = [easy.edges_per_layer(), hard.edges_per_layer()];
-    files.extend(pictures(out, &cuds, &profiles, Some(&anchor_profiles)));
+    files.extend(pictures(out, &cuds, &profiles, Some(&anchor_profiles))?);
     write_all(&a.pictures.convert(files)?)?;
     let mean = cuds.iter().sum::<f64>() / cuds.len().max(1) as f64;
     println!(
@@ -353,7 +353,7 @@ fn pictures(
     cuds: &[f64],
     profiles: &[Vec<usize>],
     anchors: Option<&[Vec<usize>; 2]>,
-) -> Vec<(PathBuf, Vec<u8>)> {
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let dist = distribution(&format!("CUD of {} forget samples (1 = like the hard anchors)", cuds.len()), cuds, "CUD");
     let mut order: Vec<usize> = (0..cuds.len()).collect();
     order.sort_by(|&a, &b| cuds[a].total_cmp(&cuds[b]).then(a.cmp(&b)));
@@ -368,10 +368,10 @@ fn pictures(
         groups.push(("hard anchor".into(), vec![h.clone()]));
     }
     let layers = layer_profile("Where the circuits' edges start: per writer layer", &groups);
-    vec![
-        (sibling(out, ".svg"), dist.to_svg().into_bytes()),
-        (sibling(out, "-layers.svg"), layers.to_svg().into_bytes()),
-    ]
+    Ok(vec![
+        (sibling(out, ".svg"), dist.to_svg()?.into_bytes()),
+        (sibling(out, "-layers.svg"), layers.to_svg()?.into_bytes()),
+    ])
 }
 
 /// Writes each file atomically; on an error the files already written are removed again, so
@@ -461,7 +461,7 @@ fn merge(m: &MergeArgs) -> Result<()> {
         (m.out.clone(), csv.into_bytes()),
         (sibling(&m.out, ".meta.json"), (serde_json::to_string_pretty(&merged)? + "\n").into_bytes()),
     ];
-    files.extend(pictures(&m.out, &cuds, &profiles, None));
+    files.extend(pictures(&m.out, &cuds, &profiles, None)?);
     write_all(&m.pictures.convert(files)?)?;
     println!("merged {} parts, {total} samples, into {}", m.parts.len(), m.out.display());
     Ok(())

@@ -247,7 +247,7 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
         "before": { "forget_probability": p0, "forget_exact": fx0, "retain_exact": rx0, "world_exact": wx0, "model_utility": mu0 },
         "partition_counts": counts, "runs": runs, "matched_at": a.at, "matched": matched,
     });
-    let pictures = a.pictures.convert(vec![(a.out.join("tradeoff.svg"), plot.to_svg().into_bytes())])?;
+    let pictures = a.pictures.convert(vec![(a.out.join("tradeoff.svg"), plot.to_svg()?.into_bytes())])?;
     std::fs::create_dir_all(&a.out)?;
     write_atomic(&a.out.join("sweep.json"), (serde_json::to_string_pretty(&record)? + "\n").as_bytes())?;
     for (path, bytes) in &pictures {

@@ -165,7 +165,7 @@ fn heads(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()> {
         ("induction".into(), scores.induction.iter().flatten().map(|&x| x as f64).collect()),
         ("previous token".into(), scores.previous_token.iter().flatten().map(|&x| x as f64).collect()),
     ];
-    r.files.push(("heads.svg".into(), chart.to_svg().into_bytes()));
+    r.files.push(("heads.svg".into(), chart.to_svg()?.into_bytes()));
     let example = &prompts[0];
     let labels: Vec<String> = example.iter().map(|&id| tok.token_text(id)).collect();
     let mut body = String::from(
@@ -316,7 +316,7 @@ fn circuits(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()>
         curves.push(Series::new(name, sweep.curve()));
     }
     let plot = LinePlot::faithfulness("Faithfulness of top-n EAP-IG circuits, bundled model", curves);
-    r.files.push(("faithfulness.svg".into(), plot.to_svg().into_bytes()));
+    r.files.push(("faithfulness.svg".into(), plot.to_svg()?.into_bytes()));
     let _ = write!(body, "\n![faithfulness curves](faithfulness.svg)\n\n{pictures}");
     r.sections.push(Section { title: "Circuits of the bundled tasks".into(), body });
     let plot = LinePlot::scatter(
@@ -325,7 +325,7 @@ fn circuits(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()>
         "rank by exact patching (fraction)",
         rank_series,
     );
-    r.files.push(("eap-ig-vs-exact.svg".into(), plot.to_svg().into_bytes()));
+    r.files.push(("eap-ig-vs-exact.svg".into(), plot.to_svg()?.into_bytes()));
     let _ = write!(checks, "\n![EAP-IG against exact patching](eap-ig-vs-exact.svg)\n");
     r.sections.push(Section { title: "EAP-IG against exact patching".into(), body: checks });
 
@@ -402,10 +402,10 @@ fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
         "answer probability after NPO",
         vec![Series::new("half B", cud.iter().copied().zip(after.iter().copied()).collect())],
     );
-    r.files.push(("cud-vs-npo.svg".into(), scatter.to_svg().into_bytes()));
+    r.files.push(("cud-vs-npo.svg".into(), scatter.to_svg()?.into_bytes()));
     let dist =
         circuitscope::render::cud_plots::distribution(&format!("CUD of {} held-out samples", cud.len()), &cud, "CUD");
-    r.files.push(("cud-distribution.svg".into(), dist.to_svg().into_bytes()));
+    r.files.push(("cud-distribution.svg".into(), dist.to_svg()?.into_bytes()));
     for (kind, c, n) in [("easy", &e, easy.len()), ("hard", &h, hard.len())] {
         let title = format!("{kind} anchor circuit ({n} samples, {} edges)", c.n_edges_in_graph());
         r.files.push((
@@ -651,7 +651,7 @@ fn necessity(
     chart.categories = (0..nl).flat_map(|l| (0..nh).map(move |h| format!("L{l}H{h}"))).collect();
     chart.series =
         vec![("2-way (answer above distractor)".into(), two_way), ("top-1 over the vocabulary".into(), top1)];
-    files.push(("heads-ablated.svg".into(), chart.to_svg().into_bytes()));
+    files.push(("heads-ablated.svg".into(), chart.to_svg()?.into_bytes()));
     let _ = writeln!(
         body,
         "Which heads the task needs: induction accuracy on {} other items with each head mean-ablated alone (its z \

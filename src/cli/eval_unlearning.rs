@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use circuitscope::data::{PerturbedQa, PromptFormat};
 use circuitscope::model::Model;
-use circuitscope::render::plot_svg::{BarChart, LinePlot, Scale, Series};
+use circuitscope::render::charts::{BarChart, LinePlot, Scale, Series};
 use circuitscope::unlearn::evaluate::{read_question_set, score_questions, QuestionScores, ScoreOptions, TofuScores};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -216,8 +216,8 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
     summary["seconds"] = json!(seconds);
     let lines = scores.questions_jsonl()?;
     let (f, rm_forget) = (&scores.forget, scores.retain_model_forget.as_deref());
-    let tr_plot = truth_ratio_plot(f, rm_forget);
-    let bars = headline_chart(&summary);
+    let tr_plot = truth_ratio_plot(f, rm_forget)?;
+    let bars = headline_chart(&summary)?;
     let pictures = a.pictures.convert(vec![
         (a.out.join("truth_ratio.svg"), tr_plot.into_bytes()),
         (a.out.join("metrics.svg"), bars.into_bytes()),
@@ -275,7 +275,7 @@ fn print_summary(s: &serde_json::Value) {
 
 /// The empirical distribution functions of the forget truth ratios, the model's and the retain
 /// model's: forget quality is the KS test between these two curves.
-fn truth_ratio_plot(model: &[QuestionScores], retain_model: Option<&[QuestionScores]>) -> String {
+fn truth_ratio_plot(model: &[QuestionScores], retain_model: Option<&[QuestionScores]>) -> Result<String> {
     let ecdf = |qs: &[QuestionScores]| -> Vec<(f64, f64)> {
         let mut v: Vec<f64> = qs.iter().filter_map(|q| q.truth_ratio).filter(|t| *t > 0.0).collect();
         v.sort_by(f64::total_cmp);
@@ -288,11 +288,11 @@ fn truth_ratio_plot(model: &[QuestionScores], retain_model: Option<&[QuestionSco
     if let Some(r) = retain_model {
         plot.series.push(Series::new("retain model", ecdf(r)));
     }
-    plot.to_svg()
+    Ok(plot.to_svg()?)
 }
 
 /// One bar per headline number of the summary (those it has).
-fn headline_chart(s: &serde_json::Value) -> String {
+fn headline_chart(s: &serde_json::Value) -> Result<String> {
     let picks: [(&str, &serde_json::Value); 7] = [
         ("forget quality", &s["forget_quality"]),
         ("model utility", &s["model_utility"]),
@@ -306,5 +306,5 @@ fn headline_chart(s: &serde_json::Value) -> String {
     let kept: Vec<(&str, f64)> = picks.iter().filter_map(|(n, v)| v.as_f64().map(|x| (*n, x))).collect();
     chart.categories = kept.iter().map(|k| k.0.to_string()).collect();
     chart.series.push(("model".into(), kept.iter().map(|k| k.1).collect()));
-    chart.to_svg()
+    Ok(chart.to_svg()?)
 }

@@ -406,9 +406,9 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         ("validation.json".into(), (serde_json::to_string_pretty(&report)? + "\n").into_bytes()),
         ("table.md".into(), table.into_bytes()),
         ("samples.csv".into(), samples_csv.into_bytes()),
-        ("cud-vs-difficulty.svg".into(), scatter.to_svg().into_bytes()),
-        ("layers.svg".into(), layers.to_svg().into_bytes()),
-        ("distribution.svg".into(), dist.to_svg().into_bytes()),
+        ("cud-vs-difficulty.svg".into(), scatter.to_svg()?.into_bytes()),
+        ("layers.svg".into(), layers.to_svg()?.into_bytes()),
+        ("distribution.svg".into(), dist.to_svg()?.into_bytes()),
         ("anchor-easy.svg".into(), drawing(&easy, "easy", easy_a.len())),
         ("anchor-hard.svg".into(), drawing(&hard, "hard", hard_a.len())),
     ];

@@ -1,7 +1,7 @@
 //! CUD's pictures as charts: the distribution of scores, and the layer profile of groups of
 //! circuits (mean edges per writer layer, e.g. the easiest against the hardest samples').
 
-use super::plot_svg::BarChart;
+use super::charts::BarChart;
 
 /// A histogram of scores in [0, 1] over ten bins of width 0.1 (1.0 falls in the last).
 pub fn distribution(title: &str, scores: &[f64], x_label: &str) -> BarChart {
@@ -47,6 +47,6 @@ mod tests {
         let p = layer_profile("t", &[("a".into(), vec![vec![2, 0, 4], vec![0, 2, 0]])]);
         assert_eq!(p.categories, vec!["input", "L0", "L1"]);
         assert_eq!(p.series[0].1, vec![1.0, 1.0, 2.0]);
-        crate::render::svg::check_well_formed(&p.to_svg()).unwrap();
+        crate::render::svg::check_well_formed(&p.to_svg().unwrap()).unwrap();
     }
 }

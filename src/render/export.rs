@@ -67,6 +67,24 @@ fn fonts() -> Arc<usvg::fontdb::Database> {
     .clone()
 }
 
+/// The face for a character the text's font lacks (Liberation Sans has no `∝`): a sans-serif
+/// face of the font's style, weight and width where the system has one with it, so a picture
+/// keeps one look; else usvg's choice, the first face with it (on Debian, a serif one).
+fn sans_fallback() -> usvg::FallbackSelectionFn<'static> {
+    let default = usvg::FontResolver::default_fallback_selector();
+    Box::new(move |c, exclude, db| {
+        let base = db.face(*exclude.first()?)?;
+        let like_base = |f: &usvg::fontdb::FaceInfo| {
+            f.families.iter().any(|(name, _)| name.contains("Sans") && !name.contains("Mono"))
+                && (f.style, f.weight, f.stretch) == (base.style, base.weight, base.stretch)
+        };
+        // usvg's choice among those faces alone: every other face is ruled out
+        let mut others = exclude.to_vec();
+        others.extend(db.faces().filter(|f| !like_base(f)).map(|f| f.id));
+        default(c, &others, db).or_else(|| default(c, exclude, db))
+    })
+}
+
 /// The SVG parsed, with an error if its text needs fonts the system lacks.
 fn tree(svg: &str, path: &Path) -> Result<usvg::Tree> {
     let fontdb = fonts();
@@ -77,7 +95,8 @@ fn tree(svg: &str, path: &Path) -> Result<usvg::Tree> {
             path.display()
         )));
     }
-    let opts = usvg::Options { fontdb, ..Default::default() };
+    let font_resolver = usvg::FontResolver { select_fallback: sans_fallback(), ..Default::default() };
+    let opts = usvg::Options { fontdb, font_resolver, ..Default::default() };
     usvg::Tree::from_str(svg, &opts).map_err(|e| Error::format(path, format!("the picture's SVG does not parse: {e}")))
 }
 

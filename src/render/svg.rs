@@ -229,10 +229,11 @@ pub struct TextItem {
     pub bbox: Rect,
 }
 
-/// Every `<text>` element of markup written by these writers (attributes `x`, `y`,
-/// `font-size`, `text-anchor`, optional `font-weight="bold"` and `transform="rotate(-90 x y)"`
-/// about the anchor point), with its bounding box from [`text_box`]; for tests that labels
-/// do not overlap.
+/// Every `<text>` element of markup written by these writers or by plotters (attributes `x`,
+/// `y`, `font-size`, `text-anchor`, optional `font-weight="bold"`, plotters' `dy` of `0.76em`,
+/// `0.5ex` or `-0.5ex` for a top, middle or bottom anchor, and a quarter turn anticlockwise
+/// about the anchor point, `rotate(-90 x y)` or `rotate(270, x, y)`), with its bounding box
+/// from [`text_box`]; for tests that labels do not overlap.
 pub fn text_items(svg: &str) -> Vec<TextItem> {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let key = format!(" {name}=\"");
@@ -246,13 +247,21 @@ pub fn text_items(svg: &str) -> Vec<TextItem> {
         let Some(gt) = rest.find('>') else { break };
         let tag = &rest[..gt];
         let Some(close) = rest.find("</text>") else { break };
-        let content = rest[gt + 1..close].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+        // plotters writes its text between two newlines
+        let content = rest[gt + 1..close].trim().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
         let num = |n: &str| attr(tag, n).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         let anchor = attr(tag, "text-anchor").unwrap_or_else(|| "start".into());
         let bold = attr(tag, "font-weight").is_some_and(|w| w == "bold");
-        let (x, y) = (num("x"), num("y"));
-        let mut bbox = text_box(&content, x, y, num("font-size"), &anchor, bold);
-        if attr(tag, "transform").is_some_and(|t| t.starts_with("rotate(-90")) {
+        let (x, y, size) = (num("x"), num("y"), num("font-size"));
+        // the baseline: plotters anchors text at its top or middle by a shift
+        let dy = match attr(tag, "dy").as_deref() {
+            Some("0.76em") => 0.76 * size,
+            Some("0.5ex") => 0.25 * size,
+            Some("-0.5ex") => -0.25 * size,
+            _ => 0.0,
+        };
+        let mut bbox = text_box(&content, x, y + dy, size, &anchor, bold);
+        if attr(tag, "transform").is_some_and(|t| t.starts_with("rotate(-90") || t.starts_with("rotate(270,")) {
             // Rotated a quarter turn anticlockwise about (x, y): (px, py) → (x + py − y, y − (px − x)).
             bbox = Rect { x0: x + bbox.y0 - y, x1: x + bbox.y1 - y, y0: y - (bbox.x1 - x), y1: y - (bbox.x0 - x) };
         }
