@@ -404,3 +404,68 @@ fn compact_drawings_keep_only_the_circuits_layers_and_nodes() {
         assert!(!grey.contains(colour), "{colour} in the greyscale drawing");
     }
 }
+
+/// With `group_heads` a layer's circuit heads are one node (`a5.h1,3,7`, or `a5: 4 heads` for
+/// more) and the edges between the same two nodes and port are one, with their summed score:
+/// as many drawn edges as distinct edge names once the head numbers are struck out.
+#[test]
+fn grouped_heads_are_one_node_per_layer_and_merged_edges_sum_their_scores() {
+    let shape = GraphShape { n_layers: 6, n_heads: 8, parallel_residual: false };
+    let c = Circuit::greedy(&random_scores(shape, 7), 80).unwrap().pruned();
+    let opts =
+        CircuitSvgOptions { title: "Grouped heads".into(), compact: true, group_heads: true, ..Default::default() };
+    let svg = circuit_svg(&c, &opts);
+    assert_publishable(&svg);
+    example("circ-example-grouped.svg", &svg);
+    let items = text_items(&svg);
+    let mut merged_layers = 0;
+    for layer in 0..shape.n_layers {
+        let heads: Vec<usize> = (0..shape.n_heads)
+            .filter(|&head| c.node_in_graph(shape.writer_index(Writer::Head { layer, head })))
+            .collect();
+        let labels: Vec<&str> = items
+            .iter()
+            .map(|t| t.content.as_str())
+            .filter(|t| t.starts_with(&format!("a{layer}.h")) || t.starts_with(&format!("a{layer}:")))
+            .collect();
+        let want = match heads.len() {
+            0 => vec![],
+            1..=3 => vec![format!("a{layer}.h{}", heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","))],
+            k => vec![format!("a{layer}: {k} heads")],
+        };
+        assert_eq!(labels, want, "layer {layer}");
+        merged_layers += usize::from(heads.len() > 1);
+    }
+    assert!(merged_layers >= 2, "the random circuit has layers with several heads");
+    // the drawn edges: one per edge name with the head numbers struck out
+    let strip = |name: String| {
+        let mut out = String::new();
+        let mut rest = name.as_str();
+        while let Some(i) = rest.find(".h") {
+            out.push_str(&rest[..i]);
+            rest = rest[i + 2..].trim_start_matches(|ch: char| ch.is_ascii_digit());
+        }
+        out + rest
+    };
+    let mut sums: std::collections::BTreeMap<String, f64> = Default::default();
+    for (w, r, s) in c.edges_in_graph() {
+        *sums.entry(strip(shape.edge_name_of(w, r))).or_default() += s as f64;
+    }
+    assert!(sums.len() < c.n_edges_in_graph(), "some edges merge");
+    let titles: Vec<&str> = svg
+        .split("<path d=\"M")
+        .skip(1)
+        .map(|p| &p[p.find("<title>").unwrap() + 7..p.find("</title>").unwrap()])
+        .collect();
+    assert_eq!(titles.len(), sums.len());
+    // each drawn edge's score is its group's sum (to the 3 significant digits written)
+    let mut drawn: Vec<f64> = titles.iter().map(|t| t.rsplit("= ").next().unwrap().parse::<f64>().unwrap()).collect();
+    let mut want: Vec<f64> = sums.values().copied().collect();
+    drawn.sort_by(f64::total_cmp);
+    want.sort_by(f64::total_cmp);
+    for (d, w) in drawn.iter().zip(&want) {
+        assert!((d - w).abs() <= 5e-3 * w.abs().max(1e-3), "drawn {d}, summed {w}");
+    }
+    assert!(titles.iter().any(|t| t.contains(": sum = ")), "{titles:?}");
+    assert!(items.iter().any(|t| t.content.contains("summed score")));
+}

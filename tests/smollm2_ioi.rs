@@ -254,7 +254,7 @@ fn faithfulness_items(n: usize) -> usize {
 /// EAP-IG over `circuits/smollm2-ioi/ioi.jsonl`, the greedy circuit and its faithfulness curve;
 /// writes the circuit, the plots, the figures and README.md.
 #[test]
-#[ignore = "writes circuits/smollm2-ioi/{circuit.json,circuit.svg,circuit-compact.*,faithfulness.json,faithfulness.svg,README.md}"]
+#[ignore = "writes circuits/smollm2-ioi/{circuit.json,circuit.svg,circuit-compact.*,circuit-grouped.*,faithfulness.json,faithfulness.svg,README.md}"]
 fn write_smollm2_ioi_circuit() {
     let Some(model) = load() else { return };
     let tok = model.tokenizer().unwrap();
@@ -281,6 +281,14 @@ fn write_smollm2_ioi_circuit() {
     let compact = CircuitSvgOptions { compact: true, ..svg_options("SmolLM2-135M-Instruct: IOI circuit (compact)") };
     for name in ["circuit-compact.svg", "circuit-compact.pdf"] {
         write_picture(&dir.join(name), &circuit_svg(&circuit, &compact)).unwrap();
+    }
+    let grouped = CircuitSvgOptions {
+        compact: true,
+        group_heads: true,
+        ..svg_options("SmolLM2-135M-Instruct: IOI circuit (compact, heads grouped)")
+    };
+    for name in ["circuit-grouped.svg", "circuit-grouped.pdf"] {
+        write_picture(&dir.join(name), &circuit_svg(&circuit, &grouped)).unwrap();
     }
 
     // MIB's edge shares (0.1 % … 100 %) and the drawn circuit's size; the full model costs no pass.
@@ -414,6 +422,8 @@ patching ablation with the corrupted prompts, a greedy circuit and its faithfuln
 - `circuit.svg`: that circuit drawn (30 layers × 9 heads + MLPs).
 - `circuit-compact.svg`, `circuit-compact.pdf`: the same circuit drawn compact (only the layers and
   nodes in it, the left-out layers marked), as SVG and as PDF.
+- `circuit-grouped.svg`, `circuit-grouped.pdf`: compact with each layer's heads as one node
+  (`--group-heads`: the edges between the same two nodes merged, their scores summed).
 - `faithfulness.json`: the curve (`points`: edges kept, normalised faithfulness), the metric of
   the model, the corrupted run and each circuit, CPR, CMD, top heads, timings.
 - `faithfulness.svg`: the curve.

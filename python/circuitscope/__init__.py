@@ -386,11 +386,12 @@ class Circuit:
         path and edges per writer layer (entry 0: the input)."""
         return json.loads(self._c.structure_json())
 
-    def to_svg(self, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False) -> str:
+    def to_svg(self, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False) -> str:
         """The drawing as SVG text: ``compact`` keeps only the circuit's layers and nodes (large
         models), ``width`` sets the page width in points (a paper column: about 240), ``greyscale``
-        draws in greys for greyscale printing."""
-        return self._c.to_svg(self.title if title is None else title, compact, width, greyscale)
+        draws in greys for greyscale printing, ``group_heads`` draws each layer's heads as one
+        node (``a5.h1,3,7``; the edges between the same nodes merged, their scores summed)."""
+        return self._c.to_svg(self.title if title is None else title, compact, width, greyscale, group_heads)
 
     def to_html(self, title: Optional[str] = None, compact: bool = False) -> str:
         """One self-contained HTML page to explore the circuit in a browser: hover an edge or a node
@@ -404,10 +405,10 @@ class Circuit:
         """The EAP-IG/MIB JSON."""
         return self._c.to_json()
 
-    def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False) -> None:
+    def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False) -> None:
         """Writes ``.json`` or ``.dot``, draws ``.svg``, ``.pdf`` or ``.png`` (see :meth:`to_svg`), or
         writes the ``.html`` page of :meth:`to_html`, chosen by the extension."""
-        self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale)
+        self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale, group_heads)
 
     def _repr_svg_(self) -> Optional[str]:
         # scores have no edge selected: nothing to draw

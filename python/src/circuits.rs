@@ -27,8 +27,8 @@ pub struct PyCircuit {
     pub inner: Circuit,
 }
 
-/// How a drawing looks: (compact, width in points, greyscale).
-type Style = (bool, Option<f64>, bool);
+/// How a drawing looks: (compact, width in points, greyscale, a layer's heads as one node).
+type Style = (bool, Option<f64>, bool, bool);
 
 /// A data file read for a model: its examples, the metric and the ablation (the data kind's
 /// defaults where not given; the mean ablations average over the data's own prompts).
@@ -103,6 +103,7 @@ impl PyCircuit {
             compact: style.0,
             width_pt: style.1,
             greyscale: style.2,
+            group_heads: style.3,
             ..Default::default()
         };
         Ok(circuit_svg(&self.inner, &opts))
@@ -210,10 +211,18 @@ impl PyCircuit {
     }
 
     /// The drawing: `compact` keeps only the circuit's layers and nodes, `width` sets the page
-    /// width in points, `greyscale` draws in greys.
-    #[pyo3(signature = (title = "", compact = false, width = None, greyscale = false))]
-    fn to_svg(&self, title: &str, compact: bool, width: Option<f64>, greyscale: bool) -> PyResult<String> {
-        self.svg(title, (compact, width, greyscale))
+    /// width in points, `greyscale` draws in greys, `group_heads` draws each layer's heads as
+    /// one node (edges between the same nodes merged, their scores summed).
+    #[pyo3(signature = (title = "", compact = false, width = None, greyscale = false, group_heads = false))]
+    fn to_svg(
+        &self,
+        title: &str,
+        compact: bool,
+        width: Option<f64>,
+        greyscale: bool,
+        group_heads: bool,
+    ) -> PyResult<String> {
+        self.svg(title, (compact, width, greyscale, group_heads))
     }
 
     /// One self-contained HTML page to explore the circuit in a browser (see `circuitscope view`).
@@ -235,15 +244,23 @@ impl PyCircuit {
 
     /// Writes the circuit as `.json`, `.dot` or the `.html` page, or draws it as `.svg`, `.pdf` or
     /// `.png`, chosen by the extension (atomically).
-    #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false))]
-    fn save(&self, path: &str, title: &str, compact: bool, width: Option<f64>, greyscale: bool) -> PyResult<()> {
+    #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false, group_heads = false))]
+    fn save(
+        &self,
+        path: &str,
+        title: &str,
+        compact: bool,
+        width: Option<f64>,
+        greyscale: bool,
+        group_heads: bool,
+    ) -> PyResult<()> {
         let p = Path::new(path);
         let text = match p.extension().and_then(|e| e.to_str()) {
             Some("json") => self.to_json(),
             Some("dot") => self.inner.to_dot(title),
             Some("html") => self.to_html(title, compact),
             Some("svg" | "pdf" | "png") => {
-                return write_picture(p, &self.svg(title, (compact, width, greyscale))?).py()
+                return write_picture(p, &self.svg(title, (compact, width, greyscale, group_heads))?).py()
             }
             _ => {
                 return Err(err(anyhow::anyhow!(

@@ -108,6 +108,10 @@ pub struct DrawingArgs {
     /// greys instead of colours, for greyscale printing
     #[arg(long)]
     pub greyscale: bool,
+    /// each layer's heads as one node (a5.h1,3,7); edges between the same nodes merged, their
+    /// scores summed
+    #[arg(long)]
+    pub group_heads: bool,
 }
 
 impl DrawingArgs {
@@ -122,6 +126,7 @@ impl DrawingArgs {
             compact: self.compact,
             width_pt: self.width,
             greyscale: self.greyscale,
+            group_heads: self.group_heads,
             ..Default::default()
         })
     }

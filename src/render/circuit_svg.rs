@@ -14,7 +14,9 @@
 //! top of the writer's box to the reader's port on the bottom of the reader's box: a head has
 //! three ports, q on the left, k in the middle, v on the right, and its q/k/v edges are also
 //! solid/dashed/dotted. A near-vertical edge that would run behind other rows' boxes (m0 → m3,
-//! input → logits) climbs in a lane between the columns instead.
+//! input → logits) climbs in a lane between the columns instead. With `group_heads` a layer's
+//! heads are one node (`a5.h1,3,7`), and the edges between two nodes (and into one of q, k, v)
+//! are one edge whose score is their sum.
 //! Colour gives the sign (Okabe–Ito blue positive, vermillion negative; colour-blind safe),
 //! stroke width and opacity grow with |score| / max |score| over the circuit's edges, and
 //! stronger edges are drawn on top. Numbers are written with two decimals, so the same
@@ -56,6 +58,10 @@ pub struct CircuitSvgOptions {
     /// Greys instead of colours, for greyscale printing: black positive edges, grey negative
     /// ones (their dash and width unchanged), grey boxes.
     pub greyscale: bool,
+    /// Each layer's heads drawn as one node, labelled with the circuit's heads in it; the edges
+    /// between the same two nodes (and the same q/k/v input) merged into one with their
+    /// summed score.
+    pub group_heads: bool,
 }
 
 impl Default for CircuitSvgOptions {
@@ -70,6 +76,7 @@ impl Default for CircuitSvgOptions {
             compact: false,
             width_pt: None,
             greyscale: false,
+            group_heads: false,
         }
     }
 }
@@ -170,6 +177,78 @@ impl Grid {
         let n_cols = col.iter().map(|c| c.iter().flatten().count()).max().unwrap_or(0).max(1);
         Grid { row, n_rows, col, n_cols, skipped }
     }
+
+    /// Every layer's drawn heads in one column, where their group's node stands.
+    fn grouped(mut self) -> Grid {
+        self.col.iter_mut().flatten().flatten().for_each(|c| *c = 0);
+        self.n_cols = 1;
+        self
+    }
+}
+
+/// The node of a layer's heads (`group_heads`): `a5.h1,3,7` for up to three of the circuit's
+/// heads, `a5: 6 heads` for more, `a5` for a layer with none.
+fn head_group_label(layer: usize, heads: &[usize]) -> String {
+    match heads.len() {
+        0 => format!("a{layer}"),
+        1..=3 => format!("a{layer}.h{}", heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",")),
+        k => format!("a{layer}: {k} heads"),
+    }
+}
+
+/// An edge as drawn: one edge of the circuit, or (`group_heads`) those between the same two
+/// nodes and port, with their summed score. `w` and `r` are one of them (they share a path).
+struct DrawnEdge {
+    w: usize,
+    r: usize,
+    score: f32,
+    title: String,
+}
+
+/// The circuit's edges as drawn, merged between head groups where asked.
+fn drawn_edges(c: &Circuit, group_heads: bool) -> Vec<DrawnEdge> {
+    let shape = c.shape();
+    let single = |(w, r, s): (usize, usize, f32)| DrawnEdge {
+        w,
+        r,
+        score: s,
+        title: format!("{} = {}", shape.edge_name_of(w, r), sig3(s as f64)),
+    };
+    if !group_heads {
+        return c.edges_in_graph().map(single).collect();
+    }
+    // a writer or reader by its node when heads are grouped: (kind, layer, q/k/v)
+    let writer_key = |w: usize| match shape.writer(w) {
+        Writer::Input => (0, 0, 0),
+        Writer::Head { layer, .. } => (1, layer, 0),
+        Writer::Mlp { layer } => (2, layer, 0),
+    };
+    let reader_key = |r: usize| match shape.reader(r) {
+        Reader::Head { layer, qkv, .. } => (1, layer, qkv as usize),
+        Reader::Mlp { layer } => (2, layer, 0),
+        Reader::Logits => (3, 0, 0),
+    };
+    let mut merged: std::collections::BTreeMap<_, Vec<(usize, usize, f32)>> = Default::default();
+    for e in c.edges_in_graph() {
+        merged.entry((writer_key(e.0), reader_key(e.1))).or_default().push(e);
+    }
+    merged
+        .into_values()
+        .map(|group| {
+            if group.len() == 1 {
+                return single(group[0]);
+            }
+            let sum: f32 = group.iter().map(|e| e.2).sum();
+            let names: Vec<String> = group.iter().map(|&(w, r, _)| shape.edge_name_of(w, r)).collect();
+            let listed = if names.len() <= 6 { names.join(", ") } else { format!("{} edges", names.len()) };
+            DrawnEdge {
+                w: group[0].0,
+                r: group[0].1,
+                score: sum,
+                title: format!("{listed}: sum = {}", sig3(sum as f64)),
+            }
+        })
+        .collect()
 }
 
 /// Dash pattern of a reader input: q and single-input readers solid, k dashed, v dotted.
@@ -330,7 +409,18 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let shape = c.shape();
     let (n_layers, n_heads) = (shape.n_layers, shape.n_heads);
     let fs = opts.font_size;
-    let longest = (0..shape.n_nodes()).map(|n| text_width(&shape.node_name(n), fs, false)).fold(0.0, f64::max);
+    // the circuit's heads of each layer, for the head groups' labels
+    let circuit_heads: Vec<Vec<usize>> = (0..n_layers)
+        .map(|layer| {
+            (0..n_heads).filter(|&head| c.node_in_graph(shape.writer_index(Writer::Head { layer, head }))).collect()
+        })
+        .collect();
+    let group_label = |l: usize| head_group_label(l, &circuit_heads[l]);
+    let group_w = match opts.group_heads {
+        true => (0..n_layers).map(|l| text_width(&group_label(l), fs, false)).fold(0.0, f64::max),
+        false => 0.0,
+    };
+    let longest = (0..shape.n_nodes()).map(|n| text_width(&shape.node_name(n), fs, false)).fold(group_w, f64::max);
     let box_w = (longest + 1.4 * fs).ceil();
     let box_h = (2.0 * fs).ceil();
     let margin = 1.5 * fs;
@@ -341,6 +431,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     let col_gap = (0.8 * fs).ceil();
     let mlp_gap = (1.6 * fs).ceil();
     let grid = if opts.compact { Grid::compact(c) } else { Grid::full(n_layers, n_heads) };
+    let grid = if opts.group_heads { grid.grouped() } else { grid };
     let skip_label = |a: usize, b: usize| match a == b {
         true => format!("… layer {a}"),
         false => format!("… layers {a}–{b}"),
@@ -355,12 +446,16 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     // compact drawings leave out every node outside the circuit
     let inactive = if opts.compact { InactiveNodes::Hidden } else { opts.inactive };
 
+    let mut edges = drawn_edges(c, opts.group_heads);
     // Legend entries: (kind of swatch, label).
-    let max_abs = c.edges_in_graph().map(|(_, _, s)| s.abs()).filter(|s| s.is_finite()).fold(0.0f32, f32::max);
+    let max_abs = edges.iter().map(|e| e.score.abs()).filter(|s| s.is_finite()).fold(0.0f32, f32::max);
     let mut legend: Vec<(Swatch, String)> = vec![
         (Swatch::Line(palette.positive, 2.5, None), "positive score".into()),
         (Swatch::Line(palette.negative, 2.5, None), "negative score".into()),
-        (Swatch::Widths, format!("width ∝ |score| (max {})", sig3(max_abs as f64))),
+        (
+            Swatch::Widths,
+            format!("width ∝ |{}score| (max {})", if opts.group_heads { "summed " } else { "" }, sig3(max_abs as f64)),
+        ),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::Q)), "query input (left port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::K)), "key input (middle port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::V)), "value input (right port)".into()),
@@ -389,6 +484,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             n_heads,
             if shape.parallel_residual { " (parallel attention/MLP)" } else { "" }
         ) + if opts.compact { "; only the circuit's layers and nodes" } else { "" }
+            + if opts.group_heads { "; a layer's heads as one node" } else { "" }
     });
     let header_w = text_width(title, title_fs, true).max(text_width(&subtitle, sub_fs, false));
     let width = (legend_x + legend_w + margin).max(2.0 * margin + header_w).ceil();
@@ -434,20 +530,10 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
 
     // Nodes outside the circuit go under the edges (no edge ends at one, and an edge passing
     // one stays visible), the circuit's on top.
-    let draw_node = |out: &mut String, node: usize| {
-        let active = c.node_in_graph(node);
-        let (b, fill, is_head) = if node == shape.logits_node() {
-            (lay.logits(), palette.io, false)
-        } else {
-            match shape.writer(node) {
-                w @ Writer::Input => (lay.writer_box(w), palette.io, false),
-                w @ Writer::Head { .. } => (lay.writer_box(w), palette.head, true),
-                w @ Writer::Mlp { .. } => (lay.writer_box(w), palette.mlp, false),
-            }
-        };
+    // a node's box: where, its fill, in the circuit or not, its label and its hover text
+    let draw_box = |out: &mut String, b: NodeBox, fill: &str, active: bool, name: &str, hover: &str, is_head: bool| {
         let (fill, stroke, ink) =
             if active { (fill, NODE_STROKE, "#111111") } else { (FAINT_FILL, FAINT_STROKE, FAINT_TEXT) };
-        let name = shape.node_name(node);
         let _ = writeln!(
             out,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{}\"><title>{}</title></rect>",
@@ -457,7 +543,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             f2(box_h),
             f2(0.3 * fs),
             if active { "1.00" } else { "0.80" },
-            escape(&name)
+            escape(hover)
         );
         if active && is_head {
             // The three input ports.
@@ -474,22 +560,53 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
         let _ = writeln!(
             out,
             "{}",
-            text(b.x + box_w / 2.0, b.y + box_h / 2.0 + 0.35 * fs, fs, "middle", &format!("fill=\"{ink}\""), &name)
+            text(b.x + box_w / 2.0, b.y + box_h / 2.0 + 0.35 * fs, fs, "middle", &format!("fill=\"{ink}\""), name)
         );
+    };
+    let is_head = |node: usize| node != shape.logits_node() && matches!(shape.writer(node), Writer::Head { .. });
+    // grouped heads are drawn by their group
+    let drawn_alone = |node: usize| !(opts.group_heads && is_head(node));
+    let draw_node = |out: &mut String, node: usize| {
+        let (b, fill) = if node == shape.logits_node() {
+            (lay.logits(), palette.io)
+        } else {
+            match shape.writer(node) {
+                w @ Writer::Input => (lay.writer_box(w), palette.io),
+                w @ Writer::Head { .. } => (lay.writer_box(w), palette.head),
+                w @ Writer::Mlp { .. } => (lay.writer_box(w), palette.mlp),
+            }
+        };
+        let name = shape.node_name(node);
+        draw_box(out, b, fill, c.node_in_graph(node), &name, &name, is_head(node));
+    };
+    // the head groups drawn (a layer's box stands where its heads' column is)
+    let groups: Vec<usize> = match opts.group_heads {
+        true => (0..n_layers)
+            .filter(|&l| lay.grid.row[l].is_some() && lay.grid.col[l].iter().any(Option::is_some))
+            .collect(),
+        false => Vec::new(),
+    };
+    let draw_group = |out: &mut String, l: usize| {
+        let heads = &circuit_heads[l];
+        let b = lay.head(l, heads.first().copied().unwrap_or(0));
+        let hover: Vec<String> = heads.iter().map(|&h| format!("a{l}.h{h}")).collect();
+        let hover = if hover.is_empty() { format!("a{l}: no head in the circuit") } else { hover.join(", ") };
+        draw_box(out, b, palette.head, !heads.is_empty(), &group_label(l), &hover, true);
     };
     if inactive == InactiveNodes::Faint {
         let _ = writeln!(out, "<g id=\"inactive-nodes\">");
-        (0..shape.n_nodes()).filter(|&n| !c.node_in_graph(n)).for_each(|n| draw_node(&mut out, n));
+        (0..shape.n_nodes()).filter(|&n| !c.node_in_graph(n) && drawn_alone(n)).for_each(|n| draw_node(&mut out, n));
+        groups.iter().filter(|&&l| circuit_heads[l].is_empty()).for_each(|&l| draw_group(&mut out, l));
         let _ = writeln!(out, "</g>");
     }
 
     // Edges, weakest first so the strongest are on top.
     let nb = shape.n_bwd();
-    let mut edges: Vec<(usize, usize, f32)> = c.edges_in_graph().collect();
     let key = |s: f32| if s.is_finite() { s.abs() } else { 0.0 };
-    edges.sort_by(|a, b| key(a.2).total_cmp(&key(b.2)).then((a.0 * nb + a.1).cmp(&(b.0 * nb + b.1))));
+    edges.sort_by(|a, b| key(a.score).total_cmp(&key(b.score)).then((a.w * nb + a.r).cmp(&(b.w * nb + b.r))));
     let _ = writeln!(out, "<g id=\"edges\" fill=\"none\">");
-    for &(w, r, s) in &edges {
+    for e in &edges {
+        let (w, r, s) = (e.w, e.r, e.score);
         let rel = if max_abs > 0.0 { (key(s) / max_abs) as f64 } else { 0.0 };
         let reader = shape.reader(r);
         let (port, qkv) = lay.port(reader);
@@ -501,13 +618,14 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             f2(opts.min_edge_width + (opts.max_edge_width - opts.min_edge_width) * rel),
             f2(0.3 + 0.6 * rel),
             dash(qkv),
-            escape(&format!("{} = {}", shape.edge_name_of(w, r), sig3(s as f64)))
+            escape(&e.title)
         );
     }
     let _ = writeln!(out, "</g>");
 
     let _ = writeln!(out, "<g id=\"nodes\">");
-    (0..shape.n_nodes()).filter(|&n| c.node_in_graph(n)).for_each(|n| draw_node(&mut out, n));
+    (0..shape.n_nodes()).filter(|&n| c.node_in_graph(n) && drawn_alone(n)).for_each(|n| draw_node(&mut out, n));
+    groups.iter().filter(|&&l| !circuit_heads[l].is_empty()).for_each(|&l| draw_group(&mut out, l));
     let _ = writeln!(out, "</g>");
 
     // Legend.
