@@ -77,8 +77,9 @@ fn intervention_help() -> String {
 /// How questions become prompts (`unlearn`, `eval-unlearning`, `anchors`, `cud`).
 #[derive(clap::Args)]
 pub struct PromptArgs {
-    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:') [default: the model's chat
-    /// template if it has one, else 'Question: {question}\nAnswer:']
+    /// the prompt template, with {question} (e.g. 'Q: {question}\nA:'), or `chat`: the model's chat
+    /// template (an error if it has none) [default: the model's chat template if it has one, else
+    /// 'Question: {question}\nAnswer:']
     #[arg(long)]
     pub prompt_format: Option<String>,
     /// answers do not end with the end token (completions that go on, like ROME's facts)

@@ -17,6 +17,7 @@ pub mod cure_sweep;
 pub mod demo;
 pub mod eval_unlearning;
 pub mod evaluate;
+pub mod finetune;
 pub mod info;
 pub mod model;
 pub mod progress;
@@ -79,6 +80,10 @@ pub enum Command {
     /// Unlearn a question/answer forget set (gradient ascent/difference, NPO, SimNPO, RMU) and write
     /// the unlearned checkpoint with unlearn.json (settings, steps, answer NLL before and after).
     Unlearn(unlearn::UnlearnArgs),
+    /// Fine-tune a model on question/answer data (TOFU's recipe by default: AdamW, 5 epochs,
+    /// effective batch 32, warm-up over the first epoch), saved every few steps so that --resume
+    /// goes on after an interruption; writes the checkpoint with finetune.json.
+    Finetune(finetune::FinetuneArgs),
     /// TOFU's evaluation of a model on TOFU's own files: per question and in summary (forget
     /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
     /// two SVG pictures.
@@ -118,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Attribute(_)
             | Command::Evaluate(_)
             | Command::Unlearn(_)
+            | Command::Finetune(_)
             | Command::EvalUnlearning(_)
             | Command::Anchors(_)
             | Command::Cud(_)
@@ -129,7 +135,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, eval-unlearning, anchors, cud, validate-cud, concepts, cure and cure-sweep",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, finetune, eval-unlearning, anchors, cud, validate-cud, concepts, cure and cure-sweep",
             cli.device
         );
     }
@@ -147,6 +153,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::View(a) => view::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Unlearn(a) => unlearn::run(&a),
+        Command::Finetune(a) => finetune::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),

@@ -38,8 +38,10 @@ pub fn load(path: &Path, dtype: DType) -> Result<(Model, f64)> {
 /// How questions become prompts for `model`: `--prompt-format` when given, else the model's chat
 /// template (an instruct model), else `Question: …\nAnswer:`.
 pub fn prompt_format(model: &Model, spec: Option<&str>) -> Result<PromptFormat> {
-    if let Some(s) = spec {
-        return Ok(PromptFormat::parse(s)?);
+    match spec {
+        Some("chat") => return Ok(PromptFormat::chat_of(model)?),
+        Some(s) => return Ok(PromptFormat::parse(s)?),
+        None => {}
     }
     PromptFormat::for_model(model).with_context(|| format!("{}: give --prompt-format instead", model.path.display()))
 }

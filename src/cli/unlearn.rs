@@ -121,7 +121,7 @@ impl UnlearnArgs {
                 *beta = self.beta.unwrap_or(*beta);
                 *delta = self.delta.unwrap_or(*delta);
             }
-            Objective::GradAscent | Objective::Rmu { .. } => {
+            Objective::GradAscent | Objective::Rmu { .. } | Objective::Nll => {
                 if self.beta.is_some() || self.delta.is_some() {
                     bail!("--beta and --delta are NPO's and SimNPO's; {} has none", method.name());
                 }

@@ -35,6 +35,19 @@ impl PromptFormat {
         Self::from_rendered_chat(rendered, &format!("the chat template of {}", model.path.display()))
     }
 
+    /// The model's own chat template, asked for by name (`--prompt-format chat`): an error naming
+    /// the model when it has none, where [`PromptFormat::for_model`] would fall back.
+    pub fn chat_of(model: &crate::model::Model) -> Result<Self> {
+        if model.chat_template.is_none() {
+            return Err(Error::input(format!(
+                "{}: the model has no chat template (no `chat_template` in its tokenizer_config.json or GGUF \
+                 metadata); give a template with {QUESTION} instead, e.g. 'Question: {QUESTION}\\nAnswer:'",
+                model.path.display()
+            )));
+        }
+        Self::for_model(model)
+    }
+
     /// `Question: <question>\nAnswer:` and the answer after one space: the bundled world's
     /// (and TOFU's base models') format, the one [`super::QaPair::prompt`] writes.
     pub fn question_answer() -> Self {

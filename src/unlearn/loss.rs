@@ -61,6 +61,9 @@ pub enum Objective {
     /// ([`rmu_mse`]), and held to the frozen model's on retain data (the retain term, in place of
     /// the retain NLL); its terms are on hidden states, so `unlearn::unlearn` computes them
     Rmu { layer: usize, c: f64 },
+    /// Fine-tuning, the opposite of forgetting: L = +NLL per answer token over the batch, a
+    /// causal LM's loss with the prompt masked (`unlearn::finetune` runs the loop with it)
+    Nll,
 }
 
 impl Objective {
@@ -81,6 +84,7 @@ impl Objective {
             Objective::Rmu { .. } => {
                 Err(Error::input("RMU's objective is on the residual stream, not on the answers' NLL"))
             }
+            Objective::Nll => nll.token_mean(),
         }
     }
 

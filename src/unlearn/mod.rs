@@ -7,6 +7,8 @@
 //! - [`run`]: the loop ([`run::Unlearner`], stepped by a program or run to the end by
 //!   [`unlearn`]): AdamW, warm-up, accumulation, clipping, a seeded batch order; RMU on the
 //!   residual stream; a non-finite loss stops it on the last good weights
+//! - [`finetune`]: fine-tuning on question/answer data (the loop with the plain NLL objective,
+//!   TOFU's recipe) and runs saved every few steps and resumed bit for bit
 //! - [`answers`]: what one teacher-forced pass says about each answer token, and the per-answer
 //!   measures built from it (probability, exact memorisation, extraction strength, the MIA scores)
 //! - [`rouge`]: ROUGE-L recall with NLTK's Porter stemmer, as `rouge_score` computes it
@@ -21,6 +23,7 @@ pub mod anchors;
 pub mod answers;
 pub mod cure;
 pub mod evaluate;
+pub mod finetune;
 pub mod loss;
 pub mod metrics;
 pub mod rouge;
@@ -28,5 +31,5 @@ pub mod run;
 pub mod select;
 
 pub use loss::{answer_nll, log_sigmoid, AnswerNll, Objective};
-pub use run::{needle_config, unlearn, Method, StepLog, UnlearnConfig, Unlearner};
+pub use run::{needle_config, unlearn, Method, RunState, StepLog, UnlearnConfig, Unlearner};
 pub use select::{select_trainable, select_vars, Selected};

@@ -15,6 +15,7 @@ use crate::train::{clip_gradients, Trainable};
 use candle_core::Var;
 use candle_nn::{Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The unlearning methods by name, with their defaults (ALGORITHMS.md §8: open-unlearning's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -541,7 +542,69 @@ impl<'a> Unlearner<'a> {
     }
 }
 
+/// Where a run stands, to resume it ([`Unlearner::state`]): the records of the steps made (their
+/// number is the next step's), the epoch and the place in its batch order, and the optimiser's
+/// step count.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub epoch: usize,
+    pub at: usize,
+    pub log: Vec<StepLog>,
+    pub optimiser_steps: i32,
+}
+
 impl Unlearner<'_> {
+    /// The run's state and the optimiser's moments (`<parameter>.m`, `<parameter>.v`): with the
+    /// weights, all that [`Unlearner::resume`] needs to go on as if the run had never stopped.
+    pub fn state(&self) -> Result<(RunState, BTreeMap<String, candle_core::Tensor>)> {
+        let (optimiser_steps, moments) = self.opt.state()?;
+        let mut named = BTreeMap::new();
+        for ((s, _), (m, v)) in self.selected.iter().zip(moments) {
+            named.insert(format!("{}.m", s.name), m);
+            named.insert(format!("{}.v", s.name), v);
+        }
+        let state = RunState { epoch: self.epoch, at: self.at, log: self.log.clone(), optimiser_steps };
+        Ok((state, named))
+    }
+
+    /// Goes on from a [`Unlearner::state`] of a run with the same settings and data, the model
+    /// holding that run's weights: the batch orders are drawn again from the seed up to the
+    /// state's epoch, and the optimiser takes its moments back.
+    pub fn resume(&mut self, state: RunState, moments: &BTreeMap<String, candle_core::Tensor>) -> Result<()> {
+        let n = self.forget_batches.len();
+        if state.at > n || state.epoch >= self.cfg.epochs || state.log.len() > self.total_steps() {
+            return Err(Error::input(format!(
+                "the saved run stands at epoch {}, batch {} after {} steps: not a place in this run ({} epochs of {n} \
+                 batches)",
+                state.epoch,
+                state.at,
+                state.log.len(),
+                self.cfg.epochs
+            )));
+        }
+        let pick = |name: String| {
+            moments.get(&name).cloned().ok_or_else(|| Error::input(format!("the optimiser state has no `{name}`")))
+        };
+        let pairs = self
+            .selected
+            .iter()
+            .map(|(s, _)| Ok((pick(format!("{}.m", s.name))?, pick(format!("{}.v", s.name))?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.opt.restore(state.optimiser_steps, &pairs)?;
+        let mut rng = Rng::stream(self.cfg.seed, "unlearn/batches");
+        let mut order = shuffled(&mut rng, n);
+        for _ in 0..state.epoch {
+            order = shuffled(&mut rng, n);
+        }
+        (self.rng, self.order, self.epoch, self.at) = (rng, order, state.epoch, state.at);
+        let elapsed = state.log.last().map_or(0.0, |s| s.seconds);
+        let now = std::time::Instant::now();
+        self.start = now.checked_sub(std::time::Duration::from_secs_f64(elapsed)).unwrap_or(now);
+        self.log = state.log;
+        self.previous = None;
+        Ok(())
+    }
+
     /// Stops the run at `step` for a non-finite value. When the loss itself is not finite, the
     /// weights that gave it (those after step − 1) are replaced by the ones before that update;
     /// when only the gradient is (`loss_finite`), the current weights had a finite loss and stay.
