@@ -21,6 +21,7 @@ pub mod finetune;
 pub mod info;
 pub mod model;
 pub mod progress;
+pub mod rec_world;
 pub mod render;
 pub mod run;
 pub mod train;
@@ -84,6 +85,10 @@ pub enum Command {
     /// effective batch 32, warm-up over the first epoch), saved every few steps so that --resume
     /// goes on after an interruption; writes the checkpoint with finetune.json.
     Finetune(finetune::FinetuneArgs),
+    /// Write the recommendation world: invented books and readers with tastes, their ratings as
+    /// LLM-recommender prompts ("Will <reader> enjoy <book>?" → Yes/No), train/valid/test
+    /// interactions, forget readers (1 % and 5 %) and the training corpus.
+    RecWorld(rec_world::RecWorldArgs),
     /// TOFU's evaluation of a model on TOFU's own files: per question and in summary (forget
     /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
     /// two SVG pictures.
@@ -154,6 +159,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Unlearn(a) => unlearn::run(&a),
         Command::Finetune(a) => finetune::run(&a),
+        Command::RecWorld(a) => rec_world::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),

@@ -24,6 +24,7 @@ mod ioi_model;
 pub mod lexicon;
 mod people;
 mod perturbed;
+pub mod recommend;
 mod tasks;
 
 pub use crate::data::{read_jsonl, read_qa, read_tasks, QaPair, TaskItem};

@@ -1,0 +1,359 @@
+//! The recommendation world: invented books (a title, a genre, an era, an author) and invented
+//! readers whose taste is a weight per genre and era plus two favourite authors and one they
+//! dislike; each reader rates books by that taste (liked when the summed weight is positive),
+//! and every rating becomes a prompt in the LLM-recommender form of TALLRec and the
+//! recommender-unlearning papers after it: the reader's liked and disliked books, then
+//! `Will <reader> enjoy <book>?`, answered `Yes` or `No` (after the prompt format
+//! `{question} Answer:`).
+//!
+//! Per reader, six rated books make the history every prompt shows, and ten more are the
+//! targets: six for training, two for validation, two for testing. Forget readers (1 % and 5 %,
+//! the first inside the second) and their interactions are what unlearning removes; the rest
+//! are retained. A pure function of [`RecConfig`]: the same seed gives byte-identical files.
+
+use super::lexicon::{FIRST_NAMES, GENRES, LAST_NAMES, TITLE_ADJECTIVES, TITLE_NOUNS};
+use crate::error::{Error, Result};
+use crate::fsutil::{check_output_dir, write_atomic};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The genres books have (the first six of the bundled world's).
+pub const REC_GENRES: usize = 6;
+pub const ERAS: [&str; 2] = ["classic", "modern"];
+/// Rated books per reader shown as the history in every prompt.
+pub const HISTORY: usize = 6;
+/// Target interactions per reader: training, validation, test.
+pub const TARGETS: [(Part, usize); 3] = [(Part::Train, 6), (Part::Valid, 2), (Part::Test, 2)];
+
+/// The sizes and seed of a recommendation world.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecConfig {
+    pub seed: u64,
+    /// readers: at least 100 (so that 1 % is one reader)
+    pub readers: usize,
+    pub books: usize,
+    pub authors: usize,
+}
+
+impl Default for RecConfig {
+    fn default() -> Self {
+        RecConfig { seed: 42, readers: 400, books: 240, authors: 24 }
+    }
+}
+
+impl RecConfig {
+    pub fn validate(&self) -> Result<()> {
+        let titles = TITLE_ADJECTIVES.len() * TITLE_NOUNS.len();
+        let names = FIRST_NAMES.len() * LAST_NAMES.len();
+        if self.readers < 100 || self.books < HISTORY + 10 || self.books > titles || self.authors < 3 {
+            return Err(Error::input(format!(
+                "a recommendation world needs at least 100 readers, {} to {titles} books and 3 authors (asked: {} readers, \
+                 {} books, {} authors)",
+                HISTORY + 10,
+                self.readers,
+                self.books,
+                self.authors
+            )));
+        }
+        if self.readers + self.authors > names {
+            return Err(Error::input(format!("at most {} readers and authors together", names)));
+        }
+        Ok(())
+    }
+
+    /// The forget readers of `percent` % (1 or 5), at least one.
+    pub fn forget_size(&self, percent: usize) -> usize {
+        (self.readers * percent).div_ceil(100).max(1)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    pub title: String,
+    pub genre: String,
+    pub era: String,
+    pub author: String,
+}
+
+/// Which readers a reader is among: the 1 % to forget (also in the 5 %), the rest of the 5 %, or
+/// the retained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReaderGroup {
+    Forget01,
+    Forget05,
+    Retained,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reader {
+    pub name: String,
+    pub group: ReaderGroup,
+    /// a weight per genre, in the order of [`RecWorld::genres`]
+    pub genre_taste: Vec<f64>,
+    /// a weight per era ([`ERAS`])
+    pub era_taste: Vec<f64>,
+    pub favourite_authors: Vec<String>,
+    pub disliked_author: String,
+}
+
+/// What a taste adds for a favourite and for the disliked author.
+const AUTHOR_WEIGHT: f64 = 1.5;
+
+impl Reader {
+    /// The reader's taste for a book: its genre's and era's weights plus the author's.
+    pub fn score(&self, book: &Book, genres: &[&str]) -> f64 {
+        let g = genres.iter().position(|g| *g == book.genre).map_or(0.0, |i| self.genre_taste[i]);
+        let e = ERAS.iter().position(|e| *e == book.era).map_or(0.0, |i| self.era_taste[i]);
+        let a = if self.favourite_authors.contains(&book.author) {
+            AUTHOR_WEIGHT
+        } else if self.disliked_author == book.author {
+            -AUTHOR_WEIGHT
+        } else {
+            0.0
+        };
+        g + e + a
+    }
+
+    pub fn likes(&self, book: &Book, genres: &[&str]) -> bool {
+        self.score(book, genres) > 0.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    Train,
+    Valid,
+    Test,
+}
+
+/// One rating as a prompt: the reader, the book (its index), the question and `Yes`/`No`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    pub reader: String,
+    pub book: String,
+    pub question: String,
+    pub answer: String,
+}
+
+pub struct RecWorld {
+    pub config: RecConfig,
+    pub books: Vec<Book>,
+    pub readers: Vec<Reader>,
+    /// per reader, what they rated
+    pub ratings: Vec<Ratings>,
+}
+
+/// A reader's rated books: the history every prompt shows (book, liked) and the targets (book,
+/// which part of the data it is in).
+pub struct Ratings {
+    pub history: Vec<(usize, bool)>,
+    pub targets: Vec<(usize, Part)>,
+}
+
+impl RecWorld {
+    pub fn genres() -> Vec<&'static str> {
+        GENRES[..REC_GENRES].to_vec()
+    }
+
+    pub fn generate(config: RecConfig) -> Result<RecWorld> {
+        config.validate()?;
+        let genres = Self::genres();
+        // distinct "first last" names, authors first, from one shuffled list
+        let mut names: Vec<String> =
+            FIRST_NAMES.iter().flat_map(|f| LAST_NAMES.iter().map(move |l| format!("{f} {l}"))).collect();
+        Rng::stream(config.seed, "rec/names").shuffle(&mut names);
+        let (authors, reader_names) =
+            (&names[..config.authors], &names[config.authors..config.authors + config.readers]);
+        let mut titles: Vec<String> =
+            TITLE_ADJECTIVES.iter().flat_map(|a| TITLE_NOUNS.iter().map(move |n| format!("The {a} {n}"))).collect();
+        Rng::stream(config.seed, "rec/titles").shuffle(&mut titles);
+        let mut rng = Rng::stream(config.seed, "rec/books");
+        let books: Vec<Book> = titles[..config.books]
+            .iter()
+            .map(|t| Book {
+                title: t.clone(),
+                genre: rng.pick(&genres).to_string(),
+                era: rng.pick(&ERAS).to_string(),
+                author: rng.pick(authors).clone(),
+            })
+            .collect();
+        let (n1, n5) = (config.forget_size(1), config.forget_size(5));
+        let mut rng = Rng::stream(config.seed, "rec/readers");
+        let readers: Vec<Reader> = reader_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let picks = rng.sample(authors.len(), 3);
+                Reader {
+                    name: name.clone(),
+                    group: if i < n1 {
+                        ReaderGroup::Forget01
+                    } else if i < n5 {
+                        ReaderGroup::Forget05
+                    } else {
+                        ReaderGroup::Retained
+                    },
+                    genre_taste: (0..genres.len()).map(|_| round2(rng.normal())).collect(),
+                    era_taste: (0..ERAS.len()).map(|_| round2(0.5 * rng.normal())).collect(),
+                    favourite_authors: picks[..2].iter().map(|&a| authors[a].clone()).collect(),
+                    disliked_author: authors[picks[2]].clone(),
+                }
+            })
+            .collect();
+        let mut rng = Rng::stream(config.seed, "rec/ratings");
+        let n_targets: usize = TARGETS.iter().map(|t| t.1).sum();
+        let ratings = readers
+            .iter()
+            .map(|r| {
+                // a history with at least one liked and one disliked book
+                loop {
+                    let picked = rng.sample(books.len(), HISTORY + n_targets);
+                    let history: Vec<(usize, bool)> =
+                        picked[..HISTORY].iter().map(|&b| (b, r.likes(&books[b], &genres))).collect();
+                    if history.iter().any(|h| h.1) && history.iter().any(|h| !h.1) {
+                        let parts = TARGETS.iter().flat_map(|&(p, n)| std::iter::repeat_n(p, n));
+                        let targets = picked[HISTORY..].iter().copied().zip(parts).collect();
+                        break Ratings { history, targets };
+                    }
+                }
+            })
+            .collect();
+        Ok(RecWorld { config, books, readers, ratings })
+    }
+
+    /// Reader `i`'s prompt for book `b`: the history, then the question.
+    pub fn question(&self, i: usize, b: usize) -> String {
+        let history = &self.ratings[i].history;
+        let list = |liked: bool| -> String {
+            let titles: Vec<&str> =
+                history.iter().filter(|h| h.1 == liked).map(|h| self.books[h.0].title.as_str()).collect();
+            titles.join(", ")
+        };
+        let name = &self.readers[i].name;
+        format!(
+            "{name} liked {}. {name} disliked {}. Will {name} enjoy {}?",
+            list(true),
+            list(false),
+            self.books[b].title
+        )
+    }
+
+    /// The interactions of `part` of the readers `keep` admits.
+    pub fn interactions(&self, part: Part, keep: impl Fn(&Reader) -> bool) -> Vec<Interaction> {
+        let genres = Self::genres();
+        let mut out = Vec::new();
+        for (i, r) in self.readers.iter().enumerate().filter(|(_, r)| keep(r)) {
+            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == part) {
+                out.push(Interaction {
+                    reader: r.name.clone(),
+                    book: self.books[b].title.clone(),
+                    question: self.question(i, b),
+                    answer: if r.likes(&self.books[b], &genres) { "Yes" } else { "No" }.into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The training corpus: every book's description and every reader's training interactions
+    /// as `<question> Answer: <Yes|No>` documents.
+    pub fn corpus(&self) -> Vec<String> {
+        let mut docs: Vec<String> = self
+            .books
+            .iter()
+            .map(|b| format!("{} is a {} {} novel by {}.", b.title, b.era, b.genre, b.author))
+            .collect();
+        docs.extend(
+            self.interactions(Part::Train, |_| true)
+                .into_iter()
+                .map(|x| format!("{} Answer: {}", x.question, x.answer)),
+        );
+        docs
+    }
+
+    /// Writes the world into `dir` (refused if it exists and is not empty, unless `force`):
+    /// config.json, books.jsonl, readers.jsonl, train/valid/test.jsonl (every reader's
+    /// interactions), forget01/forget05.jsonl and retain99/retain95.jsonl (the training
+    /// interactions of the forget readers and of the others), forget01/forget05_test.jsonl (the
+    /// forget readers' validation and test interactions), corpus.jsonl and README.md. Returns
+    /// (file, records) in order.
+    pub fn write(&self, dir: &Path, force: bool) -> Result<Vec<(String, usize)>> {
+        check_output_dir(dir, force)?;
+        let in01 = |r: &Reader| r.group == ReaderGroup::Forget01;
+        let in05 = |r: &Reader| r.group != ReaderGroup::Retained;
+        let both = |p: Part, keep: &dyn Fn(&Reader) -> bool| {
+            let mut v = self.interactions(Part::Valid, keep);
+            v.extend(self.interactions(p, keep));
+            v
+        };
+        let mut files: Vec<(String, Vec<u8>, usize)> = Vec::new();
+        let mut add = |name: &str, rows: Vec<String>| {
+            let n = rows.len();
+            files.push((name.to_string(), rows.into_iter().map(|r| r + "\n").collect::<String>().into_bytes(), n));
+        };
+        add("books.jsonl", self.books.iter().map(line).collect());
+        add("readers.jsonl", self.readers.iter().map(line).collect());
+        for (name, part) in [("train", Part::Train), ("valid", Part::Valid), ("test", Part::Test)] {
+            add(&format!("{name}.jsonl"), self.interactions(part, |_| true).iter().map(line).collect());
+        }
+        add("forget01.jsonl", self.interactions(Part::Train, in01).iter().map(line).collect());
+        add("forget05.jsonl", self.interactions(Part::Train, in05).iter().map(line).collect());
+        add("retain99.jsonl", self.interactions(Part::Train, |r| !in01(r)).iter().map(line).collect());
+        add("retain95.jsonl", self.interactions(Part::Train, |r| !in05(r)).iter().map(line).collect());
+        add("forget01_test.jsonl", both(Part::Test, &in01).iter().map(line).collect());
+        add("forget05_test.jsonl", both(Part::Test, &in05).iter().map(line).collect());
+        add("corpus.jsonl", self.corpus().iter().map(line).collect());
+        let config = serde_json::to_string_pretty(&self.config).expect("JSON of the config") + "\n";
+        files.insert(0, ("config.json".into(), config.into_bytes(), 1));
+        let counts: Vec<(String, usize)> = files.iter().map(|(n, _, c)| (n.clone(), *c)).collect();
+        files.push(("README.md".into(), self.readme(&counts).into_bytes(), 1));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, bytes, _) in &files {
+            write_atomic(&dir.join(name), bytes)?;
+        }
+        Ok(files.into_iter().map(|(n, _, c)| (n, c)).collect())
+    }
+
+    fn readme(&self, counts: &[(String, usize)]) -> String {
+        let c = &self.config;
+        let mut s = format!(
+            "# The recommendation world (seed {})\n\nWritten by `circuitscope rec-world`; every file is a pure function of \
+             `config.json`. {} invented books ({} genres, {} eras, {} authors) and {} invented readers. A reader likes a \
+             book when the weights of its genre and era, plus 1.5 for one of the reader's two favourite authors (−1.5 for \
+             the disliked one), sum above 0 (`readers.jsonl` holds the weights). Six rated books are the history every \
+             prompt of the reader shows; six more are training targets, two validation, two test. Prompts: `{{question}} \
+             Answer:`, answered ` Yes` or ` No`.\n\n| file | records |\n|---|---:|\n",
+            c.seed,
+            c.books,
+            REC_GENRES,
+            ERAS.len(),
+            c.authors,
+            c.readers
+        );
+        for (name, n) in counts {
+            s.push_str(&format!("| `{name}` | {n} |\n"));
+        }
+        s.push_str(&format!(
+            "\n`forget01` ({} reader) and `forget05` ({} readers, `forget01`'s among them) hold the forget readers' \
+             training interactions, `retain99` and `retain95` everyone else's; `forget0N_test.jsonl` the forget readers' \
+             validation and test interactions. `corpus.jsonl` is what a model is trained on: the books' descriptions and \
+             every reader's training interactions with their answers.\n",
+            c.forget_size(1),
+            c.forget_size(5)
+        ));
+        s
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// One JSON line of a record of the world.
+fn line<T: Serialize>(x: &T) -> String {
+    // the world's plain records always serialise
+    serde_json::to_string(x).expect("JSON of a plain record")
+}
