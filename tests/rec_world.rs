@@ -118,3 +118,84 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
     assert_eq!(readers_of("forget05_test.jsonl"), f5);
     assert_eq!(rows(&dir, "forget05_test.jsonl").len(), 20 * 4);
 }
+
+/// `eval-rec` on the bundled model (which never saw a reader: its AUC is near chance): the
+/// figures it writes, p(Yes) equal to σ(log p(Yes) − log p(No)) from a plain full forward pass,
+/// and one message each for a reader who does not exist, an answer that is neither Yes nor No
+/// and a history longer than the context.
+#[test]
+fn eval_rec_scores_yes_against_no_and_refuses_bad_input() {
+    use candle_core::{DType, D};
+    use circuitscope::data::PromptFormat;
+    use circuitscope::model::{Decoder, LoadOptions, Model};
+    use circuitscope::unlearn::recommend::{read_interactions, yes_probability};
+    let world = root().join("circuits/rec-world");
+    let model = root().join("models/world-gpt2");
+    let dir = TempDir::new();
+    let out = dir.path().join("rec.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["eval-rec", model.to_str().unwrap(), "--world", world.to_str().unwrap()];
+        args.extend(extra);
+        cli(&args)
+    };
+    let o = run(&["--forget", "forget01", "--reference", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(r["utility"]["n"], 396 * 2, "the retained readers' test interactions");
+    assert_eq!(r["forgetting"]["n"], 4 * 6);
+    assert_eq!((r["forgetting"]["js"].as_f64(), r["forgetting"]["kl"].as_f64()), (Some(0.0), Some(0.0)));
+    let auc = r["utility"]["auc"].as_f64().unwrap();
+    assert!((0.3..0.7).contains(&auc), "a model that never saw the readers ranks at {auc}");
+
+    // p(Yes) against a plain full pass over prompt + answer
+    let m = Model::load(&model, LoadOptions::default()).unwrap();
+    let format = PromptFormat::parse("{question} Answer:").unwrap();
+    let pairs =
+        read_interactions(&world.join("forget01.jsonl"), m.tokenizer().unwrap(), &format, m.cfg().n_ctx).unwrap().pairs;
+    let p = yes_probability(&m.decoder, &pairs[..3], 2).unwrap();
+    for (pair, p) in pairs[..3].iter().zip(p) {
+        let lp = |e: &circuitscope::data::Example| -> f64 {
+            let circuitscope::data::Target::Sequence { prompt_len } = e.target else { panic!() };
+            let logits = m.decoder.logits(&Decoder::input(&e.clean).unwrap()).unwrap().squeeze(0).unwrap();
+            let lsm = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F64).unwrap(), D::Minus1).unwrap();
+            (prompt_len..e.clean.len())
+                .map(|t| lsm.get(t - 1).unwrap().get(e.clean[t] as usize).unwrap().to_scalar::<f64>().unwrap())
+                .sum()
+        };
+        let want = 1.0 / (1.0 + (lp(&pair[1]) - lp(&pair[0])).exp());
+        assert!((p - want).abs() < 1e-5, "p(Yes) {p}, from a full pass {want}");
+    }
+
+    // bad input
+    let o = run(&["--forget-readers", "Nobody Here"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("`Nobody Here` is not a reader"), "{e}");
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(world.join("readers.jsonl"), bad.join("readers.jsonl")).unwrap();
+    let test = std::fs::read_to_string(world.join("test.jsonl")).unwrap();
+    let train = std::fs::read_to_string(world.join("train.jsonl")).unwrap();
+    std::fs::write(bad.join("train.jsonl"), &train).unwrap();
+    std::fs::write(bad.join("test.jsonl"), test.replacen("\"answer\":\"Yes\"", "\"answer\":\"Maybe\"", 1)).unwrap();
+    let bad_run = |extra: &[&str]| {
+        let mut args = vec!["eval-rec", model.to_str().unwrap(), "--world", bad.to_str().unwrap()];
+        args.extend(extra);
+        cli(&args)
+    };
+    let o = bad_run(&["--forget", "forget01"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("test.jsonl") && e.contains("`Maybe`") && e.contains("Yes or No"), "{e}");
+    let first: Value = serde_json::from_str(test.lines().next().unwrap()).unwrap();
+    let long = first["question"].as_str().unwrap().replacen(
+        " liked ",
+        &format!(" liked {}", "The Glass Orchard, ".repeat(300)),
+        1,
+    );
+    let mut row = first.clone();
+    row["question"] = Value::String(long);
+    std::fs::write(bad.join("test.jsonl"), format!("{row}\n{test}")).unwrap();
+    let o = bad_run(&["--forget", "forget01"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("line 1") && e.contains("more than the model's context"), "{e}");
+    assert!(!e.contains("panicked"));
+}

@@ -15,6 +15,7 @@ pub mod cud;
 pub mod cure;
 pub mod cure_sweep;
 pub mod demo;
+pub mod eval_rec;
 pub mod eval_unlearning;
 pub mod evaluate;
 pub mod finetune;
@@ -89,6 +90,10 @@ pub enum Command {
     /// LLM-recommender prompts ("Will <reader> enjoy <book>?" → Yes/No), train/valid/test
     /// interactions, forget readers (1 % and 5 %) and the training corpus.
     RecWorld(rec_world::RecWorldArgs),
+    /// Recommendation metrics on a recommendation world: AUC, accuracy and log loss on the
+    /// retained readers' test interactions; the forget readers' AUC and, against the model
+    /// retrained without them, the JS and KL between the two models' Yes/No answers.
+    EvalRec(eval_rec::EvalRecArgs),
     /// TOFU's evaluation of a model on TOFU's own files: per question and in summary (forget
     /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
     /// two SVG pictures.
@@ -129,6 +134,7 @@ pub fn run(cli: Cli) -> Result<()> {
             | Command::Evaluate(_)
             | Command::Unlearn(_)
             | Command::Finetune(_)
+            | Command::EvalRec(_)
             | Command::EvalUnlearning(_)
             | Command::Anchors(_)
             | Command::Cud(_)
@@ -140,7 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if !device.is_cpu() && !runs_a_model {
         bail!(
             "--device {}: this command runs on the CPU (the trainer keeps its runs bitwise reproducible there); \
-             --device applies to info, run, attribute, evaluate, demo, unlearn, finetune, eval-unlearning, anchors, cud, validate-cud, concepts, cure and cure-sweep",
+             --device applies to info, run, attribute, evaluate, demo, unlearn, finetune, eval-rec, eval-unlearning, anchors, cud, validate-cud, concepts, cure and cure-sweep",
             cli.device
         );
     }
@@ -160,6 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unlearn(a) => unlearn::run(&a),
         Command::Finetune(a) => finetune::run(&a),
         Command::RecWorld(a) => rec_world::run(&a),
+        Command::EvalRec(a) => eval_rec::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),

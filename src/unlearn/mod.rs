@@ -9,6 +9,8 @@
 //!   residual stream; a non-finite loss stops it on the last good weights
 //! - [`finetune`]: fine-tuning on question/answer data (the loop with the plain NLL objective,
 //!   TOFU's recipe) and runs saved every few steps and resumed bit for bit
+//! - [`recommend`]: recommendation metrics on Yes/No interactions (AUC, accuracy, log loss; JS
+//!   and KL to the retrained model)
 //! - [`answers`]: what one teacher-forced pass says about each answer token, and the per-answer
 //!   measures built from it (probability, exact memorisation, extraction strength, the MIA scores)
 //! - [`rouge`]: ROUGE-L recall with NLTK's Porter stemmer, as `rouge_score` computes it
@@ -26,6 +28,7 @@ pub mod evaluate;
 pub mod finetune;
 pub mod loss;
 pub mod metrics;
+pub mod recommend;
 pub mod rouge;
 pub mod run;
 pub mod select;
