@@ -130,6 +130,7 @@ pub fn run(a: &FinetuneArgs) -> Result<()> {
             s.extra["before"].clone()
         }
         None => {
+            eprintln!("measuring the answers before fine-tuning ({} examples)", examples.len());
             let (nll, exact) = measure_set(&original.decoder, &examples, cfg.batch)?;
             json!({ "nll": nll, "exact": exact })
         }
@@ -160,6 +161,10 @@ pub fn run(a: &FinetuneArgs) -> Result<()> {
         this_sitting += 1;
         pb.set_message(format!("NLL {:.4}", s.forget));
         pb.inc(1);
+        // without a terminal the bar is hidden: a line now and then instead
+        if pb.is_hidden() && ((s.step + 1) % 5 == 0 || s.step + 1 == total) {
+            eprintln!("step {:>5}/{total}  NLL {:.4}  lr {:.2e}  {:.0} s", s.step + 1, s.forget, s.lr, s.seconds);
+        }
         let last = s.step + 1 == total;
         if !last && (s.step + 1) % a.save_every == 0 {
             save(&run)?;

@@ -13,7 +13,6 @@
 use std::path::Path;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -156,41 +155,41 @@ impl LinePlot {
             legend.push((LegendMark::Reference, label.as_str()));
         }
         let layout = Layout::new(fs, &self.title, &y_axis, self.plot_width, self.plot_height, &legend);
-        layout
-            .draw(&self.title, &legend, |area| {
-                let mut chart = ChartBuilder::on(area)
-                    .x_label_area_size(layout.x_area)
-                    .y_label_area_size(layout.y_area)
-                    .build_cartesian_2d(x_axis.range(&x_shown), y_axis.range(&y_axis.ticks))?;
-                mesh(&mut chart, fs, &self.x_label, &self.y_label, &x_axis, &y_axis, true)?;
-                if let Some((r, _)) = &self.reference {
-                    chart.draw_series(DashedLineSeries::new(
-                        [(x_axis.lo, *r), (x_axis.hi, *r)],
-                        6,
-                        4,
-                        REFERENCE.stroke_width(1),
-                    ))?;
+        let axes = Axes {
+            x: &x_axis,
+            x_shown: &x_shown,
+            y: &y_axis,
+            x_label: &self.x_label,
+            y_label: &self.y_label,
+            x_grid: true,
+        };
+        layout.draw(&self.title, &legend, &axes, |chart| {
+            if let Some((r, _)) = &self.reference {
+                chart.draw_series(DashedLineSeries::new(
+                    [(x_axis.lo, *r), (x_axis.hi, *r)],
+                    6,
+                    4,
+                    REFERENCE.stroke_width(1),
+                ))?;
+            }
+            let size = if self.lines { 0.33 * fs } else { 0.2 * fs }.round().max(2.0) as i32;
+            for (i, s) in self.series.iter().enumerate() {
+                let pts = self.drawable(s);
+                if self.lines {
+                    let style = PALETTE[i % PALETTE.len()].stroke_width(2);
+                    match DASHES[i % DASHES.len()] {
+                        None => chart.draw_series(LineSeries::new(pts.iter().copied(), style))?,
+                        Some((dash, gap)) => {
+                            chart.draw_series(DashedLineSeries::new(pts.iter().copied(), dash, gap, style))?
+                        }
+                    };
                 }
-                let size = if self.lines { 0.33 * fs } else { 0.2 * fs }.round().max(2.0) as i32;
-                for (i, s) in self.series.iter().enumerate() {
-                    let pts = self.drawable(s);
-                    if self.lines {
-                        let style = PALETTE[i % PALETTE.len()].stroke_width(2);
-                        match DASHES[i % DASHES.len()] {
-                            None => chart.draw_series(LineSeries::new(pts.iter().copied(), style))?,
-                            Some((dash, gap)) => {
-                                chart.draw_series(DashedLineSeries::new(pts.iter().copied(), dash, gap, style))?
-                            }
-                        };
-                    }
-                    for &p in &pts {
-                        draw_marker(chart.plotting_area(), i, p, size)?;
-                    }
+                for &p in &pts {
+                    draw_marker(chart.plotting_area(), i, p, size)?;
                 }
-                chart.draw_series(std::iter::once(axes_box(&x_axis, &y_axis)))?;
-                Ok(chart.plotting_area().get_pixel_range())
-            })
-            .map_err(|e| Error::input(format!("drawing the chart \"{}\": {e}", self.title)))
+            }
+            Ok(())
+        })
     }
 
     /// Writes the picture as the path's extension asks: .svg, .pdf or .png.
@@ -251,28 +250,28 @@ impl BarChart {
             self.series.iter().enumerate().map(|(i, (name, _))| (LegendMark::Bar(i), name.as_str())).collect();
         let layout = Layout::new(fs, &self.title, &y_axis, plot_w, self.plot_height, &legend);
         let bar = bar_w / slot; // in x units
-        layout
-            .draw(&self.title, &legend, |area| {
-                let mut chart = ChartBuilder::on(area)
-                    .x_label_area_size(layout.x_area)
-                    .y_label_area_size(layout.y_area)
-                    .build_cartesian_2d(x_axis.range(&x_shown), y_axis.range(&y_axis.ticks))?;
-                mesh(&mut chart, fs, &self.x_label, &self.y_label, &x_axis, &y_axis, false)?;
-                for (si, (_, values)) in self.series.iter().enumerate() {
-                    let colour = PALETTE[si % PALETTE.len()].filled();
-                    chart.draw_series(
-                        values.iter().take(self.categories.len()).enumerate().filter(|(_, v)| v.is_finite()).map(
-                            |(ci, &v)| {
-                                let x0 = ci as f64 + (1.0 - bar * n_series as f64) / 2.0 + si as f64 * bar;
-                                Rectangle::new([(x0, 0.0), (x0 + bar, v)], colour)
-                            },
-                        ),
-                    )?;
-                }
-                chart.draw_series(std::iter::once(axes_box(&x_axis, &y_axis)))?;
-                Ok(chart.plotting_area().get_pixel_range())
-            })
-            .map_err(|e| Error::input(format!("drawing the chart \"{}\": {e}", self.title)))
+        let axes = Axes {
+            x: &x_axis,
+            x_shown: &x_shown,
+            y: &y_axis,
+            x_label: &self.x_label,
+            y_label: &self.y_label,
+            x_grid: false,
+        };
+        layout.draw(&self.title, &legend, &axes, |chart| {
+            for (si, (_, values)) in self.series.iter().enumerate() {
+                let colour = PALETTE[si % PALETTE.len()].filled();
+                chart.draw_series(
+                    values.iter().take(self.categories.len()).enumerate().filter(|(_, v)| v.is_finite()).map(
+                        |(ci, &v)| {
+                            let x0 = ci as f64 + (1.0 - bar * n_series as f64) / 2.0 + si as f64 * bar;
+                            Rectangle::new([(x0, 0.0), (x0 + bar, v)], colour)
+                        },
+                    ),
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Writes the picture as the path's extension asks: .svg, .pdf or .png.
@@ -284,21 +283,24 @@ impl BarChart {
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
 type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error + 'static>>;
 
-/// Grid lines and labelled ticks at the axes' shown ticks, tick labels and axis titles.
-fn mesh(
-    chart: &mut Chart<'_, '_>,
-    fs: f64,
-    x_label: &str,
-    y_label: &str,
-    x: &Axis,
-    y: &Axis,
+/// A chart's axes: the x ticks that keep their labels, the axis titles, and whether vertical
+/// grid lines are drawn (not between bars).
+struct Axes<'a> {
+    x: &'a Axis,
+    x_shown: &'a [(f64, String)],
+    y: &'a Axis,
+    x_label: &'a str,
+    y_label: &'a str,
     x_grid: bool,
-) -> DrawResult<()> {
-    let x_names = |v: &f64| x.label_at(*v);
-    let y_names = |v: &f64| y.label_at(*v);
+}
+
+/// Grid lines and labelled ticks at the axes' shown ticks, tick labels and axis titles.
+fn mesh(chart: &mut Chart<'_, '_>, fs: f64, axes: &Axes) -> DrawResult<()> {
+    let x_names = |v: &f64| axes.x.label_at(*v);
+    let y_names = |v: &f64| axes.y.label_at(*v);
     let mut mesh = chart.configure_mesh();
-    mesh.x_desc(x_label)
-        .y_desc(y_label)
+    mesh.x_desc(axes.x_label)
+        .y_desc(axes.y_label)
         .axis_desc_style(font(fs).color(&INK))
         .label_style(font(fs).color(&TICK_INK))
         .x_label_formatter(&x_names)
@@ -307,16 +309,11 @@ fn mesh(
         .light_line_style(TRANSPARENT)
         .axis_style(TICK_INK.stroke_width(1))
         .set_all_tick_mark_size(4);
-    if !x_grid {
+    if !axes.x_grid {
         mesh.disable_x_mesh();
     }
     mesh.draw()?;
     Ok(())
-}
-
-/// The frame round the plot area.
-fn axes_box(x: &Axis, y: &Axis) -> Rectangle<(f64, f64)> {
-    Rectangle::new([(x.lo, y.lo), (x.hi, y.hi)], TICK_INK.stroke_width(1))
 }
 
 /// Our font stack at `px` pixels (plotters writes a font's size divided by 1.24).
@@ -565,20 +562,28 @@ impl Layout {
         Layout { fs, margin, top, width: width.ceil() as u32, height: height.ceil() as u32, y_area, x_area, legend_w }
     }
 
-    /// Draws the canvas into `svg`: the title, the chart by `body` (which returns its plot
-    /// area's pixel range), and the legend beside that plot area.
-    fn draw<F>(&self, title: &str, legend: &[(LegendMark, &str)], body: F) -> DrawResult<String>
+    /// The chart as SVG: the title; the axes, grid and labels; what `series` draws on them; the
+    /// frame; and the legend beside the plot area.
+    fn draw<F>(&self, title: &str, legend: &[(LegendMark, &str)], axes: &Axes, series: F) -> Result<String>
     where
-        F: FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<(std::ops::Range<i32>, std::ops::Range<i32>)>,
+        F: FnOnce(&mut Chart<'_, '_>) -> DrawResult<()>,
     {
         let mut svg = String::new();
-        self.draw_into(&mut svg, title, legend, body)?;
+        self.draw_into(&mut svg, title, legend, axes, series)
+            .map_err(|e| Error::input(format!("drawing the chart \"{title}\": {e}")))?;
         Ok(tidy_font_sizes(&svg))
     }
 
-    fn draw_into<F>(&self, svg: &mut String, title: &str, legend: &[(LegendMark, &str)], body: F) -> DrawResult<()>
+    fn draw_into<F>(
+        &self,
+        svg: &mut String,
+        title: &str,
+        legend: &[(LegendMark, &str)],
+        axes: &Axes,
+        series: F,
+    ) -> DrawResult<()>
     where
-        F: FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<(std::ops::Range<i32>, std::ops::Range<i32>)>,
+        F: FnOnce(&mut Chart<'_, '_>) -> DrawResult<()>,
     {
         let fs = self.fs;
         let root = SVGBackend::with_string(svg, (self.width, self.height)).into_drawing_area();
@@ -587,7 +592,17 @@ impl Layout {
         root.draw(&Text::new(title.to_string(), (self.margin as i32, self.margin as i32), title_style))?;
         let chart_area =
             root.margin(self.top as i32, self.margin as i32, self.margin as i32, (self.legend_w + self.margin) as i32);
-        let (plot_x, plot_y) = body(&chart_area)?;
+        let mut chart = ChartBuilder::on(&chart_area)
+            .x_label_area_size(self.x_area)
+            .y_label_area_size(self.y_area)
+            .build_cartesian_2d(axes.x.range(axes.x_shown), axes.y.range(&axes.y.ticks))?;
+        mesh(&mut chart, fs, axes)?;
+        series(&mut chart)?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(axes.x.lo, axes.y.lo), (axes.x.hi, axes.y.hi)],
+            TICK_INK.stroke_width(1),
+        )))?;
+        let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
         // the legend column, its first row level with the plot area's top
         let (sx, sw) = (plot_x.end as f64 + 1.5 * fs, 2.4 * fs);
         let label_style = font(fs).color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
