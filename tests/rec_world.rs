@@ -199,3 +199,53 @@ fn eval_rec_scores_yes_against_no_and_refuses_bad_input() {
     assert!(!o.status.success() && e.contains("line 1") && e.contains("more than the model's context"), "{e}");
     assert!(!e.contains("panicked"));
 }
+
+/// `train` on a recommendation world (a smoke run): the loss falls, the card reports the
+/// recommendation metrics; `--without forget05` leaves out exactly the documents naming its
+/// readers and scores the others' test interactions; an unknown split is refused.
+#[test]
+fn train_on_the_recommendation_world_writes_a_card_with_its_metrics() {
+    let dir = TempDir::new();
+    let world = root().join("circuits/rec-world");
+    let (all, without) = (dir.path().join("all"), dir.path().join("without"));
+    let o = cli(&["train", "--data", world.to_str().unwrap(), "--smoke", "--out", all.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log: Value = serde_json::from_slice(&std::fs::read(all.join("training.json")).unwrap()).unwrap();
+    let loss = log["loss"].as_array().unwrap();
+    let (first, last) = (loss[0][1].as_f64().unwrap(), loss.last().unwrap()[1].as_f64().unwrap());
+    assert!(last < 0.8 * first, "the loss went from {first} to {last}");
+    let eval: Value = serde_json::from_slice(&std::fs::read(all.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["test_of_its_readers"]["n"], 800);
+    let card = std::fs::read_to_string(all.join("README.md")).unwrap();
+    assert!(card.contains("| 800 |") && card.contains("AUC"), "{card}");
+
+    let o = cli(&[
+        "train",
+        "--data",
+        world.to_str().unwrap(),
+        "--smoke",
+        "--without",
+        "forget05",
+        "--out",
+        without.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // 20 readers × 6 training interactions, each its own document
+    assert!(out.contains("left out 120 documents naming a reader of forget05"), "{out}");
+    let eval: Value = serde_json::from_slice(&std::fs::read(without.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["test_of_its_readers"]["n"], 380 * 2);
+    assert_eq!(eval["left_out"]["readers"].as_array().unwrap().len(), 20);
+    let o = cli(&[
+        "train",
+        "--data",
+        world.to_str().unwrap(),
+        "--smoke",
+        "--without",
+        "forget10",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("forget01 and forget05"), "{e}");
+}

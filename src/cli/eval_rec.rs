@@ -9,6 +9,7 @@ use candle_core::DType;
 use circuitscope::data::PromptFormat;
 use circuitscope::model::Model;
 use circuitscope::unlearn::recommend::{forgetting, read_interactions, utility, yes_probability, Interaction};
+use circuitscope::world::recommend::Reader;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -39,29 +40,15 @@ pub struct EvalRecArgs {
     pub out: Option<PathBuf>,
 }
 
-#[derive(serde::Deserialize)]
-struct ReaderName {
-    name: String,
-    group: String,
-}
-
 /// The forget readers' names, checked against the world's readers.
 fn forget_readers(a: &EvalRecArgs) -> Result<BTreeSet<String>> {
-    let path = a.world.join("readers.jsonl");
-    let readers: Vec<ReaderName> = circuitscope::data::read_jsonl(&path)?;
-    let names: BTreeSet<&str> = readers.iter().map(|r| r.name.as_str()).collect();
-    let chosen: BTreeSet<String> = match &a.forget {
-        Some(split) => {
-            let groups: &[&str] = match split.as_str() {
-                "forget01" => &["forget01"],
-                "forget05" => &["forget01", "forget05"],
-                s => bail!("--forget {s}: the world's forget splits are forget01 and forget05"),
-            };
-            readers.iter().filter(|r| groups.contains(&r.group.as_str())).map(|r| r.name.clone()).collect()
-        }
+    let chosen = match &a.forget {
+        Some(split) => circuitscope::world::recommend::forget_readers(&a.world, split)?,
         None => {
+            let path = a.world.join("readers.jsonl");
+            let readers: Vec<Reader> = circuitscope::data::read_jsonl(&path)?;
             for r in &a.forget_readers {
-                if !names.contains(r.as_str()) {
+                if !readers.iter().any(|x| &x.name == r) {
                     bail!("--forget-readers: `{r}` is not a reader of {}", path.display());
                 }
             }

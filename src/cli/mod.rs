@@ -26,6 +26,7 @@ pub mod rec_world;
 pub mod render;
 pub mod run;
 pub mod train;
+pub mod train_rec;
 pub mod unlearn;
 pub mod validate_cud;
 pub mod view;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// a world folder (`circuitscope world --out DIR`)
+    /// a world folder (`circuitscope world --out DIR`), or a recommendation world's
+    /// (`circuitscope rec-world`)
     #[arg(long, default_value = "circuits/world")]
     pub data: PathBuf,
     /// the checkpoint folder to write (refused if it exists and is not empty, unless --force)
@@ -51,7 +52,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
-    /// that TOFU's forget quality compares against)
+    /// that TOFU's forget quality compares against; a reader of `forget01`/`forget05` in a
+    /// recommendation world)
     #[arg(long)]
     pub without: Option<String>,
     /// a `tokenizer.json` to use instead of training one (a retain model must share the original
@@ -101,6 +103,9 @@ fn corpus_without(data: &Path, docs: Vec<String>, split: &str) -> Result<(Vec<St
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
+    if super::train_rec::is_rec_world(&a.data) {
+        return super::train_rec::run(a, a.config());
+    }
     let (data, out, cfg) = (a.data.as_path(), a.out.as_path(), &a.config());
     super::common::check_output_dir(out, a.force)?;
     let world = card::WorldData::read(data)?;

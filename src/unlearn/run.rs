@@ -624,7 +624,7 @@ impl Unlearner<'_> {
             _ => step.checked_sub(1),
         };
         let kept = kept.map_or("the original weights".to_string(), |n| format!("the weights after step {n}"));
-        Error::input(format!("unlearning stopped at step {step}: {what}; the model keeps {kept} (lower --lr)"))
+        Error::input(format!("the run stopped at step {step}: {what}; the model keeps {kept} (lower --lr)"))
     }
 }
 

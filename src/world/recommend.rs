@@ -352,6 +352,22 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The readers of a recommendation world's folder (`readers.jsonl`) in the split `forget01` or
+/// `forget05` (the latter holding the former's), by name.
+pub fn forget_readers(dir: &Path, split: &str) -> Result<std::collections::BTreeSet<String>> {
+    let groups: &[ReaderGroup] = match split {
+        "forget01" => &[ReaderGroup::Forget01],
+        "forget05" => &[ReaderGroup::Forget01, ReaderGroup::Forget05],
+        s => {
+            return Err(Error::input(format!(
+                "`{s}`: a recommendation world's forget splits are forget01 and forget05"
+            )))
+        }
+    };
+    let readers: Vec<Reader> = crate::data::read_jsonl(&dir.join("readers.jsonl"))?;
+    Ok(readers.into_iter().filter(|r| groups.contains(&r.group)).map(|r| r.name).collect())
+}
+
 /// One JSON line of a record of the world.
 fn line<T: Serialize>(x: &T) -> String {
     // the world's plain records always serialise

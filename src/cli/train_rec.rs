@@ -1,0 +1,137 @@
+//! `circuitscope train --data <a recommendation world>`: a GPT-2 trained on the world's corpus
+//! (`--without forget01|forget05`: the retrained reference, which never saw those readers),
+//! with a model card reporting its recommendation metrics on the test interactions of the
+//! readers it was trained on (`unlearn::recommend`).
+
+use super::train::TrainArgs;
+use anyhow::{bail, Context, Result};
+use circuitscope::data::PromptFormat;
+use circuitscope::fsutil::write_atomic;
+use circuitscope::model::{LoadOptions, Model};
+use circuitscope::train::{self, card, TrainConfig};
+use circuitscope::unlearn::recommend::{read_interactions, utility, yes_probability};
+use serde_json::json;
+use std::path::Path;
+
+/// A recommendation world's folder (`circuitscope rec-world`) rather than the bundled world's.
+pub fn is_rec_world(dir: &Path) -> bool {
+    dir.join("readers.jsonl").is_file()
+}
+
+pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
+    let (data, out) = (a.data.as_path(), a.out.as_path());
+    // no induction sequences unless asked: the world teaches recommendation alone
+    let cfg = TrainConfig { fresh_induction: a.fresh_induction.unwrap_or(0), ..base };
+    super::common::check_output_dir(out, a.force)?;
+    let mut docs = circuitscope::world::read_corpus(&data.join("corpus.jsonl"))?;
+    let left_out = match &a.without {
+        Some(split) => {
+            let names = circuitscope::world::recommend::forget_readers(data, split)
+                .with_context(|| format!("--without {split}"))?;
+            let before = docs.len();
+            docs.retain(|d| !names.iter().any(|n| d.contains(n.as_str())));
+            let dropped = before - docs.len();
+            if dropped == 0 {
+                bail!("--without {split}: no document of {} names its {} readers", data.display(), names.len());
+            }
+            println!("left out {dropped} documents naming a reader of {split}");
+            Some((split.clone(), names, dropped))
+        }
+        None => None,
+    };
+    let tokenizer = match &a.tokenizer {
+        Some(p) => Some(
+            tokenizers::Tokenizer::from_file(p)
+                .map_err(|e| anyhow::anyhow!("{}: not a readable tokenizer.json: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    println!(
+        "training a GPT-2 ({} layers, {} heads, d_model {}, context {}) on {} documents of the recommendation world {} \
+         for {} steps",
+        cfg.layers,
+        cfg.heads,
+        cfg.d_model,
+        cfg.context,
+        docs.len(),
+        data.display(),
+        cfg.steps
+    );
+    let pb = super::progress::bar(cfg.steps as u64, "training");
+    let on_step = |_: usize, loss: f64, lr: f64| {
+        pb.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+        pb.inc(1);
+    };
+    let trained = match tokenizer {
+        Some(t) => train::train_with(&cfg, &docs, t, on_step)?,
+        None => train::train(&cfg, &docs, on_step)?,
+    };
+    pb.finish_and_clear();
+    card::save_checkpoint(&trained, out)?;
+    let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
+    // the test interactions of the readers the model was trained on
+    let format = PromptFormat::parse("{question} Answer:")?;
+    let test = read_interactions(&data.join("test.jsonl"), model.tokenizer()?, &format, model.cfg().n_ctx)?;
+    let kept: Vec<usize> = (0..test.rows.len())
+        .filter(|&i| left_out.as_ref().is_none_or(|(_, names, _)| !names.contains(&test.rows[i].reader)))
+        .collect();
+    let pairs: Vec<_> = kept.iter().map(|&i| test.pairs[i].clone()).collect();
+    let labels: Vec<bool> = kept.iter().map(|&i| test.labels[i]).collect();
+    let u = utility(&yes_probability(&model.decoder, &pairs, 16)?, &labels)?;
+    let log = &trained.log;
+    println!(
+        "trained {} parameters in {:.0} s; final loss {:.4}; test interactions of its readers ({}): AUC {:.4}, accuracy \
+         {:.4}, log loss {:.4}",
+        log.n_params,
+        log.seconds,
+        log.loss.last().map_or(f64::NAN, |l| l.1),
+        u.n,
+        u.auc,
+        u.accuracy,
+        u.log_loss
+    );
+    let command =
+        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let who = match &left_out {
+        Some((split, names, dropped)) => format!(
+            "The model retrained without the {} readers of `{split}` ({dropped} documents left out): the reference an \
+             unlearned model's answers on them are compared with (`circuitscope eval-rec --reference`).",
+            names.len()
+        ),
+        None => "Trained on every reader's training interactions.".to_string(),
+    };
+    let c = &log.config;
+    let card = format!(
+        "# A recommender trained on the recommendation world\n\n{who}\n\nA GPT-2 ({} layers, {} heads, d_model {}, context \
+         {}, vocabulary {}; {} parameters) that circuitscope trained with candle autograd on this CPU, on `{}`'s \
+         corpus: {} documents (the books' descriptions and the training interactions `<question> Answer: Yes|No`), {} \
+         steps of {} rows ({:.1} epochs), peak learning rate {}, seed {}; {:.0} s, final loss {:.4}.\n\n```\n{command}\n```\n\n\
+         ## Recommendation on the test interactions of its readers\n\n| interactions | AUC | accuracy | log loss |\n\
+         |---:|---:|---:|---:|\n| {} | {:.4} | {:.4} | {:.4} |\n\np(Yes) normalised over Yes and No after `{{question}} \
+         Answer:` (`circuitscope eval-rec`).\n",
+        c.layers,
+        c.heads,
+        c.d_model,
+        c.context,
+        trained.params.shape.vocab_size,
+        log.n_params,
+        data.display(),
+        log.corpus_documents,
+        c.steps,
+        c.batch,
+        log.epochs,
+        c.lr,
+        c.seed,
+        log.seconds,
+        log.loss.last().map_or(f64::NAN, |l| l.1),
+        u.n,
+        u.auc,
+        u.accuracy,
+        u.log_loss
+    );
+    write_atomic(&out.join("README.md"), card.as_bytes())?;
+    let eval = json!({ "test_of_its_readers": u, "left_out": left_out.as_ref().map(|l| json!({"split": l.0, "readers": l.1, "documents": l.2})) });
+    write_atomic(&out.join("eval.json"), (serde_json::to_string_pretty(&eval)? + "\n").as_bytes())?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
