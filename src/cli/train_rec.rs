@@ -58,9 +58,18 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         cfg.steps
     );
     let pb = super::progress::bar(cfg.steps as u64, "training");
-    let on_step = |_: usize, loss: f64, lr: f64| {
+    let on_step = |step: usize, loss: f64, lr: f64| {
         pb.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
         pb.inc(1);
+        // without a terminal the bar is hidden: a line now and then instead
+        if pb.is_hidden() && ((step + 1) % 50 == 0 || step + 1 == cfg.steps) {
+            eprintln!(
+                "step {:>5}/{}  loss {loss:.4}  lr {lr:.2e}  {:.0} s",
+                step + 1,
+                cfg.steps,
+                pb.elapsed().as_secs_f64()
+            );
+        }
     };
     let trained = match tokenizer {
         Some(t) => train::train_with(&cfg, &docs, t, on_step)?,
