@@ -162,7 +162,7 @@ pub fn run(a: &FinetuneArgs) -> Result<()> {
         pb.set_message(format!("NLL {:.4}", s.forget));
         pb.inc(1);
         // without a terminal the bar is hidden: a line now and then instead
-        if pb.is_hidden() && ((s.step + 1) % 5 == 0 || s.step + 1 == total) {
+        if pb.is_hidden() && ((s.step + 1).is_multiple_of(5) || s.step + 1 == total) {
             eprintln!("step {:>5}/{total}  NLL {:.4}  lr {:.2e}  {:.0} s", s.step + 1, s.forget, s.lr, s.seconds);
         }
         let last = s.step + 1 == total;

@@ -62,7 +62,7 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         pb.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
         pb.inc(1);
         // without a terminal the bar is hidden: a line now and then instead
-        if pb.is_hidden() && ((step + 1) % 50 == 0 || step + 1 == cfg.steps) {
+        if pb.is_hidden() && ((step + 1).is_multiple_of(50) || step + 1 == cfg.steps) {
             eprintln!(
                 "step {:>5}/{}  loss {loss:.4}  lr {lr:.2e}  {:.0} s",
                 step + 1,
