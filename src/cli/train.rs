@@ -117,6 +117,31 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         docs = kept;
         left_out = Some(card::LeftOut { split: split.clone(), documents });
     }
+    let trained = train_docs(a, cfg, &docs, &format!("from {}", data.display()))?;
+    let log = &trained.log;
+    println!(
+        "trained {} parameters in {:.0} s ({:.0} tokens/s, {:.1} epochs); final loss {:.4}",
+        log.n_params,
+        log.seconds,
+        log.tokens_per_second,
+        log.epochs,
+        log.loss.last().map_or(f64::NAN, |l| l.1)
+    );
+    card::save_checkpoint(&trained, out)?;
+    let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
+    let report = card::evaluate(&model.decoder, model.tokenizer()?, &world)?;
+    print!("{}", report.table());
+    // the program as users type it, whatever path it was started by
+    let command =
+        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    card::write_card(&trained, &report, &command, data, left_out.as_ref(), out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Trains a GPT-2 of `cfg` on `docs` (with `--tokenizer`'s vocabulary when given) behind a
+/// progress bar; `from` says where the documents come from.
+pub(super) fn train_docs(a: &TrainArgs, cfg: &TrainConfig, docs: &[String], from: &str) -> Result<train::Trained> {
     let tokenizer = match &a.tokenizer {
         Some(p) => Some(
             tokenizers::Tokenizer::from_file(p)
@@ -125,13 +150,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         None => None,
     };
     println!(
-        "training a GPT-2 ({} layers, {} heads, d_model {}, context {}) on {} documents from {} for {} steps",
+        "training a GPT-2 ({} layers, {} heads, d_model {}, context {}) on {} documents {from} for {} steps",
         cfg.layers,
         cfg.heads,
         cfg.d_model,
         cfg.context,
         docs.len(),
-        data.display(),
         cfg.steps
     );
     let pb = bar(cfg.steps as u64, "training");
@@ -152,27 +176,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         }
     };
     let trained = match tokenizer {
-        Some(t) => train::train_with(cfg, &docs, t, on_step)?,
-        None => train::train(cfg, &docs, on_step)?,
+        Some(t) => train::train_with(cfg, docs, t, on_step)?,
+        None => train::train(cfg, docs, on_step)?,
     };
     pb.finish_and_clear();
-    let log = &trained.log;
-    println!(
-        "trained {} parameters in {:.0} s ({:.0} tokens/s, {:.1} epochs); final loss {:.4}",
-        log.n_params,
-        log.seconds,
-        log.tokens_per_second,
-        log.epochs,
-        log.loss.last().map_or(f64::NAN, |l| l.1)
-    );
-    card::save_checkpoint(&trained, out)?;
-    let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
-    let report = card::evaluate(&model.decoder, model.tokenizer()?, &world)?;
-    print!("{}", report.table());
-    // the program as users type it, whatever path it was started by
-    let command =
-        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
-    card::write_card(&trained, &report, &command, data, left_out.as_ref(), out)?;
-    println!("wrote {}", out.display());
-    Ok(())
+    Ok(trained)
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use circuitscope::data::PromptFormat;
 use circuitscope::fsutil::write_atomic;
 use circuitscope::model::{LoadOptions, Model};
-use circuitscope::train::{self, card, TrainConfig};
+use circuitscope::train::{card, TrainConfig};
 use circuitscope::unlearn::recommend::{read_interactions, utility, yes_probability};
 use serde_json::json;
 use std::path::Path;
@@ -39,43 +39,7 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         }
         None => None,
     };
-    let tokenizer = match &a.tokenizer {
-        Some(p) => Some(
-            tokenizers::Tokenizer::from_file(p)
-                .map_err(|e| anyhow::anyhow!("{}: not a readable tokenizer.json: {e}", p.display()))?,
-        ),
-        None => None,
-    };
-    println!(
-        "training a GPT-2 ({} layers, {} heads, d_model {}, context {}) on {} documents of the recommendation world {} \
-         for {} steps",
-        cfg.layers,
-        cfg.heads,
-        cfg.d_model,
-        cfg.context,
-        docs.len(),
-        data.display(),
-        cfg.steps
-    );
-    let pb = super::progress::bar(cfg.steps as u64, "training");
-    let on_step = |step: usize, loss: f64, lr: f64| {
-        pb.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-        pb.inc(1);
-        // without a terminal the bar is hidden: a line now and then instead
-        if pb.is_hidden() && ((step + 1).is_multiple_of(50) || step + 1 == cfg.steps) {
-            eprintln!(
-                "step {:>5}/{}  loss {loss:.4}  lr {lr:.2e}  {:.0} s",
-                step + 1,
-                cfg.steps,
-                pb.elapsed().as_secs_f64()
-            );
-        }
-    };
-    let trained = match tokenizer {
-        Some(t) => train::train_with(&cfg, &docs, t, on_step)?,
-        None => train::train(&cfg, &docs, on_step)?,
-    };
-    pb.finish_and_clear();
+    let trained = super::train::train_docs(a, &cfg, &docs, &format!("of the recommendation world {}", data.display()))?;
     card::save_checkpoint(&trained, out)?;
     let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
     // the test interactions of the readers the model was trained on
