@@ -177,3 +177,9 @@ pub fn check_circuit_matches(circuit: &Circuit, circuit_path: &Path, cfg: &Model
 pub fn fmt_score(s: f32) -> String {
     format!("{s:+.4e}")
 }
+
+/// The program as the user typed it, whatever path it was started by (`circuitscope train …`),
+/// for model cards.
+pub fn command_line() -> String {
+    std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ")
+}

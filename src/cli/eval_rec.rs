@@ -62,7 +62,7 @@ fn forget_readers(a: &EvalRecArgs) -> Result<BTreeSet<String>> {
 }
 
 /// The interactions of `file` whose reader `keep` admits, scored by `model`: (p(Yes), labels).
-fn scored(
+pub(super) fn scored(
     model: &Model,
     format: &PromptFormat,
     file: &Path,

@@ -131,9 +131,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
     let report = card::evaluate(&model.decoder, model.tokenizer()?, &world)?;
     print!("{}", report.table());
-    // the program as users type it, whatever path it was started by
-    let command =
-        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let command = super::common::command_line();
     card::write_card(&trained, &report, &command, data, left_out.as_ref(), out)?;
     println!("wrote {}", out.display());
     Ok(())

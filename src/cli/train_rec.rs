@@ -9,7 +9,7 @@ use circuitscope::data::PromptFormat;
 use circuitscope::fsutil::write_atomic;
 use circuitscope::model::{LoadOptions, Model};
 use circuitscope::train::{card, TrainConfig};
-use circuitscope::unlearn::recommend::{read_interactions, utility, yes_probability};
+use circuitscope::unlearn::recommend::utility;
 use serde_json::json;
 use std::path::Path;
 
@@ -44,13 +44,10 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
     let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
     // the test interactions of the readers the model was trained on
     let format = PromptFormat::parse("{question} Answer:")?;
-    let test = read_interactions(&data.join("test.jsonl"), model.tokenizer()?, &format, model.cfg().n_ctx)?;
-    let kept: Vec<usize> = (0..test.rows.len())
-        .filter(|&i| left_out.as_ref().is_none_or(|(_, names, _)| !names.contains(&test.rows[i].reader)))
-        .collect();
-    let pairs: Vec<_> = kept.iter().map(|&i| test.pairs[i].clone()).collect();
-    let labels: Vec<bool> = kept.iter().map(|&i| test.labels[i]).collect();
-    let u = utility(&yes_probability(&model.decoder, &pairs, 16)?, &labels)?;
+    let (p, labels) = super::eval_rec::scored(&model, &format, &data.join("test.jsonl"), 16, |reader| {
+        left_out.as_ref().is_none_or(|(_, names, _)| !names.contains(reader))
+    })?;
+    let u = utility(&p, &labels)?;
     let log = &trained.log;
     println!(
         "trained {} parameters in {:.0} s; final loss {:.4}; test interactions of its readers ({}): AUC {:.4}, accuracy \
@@ -63,8 +60,7 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         u.accuracy,
         u.log_loss
     );
-    let command =
-        std::iter::once("circuitscope".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let command = super::common::command_line();
     let who = match &left_out {
         Some((split, names, dropped)) => format!(
             "The model retrained without the {} readers of `{split}` ({dropped} documents left out): the reference an \
