@@ -319,6 +319,23 @@ fn a_shared_module_takes_the_forget_gradient_with_its_conflict_projected_out() {
     assert_eq!(g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(), [vec![7.0, 8.0, 9.0], vec![2.0, 2.0, 2.0]]);
     let twice = CurePlan { groups: vec![row(1, Rule::Forget), row(1, Rule::Retain)] };
     assert!(twice.check(&vars, true).unwrap_err().to_string().contains("in two modules"));
+
+    // PCGrad over the whole model: one module, both gradients projected and summed. g_f = (1, 0,
+    // 2, 0, 0, 0), g_r = (−1, 1, 0, 0, 0, 0): g_f·g_r = −1, ‖g_r‖² = 2, ‖g_f‖² = 5, so
+    // (g_f + g_r/2) + (g_r + g_f/5) = (0.5 − 0.8, 1.5, 2.4, 0, 0, 0)
+    let plan = CurePlan::pcgrad(&vars);
+    plan.check(&vars, true).unwrap();
+    assert!(plan.needs_retain() && plan.check(&vars, false).is_err());
+    let (gf, gr) = (grads([1., 0., 2., 0., 0., 0.]), grads([-1., 1., 0., 0., 0., 0.]));
+    let (g, c) = plan.combine(&vars, gf, Some(&gr)).unwrap();
+    let got = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (a, b) in got.iter().zip([-0.3f32, 1.5, 2.4, 0., 0., 0.]) {
+        assert!((a - b).abs() < 1e-6, "{got:?}");
+    }
+    assert_eq!((c.shared, c.conflicting), (1, 1));
+    // no conflict: the plain sum, grad-diff's update
+    let (g, _) = plan.combine(&vars, grads([1., 0., 2., 0., 0., 0.]), Some(&grads([1., 1., 0., 0., 0., 3.]))).unwrap();
+    assert_eq!(g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(), [vec![2.0, 1.0, 2.0], vec![0.0, 0.0, 3.0]]);
 }
 
 /// On the bundled model: CURE with one forget-specific MLP is gradient ascent on that MLP, bit
@@ -431,4 +448,56 @@ fn the_sweep_compares_the_methods_and_draws_the_tradeoff() {
     assert!(Partition::read(&out.join("partition.json")).is_ok());
     let bad = cli(&["cure-sweep", "--strengths", "0", "--out", d.join("bad").to_str().unwrap()]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--strengths must be positive"));
+}
+
+/// `render --partition` colours the circuit's modules by their CURE category (the legend counts
+/// them); a partition made for a model of another shape is refused by name.
+#[test]
+fn a_circuit_is_drawn_with_its_partition_and_a_partition_of_another_model_is_refused() {
+    let d = TempDir::new();
+    let part = root().join("circuits/world-cure/partition.json");
+    let p = Partition::read(&part).unwrap();
+    let out = d.join("ioi.svg");
+    let o = cli(&[
+        "render",
+        root().join("circuits/ioi/circuit.json").to_str().unwrap(),
+        "--partition",
+        part.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    for c in Category::ALL {
+        assert!(svg.contains(&format!("CURE: {} ({} modules)", c.name(), p.count(c))), "{}", c.name());
+    }
+    let fill_of = |name: &str| {
+        let end = svg.find(&format!("><title>{name}</title></rect>")).unwrap();
+        svg[..end].rsplit("fill=\"").next().unwrap().split('"').next().unwrap().to_string()
+    };
+    let circuit = circuitscope::graph::Circuit::read_json(&root().join("circuits/ioi/circuit.json")).unwrap();
+    let shape = circuit.shape();
+    let want = circuitscope::render::cure_svg::partition_fills(&p, &shape).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in (0..shape.n_nodes()).filter(|&n| circuit.node_in_graph(n)) {
+        if let Some(f) = want.by_node.get(&shape.node_name(n)) {
+            assert_eq!(&fill_of(&shape.node_name(n)), f, "{}", shape.node_name(n));
+            seen.insert(f.clone());
+        }
+    }
+    assert!(seen.len() >= 2, "the circuit's modules fall in one category only: {seen:?}");
+    let o = cli(&[
+        "render",
+        root().join("circuits/smollm2-ioi/circuit.json").to_str().unwrap(),
+        "--partition",
+        part.to_str().unwrap(),
+        "--out",
+        d.join("smol.svg").to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("--partition") && e.contains("4 layers × 4 heads") && e.contains("30 × 9"),
+        "{e}"
+    );
+    assert!(!d.join("smol.svg").exists());
 }

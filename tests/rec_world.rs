@@ -88,7 +88,8 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
                 q.starts_with(&format!("{name} liked The ")) && q.contains(&format!(". {name} disliked The ")),
                 "{q}"
             );
-            assert!(q.ends_with(&format!("Will {name} enjoy {}?", b["title"].as_str().unwrap())), "{q}");
+            let item = format!("{} ({})", b["title"].as_str().unwrap(), b["genre"].as_str().unwrap());
+            assert!(q.ends_with(&format!("Will {name} enjoy {item}?")), "{q}");
             let doc = format!("{q} Answer: {want}");
             assert_eq!(corpus.contains(&doc), part == "train", "{part} interaction in the corpus: {doc}");
             assert!(seen.entry(part).or_default().insert(format!("{name}/{}", b["title"])), "{part}: {x} twice");
@@ -101,6 +102,29 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
     // a reader's target books are distinct across the parts
     let all: usize = seen.values().map(|s| s.len()).sum();
     assert_eq!(seen.values().flatten().collect::<BTreeSet<_>>().len(), all);
+
+    // the circuit task: test interactions whose target genre sits on one side of the history,
+    // answered as the reader does, the corrupted prompt naming a genre from the other side
+    let test: BTreeMap<String, String> = rows(&dir, "test.jsonl")
+        .into_iter()
+        .map(|x| (format!("{} Answer:", x["question"].as_str().unwrap()), x["answer"].as_str().unwrap().to_string()))
+        .collect();
+    let task = rows(&dir, "task.jsonl");
+    assert!(task.len() >= 100, "{} task items", task.len());
+    for t in &task {
+        let (clean, corrupted) = (t["clean"].as_str().unwrap(), t["corrupted"].as_str().unwrap());
+        let answer = &test[clean];
+        assert_eq!(t["answer"].as_str().unwrap(), format!(" {answer}"));
+        assert_ne!(t["answer"], t["distractor"]);
+        let (head, tail) = clean.rsplit_once(" enjoy ").unwrap();
+        let genre_of = |tail: &str| tail.rsplit_once(" (").unwrap().1.trim_end_matches(")? Answer:").to_string();
+        let (g, swap) = (genre_of(tail), genre_of(corrupted.rsplit_once(" enjoy ").unwrap().1));
+        assert!(corrupted.starts_with(head) && g != swap && g.split(' ').count() == swap.split(' ').count(), "{t}");
+        let (liked, disliked) = head.split_once(" disliked ").unwrap();
+        let on = |list: &str, g: &str| list.contains(&format!("({g})"));
+        let (mine, other) = if answer == "Yes" { (liked, disliked) } else { (disliked, liked) };
+        assert!(on(mine, &g) && !on(other, &g) && on(other, &swap) && !on(mine, &swap), "{t}");
+    }
 
     let readers_of = |file: &str| -> BTreeSet<String> {
         rows(&dir, file).iter().map(|x| x["reader"].as_str().unwrap().to_string()).collect()

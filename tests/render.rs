@@ -8,7 +8,7 @@ mod common;
 use circuitscope::graph::{curve_areas, Circuit, EdgeScores, GraphShape, Writer};
 use circuitscope::render::svg::{check_well_formed, overlapping_texts, text_items};
 use circuitscope::render::{
-    circuit_svg, write_circuit_svg, BarChart, CircuitSvgOptions, InactiveNodes, LinePlot, Series,
+    circuit_svg, write_circuit_svg, BarChart, CircuitSvgOptions, InactiveNodes, LinePlot, NodeFills, Series,
 };
 use common::TempDir;
 
@@ -403,6 +403,35 @@ fn compact_drawings_keep_only_the_circuits_layers_and_nodes() {
     for colour in ["#0072B2", "#D55E00", "#E3EDF7", "#FCE8D5"] {
         assert!(!grey.contains(colour), "{colour} in the greyscale drawing");
     }
+}
+
+/// Fills by node name (a CURE partition's categories) colour the circuit's nodes they name, and
+/// their legend rows stand in for the palette's head and MLP rows.
+#[test]
+fn node_fills_colour_the_named_nodes_and_the_legend_explains_them() {
+    let shape = GraphShape { n_layers: 3, n_heads: 4, parallel_residual: false };
+    let c = Circuit::greedy(&random_scores(shape, 5), 30).unwrap().pruned();
+    let modules: Vec<String> = (0..shape.n_nodes())
+        .filter(|&n| n != shape.logits_node() && !matches!(shape.writer(n), Writer::Input) && c.node_in_graph(n))
+        .map(|n| shape.node_name(n))
+        .collect();
+    assert!(modules.len() >= 4, "{modules:?}");
+    let colours = ["#AA0000", "#00AA00"];
+    let fills = NodeFills {
+        by_node: modules.iter().enumerate().map(|(i, m)| (m.clone(), colours[i % 2].to_string())).collect(),
+        legend: vec![(colours[0].into(), "forget-specific".into()), (colours[1].into(), "task-shared".into())],
+    };
+    let svg = circuit_svg(&c, &CircuitSvgOptions { fills: Some(fills), ..Default::default() });
+    assert_publishable(&svg);
+    example("circ-example-partition.svg", &svg);
+    for (i, m) in modules.iter().enumerate() {
+        let end = svg.find(&format!("><title>{m}</title></rect>")).unwrap_or_else(|| panic!("no box for {m}"));
+        let fill = svg[..end].rsplit("fill=\"").next().unwrap().split('"').next().unwrap();
+        assert_eq!(fill, colours[i % 2], "{m}");
+    }
+    let labels: Vec<String> = text_items(&svg).into_iter().map(|t| t.content).collect();
+    assert!(labels.iter().any(|l| l == "forget-specific") && labels.iter().any(|l| l == "task-shared"));
+    assert!(!labels.iter().any(|l| l == "attention head" || l == "MLP"), "{labels:?}");
 }
 
 /// With `group_heads` a layer's circuit heads are one node (`a5.h1,3,7`, or `a5: 4 heads` for

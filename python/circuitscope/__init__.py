@@ -386,12 +386,15 @@ class Circuit:
         path and edges per writer layer (entry 0: the input)."""
         return json.loads(self._c.structure_json())
 
-    def to_svg(self, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False) -> str:
+    def to_svg(self, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False, partition: Union["Partition", PathLike, None] = None) -> str:
         """The drawing as SVG text: ``compact`` keeps only the circuit's layers and nodes (large
         models), ``width`` sets the page width in points (a paper column: about 240), ``greyscale``
         draws in greys for greyscale printing, ``group_heads`` draws each layer's heads as one
-        node (``a5.h1,3,7``; the edges between the same nodes merged, their scores summed)."""
-        return self._c.to_svg(self.title if title is None else title, compact, width, greyscale, group_heads)
+        node (``a5.h1,3,7``; the edges between the same nodes merged, their scores summed),
+        ``partition`` (a :class:`Partition`, or the path of ``circuitscope cure``'s JSON) colours
+        each head and MLP by its category."""
+        part = _partition_json(partition)
+        return self._c.to_svg(self.title if title is None else title, compact, width, greyscale, group_heads, part)
 
     def to_html(self, title: Optional[str] = None, compact: bool = False) -> str:
         """One self-contained HTML page to explore the circuit in a browser: hover an edge or a node
@@ -405,10 +408,11 @@ class Circuit:
         """The EAP-IG/MIB JSON."""
         return self._c.to_json()
 
-    def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False) -> None:
+    def save(self, path: PathLike, title: Optional[str] = None, compact: bool = False, width: Optional[float] = None, greyscale: bool = False, group_heads: bool = False, partition: Union["Partition", PathLike, None] = None) -> None:
         """Writes ``.json`` or ``.dot``, draws ``.svg``, ``.pdf`` or ``.png`` (see :meth:`to_svg`), or
         writes the ``.html`` page of :meth:`to_html`, chosen by the extension."""
-        self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale, group_heads)
+        part = _partition_json(partition)
+        self._c.save(os.fspath(path), self.title if title is None else title, compact, width, greyscale, group_heads, part)
 
     def _repr_svg_(self) -> Optional[str]:
         # scores have no edge selected: nothing to draw
@@ -680,6 +684,14 @@ def audit_concept(before: Model, after: Model, vectors: Sequence[Tuple[int, int]
 
 # ---------------------------------------------------------------------------------------------
 # CURE
+
+
+def _partition_json(partition: Union["Partition", PathLike, None]) -> Optional[str]:
+    """A partition's JSON text: a :class:`Partition`'s, or a partition file's."""
+    if partition is None or isinstance(partition, Partition):
+        return None if partition is None else partition.json
+    with open(os.fspath(partition), encoding="utf-8") as f:
+        return f.read()
 
 
 class Partition:

@@ -27,8 +27,9 @@ pub struct PyCircuit {
     pub inner: Circuit,
 }
 
-/// How a drawing looks: (compact, width in points, greyscale, a layer's heads as one node).
-type Style = (bool, Option<f64>, bool, bool);
+/// How a drawing looks: (compact, width in points, greyscale, a layer's heads as one node, a
+/// CURE partition's JSON colouring the modules).
+type Style<'a> = (bool, Option<f64>, bool, bool, Option<&'a str>);
 
 /// A data file read for a model: its examples, the metric and the ablation (the data kind's
 /// defaults where not given; the mean ablations average over the data's own prompts).
@@ -94,16 +95,25 @@ impl PyCircuit {
         Ok(())
     }
 
-    fn svg(&self, title: &str, style: Style) -> PyResult<String> {
+    fn svg(&self, title: &str, style: Style<'_>) -> PyResult<String> {
         if let Some(w) = style.1.filter(|w| !(w.is_finite() && *w > 0.0)) {
             return Err(err(anyhow::anyhow!("width {w}: give the drawing's width in points, above 0 (e.g. 240)")));
         }
+        let fills = match style.4 {
+            Some(text) => {
+                let p: circuitscope::analyses::cure::Partition = serde_json::from_str(text)
+                    .map_err(|e| err(anyhow::anyhow!("partition: not a CURE partition: {e}")))?;
+                Some(circuitscope::render::cure_svg::partition_fills(&p, &self.inner.shape()).py()?)
+            }
+            None => None,
+        };
         let opts = CircuitSvgOptions {
             title: title.to_string(),
             compact: style.0,
             width_pt: style.1,
             greyscale: style.2,
             group_heads: style.3,
+            fills,
             ..Default::default()
         };
         Ok(circuit_svg(&self.inner, &opts))
@@ -212,8 +222,9 @@ impl PyCircuit {
 
     /// The drawing: `compact` keeps only the circuit's layers and nodes, `width` sets the page
     /// width in points, `greyscale` draws in greys, `group_heads` draws each layer's heads as
-    /// one node (edges between the same nodes merged, their scores summed).
-    #[pyo3(signature = (title = "", compact = false, width = None, greyscale = false, group_heads = false))]
+    /// one node (edges between the same nodes merged, their scores summed), `partition` (a
+    /// CURE partition's JSON text) colours each head and MLP by its category.
+    #[pyo3(signature = (title = "", compact = false, width = None, greyscale = false, group_heads = false, partition = None))]
     fn to_svg(
         &self,
         title: &str,
@@ -221,8 +232,9 @@ impl PyCircuit {
         width: Option<f64>,
         greyscale: bool,
         group_heads: bool,
+        partition: Option<&str>,
     ) -> PyResult<String> {
-        self.svg(title, (compact, width, greyscale, group_heads))
+        self.svg(title, (compact, width, greyscale, group_heads, partition))
     }
 
     /// One self-contained HTML page to explore the circuit in a browser (see `circuitscope view`).
@@ -244,7 +256,8 @@ impl PyCircuit {
 
     /// Writes the circuit as `.json`, `.dot` or the `.html` page, or draws it as `.svg`, `.pdf` or
     /// `.png`, chosen by the extension (atomically).
-    #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false, group_heads = false))]
+    #[pyo3(signature = (path, title = "", compact = false, width = None, greyscale = false, group_heads = false, partition = None))]
+    #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
         path: &str,
@@ -253,6 +266,7 @@ impl PyCircuit {
         width: Option<f64>,
         greyscale: bool,
         group_heads: bool,
+        partition: Option<&str>,
     ) -> PyResult<()> {
         let p = Path::new(path);
         let text = match p.extension().and_then(|e| e.to_str()) {
@@ -260,7 +274,7 @@ impl PyCircuit {
             Some("dot") => self.inner.to_dot(title),
             Some("html") => self.to_html(title, compact),
             Some("svg" | "pdf" | "png") => {
-                return write_picture(p, &self.svg(title, (compact, width, greyscale, group_heads))?).py()
+                return write_picture(p, &self.svg(title, (compact, width, greyscale, group_heads, partition))?).py()
             }
             _ => {
                 return Err(err(anyhow::anyhow!(

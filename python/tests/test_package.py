@@ -80,6 +80,12 @@ def main():
             cs.plot("t", "x", "y", {"a": [(0, 0), (1, 1)]}).save(os.path.join(tmp, f"p.{ext}"))
         grouped = scores.greedy(10).to_svg(compact=True, group_heads=True)
         assert "summed score" in grouped and "heads as one node" in grouped
+        part = os.path.join(ROOT, "circuits", "world-cure", "partition.json")
+        coloured = scores.greedy(10).to_svg(partition=part)
+        assert "CURE: forget-specific" in coloured and "attention head" not in coloured
+        with open(os.path.join(tmp, "p.json"), "w", encoding="utf-8") as f:
+            f.write('{"modules": 3}')
+        raises(lambda: scores.greedy(10).to_svg(partition=os.path.join(tmp, "p.json")), "not a CURE partition")
         scores.greedy(10).save(os.path.join(tmp, "c.html"))
         with open(os.path.join(tmp, "c.html"), encoding="utf-8") as f:
             page = f.read()

@@ -113,21 +113,40 @@ pub struct DrawingArgs {
     /// scores summed
     #[arg(long)]
     pub group_heads: bool,
+    /// colour each head and MLP by its category in this CURE partition (`circuitscope cure`'s
+    /// JSON, made for the circuit's model)
+    #[arg(long, value_name = "JSON")]
+    pub partition: Option<std::path::PathBuf>,
 }
 
 impl DrawingArgs {
-    pub fn options(&self, title: String) -> anyhow::Result<circuitscope::render::CircuitSvgOptions> {
+    /// The drawing options for a circuit of `shape`.
+    pub fn options(
+        &self,
+        title: String,
+        shape: &circuitscope::graph::GraphShape,
+    ) -> anyhow::Result<circuitscope::render::CircuitSvgOptions> {
         if let Some(w) = self.width {
             if !(w.is_finite() && w > 0.0) {
                 anyhow::bail!("--width {w}: give the drawing's width in points, above 0 (e.g. 240)");
             }
         }
+        let fills = match &self.partition {
+            Some(path) => {
+                let p = circuitscope::analyses::cure::Partition::read(path)?;
+                let fills = circuitscope::render::cure_svg::partition_fills(&p, shape)
+                    .map_err(|e| anyhow::anyhow!("--partition {}: {e}", path.display()))?;
+                Some(fills)
+            }
+            None => None,
+        };
         Ok(circuitscope::render::CircuitSvgOptions {
             title,
             compact: self.compact,
             width_pt: self.width,
             greyscale: self.greyscale,
             group_heads: self.group_heads,
+            fills,
             ..Default::default()
         })
     }

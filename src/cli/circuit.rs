@@ -78,7 +78,7 @@ pub fn run(a: &CircuitArgs) -> Result<()> {
     circuit.set_d_model(source.d_model());
 
     let title = title_or_stem(a.title.as_deref(), &a.out);
-    let drawing = a.drawing.options(title.clone())?;
+    let drawing = a.drawing.options(title.clone(), &circuit.shape())?;
     circuit.write_json(&a.out)?;
     if let Some(p) = &a.svg {
         write_circuit_svg(p, &circuit, &drawing)?;

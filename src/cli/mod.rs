@@ -22,6 +22,7 @@ pub mod finetune;
 pub mod info;
 pub mod model;
 pub mod progress;
+pub mod rec_compare;
 pub mod rec_world;
 pub mod render;
 pub mod run;
@@ -95,6 +96,10 @@ pub enum Command {
     /// retained readers' test interactions; the forget readers' AUC and, against the model
     /// retrained without them, the JS and KL between the two models' Yes/No answers.
     EvalRec(eval_rec::EvalRecArgs),
+    /// CURE in its own setting: unlearn a recommendation world's forget readers by CURE and by
+    /// grad-ascent, grad-diff, NPO and PCGrad on all parameters, each swept over its strength,
+    /// measured against the model retrained without them and compared at matched forgetting.
+    RecCompare(rec_compare::RecCompareArgs),
     /// TOFU's evaluation of a model on TOFU's own files: per question and in summary (forget
     /// quality against a retain model, model utility, membership-inference AUCs, privleak), with
     /// two SVG pictures.
@@ -168,6 +173,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Finetune(a) => finetune::run(&a),
         Command::RecWorld(a) => rec_world::run(&a),
         Command::EvalRec(a) => eval_rec::run(&a),
+        Command::RecCompare(a) => rec_compare::run(&a),
         Command::EvalUnlearning(a) => eval_unlearning::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Anchors(a) => anchors::run(&a),

@@ -29,8 +29,8 @@ pub fn run(a: &RenderArgs) -> Result<()> {
     if let Some(p) = &a.dot {
         check_output(p, "--dot")?;
     }
-    let drawing = a.drawing.options(String::new())?;
     let circuit = Circuit::read_json(&a.circuit)?;
+    let drawing = a.drawing.options(String::new(), &circuit.shape())?;
     let title = title_or_stem(a.title.as_deref(), &a.circuit);
     let inactive = if a.hide_inactive { InactiveNodes::Hidden } else { InactiveNodes::Faint };
     write_circuit_svg(&a.out, &circuit, &CircuitSvgOptions { title: title.clone(), inactive, ..drawing })?;

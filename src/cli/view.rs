@@ -31,8 +31,8 @@ pub fn run(a: &ViewArgs) -> Result<()> {
     if a.out.extension().is_none_or(|e| e != "html") {
         bail!("--out {}: the page is HTML; give a file name ending in .html", a.out.display());
     }
-    let drawing = a.drawing.options(title_or_stem(a.title.as_deref(), &a.circuit))?;
     let source = read_scores(&a.circuit)?;
+    let drawing = a.drawing.options(title_or_stem(a.title.as_deref(), &a.circuit), &source.shape())?;
     let n_edges = source.shape().n_edges();
     let circuit = if source.n_edges_in_graph() > 0 {
         source

@@ -62,6 +62,18 @@ pub struct CircuitSvgOptions {
     /// between the same two nodes (and the same q/k/v input) merged into one with their
     /// summed score.
     pub group_heads: bool,
+    /// Fills that replace the palette's for the named nodes, with their legend rows (e.g. a CURE
+    /// partition's categories, [`super::cure_svg::partition_fills`]); grouped heads keep the
+    /// palette's.
+    pub fills: Option<NodeFills>,
+}
+
+/// Node fills by node name (`a3.h1`, `m2`) and the legend rows that explain them (fill, label),
+/// which stand in for the palette's "attention head" and "MLP" rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeFills {
+    pub by_node: std::collections::BTreeMap<String, String>,
+    pub legend: Vec<(String, String)>,
 }
 
 impl Default for CircuitSvgOptions {
@@ -77,6 +89,7 @@ impl Default for CircuitSvgOptions {
             width_pt: None,
             greyscale: false,
             group_heads: false,
+            fills: None,
         }
     }
 }
@@ -459,11 +472,18 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::Q)), "query input (left port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::K)), "key input (middle port)".into()),
         (Swatch::Line(EDGE_GREY, 1.6, Some(Qkv::V)), "value input (right port)".into()),
-        (Swatch::Node(palette.head, NODE_STROKE), "attention head".into()),
-        (Swatch::Node(palette.mlp, NODE_STROKE), "MLP".into()),
     ];
+    match &opts.fills {
+        Some(f) => {
+            legend.extend(f.legend.iter().map(|(fill, label)| (Swatch::Node(fill.clone(), NODE_STROKE), label.clone())))
+        }
+        None => legend.extend([
+            (Swatch::Node(palette.head.into(), NODE_STROKE), "attention head".into()),
+            (Swatch::Node(palette.mlp.into(), NODE_STROKE), "MLP".into()),
+        ]),
+    }
     if inactive == InactiveNodes::Faint {
-        legend.push((Swatch::Node(FAINT_FILL, FAINT_STROKE), "not in circuit".into()));
+        legend.push((Swatch::Node(FAINT_FILL.into(), FAINT_STROKE), "not in circuit".into()));
     }
     let swatch_w = 3.0 * fs;
     let legend_row = 1.8 * fs;
@@ -577,6 +597,7 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
             }
         };
         let name = shape.node_name(node);
+        let fill = opts.fills.as_ref().and_then(|f| f.by_node.get(&name)).map_or(fill, String::as_str);
         draw_box(out, b, fill, c.node_in_graph(node), &name, &name, is_head(node));
     };
     // the head groups drawn (a layer's box stands where its heads' column is)
@@ -642,15 +663,15 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     for (i, (swatch, label)) in legend.iter().enumerate() {
         let cy = top + legend_pad + (i as f64 + 0.5) * legend_row;
         let sx = legend_x + legend_pad;
-        match *swatch {
+        match swatch {
             Swatch::Line(colour, width, qkv) => {
                 let _ = writeln!(
                     out,
                     "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"{}\"{}/>",
                     f2(sx),
                     f2(sx + swatch_w),
-                    f2(width),
-                    dash(qkv),
+                    f2(*width),
+                    dash(*qkv),
                     y = f2(cy)
                 );
             }
@@ -692,14 +713,14 @@ pub fn circuit_svg(c: &Circuit, opts: &CircuitSvgOptions) -> String {
     out
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Swatch {
     /// A line: colour, width, dash as a reader input.
     Line(&'static str, f64, Option<Qkv>),
     /// Three line widths, thin to thick.
     Widths,
     /// A node box: fill, stroke.
-    Node(&'static str, &'static str),
+    Node(String, &'static str),
 }
 
 /// Writes [`circuit_svg`] atomically.

@@ -2,6 +2,7 @@
 //! each cell coloured by its category (stronger for a higher score) and labelled with its
 //! normalised forget and retain scores.
 
+use super::circuit_svg::NodeFills;
 use super::svg::{escape, text};
 use crate::analyses::cure::{Category, Partition};
 use std::fmt::Write;
@@ -83,4 +84,23 @@ pub fn cure_svg(p: &Partition, title: &str) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// A partition as circuit-drawing fills (`circuitscope circuit --partition`) for a circuit of
+/// `shape`: each module's node in its category's colour (a light one for outside modules), one
+/// legend row per category with its count. Refused for a partition of another model's shape.
+pub fn partition_fills(p: &Partition, shape: &crate::graph::GraphShape) -> crate::error::Result<NodeFills> {
+    if (p.model.n_layers, p.model.n_heads) != (shape.n_layers, shape.n_heads) {
+        return Err(crate::error::Error::input(format!(
+            "the partition was made for a model of {} layers × {} heads, the circuit's has {} × {}",
+            p.model.n_layers, p.model.n_heads, shape.n_layers, shape.n_heads
+        )));
+    }
+    Ok(NodeFills {
+        by_node: p.modules.iter().map(|m| (m.name.clone(), fill(m.category, 0.6))).collect(),
+        legend: Category::ALL
+            .iter()
+            .map(|&c| (fill(c, 0.6), format!("CURE: {} ({} modules)", c.name(), p.count(c))))
+            .collect(),
+    })
 }

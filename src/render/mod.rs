@@ -12,5 +12,5 @@ pub mod svg;
 pub mod view;
 
 pub use charts::{BarChart, LinePlot, Scale, Series};
-pub use circuit_svg::{circuit_svg, write_circuit_svg, CircuitSvgOptions, InactiveNodes};
+pub use circuit_svg::{circuit_svg, write_circuit_svg, CircuitSvgOptions, InactiveNodes, NodeFills};
 pub use export::{write_picture, PictureFormat};

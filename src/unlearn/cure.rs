@@ -22,6 +22,10 @@ pub enum Rule {
     Retain,
     /// the forget gradient, its conflict with the retain gradient projected out
     Shared,
+    /// PCGrad (Yu et al. 2020): both gradients, each with its conflict with the other projected
+    /// out, summed (the baseline that treats the whole model as one task-shared module,
+    /// [`CurePlan::pcgrad`])
+    Pcgrad,
 }
 
 /// One module's parameter blocks and its rule.
@@ -50,6 +54,14 @@ pub struct Conflicts {
 }
 
 impl CurePlan {
+    /// PCGrad over every parameter: one module holding the whole model, so that the forget and
+    /// retain gradients meet as two whole-model vectors (CURE without its partition).
+    pub fn pcgrad(vars: &BTreeMap<String, Var>) -> CurePlan {
+        let blocks =
+            vars.iter().map(|(name, v)| Block { name: name.clone(), axis: 0, start: 0, len: v.dims()[0] }).collect();
+        CurePlan { groups: vec![Group { name: "all parameters".into(), rule: Rule::Pcgrad, blocks }] }
+    }
+
     /// Whether a module follows the retain gradient (retain-specific or task-shared).
     pub fn needs_retain(&self) -> bool {
         self.groups.iter().any(|g| g.rule != Rule::Forget)
@@ -58,7 +70,7 @@ impl CurePlan {
     /// Checks the plan against the model's parameters: every block inside its parameter, no
     /// entry in two modules, a forget module present, and retain modules only with retain data.
     pub fn check(&self, vars: &BTreeMap<String, Var>, has_retain: bool) -> Result<()> {
-        if !self.groups.iter().any(|g| g.rule == Rule::Forget) {
+        if !self.groups.iter().any(|g| matches!(g.rule, Rule::Forget | Rule::Pcgrad)) {
             return Err(Error::input(
                 "the CURE plan has no forget-specific module: nothing follows the forget objective",
             ));
@@ -155,19 +167,28 @@ impl CurePlan {
             let updates: Vec<Tensor> = match g.rule {
                 Rule::Forget => parts.iter().map(|(_, f, _)| f.clone()).collect(),
                 Rule::Retain => parts.iter().map(|(_, _, r)| r.clone()).collect(),
-                Rule::Shared => {
+                Rule::Shared | Rule::Pcgrad => {
                     let (dot, nr, nf) = (sum(&|a, b| a * b)?, sum(&|_, b| b.sqr())?, sum(&|a, _| a.sqr())?);
                     if nr > 0.0 && nf > 0.0 {
                         conflicts.shared += 1;
                     }
-                    if dot < 0.0 && nr > 0.0 {
+                    let conflict = dot < 0.0 && nr > 0.0 && nf > 0.0;
+                    if conflict {
                         conflicts.conflicting += 1;
                         cosines.push(dot / (nf.sqrt() * nr.sqrt()));
-                        let k = dot / nr;
-                        parts.iter().map(|(_, f, r)| Ok((f - (r * k)?)?)).collect::<Result<_>>()?
-                    } else {
-                        parts.iter().map(|(_, f, _)| f.clone()).collect()
                     }
+                    // g_f − (g_f·g_r/‖g_r‖²) g_r, and for PCGrad + g_r − (g_f·g_r/‖g_f‖²) g_f
+                    let (kf, kr) = if conflict { (dot / nr, dot / nf) } else { (0.0, 0.0) };
+                    parts
+                        .iter()
+                        .map(|(_, f, r)| {
+                            let f_side = (f - (r * kf)?)?;
+                            Ok(match g.rule {
+                                Rule::Pcgrad => (f_side + (r - (f * kr)?)?)?,
+                                _ => f_side,
+                            })
+                        })
+                        .collect::<Result<_>>()?
                 }
             };
             for ((b, _, _), u) in parts.iter().zip(updates) {

@@ -2,8 +2,8 @@
 //! readers whose taste is a weight per genre and era plus two favourite authors and one they
 //! dislike; each reader rates books by that taste (liked when the summed weight is positive),
 //! and every rating becomes a prompt in the LLM-recommender form of TALLRec and the
-//! recommender-unlearning papers after it: the reader's liked and disliked books, then
-//! `Will <reader> enjoy <book>?`, answered `Yes` or `No` (after the prompt format
+//! recommender-unlearning papers after it: the reader's liked and disliked books (each a title
+//! with its genre), then `Will <reader> enjoy <book> (<genre>)?`, answered `Yes` or `No` (after the prompt format
 //! `{question} Answer:`).
 //!
 //! Per reader, six rated books make the history every prompt shows, and ten more are the
@@ -138,6 +138,16 @@ pub struct Interaction {
     pub answer: String,
 }
 
+/// A clean/corrupted prompt pair of the recommendation circuit's task (the layout of the
+/// world's `tasks/*.jsonl`): the answer the history implies and the other one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecTask {
+    pub clean: String,
+    pub corrupted: String,
+    pub answer: String,
+    pub distractor: String,
+}
+
 pub struct RecWorld {
     pub config: RecConfig,
     pub books: Vec<Book>,
@@ -224,21 +234,21 @@ impl RecWorld {
         Ok(RecWorld { config, books, readers, ratings })
     }
 
+    /// How a prompt names book `b`: its title and genre, as TALLRec's prompts give an item's
+    /// title with an attribute (its era and author are item knowledge the model must hold).
+    pub fn item(&self, b: usize) -> String {
+        format!("{} ({})", self.books[b].title, self.books[b].genre)
+    }
+
     /// Reader `i`'s prompt for book `b`: the history, then the question.
     pub fn question(&self, i: usize, b: usize) -> String {
         let history = &self.ratings[i].history;
         let list = |liked: bool| -> String {
-            let titles: Vec<&str> =
-                history.iter().filter(|h| h.1 == liked).map(|h| self.books[h.0].title.as_str()).collect();
-            titles.join(", ")
+            let items: Vec<String> = history.iter().filter(|h| h.1 == liked).map(|h| self.item(h.0)).collect();
+            items.join(", ")
         };
         let name = &self.readers[i].name;
-        format!(
-            "{name} liked {}. {name} disliked {}. Will {name} enjoy {}?",
-            list(true),
-            list(false),
-            self.books[b].title
-        )
+        format!("{name} liked {}. {name} disliked {}. Will {name} enjoy {}?", list(true), list(false), self.item(b))
     }
 
     /// The interactions of `part` of the readers `keep` admits.
@@ -253,6 +263,40 @@ impl RecWorld {
                     question: self.question(i, b),
                     answer: if r.likes(&self.books[b], &genres) { "Yes" } else { "No" }.into(),
                 });
+            }
+        }
+        out
+    }
+
+    /// The recommendation circuit's task: the test interactions whose answer the history's
+    /// genres decide (the target's genre is among the liked books' and not the disliked ones', or
+    /// the reverse, and the reader's answer agrees), each with a corrupted prompt that names a
+    /// genre of as many words from the other side of the history instead. Patching clean into
+    /// corrupted flips what the history says about the target, so the circuit found is the one
+    /// that reads the history.
+    pub fn circuit_task(&self) -> Vec<RecTask> {
+        let genres = Self::genres();
+        let mut out = Vec::new();
+        for (i, r) in self.readers.iter().enumerate() {
+            let history = &self.ratings[i].history;
+            let side = |g: &str, liked: bool| history.iter().any(|h| h.1 == liked && self.books[h.0].genre == g);
+            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
+                let (g, yes) = (self.books[b].genre.as_str(), r.likes(&self.books[b], &genres));
+                if side(g, yes) == side(g, !yes) || !side(g, yes) {
+                    continue;
+                }
+                let words = g.split(' ').count();
+                // the first book on the other side whose genre has as many words and is not on this side
+                let swap = history
+                    .iter()
+                    .map(|h| self.books[h.0].genre.as_str())
+                    .find(|o| o.split(' ').count() == words && side(o, !yes) && !side(o, yes));
+                let Some(swap) = swap else { continue };
+                let clean = format!("{} Answer:", self.question(i, b));
+                let suffix = format!("({g})? Answer:");
+                let corrupted = format!("{}({swap})? Answer:", &clean[..clean.len() - suffix.len()]);
+                let (answer, distractor) = if yes { (" Yes", " No") } else { (" No", " Yes") };
+                out.push(RecTask { clean, corrupted, answer: answer.into(), distractor: distractor.into() });
             }
         }
         out
@@ -278,7 +322,8 @@ impl RecWorld {
     /// config.json, books.jsonl, readers.jsonl, train/valid/test.jsonl (every reader's
     /// interactions), forget01/forget05.jsonl and retain99/retain95.jsonl (the training
     /// interactions of the forget readers and of the others), forget01/forget05_test.jsonl (the
-    /// forget readers' validation and test interactions), corpus.jsonl and README.md. Returns
+    /// forget readers' validation and test interactions), corpus.jsonl, task.jsonl (the circuit
+    /// task, [`RecWorld::circuit_task`]) and README.md. Returns
     /// (file, records) in order.
     pub fn write(&self, dir: &Path, force: bool) -> Result<Vec<(String, usize)>> {
         check_output_dir(dir, force)?;
@@ -306,6 +351,7 @@ impl RecWorld {
         add("forget01_test.jsonl", both(Part::Test, &in01).iter().map(line).collect());
         add("forget05_test.jsonl", both(Part::Test, &in05).iter().map(line).collect());
         add("corpus.jsonl", self.corpus().iter().map(line).collect());
+        add("task.jsonl", self.circuit_task().iter().map(line).collect());
         let config = serde_json::to_string_pretty(&self.config).expect("JSON of the config") + "\n";
         files.insert(0, ("config.json".into(), config.into_bytes(), 1));
         let counts: Vec<(String, usize)> = files.iter().map(|(n, _, c)| (n.clone(), *c)).collect();
@@ -324,7 +370,7 @@ impl RecWorld {
              `config.json`. {} invented books ({} genres, {} eras, {} authors) and {} invented readers. A reader likes a \
              book when the weights of its genre and era, plus 1.5 for one of the reader's two favourite authors (−1.5 for \
              the disliked one), sum above 0 (`readers.jsonl` holds the weights). Six rated books are the history every \
-             prompt of the reader shows; six more are training targets, two validation, two test. Prompts: `{{question}} \
+             prompt of the reader shows, each as its title and genre (era and author are for the model to know); six more are training targets, two validation, two test. Prompts: `{{question}} \
              Answer:`, answered ` Yes` or ` No`.\n\n| file | records |\n|---|---:|\n",
             c.seed,
             c.books,
@@ -340,7 +386,9 @@ impl RecWorld {
             "\n`forget01` ({} reader) and `forget05` ({} readers, `forget01`'s among them) hold the forget readers' \
              training interactions, `retain99` and `retain95` everyone else's; `forget0N_test.jsonl` the forget readers' \
              validation and test interactions. `corpus.jsonl` is what a model is trained on: the books' descriptions and \
-             every reader's training interactions with their answers.\n",
+             every reader's training interactions with their answers. `task.jsonl` is the circuit task \
+             (`circuitscope attribute --data`): test interactions whose answer the history's genres decide, each \
+             with a corrupted prompt whose target names a genre from the other side of the history.\n",
             c.forget_size(1),
             c.forget_size(5)
         ));
