@@ -447,7 +447,10 @@ fn the_sweep_compares_the_methods_and_draws_the_tradeoff() {
     circuitscope::render::svg::check_well_formed(&svg).unwrap();
     assert!(Partition::read(&out.join("partition.json")).is_ok());
     let bad = cli(&["cure-sweep", "--strengths", "0", "--out", d.join("bad").to_str().unwrap()]);
-    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--strengths must be positive"));
+    assert!(
+        !bad.status.success()
+            && String::from_utf8_lossy(&bad.stderr).contains("--strengths 0: each must be a positive number")
+    );
 }
 
 /// `render --partition` colours the circuit's modules by their CURE category (the legend counts
@@ -469,7 +472,9 @@ fn a_circuit_is_drawn_with_its_partition_and_a_partition_of_another_model_is_ref
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let svg = std::fs::read_to_string(&out).unwrap();
     for c in Category::ALL {
-        assert!(svg.contains(&format!("CURE: {} ({} modules)", c.name(), p.count(c))), "{}", c.name());
+        let n = p.count(c);
+        let label = format!("CURE: {} ({n} module{})", c.name(), if n == 1 { "" } else { "s" });
+        assert!(svg.contains(&label), "{label}");
     }
     let fill_of = |name: &str| {
         let end = svg.find(&format!("><title>{name}</title></rect>")).unwrap();

@@ -238,6 +238,7 @@ fn train_on_the_recommendation_world_writes_a_card_with_its_metrics() {
     let loss = log["loss"].as_array().unwrap();
     let (first, last) = (loss[0][1].as_f64().unwrap(), loss.last().unwrap()[1].as_f64().unwrap());
     assert!(last < 0.8 * first, "the loss went from {first} to {last}");
+    assert_eq!(log["config"]["fresh_readers"], 100, "the smoke run's fresh readers per epoch");
     let eval: Value = serde_json::from_slice(&std::fs::read(all.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["test_of_its_readers"]["n"], 800);
     let card = std::fs::read_to_string(all.join("README.md")).unwrap();
@@ -272,4 +273,93 @@ fn train_on_the_recommendation_world_writes_a_card_with_its_metrics() {
     ]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("forget01 and forget05"), "{e}");
+}
+
+/// Fresh readers' training prompts (`train` on a recommendation world draws them anew for each
+/// epoch): the world's prompt form, answered Yes or No, named by none of the world's readers and
+/// authors (so `--without` never brings a left-out reader back), the same draws from the same
+/// stream.
+#[test]
+fn fresh_readers_are_none_of_the_worlds_and_the_same_stream_draws_them_alike() {
+    use circuitscope::rng::Rng;
+    use circuitscope::world::recommend::{fresh_documents, Book, Reader};
+    let dir = root().join("circuits/rec-world");
+    let books: Vec<Book> = circuitscope::data::read_jsonl(&dir.join("books.jsonl")).unwrap();
+    let readers: Vec<Reader> = circuitscope::data::read_jsonl(&dir.join("readers.jsonl")).unwrap();
+    let taken: BTreeSet<String> =
+        readers.iter().map(|r| r.name.clone()).chain(books.iter().map(|b| b.author.clone())).collect();
+    let draw = |name: &str| fresh_documents(&books, &taken, &mut Rng::stream(42, name), 300);
+    let (a, b, c) = (draw("fresh_readers/0"), draw("fresh_readers/0"), draw("fresh_readers/1"));
+    assert_eq!(a.len(), 300);
+    assert!(a == b && a != c);
+    let mut yes = 0;
+    for d in &a {
+        let name = d.split(" liked ").next().unwrap();
+        assert!(!taken.contains(name), "{name} is one of the world's");
+        assert!(d.contains(&format!(". {name} disliked ")) && d.contains(&format!(". Will {name} enjoy ")), "{d}");
+        let (_, answer) = d.rsplit_once(")? Answer: ").unwrap();
+        assert!(answer == "Yes" || answer == "No", "{d}");
+        yes += usize::from(answer == "Yes");
+    }
+    assert!((60..240).contains(&yes), "{yes} of 300 answered Yes");
+}
+
+/// `rec-compare` on the bundled recommenders (forget01, two strengths, 40 retain interactions):
+/// every method's runs are measured on the forget readers' training interactions and the
+/// retained readers' test interactions; the original recommends the forget readers' training
+/// interactions better than the model retrained without them does; the table, the picture and
+/// the partition are written; bad input gets one message each.
+#[test]
+fn rec_compare_runs_every_method_against_the_retrained_model_and_refuses_bad_input() {
+    let dir = TempDir::new();
+    let out = dir.path().join("cmp");
+    let args = |extra: &[&str]| {
+        let mut v = vec!["rec-compare", "--forget", "forget01", "--strengths", "1,30", "--retain", "40"];
+        v.extend(extra);
+        cli(&v)
+    };
+    let o = args(&["--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(out.join("compare.json")).unwrap()).unwrap();
+    let runs = r["runs"].as_array().unwrap();
+    let methods: BTreeSet<&str> = runs.iter().map(|x| x["method"].as_str().unwrap()).collect();
+    let all = ["cure", "grad-ascent", "grad-diff", "npo", "pcgrad"];
+    assert_eq!(methods, all.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(runs.len(), 10);
+    let measured: Vec<&Value> = runs.iter().map(|x| &x["measured"]).chain([&r["original"], &r["retrained"]]).collect();
+    for m in &measured {
+        assert_eq!((m["forgetting"]["n"].as_u64(), m["utility"]["n"].as_u64()), (Some(24), Some(396 * 2)), "{m}");
+    }
+    let auc = |m: &Value| m["forgetting"]["auc"].as_f64().unwrap();
+    let js = |m: &Value| m["forgetting"]["js"].as_f64().unwrap();
+    assert!(auc(&r["original"]) > auc(&r["retrained"]), "the original does not know its forget readers better");
+    assert_eq!(js(&r["retrained"]), 0.0);
+    assert!(js(&r["original"]) > 0.0);
+    // 30 × grad-ascent's documented rate moves the forget readers' answers off the original's
+    let ga = runs.iter().find(|x| x["method"] == "grad-ascent" && x["strength"] == 30.0).unwrap();
+    assert_ne!(js(&ga["measured"]), js(&r["original"]));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    let svg = std::fs::read_to_string(out.join("tradeoff.svg")).unwrap();
+    for m in all {
+        assert!(table.contains(&format!("| {m} |")) && svg.contains(m), "{m}");
+    }
+    assert!(table.contains("| retrained without the forget readers |"), "{table}");
+    circuitscope::analyses::cure::Partition::read(&out.join("partition.json")).unwrap();
+
+    // bad input
+    let e = |o: std::process::Output| {
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let o = args(&["--out", out.to_str().unwrap()]);
+    assert!(e(o).contains("--force"));
+    let fresh = dir.path().join("x");
+    let o = cli(&["rec-compare", "--forget", "forget10", "--out", fresh.to_str().unwrap()]);
+    assert!(e(o).contains("forget01 and forget05"));
+    let o = args(&["--at", "1.5", "--out", fresh.to_str().unwrap()]);
+    assert!(e(o).contains("--at 1.5"));
+    let world = root().join("models/world-gpt2");
+    let o = args(&["--reference", world.to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
+    assert!(e(o).contains("different vocabularies"));
+    assert!(!fresh.exists(), "a refused run left {} behind", fresh.display());
 }

@@ -73,13 +73,9 @@ struct RunRecord {
 
 pub fn run(a: &CureSweepArgs) -> Result<()> {
     a.pictures.format()?;
-    let strengths: Vec<f64> = a
-        .strengths
-        .split(',')
-        .map(|s| s.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("--strengths {}: expected numbers", a.strengths)))
-        .collect::<Result<_>>()?;
-    if strengths.iter().any(|&s| !(s > 0.0 && s.is_finite())) || !(0.0..=1.0).contains(&a.at) {
-        bail!("--strengths must be positive and --at a probability in [0, 1]");
+    let strengths = parse_strengths(&a.strengths)?;
+    if !(0.0..=1.0).contains(&a.at) {
+        bail!("--at {}: give a probability in [0, 1]", a.at);
     }
     check_output_dir(&a.out, a.force)?;
     let model_path = a.model.clone().unwrap_or_else(|| super::demo::bundled("models/world-gpt2"));
@@ -109,20 +105,14 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     .collect::<Result<_>>()?;
     let dec = &model.decoder;
 
-    let part = match &a.partition {
-        Some(p) => Partition::read(p)?,
-        None => {
-            let s = CureSettings { top_k: Some(a.top_k), ..Default::default() };
-            let pb = bar(0, "CURE partition");
-            let f = module_scores(dec, &forget[..100.min(forget.len())], &s, &pb)?;
-            let r = module_scores(dec, &retain[..100.min(retain.len())], &s, &pb)?;
-            pb.finish_and_clear();
-            partition(dec, &f, &r, &s)?
-        }
-    };
-    part.check_for(dec, "the partition")?;
-    let counts: Vec<String> = Category::ALL.iter().map(|&c| format!("{} {}", part.count(c), c.name())).collect();
-    println!("partition: {}", counts.join(", "));
+    let part = partition_or(
+        dec,
+        a.partition.as_deref(),
+        a.top_k,
+        &forget[..100.min(forget.len())],
+        &retain[..100.min(retain.len())],
+    )?;
+    let counts = partition_counts(&part);
 
     let original = Trainable::load(&model.path, dec.device())?;
     let total: usize = original.vars.values().map(|v| v.elem_count()).sum();
@@ -256,4 +246,47 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     write_atomic(&a.out.join("partition.json"), (serde_json::to_string_pretty(&part)? + "\n").as_bytes())?;
     println!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// `--strengths`: comma-separated positive multiples of a method's documented learning rate.
+pub(super) fn parse_strengths(text: &str) -> Result<Vec<f64>> {
+    let strengths: Vec<f64> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("--strengths {text}: expected numbers")))
+        .collect::<Result<_>>()?;
+    if strengths.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+        bail!("--strengths {text}: each must be a positive number");
+    }
+    Ok(strengths)
+}
+
+/// The partition file given, else CURE's partition of `dec` from `forget` and `retain` (each
+/// set's `top_k` highest modules); checked to drive an update of `dec`.
+pub(super) fn partition_or(
+    dec: &circuitscope::model::Decoder,
+    file: Option<&std::path::Path>,
+    top_k: usize,
+    forget: &[circuitscope::data::Example],
+    retain: &[circuitscope::data::Example],
+) -> Result<Partition> {
+    let part = match file {
+        Some(p) => Partition::read(p)?,
+        None => {
+            let s = CureSettings { top_k: Some(top_k), ..Default::default() };
+            let pb = bar(0, "CURE partition");
+            let f = module_scores(dec, forget, &s, &pb)?;
+            let r = module_scores(dec, retain, &s, &pb)?;
+            pb.finish_and_clear();
+            partition(dec, &f, &r, &s)?
+        }
+    };
+    part.check_for(dec, "the partition")?;
+    Ok(part)
+}
+
+/// "N category" per category, printed as the partition's one-line summary.
+pub(super) fn partition_counts(part: &Partition) -> Vec<String> {
+    let counts: Vec<String> = Category::ALL.iter().map(|&c| format!("{} {}", part.count(c), c.name())).collect();
+    println!("partition: {}", counts.join(", "));
+    counts
 }

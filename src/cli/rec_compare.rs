@@ -12,7 +12,6 @@ use super::model::load;
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
-use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, Partition};
 use circuitscope::data::{Example, PromptFormat};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::model::{Decoder, Model};
@@ -50,7 +49,7 @@ pub struct RecCompareArgs {
     #[arg(long, default_value_t = 7)]
     pub top_k: usize,
     /// multiples of each method's documented learning rate, comma-separated
-    #[arg(long, default_value = "1,3,10,30")]
+    #[arg(long, default_value = "0.3,1,3,10")]
     pub strengths: String,
     /// the forget readers' AUC at which the methods are compared [default: the retrained
     /// model's]
@@ -129,14 +128,7 @@ fn training_seconds(model: &Path) -> Option<f64> {
 
 pub fn run(a: &RecCompareArgs) -> Result<()> {
     a.pictures.format()?;
-    let strengths: Vec<f64> = a
-        .strengths
-        .split(',')
-        .map(|s| s.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("--strengths {}: expected numbers", a.strengths)))
-        .collect::<Result<_>>()?;
-    if strengths.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
-        bail!("--strengths {}: each must be a positive number", a.strengths);
-    }
+    let strengths = super::cure_sweep::parse_strengths(&a.strengths)?;
     if let Some(at) = a.at {
         if !(0.0..=1.0).contains(&at) {
             bail!("--at {at}: an AUC lies in [0, 1]");
@@ -208,20 +200,8 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
     show("retrained (reference)", &retrained, training_seconds(&reference_path));
 
     let dec = &model.decoder;
-    let part = match &a.partition {
-        Some(p) => Partition::read(p)?,
-        None => {
-            let s = CureSettings { top_k: Some(a.top_k), ..Default::default() };
-            let pb = bar(0, "CURE partition");
-            let f = module_scores(dec, &forget_set.answered, &s, &pb)?;
-            let r = module_scores(dec, &retain, &s, &pb)?;
-            pb.finish_and_clear();
-            partition(dec, &f, &r, &s)?
-        }
-    };
-    part.check_for(dec, "the partition")?;
-    let counts: Vec<String> = Category::ALL.iter().map(|&c| format!("{} {}", part.count(c), c.name())).collect();
-    println!("partition: {}", counts.join(", "));
+    let part = super::cure_sweep::partition_or(dec, a.partition.as_deref(), a.top_k, &forget_set.answered, &retain)?;
+    let counts = super::cure_sweep::partition_counts(&part);
     super::cure::print_partition(&part);
 
     let mut runs = Vec::new();
@@ -247,8 +227,17 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
         }
     }
 
-    let matched: Vec<Matched> = METHODS.iter().map(|(name, ..)| Matched::of(name, &runs, target)).collect();
-    let table = table(&original, &retrained, training_seconds(&reference_path), &matched, target, &a.forget);
+    let matched: Vec<Matched> = METHODS.iter().map(|(name, ..)| Matched::of(name, &original, &runs, target)).collect();
+    let closest: Vec<&RunRecord> = METHODS
+        .iter()
+        .filter_map(|(name, ..)| {
+            runs.iter()
+                .filter(|r| r.method == *name)
+                .min_by(|x, y| x.measured.forgetting.js.total_cmp(&y.measured.forgetting.js))
+        })
+        .collect();
+    let table = table(&original, &retrained, training_seconds(&reference_path), &matched, target, &a.forget)
+        + &closest_table(&closest);
     println!("\n{table}");
     let mut plot = LinePlot::new(
         format!("Unlearning {} of {} readers from the recommender", forget.len(), a.forget),
@@ -285,8 +274,9 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
     Ok(())
 }
 
-/// A method at matched forgetting: its figures interpolated (in the order of its strengths)
-/// between the two runs whose forget AUCs lie around the target; none if no two do.
+/// A method at matched forgetting: its figures interpolated (in the order of its strengths, the
+/// original model standing at strength 0) between the two runs whose forget AUCs lie around the
+/// target; none if no two do.
 #[derive(Serialize)]
 struct Matched {
     method: String,
@@ -303,8 +293,9 @@ struct Matched {
 }
 
 impl Matched {
-    fn of(name: &str, runs: &[RunRecord], target: f64) -> Matched {
-        let pts: Vec<&RunRecord> = runs.iter().filter(|r| r.method == name).collect();
+    fn of(name: &str, original: &Measured, runs: &[RunRecord], target: f64) -> Matched {
+        let start = RunRecord { method: name.into(), strength: 0.0, lr: 0.0, seconds: 0.0, measured: *original };
+        let pts: Vec<&RunRecord> = std::iter::once(&start).chain(runs.iter().filter(|r| r.method == name)).collect();
         let auc = |r: &RunRecord| r.measured.forgetting.auc;
         let around = pts.windows(2).find(|w| (auc(w[0]) - target) * (auc(w[1]) - target) <= 0.0);
         let lerp = |f: &dyn Fn(&RunRecord) -> f64| -> Option<f64> {
@@ -326,6 +317,24 @@ impl Matched {
             spanned: (pts.first().map_or(f64::NAN, |r| auc(r)), pts.last().map_or(f64::NAN, |r| auc(r))),
         }
     }
+}
+
+/// Each method's run closest to the retrained model (the lowest JS on the forget readers), as a
+/// Markdown table.
+fn closest_table(closest: &[&RunRecord]) -> String {
+    let mut s =
+        "\nEach method's run closest to the retrained model (lowest JS on the forget readers):\n\n| method | lr \
+                 multiple | forget AUC | JS ↓ | KL ↓ | retained AUC ↑ | accuracy ↑ | log loss ↓ | time (s) |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            .to_string();
+    for r in closest {
+        let (f, u) = (&r.measured.forgetting, &r.measured.utility);
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | {:.1} |\n",
+            r.method, r.strength, f.auc, f.js, f.kl, u.auc, u.accuracy, u.log_loss, r.seconds
+        ));
+    }
+    s
 }
 
 /// The comparison as a Markdown table: the original, the retrained reference, and each method
@@ -411,7 +420,8 @@ mod tests {
             run("npo", 10.0, 0.6, 0.7),
             run("cure", 1.0, 0.9, 0.9),
         ];
-        let m = Matched::of("npo", &runs, 0.7);
+        let original = measured(0.99);
+        let m = Matched::of("npo", &original, &runs, 0.7);
         // halfway from 0.8 to 0.6
         let near = |x: Option<f64>, want: f64| assert!((x.unwrap() - want).abs() < 1e-12, "{x:?} against {want}");
         near(m.strength, 6.5);
@@ -419,15 +429,20 @@ mod tests {
         near(m.accuracy, 0.675);
         near(m.js, 0.07);
         near(m.seconds, 65.0);
-        assert_eq!(m.spanned, (0.95, 0.6));
-        let m = Matched::of("cure", &runs, 0.7);
+        assert_eq!(m.spanned, (0.99, 0.6));
+        // the original stands at strength 0: between it (0.99) and the first run (0.95)
+        let m = Matched::of("npo", &original, &runs, 0.97);
+        near(m.strength, 0.5);
+        near(m.seconds, 5.0);
+        let m = Matched::of("cure", &original, &runs, 0.7);
         assert!(m.strength.is_none() && m.auc.is_none());
-        let t =
-            table(&measured(0.99), &measured(0.7), Some(100.0), &[Matched::of("npo", &runs, 0.7), m], 0.7, "forget05");
+        let npo = Matched::of("npo", &original, &runs, 0.7);
+        let t = table(&original, &measured(0.7), Some(100.0), &[npo, m], 0.7, "forget05") + &closest_table(&[&runs[1]]);
         assert!(
-            t.contains("| npo | 6.50 | 0.700 |") && t.contains("| cure | not reached: forget AUC 0.900 → 0.900"),
+            t.contains("| npo | 6.50 | 0.700 |") && t.contains("| cure | not reached: forget AUC 0.990 → 0.900"),
             "{t}"
         );
+        assert!(t.contains("| npo | 3 | 0.800 | 0.0800 |"), "{t}");
         assert_eq!(
             t.lines().filter(|l| l.starts_with('|')).map(|l| l.matches('|').count()).collect::<BTreeSet<_>>().len(),
             1

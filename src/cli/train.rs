@@ -49,6 +49,10 @@ pub struct TrainArgs {
     /// repeated random word sequences drawn afresh for every epoch, on top of the corpus
     #[arg(long)]
     pub fresh_induction: Option<usize>,
+    /// recommendation worlds: prompts of fresh readers drawn afresh for every epoch [default:
+    /// 2400, as many as the world's training interactions]
+    #[arg(long)]
+    pub fresh_readers: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
@@ -78,6 +82,7 @@ impl TrainArgs {
             warmup: self.warmup.unwrap_or(base.warmup),
             weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
             fresh_induction: self.fresh_induction.unwrap_or(base.fresh_induction),
+            fresh_readers: self.fresh_readers.unwrap_or(base.fresh_readers),
             seed: self.seed.unwrap_or(base.seed),
             ..base
         }
@@ -117,7 +122,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         docs = kept;
         left_out = Some(card::LeftOut { split: split.clone(), documents });
     }
-    let trained = train_docs(a, cfg, &docs, &format!("from {}", data.display()))?;
+    let trained = train_docs(a, cfg, &docs, &format!("from {}", data.display()), &|_| Vec::new())?;
     let log = &trained.log;
     println!(
         "trained {} parameters in {:.0} s ({:.0} tokens/s, {:.1} epochs); final loss {:.4}",
@@ -139,7 +144,14 @@ pub fn run(a: &TrainArgs) -> Result<()> {
 
 /// Trains a GPT-2 of `cfg` on `docs` (with `--tokenizer`'s vocabulary when given) behind a
 /// progress bar; `from` says where the documents come from.
-pub(super) fn train_docs(a: &TrainArgs, cfg: &TrainConfig, docs: &[String], from: &str) -> Result<train::Trained> {
+/// `fresh(epoch)` adds each epoch's fresh documents ([`train::train_with_fresh`]).
+pub(super) fn train_docs(
+    a: &TrainArgs,
+    cfg: &TrainConfig,
+    docs: &[String],
+    from: &str,
+    fresh: &dyn Fn(usize) -> Vec<String>,
+) -> Result<train::Trained> {
     let tokenizer = match &a.tokenizer {
         Some(p) => Some(
             tokenizers::Tokenizer::from_file(p)
@@ -173,10 +185,11 @@ pub(super) fn train_docs(a: &TrainArgs, cfg: &TrainConfig, docs: &[String], from
             );
         }
     };
-    let trained = match tokenizer {
-        Some(t) => train::train_with(cfg, docs, t, on_step)?,
-        None => train::train(cfg, docs, on_step)?,
+    let tokenizer = match tokenizer {
+        Some(t) => t,
+        None => train::bpe::train_tokenizer(docs, cfg.vocab_size)?,
     };
+    let trained = train::train_with_fresh(cfg, docs, tokenizer, fresh, on_step)?;
     pb.finish_and_clear();
     Ok(trained)
 }

@@ -8,10 +8,19 @@ use anyhow::{bail, Context, Result};
 use circuitscope::data::PromptFormat;
 use circuitscope::fsutil::write_atomic;
 use circuitscope::model::{LoadOptions, Model};
+use circuitscope::rng::Rng;
 use circuitscope::train::{card, TrainConfig};
 use circuitscope::unlearn::recommend::utility;
+use circuitscope::world::recommend::{fresh_documents, Book, Reader};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::path::Path;
+
+/// Fresh readers' prompts per epoch by default: as many as the bundled world's training
+/// interactions. (Without them, 1800 steps reached a test AUC of 0.636 while the forget
+/// readers' own training interactions stayed at 0.795: the model memorised, it did not learn
+/// to read a history.)
+const FRESH_READERS: usize = 2400;
 
 /// A recommendation world's folder (`circuitscope rec-world`) rather than the bundled world's.
 pub fn is_rec_world(dir: &Path) -> bool {
@@ -21,7 +30,11 @@ pub fn is_rec_world(dir: &Path) -> bool {
 pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
     let (data, out) = (a.data.as_path(), a.out.as_path());
     // no induction sequences unless asked: the world teaches recommendation alone
-    let cfg = TrainConfig { fresh_induction: a.fresh_induction.unwrap_or(0), ..base };
+    let cfg = TrainConfig {
+        fresh_induction: a.fresh_induction.unwrap_or(0),
+        fresh_readers: a.fresh_readers.unwrap_or(if a.smoke { 100 } else { FRESH_READERS }),
+        ..base
+    };
     super::common::check_output_dir(out, a.force)?;
     let mut docs = circuitscope::world::read_corpus(&data.join("corpus.jsonl"))?;
     let left_out = match &a.without {
@@ -39,7 +52,17 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         }
         None => None,
     };
-    let trained = super::train::train_docs(a, &cfg, &docs, &format!("of the recommendation world {}", data.display()))?;
+    // fresh readers' names are none of the world's readers' (so none of a left-out reader's)
+    let books: Vec<Book> = circuitscope::data::read_jsonl(&data.join("books.jsonl"))?;
+    let readers: Vec<Reader> = circuitscope::data::read_jsonl(&data.join("readers.jsonl"))?;
+    let taken: BTreeSet<String> =
+        readers.into_iter().map(|r| r.name).chain(books.iter().map(|b| b.author.clone())).collect();
+    let fresh = |epoch: usize| {
+        let mut rng = Rng::stream(cfg.seed, &format!("fresh_readers/{epoch}"));
+        fresh_documents(&books, &taken, &mut rng, cfg.fresh_readers)
+    };
+    let from = format!("of the recommendation world {}", data.display());
+    let trained = super::train::train_docs(a, &cfg, &docs, &from, &fresh)?;
     card::save_checkpoint(&trained, out)?;
     let model = Model::load(out, LoadOptions::default()).context("reloading the saved checkpoint")?;
     // the test interactions of the readers the model was trained on
@@ -73,8 +96,9 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
     let card = format!(
         "# A recommender trained on the recommendation world\n\n{who}\n\nA GPT-2 ({} layers, {} heads, d_model {}, context \
          {}, vocabulary {}; {} parameters) that circuitscope trained with candle autograd on this CPU, on `{}`'s \
-         corpus: {} documents (the books' descriptions and the training interactions `<question> Answer: Yes|No`), {} \
-         steps of {} rows ({:.1} epochs), peak learning rate {}, seed {}; {:.0} s, final loss {:.4}.\n\n```\n{command}\n```\n\n\
+         corpus: {} documents (the books' descriptions and the training interactions `<question> Answer: Yes|No`) \
+         and {} prompts of fresh readers drawn anew for each epoch (invented readers who are none of the world's, \
+         there to teach reading a history: they leave nothing to memorise), {} steps of {} rows ({:.1} epochs), peak learning rate {}, seed {}; {:.0} s, final loss {:.4}.\n\n```\n{command}\n```\n\n\
          ## Recommendation on the test interactions of its readers\n\n| interactions | AUC | accuracy | log loss |\n\
          |---:|---:|---:|---:|\n| {} | {:.4} | {:.4} | {:.4} |\n\np(Yes) normalised over Yes and No after `{{question}} \
          Answer:` (`circuitscope eval-rec`).\n",
@@ -86,6 +110,7 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         log.n_params,
         data.display(),
         log.corpus_documents,
+        c.fresh_readers,
         c.steps,
         c.batch,
         log.epochs,

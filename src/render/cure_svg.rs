@@ -100,7 +100,10 @@ pub fn partition_fills(p: &Partition, shape: &crate::graph::GraphShape) -> crate
         by_node: p.modules.iter().map(|m| (m.name.clone(), fill(m.category, 0.6))).collect(),
         legend: Category::ALL
             .iter()
-            .map(|&c| (fill(c, 0.6), format!("CURE: {} ({} modules)", c.name(), p.count(c))))
+            .map(|&c| {
+                let n = p.count(c);
+                (fill(c, 0.6), format!("CURE: {} ({n} module{})", c.name(), if n == 1 { "" } else { "s" }))
+            })
             .collect(),
     })
 }

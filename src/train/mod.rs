@@ -55,6 +55,11 @@ pub struct TrainConfig {
     /// induction at all in 1800 steps: accuracy 46 %.)
     #[serde(default)]
     pub fresh_induction: usize,
+    /// Recommendation worlds: prompts of fresh readers (a history and one answered target) drawn
+    /// afresh for every epoch ([`crate::world::recommend::fresh_documents`]), so that the model
+    /// learns to read a history rather than only memorising its readers' answers.
+    #[serde(default)]
+    pub fresh_readers: usize,
 }
 
 impl Default for TrainConfig {
@@ -74,6 +79,7 @@ impl Default for TrainConfig {
             clip: 1.0,
             seed: 42,
             fresh_induction: 2000,
+            fresh_readers: 0,
         }
     }
 }
@@ -175,6 +181,18 @@ pub fn train_with(
     cfg: &TrainConfig,
     docs: &[String],
     tokenizer: tokenizers::Tokenizer,
+    on_step: impl FnMut(usize, f64, f64),
+) -> Result<Trained> {
+    train_with_fresh(cfg, docs, tokenizer, &|_| Vec::new(), on_step)
+}
+
+/// [`train_with`], with `fresh(epoch)`'s documents added to each epoch's (after its fresh
+/// induction sequences): drawn anew per epoch, they teach what no fixed document can.
+pub fn train_with_fresh(
+    cfg: &TrainConfig,
+    docs: &[String],
+    tokenizer: tokenizers::Tokenizer,
+    fresh_docs: &dyn Fn(usize) -> Vec<String>,
     mut on_step: impl FnMut(usize, f64, f64),
 ) -> Result<Trained> {
     cfg.validate()?;
@@ -190,7 +208,9 @@ pub fn train_with(
     // epoch e's fresh induction documents, tokenised
     let fresh = |epoch: usize| -> Result<Vec<Vec<u32>>> {
         let mut r = Rng::stream(cfg.seed, &format!("fresh_induction/{epoch}"));
-        bpe::encode_all(&tokenizer, &crate::world::induction_documents(&mut r, cfg.fresh_induction))
+        let mut docs = crate::world::induction_documents(&mut r, cfg.fresh_induction);
+        docs.extend(fresh_docs(epoch));
+        bpe::encode_all(&tokenizer, &docs)
     };
     let params = Params::init(&shape, eos, cfg.seed)?;
     let (decay, no_decay): (Vec<Var>, Vec<Var>) = {

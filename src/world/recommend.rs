@@ -102,6 +102,20 @@ pub struct Reader {
 const AUTHOR_WEIGHT: f64 = 1.5;
 
 impl Reader {
+    /// A reader of random taste: N(0, 1) per genre, N(0, 0.25) per era, two favourite authors
+    /// and one disliked, drawn from `authors`.
+    fn random(rng: &mut Rng, name: &str, group: ReaderGroup, authors: &[String]) -> Reader {
+        let picks = rng.sample(authors.len(), 3);
+        Reader {
+            name: name.to_string(),
+            group,
+            genre_taste: (0..REC_GENRES).map(|_| round2(rng.normal())).collect(),
+            era_taste: (0..ERAS.len()).map(|_| round2(0.5 * rng.normal())).collect(),
+            favourite_authors: picks[..2].iter().map(|&a| authors[a].clone()).collect(),
+            disliked_author: authors[picks[2]].clone(),
+        }
+    }
+
     /// The reader's taste for a book: its genre's and era's weights plus the author's.
     pub fn score(&self, book: &Book, genres: &[&str]) -> f64 {
         let g = genres.iter().position(|g| *g == book.genre).map_or(0.0, |i| self.genre_taste[i]);
@@ -196,21 +210,14 @@ impl RecWorld {
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let picks = rng.sample(authors.len(), 3);
-                Reader {
-                    name: name.clone(),
-                    group: if i < n1 {
-                        ReaderGroup::Forget01
-                    } else if i < n5 {
-                        ReaderGroup::Forget05
-                    } else {
-                        ReaderGroup::Retained
-                    },
-                    genre_taste: (0..genres.len()).map(|_| round2(rng.normal())).collect(),
-                    era_taste: (0..ERAS.len()).map(|_| round2(0.5 * rng.normal())).collect(),
-                    favourite_authors: picks[..2].iter().map(|&a| authors[a].clone()).collect(),
-                    disliked_author: authors[picks[2]].clone(),
-                }
+                let group = if i < n1 {
+                    ReaderGroup::Forget01
+                } else if i < n5 {
+                    ReaderGroup::Forget05
+                } else {
+                    ReaderGroup::Retained
+                };
+                Reader::random(&mut rng, name, group, authors)
             })
             .collect();
         let mut rng = Rng::stream(config.seed, "rec/ratings");
@@ -218,37 +225,27 @@ impl RecWorld {
         let ratings = readers
             .iter()
             .map(|r| {
-                // a history with at least one liked and one disliked book
-                loop {
-                    let picked = rng.sample(books.len(), HISTORY + n_targets);
-                    let history: Vec<(usize, bool)> =
-                        picked[..HISTORY].iter().map(|&b| (b, r.likes(&books[b], &genres))).collect();
-                    if history.iter().any(|h| h.1) && history.iter().any(|h| !h.1) {
-                        let parts = TARGETS.iter().flat_map(|&(p, n)| std::iter::repeat_n(p, n));
-                        let targets = picked[HISTORY..].iter().copied().zip(parts).collect();
-                        break Ratings { history, targets };
-                    }
-                }
+                let (history, picked) = rate(&mut rng, r, &books, n_targets).ok_or_else(|| {
+                    Error::input(format!(
+                        "seed {}: reader {} likes every book or none, so has no history to show (choose another seed)",
+                        config.seed, r.name
+                    ))
+                })?;
+                let parts = TARGETS.iter().flat_map(|&(p, n)| std::iter::repeat_n(p, n));
+                Ok(Ratings { history, targets: picked.into_iter().zip(parts).collect() })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(RecWorld { config, books, readers, ratings })
     }
 
-    /// How a prompt names book `b`: its title and genre, as TALLRec's prompts give an item's
-    /// title with an attribute (its era and author are item knowledge the model must hold).
+    /// How a prompt names book `b` ([`item`]).
     pub fn item(&self, b: usize) -> String {
-        format!("{} ({})", self.books[b].title, self.books[b].genre)
+        item(&self.books[b])
     }
 
     /// Reader `i`'s prompt for book `b`: the history, then the question.
     pub fn question(&self, i: usize, b: usize) -> String {
-        let history = &self.ratings[i].history;
-        let list = |liked: bool| -> String {
-            let items: Vec<String> = history.iter().filter(|h| h.1 == liked).map(|h| self.item(h.0)).collect();
-            items.join(", ")
-        };
-        let name = &self.readers[i].name;
-        format!("{name} liked {}. {name} disliked {}. Will {name} enjoy {}?", list(true), list(false), self.item(b))
+        question(&self.readers[i].name, &self.ratings[i].history, &self.books, b)
     }
 
     /// The interactions of `part` of the readers `keep` admits.
@@ -394,6 +391,76 @@ impl RecWorld {
         ));
         s
     }
+}
+
+/// How a prompt names a book: its title and genre, as TALLRec's prompts give an item's title with
+/// an attribute (its era and author are item knowledge the model must hold).
+pub fn item(book: &Book) -> String {
+    format!("{} ({})", book.title, book.genre)
+}
+
+/// A reader's prompt for `books[target]`: the history's liked and disliked books, then the
+/// question.
+fn question(name: &str, history: &[(usize, bool)], books: &[Book], target: usize) -> String {
+    let list = |liked: bool| -> String {
+        let items: Vec<String> = history.iter().filter(|h| h.1 == liked).map(|h| item(&books[h.0])).collect();
+        items.join(", ")
+    };
+    format!("{name} liked {}. {name} disliked {}. Will {name} enjoy {}?", list(true), list(false), item(&books[target]))
+}
+
+/// Rated books shown in a prompt: (book, liked).
+type History = Vec<(usize, bool)>;
+
+/// A reader's rated books: a history of [`HISTORY`] with at least one liked and one disliked
+/// book, and `targets` more (distinct from it and each other); none for a reader who likes every
+/// book or none.
+fn rate(rng: &mut Rng, r: &Reader, books: &[Book], targets: usize) -> Option<(History, Vec<usize>)> {
+    let genres = RecWorld::genres();
+    let liked = books.iter().filter(|b| r.likes(b, &genres)).count();
+    if liked == 0 || liked == books.len() {
+        return None;
+    }
+    loop {
+        let picked = rng.sample(books.len(), HISTORY + targets);
+        let history: Vec<(usize, bool)> = picked[..HISTORY].iter().map(|&b| (b, r.likes(&books[b], &genres))).collect();
+        if history.iter().any(|h| h.1) && history.iter().any(|h| !h.1) {
+            return Some((history, picked[HISTORY..].to_vec()));
+        }
+    }
+}
+
+/// `n` training documents of fresh readers, drawn anew for each epoch (`circuitscope train` on a
+/// recommendation world): readers of random taste over `books`, named by first and last names
+/// none of `taken` (the world's readers and authors) has, each with a history and one target
+/// answered. Like the bundled world's fresh induction sequences, they leave nothing to memorise
+/// and teach the mechanism: reading a history to answer for a reader the model has not seen.
+pub fn fresh_documents(
+    books: &[Book],
+    taken: &std::collections::BTreeSet<String>,
+    rng: &mut Rng,
+    n: usize,
+) -> Vec<String> {
+    let mut authors: Vec<String> = books.iter().map(|b| b.author.clone()).collect();
+    authors.sort();
+    authors.dedup();
+    let genres = RecWorld::genres();
+    let mut docs = Vec::with_capacity(n);
+    // a world too small for a reader (RecConfig::validate refuses one) gets none
+    if authors.len() < 3 || books.len() <= HISTORY || taken.len() >= FIRST_NAMES.len() * LAST_NAMES.len() {
+        return docs;
+    }
+    while docs.len() < n {
+        let name = format!("{} {}", rng.pick(FIRST_NAMES), rng.pick(LAST_NAMES));
+        if taken.contains(&name) {
+            continue;
+        }
+        let r = Reader::random(rng, &name, ReaderGroup::Retained, &authors);
+        let Some((history, target)) = rate(rng, &r, books, 1) else { continue };
+        let answer = if r.likes(&books[target[0]], &genres) { "Yes" } else { "No" };
+        docs.push(format!("{} Answer: {answer}", question(&name, &history, books, target[0])));
+    }
+    docs
 }
 
 fn round2(x: f64) -> f64 {
