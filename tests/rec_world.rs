@@ -361,5 +361,10 @@ fn rec_compare_runs_every_method_against_the_retrained_model_and_refuses_bad_inp
     let world = root().join("models/world-gpt2");
     let o = args(&["--reference", world.to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
     assert!(e(o).contains("different vocabularies"));
+    // the original as its own reference: its card says it saw the forget readers
+    let original = root().join("models/rec-gpt2");
+    let o = args(&["--reference", original.to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
+    let msg = e(o);
+    assert!(msg.contains("was trained on") && msg.contains("train --without forget01"), "{msg}");
     assert!(!fresh.exists(), "a refused run left {} behind", fresh.display());
 }

@@ -120,6 +120,19 @@ fn interactions(
     })
 }
 
+/// A forget reader the model was trained on, by its card (`eval.json`'s left-out readers, as
+/// `train --data <rec world>` writes it); none when the card says nothing.
+fn trained_on_forget_reader(model: &Path, forget: &BTreeSet<String>) -> Option<String> {
+    let text = std::fs::read_to_string(model.join("eval.json")).ok()?;
+    let card: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let left_out: BTreeSet<&str> = match &card["left_out"] {
+        serde_json::Value::Null => BTreeSet::new(),
+        l => l["readers"].as_array()?.iter().filter_map(|r| r.as_str()).collect(),
+    };
+    card.get("test_of_its_readers")?;
+    forget.iter().find(|r| !left_out.contains(r.as_str())).cloned()
+}
+
 /// A model card's training time (`training.json`'s seconds), if it has one.
 fn training_seconds(model: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(model.join("training.json")).ok()?;
@@ -154,6 +167,14 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
              (`train --tokenizer`)",
             model_path.display(),
             reference_path.display()
+        );
+    }
+    if let Some(seen) = trained_on_forget_reader(&reference.path, &forget) {
+        bail!(
+            "{}: its model card says it was trained on {seen}, a reader of {}; the reference must be retrained              without every forget reader (`train --without {}`)",
+            reference_path.display(),
+            a.forget,
+            a.forget
         );
     }
     let format = PromptFormat::parse("{question} Answer:")?;
