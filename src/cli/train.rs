@@ -111,6 +111,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if super::train_rec::is_rec_world(&a.data) {
         return super::train_rec::run(a, a.config());
     }
+    if a.fresh_readers.is_some() {
+        bail!(
+            "--fresh-readers applies to a recommendation world (`circuitscope rec-world`), not to {}",
+            a.data.display()
+        );
+    }
     let (data, out, cfg) = (a.data.as_path(), a.out.as_path(), &a.config());
     super::common::check_output_dir(out, a.force)?;
     let world = card::WorldData::read(data)?;
