@@ -288,7 +288,7 @@ fn fresh_readers_are_none_of_the_worlds_and_the_same_stream_draws_them_alike() {
     let readers: Vec<Reader> = circuitscope::data::read_jsonl(&dir.join("readers.jsonl")).unwrap();
     let taken: BTreeSet<String> =
         readers.iter().map(|r| r.name.clone()).chain(books.iter().map(|b| b.author.clone())).collect();
-    let draw = |name: &str| fresh_documents(&books, &taken, &mut Rng::stream(42, name), 300);
+    let draw = |name: &str| fresh_documents(&books, &taken, &mut Rng::stream(42, name), 300, 3);
     let (a, b, c) = (draw("fresh_readers/0"), draw("fresh_readers/0"), draw("fresh_readers/1"));
     assert_eq!(a.len(), 300);
     assert!(a == b && a != c);
@@ -297,11 +297,22 @@ fn fresh_readers_are_none_of_the_worlds_and_the_same_stream_draws_them_alike() {
         let name = d.split(" liked ").next().unwrap();
         assert!(!taken.contains(name), "{name} is one of the world's");
         assert!(d.contains(&format!(". {name} disliked ")) && d.contains(&format!(". Will {name} enjoy ")), "{d}");
-        let (_, answer) = d.rsplit_once(")? Answer: ").unwrap();
-        assert!(answer == "Yes" || answer == "No", "{d}");
-        yes += usize::from(answer == "Yes");
+        // the first question in the world's form, each other on a line of its own
+        let lines: Vec<&str> = d.lines().collect();
+        assert_eq!(lines.len(), 3, "{d}");
+        for l in &lines[1..] {
+            assert!(l.starts_with(&format!("Will {name} enjoy ")), "{d}");
+        }
+        for l in lines {
+            let (_, answer) = l.rsplit_once(")? Answer: ").unwrap();
+            assert!(answer == "Yes" || answer == "No", "{d}");
+            yes += usize::from(answer == "Yes");
+        }
     }
-    assert!((60..240).contains(&yes), "{yes} of 300 answered Yes");
+    assert!((180..720).contains(&yes), "{yes} of 900 answered Yes");
+    // one question: the world's form alone
+    let one = fresh_documents(&books, &taken, &mut Rng::stream(42, "fresh_readers/0"), 300, 1);
+    assert!(one.iter().all(|d| !d.contains('\n') && d.matches(" Answer: ").count() == 1));
 }
 
 /// `rec-compare` on the bundled recommenders (forget01, two strengths, 40 retain interactions):

@@ -53,6 +53,13 @@ pub struct TrainArgs {
     /// 2400, as many as the world's training interactions]
     #[arg(long)]
     pub fresh_readers: Option<usize>,
+    /// recommendation worlds: questions each fresh reader's prompt answers [default: 1]
+    #[arg(long)]
+    pub fresh_questions: Option<usize>,
+    /// the loss weight of an answer's tokens (after `Answer:`, to the line's end) against 1 for
+    /// every other token [default: 1]
+    #[arg(long)]
+    pub answer_weight: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
@@ -83,6 +90,8 @@ impl TrainArgs {
             weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
             fresh_induction: self.fresh_induction.unwrap_or(base.fresh_induction),
             fresh_readers: self.fresh_readers.unwrap_or(base.fresh_readers),
+            fresh_questions: self.fresh_questions.unwrap_or(base.fresh_questions),
+            answer_weight: self.answer_weight.unwrap_or(base.answer_weight),
             seed: self.seed.unwrap_or(base.seed),
             ..base
         }
@@ -111,9 +120,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if super::train_rec::is_rec_world(&a.data) {
         return super::train_rec::run(a, a.config());
     }
-    if a.fresh_readers.is_some() {
+    if a.fresh_readers.is_some() || a.fresh_questions.is_some() {
         bail!(
-            "--fresh-readers applies to a recommendation world (`circuitscope rec-world`), not to {}",
+            "--fresh-readers and --fresh-questions apply to a recommendation world (`circuitscope rec-world`), not to {}",
             a.data.display()
         );
     }

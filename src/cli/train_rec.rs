@@ -59,7 +59,7 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         readers.into_iter().map(|r| r.name).chain(books.iter().map(|b| b.author.clone())).collect();
     let fresh = |epoch: usize| {
         let mut rng = Rng::stream(cfg.seed, &format!("fresh_readers/{epoch}"));
-        fresh_documents(&books, &taken, &mut rng, cfg.fresh_readers)
+        fresh_documents(&books, &taken, &mut rng, cfg.fresh_readers, cfg.fresh_questions)
     };
     let from = format!("of the recommendation world {}", data.display());
     let trained = super::train::train_docs(a, &cfg, &docs, &from, &fresh)?;
@@ -93,12 +93,21 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         None => "Trained on every reader's training interactions.".to_string(),
     };
     let c = &log.config;
+    // settings at their defaults go unmentioned, so a default run's card reads as before they existed
+    let asked =
+        if c.fresh_questions > 1 { format!("each asked {} questions, ", c.fresh_questions) } else { String::new() };
+    let weighted = if c.answer_weight == 1.0 {
+        String::new()
+    } else {
+        format!(", each answer's tokens weighted {} against 1 for every other token in the loss", c.answer_weight)
+    };
     let card = format!(
         "# A recommender trained on the recommendation world\n\n{who}\n\nA GPT-2 ({} layers, {} heads, d_model {}, context \
          {}, vocabulary {}; {} parameters) that circuitscope trained with candle autograd on this CPU, on `{}`'s \
          corpus: {} documents (the books' descriptions and the training interactions `<question> Answer: Yes|No`) \
          and {} prompts of fresh readers drawn anew for each epoch (invented readers who are none of the world's, \
-         there to teach reading a history: they leave nothing to memorise), {} steps of {} rows ({:.1} epochs), peak learning rate {}, seed {}; {:.0} s, final loss {:.4}.\n\n```\n{command}\n```\n\n\
+         {}there to teach reading a history: they leave nothing to memorise), {} steps of {} rows ({:.1} epochs){}, \
+         peak learning rate {}, seed {}; {:.0} s, final {}loss {:.4}.\n\n```\n{command}\n```\n\n\
          ## Recommendation on the test interactions of its readers\n\n| interactions | AUC | accuracy | log loss |\n\
          |---:|---:|---:|---:|\n| {} | {:.4} | {:.4} | {:.4} |\n\np(Yes) normalised over Yes and No after `{{question}} \
          Answer:` (`circuitscope eval-rec`).\n",
@@ -111,12 +120,15 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
         data.display(),
         log.corpus_documents,
         c.fresh_readers,
+        asked,
         c.steps,
         c.batch,
         log.epochs,
+        weighted,
         c.lr,
         c.seed,
         log.seconds,
+        if c.answer_weight == 1.0 { "" } else { "(weighted) " },
         log.loss.last().map_or(f64::NAN, |l| l.1),
         u.n,
         u.auc,

@@ -37,14 +37,3 @@ pub fn train_tokenizer(docs: &[String], vocab_size: usize) -> Result<Tokenizer> 
     }
     Ok(tok)
 }
-
-/// Token ids of every document (no special tokens added).
-pub fn encode_all(tok: &Tokenizer, docs: &[String]) -> Result<Vec<Vec<u32>>> {
-    docs.iter()
-        .map(|d| {
-            tok.encode(d.as_str(), false)
-                .map(|e| e.get_ids().to_vec())
-                .map_err(|e| Error::input(format!("cannot tokenise a training document: {e}")))
-        })
-        .collect()
-}

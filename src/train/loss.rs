@@ -7,7 +7,7 @@ use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
 
 struct CrossEntropy {
     targets: Vec<u32>,
-    /// per row: mask / (number of rows that take loss)
+    /// per row: mask / (sum of the mask)
     weights: Vec<f32>,
 }
 
@@ -64,8 +64,8 @@ impl CustomOp1 for CrossEntropy {
     }
 }
 
-/// Mean next-token cross-entropy of `logits` (b, t, V) against `targets` (b, t) over the
-/// positions where `mask` (b, t) is 1.
+/// Mean next-token cross-entropy of `logits` (b, t, V) against `targets` (b, t), weighted by
+/// `mask` (b, t): Σ mask · nll / Σ mask (a 0/1 mask: the mean over the positions where it is 1).
 pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let (b, t, v) = logits.dims3()?;
     let targets: Vec<u32> = targets.flatten_all()?.to_vec1()?;
@@ -76,7 +76,12 @@ pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) ->
     if let Some(&bad) = targets.iter().find(|&&x| x as usize >= v) {
         return Err(Error::input(format!("cross-entropy: target {bad} is outside the vocabulary of {v}")));
     }
-    let n = mask.iter().filter(|&&m| m != 0.0).count().max(1) as f32;
+    // a 0/1 mask sums exactly to its count of ones: the plain mean, bit for bit
+    if mask.iter().any(|&m| m < 0.0 || !m.is_finite()) {
+        return Err(Error::input("cross-entropy: the loss mask must be non-negative and finite"));
+    }
+    let n = mask.iter().sum::<f32>();
+    let n = if n > 0.0 { n } else { 1.0 };
     let weights: Vec<f32> = mask.iter().map(|m| m / n).collect();
     let flat = logits.reshape((b * t, v))?.contiguous()?;
     if !flat.device().is_cpu() {
@@ -112,6 +117,28 @@ mod tests {
         let dv = (fused.to_scalar::<f32>()? - composed.to_scalar::<f32>()?).abs();
         let dg = (g1 - g2)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
         assert!(dv < 1e-5 && dg < 1e-6, "value diff {dv}, gradient diff {dg}");
+        Ok(())
+    }
+
+    /// A weighted mask gives the weighted mean, Σ w · nll / Σ w, and its gradient.
+    #[test]
+    fn a_weighted_mask_gives_the_weighted_mean() -> Result<()> {
+        let dev = &Device::Cpu;
+        let data: Vec<f32> = (0..2 * 2 * 5).map(|i| ((i * 29 % 13) as f32 - 6.0) * 0.3).collect();
+        let targets = Tensor::new(&[[1u32, 4], [0, 2]], dev)?;
+        let mask = Tensor::new(&[[1f32, 3.0], [0.0, 0.5]], dev)?;
+        let x = Var::from_vec(data, (2, 2, 5), dev)?;
+        let fused = masked_cross_entropy(x.as_tensor(), &targets, &mask)?;
+        let g1 = fused.backward()?.get(x.as_tensor()).unwrap().clone();
+        let logp = candle_nn::ops::log_softmax(x.as_tensor(), D::Minus1)?;
+        let picked = logp.gather(&targets.unsqueeze(2)?, 2)?.squeeze(2)?;
+        let composed = ((picked * &mask)?.sum_all()?.neg()? / 4.5)?;
+        let g2 = composed.backward()?.get(x.as_tensor()).unwrap().clone();
+        let dv = (fused.to_scalar::<f32>()? - composed.to_scalar::<f32>()?).abs();
+        let dg = (g1 - g2)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+        assert!(dv < 1e-5 && dg < 1e-6, "value diff {dv}, gradient diff {dg}");
+        let negative = Tensor::new(&[[1f32, -1.0], [0.0, 0.5]], dev)?;
+        assert!(masked_cross_entropy(x.as_tensor(), &targets, &negative).is_err());
         Ok(())
     }
 }

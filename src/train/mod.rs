@@ -60,6 +60,22 @@ pub struct TrainConfig {
     /// learns to read a history rather than only memorising its readers' answers.
     #[serde(default)]
     pub fresh_readers: usize,
+    /// Questions each fresh reader's prompt answers (the first in the world's form, the others
+    /// on lines of their own after it).
+    #[serde(default = "one_question")]
+    pub fresh_questions: usize,
+    /// The loss weight of an answer's tokens (after `Answer:`, to its line's end) relative to
+    /// every other token's 1 ([`data::answer_weighted`]); the loss is the weighted mean.
+    #[serde(default = "one")]
+    pub answer_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn one_question() -> usize {
+    1
 }
 
 impl Default for TrainConfig {
@@ -80,6 +96,8 @@ impl Default for TrainConfig {
             seed: 42,
             fresh_induction: 2000,
             fresh_readers: 0,
+            fresh_questions: 1,
+            answer_weight: 1.0,
         }
     }
 }
@@ -103,14 +121,20 @@ impl TrainConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.steps == 0 || self.batch == 0 {
-            return Err(Error::input("steps and batch must be at least 1"));
+        if self.steps == 0 || self.batch == 0 || self.fresh_questions == 0 {
+            return Err(Error::input("steps, batch and fresh_questions must be at least 1"));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::input(format!("lr = {}: the learning rate must be positive", self.lr)));
         }
         if !(0.0..=1.0).contains(&self.lr_floor) {
             return Err(Error::input(format!("lr_floor = {}: expected a fraction in [0, 1]", self.lr_floor)));
+        }
+        if !(self.answer_weight >= 0.0 && self.answer_weight.is_finite()) {
+            return Err(Error::input(format!(
+                "answer_weight = {}: expected a non-negative loss weight",
+                self.answer_weight
+            )));
         }
         if self.clip <= 0.0 {
             return Err(Error::input(format!("clip = {}: the gradient clip must be positive", self.clip)));
@@ -204,13 +228,14 @@ pub fn train_with_fresh(
     let eos = 0;
     let shape = cfg.shape(vocab);
     shape.validate()?;
-    let packer = data::Packer::new(bpe::encode_all(&tokenizer, docs)?, cfg.context, eos)?;
+    let weight = cfg.answer_weight as f32;
+    let packer = data::Packer::new(data::answer_weighted(&tokenizer, docs, weight)?, cfg.context, eos)?;
     // epoch e's fresh induction documents, tokenised
-    let fresh = |epoch: usize| -> Result<Vec<Vec<u32>>> {
+    let fresh = |epoch: usize| -> Result<Vec<data::Doc>> {
         let mut r = Rng::stream(cfg.seed, &format!("fresh_induction/{epoch}"));
         let mut docs = crate::world::induction_documents(&mut r, cfg.fresh_induction);
         docs.extend(fresh_docs(epoch));
-        bpe::encode_all(&tokenizer, &docs)
+        data::answer_weighted(&tokenizer, &docs, weight)
     };
     let params = Params::init(&shape, eos, cfg.seed)?;
     let (decay, no_decay): (Vec<Var>, Vec<Var>) = {

@@ -432,22 +432,26 @@ fn rate(rng: &mut Rng, r: &Reader, books: &[Book], targets: usize) -> Option<(Hi
 
 /// `n` training documents of fresh readers, drawn anew for each epoch (`circuitscope train` on a
 /// recommendation world): readers of random taste over `books`, named by first and last names
-/// none of `taken` (the world's readers and authors) has, each with a history and one target
-/// answered. Like the bundled world's fresh induction sequences, they leave nothing to memorise
-/// and teach the mechanism: reading a history to answer for a reader the model has not seen.
+/// none of `taken` (the world's readers and authors) has, each with a history and `questions`
+/// (at least 1) targets answered, the first in the world's form (`<question> Answer: Yes|No`),
+/// the others each on a line of its own (`Will <reader> enjoy <book>? Answer: Yes|No`). Like the bundled world's fresh induction
+/// sequences, they leave nothing to memorise and teach the mechanism: reading a history to
+/// answer for a reader the model has not seen.
 pub fn fresh_documents(
     books: &[Book],
     taken: &std::collections::BTreeSet<String>,
     rng: &mut Rng,
     n: usize,
+    questions: usize,
 ) -> Vec<String> {
+    let questions = questions.max(1);
     let mut authors: Vec<String> = books.iter().map(|b| b.author.clone()).collect();
     authors.sort();
     authors.dedup();
     let genres = RecWorld::genres();
     let mut docs = Vec::with_capacity(n);
     // a world too small for a reader (RecConfig::validate refuses one) gets none
-    if authors.len() < 3 || books.len() <= HISTORY || taken.len() >= FIRST_NAMES.len() * LAST_NAMES.len() {
+    if authors.len() < 3 || books.len() < HISTORY + questions || taken.len() >= FIRST_NAMES.len() * LAST_NAMES.len() {
         return docs;
     }
     while docs.len() < n {
@@ -456,9 +460,13 @@ pub fn fresh_documents(
             continue;
         }
         let r = Reader::random(rng, &name, ReaderGroup::Retained, &authors);
-        let Some((history, target)) = rate(rng, &r, books, 1) else { continue };
-        let answer = if r.likes(&books[target[0]], &genres) { "Yes" } else { "No" };
-        docs.push(format!("{} Answer: {answer}", question(&name, &history, books, target[0])));
+        let Some((history, targets)) = rate(rng, &r, books, questions) else { continue };
+        let answer = |b: usize| if r.likes(&books[b], &genres) { "Yes" } else { "No" };
+        let mut doc = format!("{} Answer: {}", question(&name, &history, books, targets[0]), answer(targets[0]));
+        for &b in &targets[1..] {
+            doc.push_str(&format!("\nWill {name} enjoy {}? Answer: {}", item(&books[b]), answer(b)));
+        }
+        docs.push(doc);
     }
     docs
 }
