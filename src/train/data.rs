@@ -18,12 +18,6 @@ pub struct Doc {
 }
 
 impl Doc {
-    /// Every token at weight 1.
-    pub fn plain(ids: Vec<u32>) -> Doc {
-        let weights = vec![1.0; ids.len()];
-        Doc { ids, weights }
-    }
-
     fn len(&self) -> usize {
         self.ids.len()
     }

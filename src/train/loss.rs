@@ -76,10 +76,10 @@ pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) ->
     if let Some(&bad) = targets.iter().find(|&&x| x as usize >= v) {
         return Err(Error::input(format!("cross-entropy: target {bad} is outside the vocabulary of {v}")));
     }
-    // a 0/1 mask sums exactly to its count of ones: the plain mean, bit for bit
     if mask.iter().any(|&m| m < 0.0 || !m.is_finite()) {
         return Err(Error::input("cross-entropy: the loss mask must be non-negative and finite"));
     }
+    // a 0/1 mask sums exactly to its count of ones: the plain mean, bit for bit
     let n = mask.iter().sum::<f32>();
     let n = if n > 0.0 { n } else { 1.0 };
     let weights: Vec<f32> = mask.iter().map(|m| m / n).collect();

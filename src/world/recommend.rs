@@ -434,9 +434,9 @@ fn rate(rng: &mut Rng, r: &Reader, books: &[Book], targets: usize) -> Option<(Hi
 /// recommendation world): readers of random taste over `books`, named by first and last names
 /// none of `taken` (the world's readers and authors) has, each with a history and `questions`
 /// (at least 1) targets answered, the first in the world's form (`<question> Answer: Yes|No`),
-/// the others each on a line of its own (`Will <reader> enjoy <book>? Answer: Yes|No`). Like the bundled world's fresh induction
-/// sequences, they leave nothing to memorise and teach the mechanism: reading a history to
-/// answer for a reader the model has not seen.
+/// the others each on a line of its own (`Will <reader> enjoy <book>? Answer: Yes|No`). Like the
+/// bundled world's fresh induction sequences, they leave nothing to memorise and teach the
+/// mechanism: reading a history to answer for a reader the model has not seen.
 pub fn fresh_documents(
     books: &[Book],
     taken: &std::collections::BTreeSet<String>,
