@@ -119,6 +119,37 @@ pub fn print_partition(p: &Partition) {
     }
 }
 
+/// The partition file given, else CURE's partition of `dec` from `forget` and `retain` (each
+/// set's `top_k` highest modules); checked to drive an update of `dec`.
+pub(super) fn partition_or(
+    dec: &circuitscope::model::Decoder,
+    file: Option<&std::path::Path>,
+    top_k: usize,
+    forget: &[circuitscope::data::Example],
+    retain: &[circuitscope::data::Example],
+) -> Result<Partition> {
+    let part = match file {
+        Some(p) => Partition::read(p)?,
+        None => {
+            let s = CureSettings { top_k: Some(top_k), ..Default::default() };
+            let pb = bar(0, "CURE partition");
+            let f = module_scores(dec, forget, &s, &pb)?;
+            let r = module_scores(dec, retain, &s, &pb)?;
+            pb.finish_and_clear();
+            partition(dec, &f, &r, &s)?
+        }
+    };
+    part.check_for(dec, "the partition")?;
+    Ok(part)
+}
+
+/// "N category" per category, printed as the partition's one-line summary.
+pub(super) fn partition_counts(part: &Partition) -> Vec<String> {
+    let counts: Vec<String> = Category::ALL.iter().map(|&c| format!("{} {}", part.count(c), c.name())).collect();
+    println!("partition: {}", counts.join(", "));
+    counts
+}
+
 pub fn write_partition(p: &Partition, path: &Path) -> Result<()> {
     write_atomic(path, (serde_json::to_string_pretty(p)? + "\n").as_bytes())?;
     println!("wrote {}", path.display());

@@ -11,7 +11,6 @@ use super::progress::bar;
 use super::unlearn::{measure_set, qa_file};
 use anyhow::{bail, Result};
 use candle_core::DType;
-use circuitscope::analyses::cure::{module_scores, partition, Category, CureSettings, Partition};
 use circuitscope::fsutil::write_atomic;
 use circuitscope::render::{LinePlot, Series};
 use circuitscope::train::params::Trainable;
@@ -105,14 +104,14 @@ pub fn run(a: &CureSweepArgs) -> Result<()> {
     .collect::<Result<_>>()?;
     let dec = &model.decoder;
 
-    let part = partition_or(
+    let part = super::cure::partition_or(
         dec,
         a.partition.as_deref(),
         a.top_k,
         &forget[..100.min(forget.len())],
         &retain[..100.min(retain.len())],
     )?;
-    let counts = partition_counts(&part);
+    let counts = super::cure::partition_counts(&part);
 
     let original = Trainable::load(&model.path, dec.device())?;
     let total: usize = original.vars.values().map(|v| v.elem_count()).sum();
@@ -258,35 +257,4 @@ pub(super) fn parse_strengths(text: &str) -> Result<Vec<f64>> {
         bail!("--strengths {text}: each must be a positive number");
     }
     Ok(strengths)
-}
-
-/// The partition file given, else CURE's partition of `dec` from `forget` and `retain` (each
-/// set's `top_k` highest modules); checked to drive an update of `dec`.
-pub(super) fn partition_or(
-    dec: &circuitscope::model::Decoder,
-    file: Option<&std::path::Path>,
-    top_k: usize,
-    forget: &[circuitscope::data::Example],
-    retain: &[circuitscope::data::Example],
-) -> Result<Partition> {
-    let part = match file {
-        Some(p) => Partition::read(p)?,
-        None => {
-            let s = CureSettings { top_k: Some(top_k), ..Default::default() };
-            let pb = bar(0, "CURE partition");
-            let f = module_scores(dec, forget, &s, &pb)?;
-            let r = module_scores(dec, retain, &s, &pb)?;
-            pb.finish_and_clear();
-            partition(dec, &f, &r, &s)?
-        }
-    };
-    part.check_for(dec, "the partition")?;
-    Ok(part)
-}
-
-/// "N category" per category, printed as the partition's one-line summary.
-pub(super) fn partition_counts(part: &Partition) -> Vec<String> {
-    let counts: Vec<String> = Category::ALL.iter().map(|&c| format!("{} {}", part.count(c), c.name())).collect();
-    println!("partition: {}", counts.join(", "));
-    counts
 }

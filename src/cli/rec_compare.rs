@@ -171,7 +171,8 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
     }
     if let Some(seen) = trained_on_forget_reader(&reference.path, &forget) {
         bail!(
-            "{}: its model card says it was trained on {seen}, a reader of {}; the reference must be retrained              without every forget reader (`train --without {}`)",
+            "{}: its model card says it was trained on {seen}, a reader of {}; the reference must be retrained \
+             without every forget reader (`train --without {}`)",
             reference_path.display(),
             a.forget,
             a.forget
@@ -221,8 +222,8 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
     show("retrained (reference)", &retrained, training_seconds(&reference_path));
 
     let dec = &model.decoder;
-    let part = super::cure_sweep::partition_or(dec, a.partition.as_deref(), a.top_k, &forget_set.answered, &retain)?;
-    let counts = super::cure_sweep::partition_counts(&part);
+    let part = super::cure::partition_or(dec, a.partition.as_deref(), a.top_k, &forget_set.answered, &retain)?;
+    let counts = super::cure::partition_counts(&part);
     super::cure::print_partition(&part);
 
     let mut runs = Vec::new();

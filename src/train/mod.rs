@@ -195,23 +195,14 @@ pub fn clip_gradients(grads: &mut candle_core::backprop::GradStore, vars: &[Var]
 /// (progress bars); training stops early with an error if the loss stops being finite.
 pub fn train(cfg: &TrainConfig, docs: &[String], on_step: impl FnMut(usize, f64, f64)) -> Result<Trained> {
     let tokenizer = bpe::train_tokenizer(docs, cfg.vocab_size)?;
-    train_with(cfg, docs, tokenizer, on_step)
-}
-
-/// [`train`] with a given tokenizer instead of one trained on `docs`: a retain model must share
-/// the original model's vocabulary for its truth ratios to be comparable token for token.
-/// Its first special token must be id 0 (the end-of-text token).
-pub fn train_with(
-    cfg: &TrainConfig,
-    docs: &[String],
-    tokenizer: tokenizers::Tokenizer,
-    on_step: impl FnMut(usize, f64, f64),
-) -> Result<Trained> {
     train_with_fresh(cfg, docs, tokenizer, &|_| Vec::new(), on_step)
 }
 
-/// [`train_with`], with `fresh(epoch)`'s documents added to each epoch's (after its fresh
-/// induction sequences): drawn anew per epoch, they teach what no fixed document can.
+/// [`train`] with a given tokenizer instead of one trained on `docs` (a retain model must share
+/// the original model's vocabulary for its truth ratios to be comparable token for token; its
+/// first special token must be id 0, the end-of-text token), and with `fresh_docs(epoch)`'s
+/// documents added to each epoch's (after its fresh induction sequences): drawn anew per epoch,
+/// they teach what no fixed document can.
 pub fn train_with_fresh(
     cfg: &TrainConfig,
     docs: &[String],
