@@ -4,7 +4,7 @@
 use super::config::ModelConfig;
 use super::naming::W;
 use super::norm::Norm;
-use super::ops::{linear, matmul_const, Ops};
+use super::ops::{matmul_const, Ops};
 use super::rotary::Rotary;
 use super::weights::Weights;
 use crate::error::Result;
@@ -172,19 +172,19 @@ impl Attention {
     }
 
     /// Normed stream n (b, s, d) → queries (b, s, H, dh), before the rotary embedding.
-    fn queries(&self, n: &Tensor) -> Result<Tensor> {
+    fn queries(&self, n: &Tensor, ops: Ops) -> Result<Tensor> {
         let (b, s, _) = n.dims3()?;
-        Ok(linear(n, &self.wq, self.bq.as_ref())?.reshape((b, s, self.n_heads, self.d_head))?)
+        Ok(ops.linear(n, &self.wq, self.bq.as_ref())?.reshape((b, s, self.n_heads, self.d_head))?)
     }
 
     /// Normed stream n (b, s, d) → keys (b, s, H, dh), one per query head.
-    fn keys(&self, n: &Tensor) -> Result<Tensor> {
-        self.project_kv(n, &self.wk, self.bk.as_ref())
+    fn keys(&self, n: &Tensor, ops: Ops) -> Result<Tensor> {
+        self.project_kv(n, &self.wk, self.bk.as_ref(), ops)
     }
 
-    fn project_kv(&self, n: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    fn project_kv(&self, n: &Tensor, w: &Tensor, bias: Option<&Tensor>, ops: Ops) -> Result<Tensor> {
         let (b, s, _) = n.dims3()?;
-        self.per_query_head(linear(n, w, bias)?.reshape((b, s, self.n_kv_heads, self.d_head))?)
+        self.per_query_head(ops.linear(n, w, bias)?.reshape((b, s, self.n_kv_heads, self.d_head))?)
     }
 
     /// q, k (b, s, H, dh) before the rotary embedding → raw products q·kᵀ (b, H, s_q, s_k).
@@ -205,12 +205,12 @@ impl Attention {
 
     /// Queries (b, s, H, dh) when the query path reads `x` (b, s, d), the stream before the norm.
     pub fn queries_from(&self, x: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
-        self.queries(&self.norm.forward(x, ctx.ops)?)
+        self.queries(&self.norm.forward(x, ctx.ops)?, ctx.ops)
     }
 
     /// Keys (b, s, H, dh), one per query head, when the key path reads `x` (b, s, d).
     pub fn keys_from(&self, x: &Tensor, ctx: &AttnContext) -> Result<Tensor> {
-        self.keys(&self.norm.forward(x, ctx.ops)?)
+        self.keys(&self.norm.forward(x, ctx.ops)?, ctx.ops)
     }
 
     /// The attention pattern (b, H, s_q, s_k) of queries and keys from [`Self::queries_from`] and
@@ -240,7 +240,7 @@ impl Attention {
             )
         } else {
             let n = self.norm.forward(x, ctx.ops)?;
-            (self.queries(&n)?, self.keys(&n)?, self.project_kv(&n, &self.wv, self.bv.as_ref())?)
+            (self.queries(&n, ctx.ops)?, self.keys(&n, ctx.ops)?, self.project_kv(&n, &self.wv, self.bv.as_ref(), ctx.ops)?)
         };
         let q = run.fire(p(Site::Q), q)?;
         let k = run.fire(p(Site::K), k)?;
@@ -266,7 +266,7 @@ impl Attention {
             let result = run.fire(p(Site::Result), result)?;
             result.sum(2)?
         } else {
-            linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?
+            ctx.ops.linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?
         };
         let out = match &self.bo {
             Some(bo) => out.broadcast_add(bo)?,
@@ -298,9 +298,9 @@ impl Attention {
             }
         }
         let n = self.norm.forward(x, ctx.ops)?;
-        let q = run.fire(p(Site::Q), self.queries(&n)?)?;
-        let k = run.fire(p(Site::K), self.keys(&n)?)?;
-        let v = run.fire(p(Site::V), self.project_kv(&n, &self.wv, self.bv.as_ref())?)?;
+        let q = run.fire(p(Site::Q), self.queries(&n, ctx.ops)?)?;
+        let k = run.fire(p(Site::K), self.keys(&n, ctx.ops)?)?;
+        let v = run.fire(p(Site::V), self.project_kv(&n, &self.wv, self.bv.as_ref(), ctx.ops)?)?;
         let (q, k) = match &ctx.rope {
             Some((rope, cos, sin)) => (rope.apply(&q, cos, sin, ctx.ops)?, rope.apply(&k, cos, sin, ctx.ops)?),
             None => (q, k),
@@ -314,7 +314,7 @@ impl Attention {
         let scores = (qt.matmul(&kt.t()?)? * self.scale)?.broadcast_add(&ctx.mask)?;
         let pattern = run.fire(p(Site::Pattern), ctx.ops.softmax(&scores)?)?;
         let z = run.fire(p(Site::Z), pattern.matmul(&v.transpose(1, 2)?.contiguous()?)?.transpose(1, 2)?)?;
-        let out = linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?;
+        let out = ctx.ops.linear(&z.contiguous()?.reshape((b, s, h * dh))?, &self.wo, None)?;
         let out = match &self.bo {
             Some(bo) => out.broadcast_add(bo)?,
             None => out,

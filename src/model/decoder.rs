@@ -6,7 +6,7 @@ use super::config::ModelConfig;
 use super::mlp::Mlp;
 use super::naming::W;
 use super::norm::Norm;
-use super::ops::{linear, Ops};
+use super::ops::Ops;
 use super::rotary::Rotary;
 use super::weights::Weights;
 use crate::error::{Error, Result};
@@ -334,7 +334,7 @@ impl Decoder {
         if let Some(rows) = &hooks.logit_rows {
             normed = self.logit_rows(normed, rows)?;
         }
-        let logits = linear(&normed, &self.unembed, None)?;
+        let logits = ops.linear(&normed, &self.unembed, None)?;
         let (cache, taps) = run.finish();
         Ok(ForwardOutput { logits, cache, taps })
     }

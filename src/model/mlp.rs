@@ -3,7 +3,7 @@
 use super::config::{Activation, ModelConfig};
 use super::naming::W;
 use super::norm::Norm;
-use super::ops::{linear, Ops};
+use super::ops::Ops;
 use super::weights::Weights;
 use crate::error::Result;
 use crate::hooks::{HookPoint, HookRun, HookSet, Site};
@@ -49,10 +49,10 @@ impl Mlp {
     fn hidden_with(&self, x: &Tensor, l: usize, run: &mut HookRun, ops: Ops) -> Result<Tensor> {
         let p = |site| HookPoint::Block(l, site);
         let n = self.norm.forward(x, ops)?;
-        let pre = run.fire(p(Site::MlpPre), linear(&n, &self.w_in, self.b_in.as_ref())?)?;
+        let pre = run.fire(p(Site::MlpPre), ops.linear(&n, &self.w_in, self.b_in.as_ref())?)?;
         let post = match &self.w_up {
             Some(w_up) => {
-                let up = run.fire(p(Site::MlpPreLinear), linear(&n, w_up, self.b_up.as_ref())?)?;
+                let up = run.fire(p(Site::MlpPreLinear), ops.linear(&n, w_up, self.b_up.as_ref())?)?;
                 ops.gated(&pre, &up, self.act)?
             }
             None => ops.activation(&pre, self.act)?,
@@ -63,6 +63,6 @@ impl Mlp {
     /// x: (b, s, d), the stream entering the MLP → (b, s, d).
     pub fn forward(&self, x: &Tensor, l: usize, run: &mut HookRun, ops: Ops) -> Result<Tensor> {
         let post = self.hidden_with(x, l, run, ops)?;
-        run.fire(HookPoint::Block(l, Site::MlpOut), linear(&post, &self.w_out, self.b_out.as_ref())?)
+        run.fire(HookPoint::Block(l, Site::MlpOut), ops.linear(&post, &self.w_out, self.b_out.as_ref())?)
     }
 }

@@ -167,13 +167,30 @@ impl Ops {
 
 /// x @ wᵀ (+ b) for x of shape (..., in) and w of shape (out, in).
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    linear_by(x, w, b, false)
+}
+
+impl Ops {
+    /// [`linear`] on this pass: a trained weight (one that tracks gradients) takes the fused op,
+    /// whose backward gives the weight's gradient in its own layout, where the pass may fuse.
+    pub fn linear(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        let fuse = self.fused && fused::supported(x) && fused::supported(w) && x.dtype() == w.dtype();
+        linear_by(x, w, b, fuse)
+    }
+}
+
+fn linear_by(x: &Tensor, w: &Tensor, b: Option<&Tensor>, fuse: bool) -> Result<Tensor> {
     let dims = x.dims();
     let n_in = dims[dims.len() - 1];
     let rows = x.elem_count() / n_in;
     let x2 = x.reshape((rows, n_in))?;
-    // A weight that tracks gradients (training) needs candle's matmul, whose backward reaches both
-    // operands; a constant weight takes the cheaper input-only backward.
-    let y = if w.track_op() { x2.matmul(&w.t()?)? } else { matmul_const(&x2, &w.t()?)? };
+    // A weight that tracks gradients (training) needs a backward that reaches both operands; a
+    // constant weight takes the cheaper input-only backward.
+    let y = match (w.track_op(), fuse) {
+        (true, true) => fused::linear::trained_linear(&x2, w)?,
+        (true, false) => x2.matmul(&w.t()?)?,
+        (false, _) => matmul_const(&x2, &w.t()?)?,
+    };
     let y = match b {
         Some(b) => y.broadcast_add(b)?,
         None => y,

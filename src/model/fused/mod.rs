@@ -10,6 +10,7 @@
 
 pub mod act;
 pub mod const_matmul;
+pub mod linear;
 pub mod norm;
 pub mod rotary;
 pub mod softmax;
