@@ -32,7 +32,7 @@ use common::{forward_flops, matmul_peak, smollm2_path};
 const BATCH: usize = 4;
 
 fn main() -> Result<()> {
-    circuitscope::alloc::keep_freed_memory();
+    circuitscope::process::configure();
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!("circuitscope attribution benchmark (CPU, f32, {} candle threads)", candle_core::utils::get_num_threads());

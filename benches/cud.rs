@@ -24,7 +24,7 @@ use common::{forward_flops, matmul_peak, smollm2_path};
 const CHILD: &str = "CIRCUITSCOPE_CUD_BENCH_CELL";
 
 fn main() -> Result<()> {
-    circuitscope::alloc::keep_freed_memory();
+    circuitscope::process::configure();
     if let Ok(cell) = std::env::var(CHILD) {
         return child(&cell);
     }

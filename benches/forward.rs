@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 type Shapes = Vec<(usize, usize)>;
 
 fn main() -> Result<()> {
-    circuitscope::alloc::keep_freed_memory();
+    circuitscope::process::configure();
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!(
@@ -148,8 +148,11 @@ fn bench_model(
         cfg.n_params() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
-    // Parameters as variables, for the training step (GGUF: Llama-family only).
-    let trainable = Trainable::load(path, &Device::Cpu).ok();
+    // Parameters as variables, for the training step (GGUF: Llama-family only), only when a train
+    // step runs: its optimisers' moments are a gigabyte of zeros that would burden a profile.
+    let selected = |mode: &str| only.is_empty() || only.iter().any(|w| mode == w.as_str());
+    let trains = selected("train step") || selected("train step composed");
+    let trainable = if trains { Trainable::load(path, &Device::Cpu).ok() } else { None };
     let train_dec = trainable.as_ref().map(|t| t.decoder()).transpose()?;
     let fire_ns = inactive_fire_ns(dec)?;
     let n_points = dec.hook_points().len();
@@ -212,7 +215,7 @@ fn bench_model(
         }
         let mut times = std::collections::BTreeMap::new();
         for (mode, passes, mut f) in modes {
-            if !only.is_empty() && !only.iter().any(|w| mode == w.as_str()) {
+            if !selected(mode) {
                 continue;
             }
             let (secs, runs) = time_min(&mut f)?;

@@ -22,7 +22,7 @@ use common::{forward_flops, matmul_peak, smollm2_path, time_min};
 const BATCH: usize = 8;
 
 fn main() -> Result<()> {
-    circuitscope::alloc::keep_freed_memory();
+    circuitscope::process::configure();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!(
         "circuitscope unlearning-step benchmark (CPU, f32, {} candle threads)",

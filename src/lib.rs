@@ -24,7 +24,6 @@
 //! # }
 //! ```
 
-pub mod alloc;
 pub mod analyses;
 pub mod attribution;
 pub mod data;
@@ -33,6 +32,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod hooks;
 pub mod model;
+pub mod process;
 pub mod progress;
 pub mod render;
 pub mod rng;

@@ -10,7 +10,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    circuitscope::alloc::keep_freed_memory();
+    circuitscope::process::configure();
     if let Err(e) = cli::run(cli::Cli::parse()) {
         eprintln!("error: {}", cli::error_line(&e));
         std::process::exit(1);

@@ -240,7 +240,11 @@ impl Attention {
             )
         } else {
             let n = self.norm.forward(x, ctx.ops)?;
-            (self.queries(&n, ctx.ops)?, self.keys(&n, ctx.ops)?, self.project_kv(&n, &self.wv, self.bv.as_ref(), ctx.ops)?)
+            (
+                self.queries(&n, ctx.ops)?,
+                self.keys(&n, ctx.ops)?,
+                self.project_kv(&n, &self.wv, self.bv.as_ref(), ctx.ops)?,
+            )
         };
         let q = run.fire(p(Site::Q), q)?;
         let k = run.fire(p(Site::K), k)?;

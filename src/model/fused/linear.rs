@@ -52,7 +52,13 @@ impl CustomOp2 for TrainedLinear {
         "trained-linear"
     }
 
-    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ws: &CpuStorage, wl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, n_in) = xl.shape().dims2()?;
         let (n_out, w_in) = wl.shape().dims2()?;
         if w_in != n_in {
@@ -70,7 +76,13 @@ impl CustomOp2 for TrainedLinear {
         Ok((y, Shape::from((rows, n_out))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let dx = x.track_op().then(|| g.matmul(&w.detach())).transpose()?;
         let dw = w.track_op().then(|| g.t()?.matmul(&x.detach())).transpose()?;
         Ok((dx, dw))
