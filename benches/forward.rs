@@ -93,10 +93,17 @@ fn input_taps(cfg: &ModelConfig) -> HookSet {
     HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points))
 }
 
+/// The residual stream tapped: the input embedding and every block's output, what PyTorch's
+/// `fb_acts` differentiates in `tests/reference/torch_device_bench.py`.
+fn stream_taps(cfg: &ModelConfig) -> HookSet {
+    let points = (0..cfg.n_layers).map(|l| HookPoint::Block(l, Site::ResidPost));
+    HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points))
+}
+
 /// What attribution's gradient passes tap and capture by default (`QkvGradients::Analytic`):
 /// q/k/v, the other readers' inputs and every writer's output, plus the attention inputs captured.
 fn attribution_taps(cfg: &ModelConfig) -> HookSet {
-    let sites = [Site::Q, Site::K, Site::V, Site::MlpIn, Site::Result, Site::MlpOut];
+    let sites = [Site::Q, Site::K, Site::V, Site::MlpIn, Site::AttnOut, Site::MlpOut];
     let points = (0..cfg.n_layers).flat_map(|l| sites.map(|s| HookPoint::Block(l, s)));
     let resid = (0..cfg.n_layers).map(|l| HookPoint::Block(l, Site::ResidPre));
     HookSet::new().tap(std::iter::once(HookPoint::Embed).chain(points)).capture(resid)
@@ -179,11 +186,13 @@ fn bench_model(
         };
         let (attr, attr_plain) = (attribution_taps(cfg), attribution_taps(cfg).composed());
         let (inputs, inputs_plain) = (input_taps(cfg), input_taps(cfg).composed());
+        let stream = stream_taps(cfg);
         let mut modes: Vec<Mode> = vec![
             ("forward", 1.0, Box::new(|| forward(&empty))),
             ("full cache", 1.0, Box::new(|| forward(&full))),
             ("taps F+B", 3.0, Box::new(|| backward(&attr))),
             ("taps F+B composed", 3.0, Box::new(|| backward(&attr_plain))),
+            ("stream taps F+B", 3.0, Box::new(|| backward(&stream))),
             ("input taps F+B", 3.0, Box::new(|| backward(&inputs))),
             ("input taps F+B composed", 3.0, Box::new(|| backward(&inputs_plain))),
         ];

@@ -69,10 +69,12 @@ pub fn writer_points(cfg: &ModelConfig) -> Vec<HookPoint> {
 }
 
 /// The hook points to tap for d(loss)/d(writer output): the input's gradient is the embedding's.
+/// The heads' outputs are summed into the attention's output, so each head's gradient is that
+/// output's: tapping it spares the pass the per-head results, (b, s, H, d) forward and backward.
 pub fn writer_tap_points(cfg: &ModelConfig) -> Vec<HookPoint> {
     let mut v = vec![HookPoint::Embed];
     for l in 0..cfg.n_layers {
-        v.push(HookPoint::Block(l, Site::Result));
+        v.push(HookPoint::Block(l, Site::AttnOut));
         v.push(HookPoint::Block(l, Site::MlpOut));
     }
     v
@@ -129,7 +131,8 @@ pub fn writer_outputs(cache: &ActivationCache, cfg: &ModelConfig, dtype: DType) 
 pub fn writer_gradients(grads: &TapGradients, cfg: &ModelConfig, dtype: DType) -> Result<Tensor> {
     let mut parts = vec![grads.get(HookPoint::Embed)?.unsqueeze(0)?];
     for l in 0..cfg.n_layers {
-        parts.push(heads_first(grads.get(HookPoint::Block(l, Site::Result))?)?);
+        let out = grads.get(HookPoint::Block(l, Site::AttnOut))?;
+        parts.push(out.unsqueeze(0)?.broadcast_as((cfg.n_heads, out.dim(0)?, out.dim(1)?, out.dim(2)?))?);
         parts.push(grads.get(HookPoint::Block(l, Site::MlpOut))?.unsqueeze(0)?);
     }
     Ok(Tensor::cat(&parts, 0)?.to_dtype(dtype)?)
