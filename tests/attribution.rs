@@ -568,8 +568,10 @@ fn interpolation_steps_batched_give_the_scores_of_one_step_per_pass() {
                 let single = run(&model, &ex, &AttributionConfig { max_rows: 1, ..base.clone() });
                 // 2 steps per pass: 5 = 2 + 2 + 1 and 3 = 2 + 1
                 let paired = run(&model, &ex, &AttributionConfig { max_rows: 2, ..base.clone() });
-                let all = run(&model, &ex, &AttributionConfig { max_rows: 64, ..base });
-                for (name, got) in [("2 per pass", &paired), ("all in one pass", &all)] {
+                let all = run(&model, &ex, &AttributionConfig { max_rows: 64, ..base.clone() });
+                // two items a batch, all their steps in one pass
+                let two = run(&model, &ex, &AttributionConfig { max_rows: 64, batch_size: 2, ..base });
+                for (name, got) in [("2 per pass", &paired), ("all in one pass", &all), ("2 items, one pass", &two)] {
                     let what = format!("{family} {} {metric:?} {name}", method.name());
                     let dev = rel_dev(&got.scores.scores, &single.scores.scores);
                     assert!(dev < 1e-6, "{what}: edge scores deviate by {dev:e}");

@@ -95,7 +95,7 @@ pub(crate) fn gradient_scores(
     // EAP's clean run is its one gradient pass; the other methods capture the clean run first.
     let (clean, eap_step) = match method {
         Method::Eap => {
-            let (step, own) = gradient_step(decoder, batch, config, vec![], None, track)?;
+            let (step, own) = gradient_step(decoder, batch, config, vec![], None, track, 1)?;
             (own.ok_or_else(|| Error::input("internal: the clean gradient pass captured nothing"))?, Some(step))
         }
         _ => (Clean::run(decoder, batch, fix, track)?, None),
@@ -111,11 +111,16 @@ pub(crate) fn gradient_scores(
         Ok(())
     };
     // Interpolation steps run several to a pass: the batch repeated once per step, the edits'
-    // tensors concatenated in the same order, the gradients summed over the replicas.
+    // tensors concatenated in the same order, the gradients summed over the copies. An edit
+    // inside layer l leaves the layers before it as in the clean run, the same for every step:
+    // with `shared` Some(l) they run once, and the stream is repeated entering layer l.
     let mut tiles = Tiles::new(batch, &clean.log_probs);
-    let mut steps_pass = |edits: Vec<Intervention>, m: usize| -> Result<Step> {
+    let mut steps_pass = |mut edits: Vec<Intervention>, m: usize, shared: Option<usize>| -> Result<Step> {
         let (rep, reference) = tiles.get(m)?;
-        gradient_step(decoder, rep, config, edits, Some(reference), track)?.0.fold(m)
+        if let (Some(l), true) = (shared, m > 1) {
+            edits.insert(0, Intervention::new(HookPoint::Block(l, Site::ResidPre), Edit::Repeat(m)));
+        }
+        Ok(gradient_step(decoder, rep, config, edits, Some(reference), track, m)?.0)
     };
     let chunks = |steps: usize| -> Vec<Vec<usize>> {
         let k = steps_per_pass(config.max_rows, batch.len(), steps);
@@ -134,7 +139,7 @@ pub(crate) fn gradient_scores(
                     .map(|&k| lerp(&z_in_corr, &z_in, k as f64 / steps as f64))
                     .collect::<Result<Vec<_>>>()?;
                 let edit = clean.embed_replacing_input(&Tensor::cat(&inputs, 0)?, model_dtype)?;
-                add(steps_pass(vec![edit], chunk.len())?)?;
+                add(steps_pass(vec![edit], chunk.len(), None)?)?;
             }
             steps
         }
@@ -161,19 +166,23 @@ pub(crate) fn gradient_scores(
                     let zs =
                         chunk.iter().map(|&k| per_step((k + 1) as f64 / steps as f64)).collect::<Result<Vec<_>>>()?;
                     let z = Tensor::cat(&zs, 0)?;
-                    let edit = match group {
-                        Group::Input => clean.embed_replacing_input(&z, model_dtype)?,
-                        Group::Heads(l) => Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z)),
-                        Group::Mlp(l) => Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z)),
+                    let (edit, shared) = match group {
+                        Group::Input => (clean.embed_replacing_input(&z, model_dtype)?, None),
+                        Group::Heads(l) => {
+                            (Intervention::new(HookPoint::Block(l, Site::Result), Edit::Replace(z)), Some(l))
+                        }
+                        Group::Mlp(l) => {
+                            (Intervention::new(HookPoint::Block(l, Site::MlpOut), Edit::Replace(z)), Some(l))
+                        }
                     };
-                    add(steps_pass(vec![edit], chunk.len())?)?;
+                    add(steps_pass(vec![edit], chunk.len(), shared)?)?;
                 }
             }
             (2 * cfg.n_layers + 1) * steps
         }
         Method::CleanCorrupted => {
-            add(steps_pass(vec![], 1)?)?;
-            add(steps_pass(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?], 1)?)?;
+            add(steps_pass(vec![], 1, None)?)?;
+            add(steps_pass(vec![clean.embed_replacing_input(&z_corr.get(0)?, model_dtype)?], 1, None)?)?;
             2
         }
         Method::Exact => return Err(Error::input("internal: exact patching is not a gradient method")),

@@ -13,7 +13,7 @@ use super::writers::{
 use super::AttributionConfig;
 use crate::error::Result;
 use crate::graph::GraphShape;
-use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site};
+use crate::hooks::{ActivationCache, Edit, HookPoint, HookSet, Intervention, Site, TapGradients};
 use crate::model::Decoder;
 use crate::progress::Progress;
 use candle_core::{DType, Tensor};
@@ -237,34 +237,17 @@ pub(crate) struct Step {
     pub hidden: Option<Tensor>,
 }
 
-/// (n, m·b, …) → (n, b, …): the sum over the m replicas of a repeated batch.
-fn fold_replicas(t: Tensor, m: usize) -> Result<Tensor> {
-    if m == 1 {
-        return Ok(t);
-    }
-    // Replica by replica: each is a run of whole rows, so every add streams contiguous blocks,
-    // where candle's sum over a middle axis walks the tensor with a stride (a seventh of an
+/// (…, m·b, …) → (…, b, …) along `axis`: the sum over the m copies of a repeated batch.
+fn fold_copies(t: &Tensor, m: usize, axis: usize) -> Result<Tensor> {
+    // Copy by copy: each is a run of whole rows, so every add streams contiguous blocks, where
+    // candle's sum over a middle axis walks the tensor with a stride (a seventh of an
     // EAP-IG-on-activations run on SmolLM2).
-    let b = t.dim(1)? / m;
-    let mut sum = t.narrow(1, 0, b)?.contiguous()?;
+    let b = t.dim(axis)? / m;
+    let mut sum = t.narrow(axis, 0, b)?.contiguous()?;
     for k in 1..m {
-        sum = (sum + t.narrow(1, k * b, b)?)?;
+        sum = (sum + t.narrow(axis, k * b, b)?)?;
     }
     Ok(sum)
-}
-
-impl Step {
-    /// The gradients of a pass over a batch repeated m times (one interpolation step per
-    /// replica), summed over the replicas: what m passes over the batch would add up to.
-    pub fn fold(self, m: usize) -> Result<Step> {
-        let fold = |t: Option<Tensor>| t.map(|t| fold_replicas(t, m)).transpose();
-        Ok(Step {
-            readers: fold_replicas(self.readers, m)?,
-            writers: fold_replicas(self.writers, m)?,
-            patterns: fold(self.patterns)?,
-            hidden: fold(self.hidden)?,
-        })
-    }
 }
 
 fn add_optional(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
@@ -290,6 +273,11 @@ impl std::ops::Add for Step {
 /// per-item loss. `reference`: the clean run's log-probabilities at the batch's metric rows (the
 /// KL reference). With `reference` None this is the clean run itself: it captures the writers,
 /// and its own log-probabilities are the reference (returned as `Clean`).
+///
+/// `batch` may be `copies` copies of a batch (`Batch::repeat`, one interpolation step each): the
+/// gradients come back summed over the copies, (…, b, …). If `edits` repeat the stream
+/// (`Edit::Repeat(copies)`), the pass reads the first copy's tokens only and runs the layers
+/// before the repeat once.
 pub(crate) fn gradient_step(
     decoder: &Decoder,
     batch: &Batch,
@@ -297,6 +285,7 @@ pub(crate) fn gradient_step(
     edits: Vec<Intervention>,
     reference: Option<&Tensor>,
     track: &mut Tracker,
+    copies: usize,
 ) -> Result<(Step, Option<Clean>)> {
     let (metric, qkv, fix) = (config.metric, config.qkv_gradients, config.fix);
     let cfg = &decoder.cfg;
@@ -308,6 +297,7 @@ pub(crate) fn gradient_step(
     for site in fix.sites() {
         hooks = hooks.tap(every_layer(cfg.n_layers, site));
     }
+    let repeats = edits.iter().any(|iv| matches!(iv.edit, Edit::Repeat(_)));
     for iv in edits {
         hooks = hooks.intervene(iv);
     }
@@ -320,7 +310,8 @@ pub(crate) fn gradient_step(
     };
     hooks = hooks.tap(writer_tap_points(cfg));
     hooks.tap_dtype = Some(dtype);
-    let out = decoder.forward(&batch.clean, &hooks.logits_at(&batch.rows))?;
+    let ids = if repeats { batch.clean.narrow(0, 0, batch.len() / copies)? } else { batch.clean.clone() };
+    let out = decoder.forward(&ids, &hooks.logits_at(&batch.rows))?;
     track.forward();
     let own = match reference {
         Some(_) => None,
@@ -330,18 +321,37 @@ pub(crate) fn gradient_step(
     let loss = metric.losses(&out.logits, batch, reference)?.sum_all()?;
     let grads = out.taps.gradients(&loss)?;
     track.backward();
+    // Rows of every copy (after a repeat, or all of them) fold into one; points before a repeat
+    // have one copy's rows already. q, k and v fold after the analytic head gradients, which are
+    // not linear in them.
+    let rows = batch.len();
+    let fold = |t: &Tensor, axis: usize| -> Result<Tensor> {
+        if copies > 1 && t.dim(axis)? == rows {
+            fold_copies(t, copies, axis)
+        } else {
+            Ok(t.clone())
+        }
+    };
+    let analytic = matches!(qkv, QkvGradients::Analytic);
+    let mut folded = ActivationCache::default();
+    for (p, g) in grads.0.iter() {
+        let per_copy = analytic && matches!(p, HookPoint::Block(_, Site::Q | Site::K | Site::V));
+        folded.insert(*p, if per_copy { g.clone() } else { fold(g, 0)? });
+    }
+    let folded = TapGradients(folded);
     let readers = match qkv {
-        QkvGradients::Taps => reader_gradients(&grads, cfg, dtype)?,
+        QkvGradients::Taps => reader_gradients(&folded, cfg, dtype)?,
         QkvGradients::Analytic => {
             let heads = (0..cfg.n_layers)
                 .map(|l| {
-                    let x = out.cache.get(HookPoint::Block(l, crate::hooks::Site::ResidPre))?;
-                    head_input_gradients(decoder, l, x, &grads, dtype)
+                    let x = out.cache.get(HookPoint::Block(l, Site::ResidPre))?;
+                    fold(&head_input_gradients(decoder, l, x, &grads, dtype)?, 1)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            reader_gradients_with_heads(&grads, cfg, dtype, heads)?
+            reader_gradients_with_heads(&folded, cfg, dtype, heads)?
         }
     };
+    let grads = folded;
     let stacked = |on: bool, site| on.then(|| stacked_gradients(&grads, cfg.n_layers, site, dtype)).transpose();
     let (patterns, hidden) = (stacked(fix.qk, Site::Pattern)?, stacked(fix.mlp, Site::MlpPost)?);
     Ok((Step { readers, writers: writer_gradients(&grads, cfg, dtype)?, patterns, hidden }, own))

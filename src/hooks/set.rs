@@ -59,6 +59,11 @@ pub enum Edit {
     /// Replace with `f(x, cache)`, where `cache` holds this run's captures made before this point
     /// (at least `reads`); the result must have the activation's shape.
     Dynamic(DynamicEdit),
+    /// Repeat the batch n times, copy c in rows c·b..(c+1)·b (as `Tensor::repeat`): x (b, …) →
+    /// (n·b, …), and every later point sees n·b rows. For a pass over n variants that share
+    /// everything before this point: the shared part runs once, and the gradients of points before
+    /// it come back summed over the copies. On the residual stream, in `Decoder::forward` only.
+    Repeat(usize),
 }
 
 /// An edit at one hook point, optionally restricted to some positions and/or heads.
@@ -122,6 +127,17 @@ impl Intervention {
             Edit::Add(t) => (x + fit(t, "added")?)?,
             Edit::Zero => x.zeros_like()?,
             Edit::Scale(c) => x.affine(*c, 0.0)?,
+            Edit::Repeat(n) => {
+                if self.positions.is_some() || self.heads.is_some() {
+                    return Err(hook_err("a repeat of the batch cannot be restricted to positions or heads".into()));
+                }
+                if *n == 0 {
+                    return Err(hook_err("the batch must be repeated at least once".into()));
+                }
+                let mut times = vec![1; x.rank()];
+                times[0] = *n;
+                return Ok(x.repeat(times)?);
+            }
             Edit::Dynamic(d) => {
                 let y = (d.f)(x, cache)?;
                 if y.dims() != x.dims() {

@@ -10,7 +10,7 @@ use super::ops::Ops;
 use super::rotary::Rotary;
 use super::weights::Weights;
 use crate::error::{Error, Result};
-use crate::hooks::{ActivationCache, HookPoint, HookRun, HookSet, Site, Taps};
+use crate::hooks::{ActivationCache, Edit, HookPoint, HookRun, HookSet, Site, Taps};
 use candle_core::{DType, Device, Tensor};
 
 #[derive(Clone)]
@@ -266,6 +266,9 @@ impl Decoder {
         }
         if offset == 0 && cache.pads.iter().any(|&p| p >= s) {
             return Err(Error::input(format!("a row of {s} positions is all padding")));
+        }
+        if hooks.interventions.iter().any(|iv| matches!(iv.edit, Edit::Repeat(_))) {
+            return Err(Error::input("a repeat of the batch cannot run on cached keys and values (one row each)"));
         }
         let run = HookRun::new(hooks, &self.points)?;
         let ops = Ops { diff: run.differentiable(), exact: run.exact_gradients(), fused: run.fused() };
