@@ -8,12 +8,13 @@
 //! its m steps in one pass (the item repeated m times, up to 5 rows): 2F+(F+B) and
 //! 2F+(2L+1)(F+B) per item), peak RSS during the run, and achieved GFLOP/s as a fraction of this machine's
 //! f32 matmul peak measured here first. EAP-IG on activations runs on one prompt (SmolLM2: 305
-//! gradient steps, about 2.7 minutes here; the whole bench about 3 minutes).
+//! gradient steps, 1.5 minutes here one step a pass; the whole bench about 2.5 minutes).
 //!
 //! FLOPs are nominal, as in `benches/forward.rs`: a forward pass counts the matmul FLOPs of the
 //! model on the batch (`forward_flops`), a backward pass twice that. Work the count leaves out
 //! (per-head q/k/v input projections' norms, the faithfulness patches, the score contractions)
-//! shows up as a lower GFLOP/s.
+//! shows up as a lower GFLOP/s. EAP-IG on activations with its steps sharing a pass runs the layers
+//! before each group's edit on one copy, and counts only that work (`shared_prefix_work`).
 
 use anyhow::{Context, Result};
 use circuitscope::attribution::{
@@ -185,6 +186,10 @@ fn bench_model(
             // the work of single-step passes, however many steps share a pass
             flops: match method {
                 Method::Exact => flops_per_fwd * got.passes.forwards as f64,
+                Method::EapIgActivations { .. } if per_pass > 1 => {
+                    let grads = 3.0 * work.1 as f64 * shared_prefix_work(cfg.n_layers, per_pass);
+                    flops_per_fwd * nb as f64 * ((work.0 - work.1) as f64 + grads)
+                }
                 _ => flops_per_fwd * (nb * (work.0 + 2 * work.1)) as f64,
             },
         });
@@ -222,6 +227,16 @@ fn bench_model(
     });
     println!("   {:<28} {:>8.2} s\n", "faithfulness", secs);
     Ok(())
+}
+
+/// The share of a full pass's layer work that EAP-IG on activations does when its m steps share
+/// a pass: a group's edit in layer l leaves layers 0..l as in the clean run, so they run on one
+/// copy instead of m (the input group's edit is in the embedding: a full pass).
+fn shared_prefix_work(n_layers: usize, m: usize) -> f64 {
+    let l = n_layers as f64;
+    let group = |before: f64| (before / m as f64 + (l - before)) / l;
+    let layer_groups: f64 = (0..n_layers).map(|i| 2.0 * group(i as f64)).sum();
+    (1.0 + layer_groups) / (2.0 * l + 1.0)
 }
 
 /// Mean nominal forward FLOPs of a batch of `ex` (batches of `BATCH`), and the batch count.
