@@ -13,7 +13,7 @@
 
 use crate::error::Result;
 use crate::hooks::{HookPoint, Site, TapGradients};
-use crate::model::{Decoder, NormKind};
+use crate::model::{fused, Decoder, NormKind};
 use candle_core::{DType, Tensor, D};
 
 /// How the gradients at the per-head q/k/v inputs are obtained.
@@ -48,19 +48,20 @@ pub fn head_input_gradients(
     let (h, dh) = (cfg.n_heads, cfg.d_head);
     let group = cfg.n_heads / cfg.n_kv_heads;
     let x = x.to_dtype(dtype)?.reshape((b * s, d))?;
-    // The norm's forward quantities, shared by every head: x̂ and 1/σ (b·s, 1).
-    let (xhat, inv) = match cfg.norm {
-        NormKind::LayerNorm => {
-            let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-            let inv = (xc.sqr()?.mean_keepdim(D::Minus1)? + cfg.norm_eps)?.sqrt()?.recip()?;
-            (xc.broadcast_mul(&inv)?, inv)
-        }
-        NormKind::RmsNorm | NormKind::RmsNormPlusOne => {
-            let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + cfg.norm_eps)?.sqrt()?.recip()?;
-            (x.broadcast_mul(&inv)?, inv)
-        }
-    };
     let w = attn.norm.weight.to_dtype(dtype)?;
+    let layer_norm = cfg.norm == NormKind::LayerNorm;
+    // CPU: one fused pass per projection; elsewhere the norm's backward composed, with its
+    // forward quantities shared by every head: x̂ and 1/σ (b·s, 1).
+    let shared = if fused::supported(&x) {
+        None
+    } else if layer_norm {
+        let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let inv = (xc.sqr()?.mean_keepdim(D::Minus1)? + cfg.norm_eps)?.sqrt()?.recip()?;
+        Some((xc.broadcast_mul(&inv)?, inv))
+    } else {
+        let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + cfg.norm_eps)?.sqrt()?.recip()?;
+        Some((x.broadcast_mul(&inv)?, inv))
+    };
     let mut parts = Vec::with_capacity(3);
     for (site, weight, heads) in
         [(Site::Q, &attn.wq, h), (Site::K, &attn.wk, cfg.n_kv_heads), (Site::V, &attn.wv, cfg.n_kv_heads)]
@@ -75,13 +76,19 @@ pub fn head_input_gradients(
         let g = grads.get(HookPoint::Block(l, site))?.to_dtype(dtype)?;
         let g = g.permute((2, 0, 1, 3))?.contiguous()?.reshape((h, b * s, dh))?;
         let dn = g.matmul(&wh)?;
-        let g = dn.broadcast_mul(&w)?;
-        let proj = g.broadcast_mul(&xhat)?.mean_keepdim(D::Minus1)?; // (H, b·s, 1)
-        let mut dx = g.broadcast_sub(&xhat.broadcast_mul(&proj)?)?;
-        if cfg.norm == NormKind::LayerNorm {
-            dx = dx.broadcast_sub(&g.mean_keepdim(D::Minus1)?)?;
-        }
-        parts.push(dx.broadcast_mul(&inv)?.reshape((h, b, s, d))?);
+        let dx = match &shared {
+            None => fused::norm::norm_input_grads(&dn, &x, &w, cfg.norm_eps, layer_norm)?,
+            Some((xhat, inv)) => {
+                let g = dn.broadcast_mul(&w)?;
+                let proj = g.broadcast_mul(xhat)?.mean_keepdim(D::Minus1)?; // (H, b·s, 1)
+                let mut dx = g.broadcast_sub(&xhat.broadcast_mul(&proj)?)?;
+                if layer_norm {
+                    dx = dx.broadcast_sub(&g.mean_keepdim(D::Minus1)?)?;
+                }
+                dx.broadcast_mul(inv)?
+            }
+        };
+        parts.push(dx.reshape((h, b, s, d))?);
     }
     Ok(Tensor::cat(&parts, 0)?)
 }

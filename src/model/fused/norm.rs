@@ -93,6 +93,54 @@ impl Kernel for NormGradX {
     }
 }
 
+/// dx for many gradients g (n·rows, d) of the norm of one x (rows, d): g's row r is x's row
+/// r mod rows (the per-head input gradients of a shared stream).
+struct NormGradXShared(Norm);
+
+impl Kernel for NormGradXShared {
+    fn name(&self) -> &'static str {
+        "fused-norm-grad-x-shared"
+    }
+
+    /// xs: g (…, rows, d), x (rows, d), w (d)
+    fn run<T: Float>(&self, xs: &[&[T]], dims: &[usize]) -> candle_core::Result<Vec<T>> {
+        let d = dims[dims.len() - 1];
+        let (g, x, w) = (xs[0], xs[1], xs[2]);
+        let x_rows = x.len() / d;
+        if x_rows == 0 || (g.len() / d) % x_rows != 0 {
+            candle_core::bail!("fused-norm-grad-x-shared: {} gradient rows for {x_rows} stream rows", g.len() / d)
+        }
+        let n = T::from_f64(d as f64);
+        Ok(rows(g.len(), d, |r, dst: &mut [T]| {
+            let xr = r % x_rows;
+            let (x, g) = (&x[xr * d..(xr + 1) * d], &g[r * d..(r + 1) * d]);
+            let (mu, sigma) = self.0.stats(x);
+            let (mut mean_gw, mut mean_gwx) = (T::zero(), T::zero());
+            for i in 0..d {
+                let gw = g[i] * w[i];
+                mean_gw += gw;
+                mean_gwx += gw * (x[i] - mu) / sigma;
+            }
+            mean_gw /= n;
+            mean_gwx /= n;
+            if !self.0.centre {
+                mean_gw = T::zero();
+            }
+            for (i, o) in dst.iter_mut().enumerate() {
+                let xh = (x[i] - mu) / sigma;
+                *o = (g[i] * w[i] - mean_gw - xh * mean_gwx) / sigma;
+            }
+        }))
+    }
+}
+
+/// d/dx of Σ g ⊙ norm(x) for gradients g (…, rows, d) that share one stream x (rows, d) and the
+/// norm's weight w (d): RMS norm, or layer norm with `centre`. One pass, no backward; for
+/// [`super::supported`] tensors.
+pub fn norm_input_grads(g: &Tensor, x: &Tensor, w: &Tensor, eps: f64, centre: bool) -> candle_core::Result<Tensor> {
+    no_grad(NormGradXShared(Norm { eps, centre }), &[g, x, w])
+}
+
 /// dw = Σ_rows g ⊙ x̂ from x and g: shape (d).
 struct NormGradW(Norm);
 
@@ -168,5 +216,39 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64) -> candl
     match b {
         Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
         None => x.apply_op2(&w, op),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn t(shape: &[usize], seed: f64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|i| ((i as f64 + seed) * 0.37).sin() + 0.1).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn shared_stream_input_gradients_equal_each_copys_own_backward() {
+        let (heads, rows, d) = (3, 4, 5);
+        let (x, w, g) = (t(&[rows, d], 1.0), t(&[d], 2.0), t(&[heads, rows, d], 3.0));
+        for centre in [false, true] {
+            let got = norm_input_grads(&g, &x, &w, 1e-5, centre).unwrap();
+            // each head's copy of the stream through the differentiable norm, weighted by its g
+            let xs = Var::from_tensor(&x.unsqueeze(0).unwrap().repeat((heads, 1, 1)).unwrap()).unwrap();
+            let y = if centre {
+                layer_norm(xs.as_tensor(), &w, None, 1e-5).unwrap()
+            } else {
+                rms_norm(xs.as_tensor(), &w, 1e-5).unwrap()
+            };
+            let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+            let want = grads.get(xs.as_tensor()).unwrap();
+            let dev = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(dev < 1e-13, "centre {centre}: {dev:e}");
+        }
+        let err = norm_input_grads(&t(&[7, d], 1.0), &x, &w, 1e-5, false).unwrap_err().to_string();
+        assert!(err.contains("7 gradient rows for 4 stream rows"), "{err}");
     }
 }
