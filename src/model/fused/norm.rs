@@ -107,7 +107,7 @@ impl Kernel for NormGradXShared {
         let d = dims[dims.len() - 1];
         let (g, x, w) = (xs[0], xs[1], xs[2]);
         let x_rows = x.len() / d;
-        if x_rows == 0 || (g.len() / d) % x_rows != 0 {
+        if x_rows == 0 || !(g.len() / d).is_multiple_of(x_rows) {
             candle_core::bail!("fused-norm-grad-x-shared: {} gradient rows for {x_rows} stream rows", g.len() / d)
         }
         let n = T::from_f64(d as f64);
