@@ -52,14 +52,9 @@ pub fn matmul_const(x: &Tensor, rhs: &Tensor) -> candle_core::Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::t;
     use super::*;
     use candle_core::{DType, Var};
-
-    fn t(shape: &[usize], seed: f64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|i| ((i as f64 + seed) * 0.37).sin()).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
 
     #[test]
     fn same_values_and_input_gradient_as_matmul_and_weight_gradients_when_asked() {

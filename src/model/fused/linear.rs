@@ -97,18 +97,9 @@ pub fn trained_linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{max_diff, t};
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn t(shape: &[usize], seed: f64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|i| ((i as f64 + seed) * 0.37).sin()).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
-    }
+    use candle_core::Var;
 
     #[test]
     fn values_and_both_gradients_equal_candles_matmul_of_the_transpose() {

@@ -176,3 +176,20 @@ pub(crate) fn column_sums<T: Float>(n_rows: usize, n: usize, term: impl Fn(usize
     }
     out
 }
+
+/// Deterministic test tensors, f64 on the CPU.
+#[cfg(test)]
+pub(crate) mod test_values {
+    use candle_core::{Device, Tensor};
+
+    /// sin((i + seed)·0.37) at flat index i.
+    pub fn t(shape: &[usize], seed: f64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|i| ((i as f64 + seed) * 0.37).sin()).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+    }
+}

@@ -59,47 +59,14 @@ impl Kernel for Norm {
     }
 }
 
-/// dx from x, w and the output's gradient g.
+/// dx from the output's gradient g, x and w. g may hold several gradients (n·rows, d) of the
+/// norm of one x (rows, d): g's row r is x's row r mod rows (the per-head input gradients of a
+/// shared stream).
 struct NormGradX(Norm);
 
 impl Kernel for NormGradX {
     fn name(&self) -> &'static str {
         "fused-norm-grad-x"
-    }
-
-    fn run<T: Float>(&self, xs: &[&[T]], dims: &[usize]) -> candle_core::Result<Vec<T>> {
-        let d = dims[dims.len() - 1];
-        let (x, w, g) = (xs[0], xs[1], xs[2]);
-        let n = T::from_f64(d as f64);
-        Ok(rows(x.len(), d, |r, dst: &mut [T]| {
-            let (x, g) = (&x[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
-            let (mu, sigma) = self.0.stats(x);
-            let (mut mean_gw, mut mean_gwx) = (T::zero(), T::zero());
-            for i in 0..d {
-                let gw = g[i] * w[i];
-                mean_gw += gw;
-                mean_gwx += gw * (x[i] - mu) / sigma;
-            }
-            mean_gw /= n;
-            mean_gwx /= n;
-            if !self.0.centre {
-                mean_gw = T::zero();
-            }
-            for (i, o) in dst.iter_mut().enumerate() {
-                let xh = (x[i] - mu) / sigma;
-                *o = (g[i] * w[i] - mean_gw - xh * mean_gwx) / sigma;
-            }
-        }))
-    }
-}
-
-/// dx for many gradients g (n·rows, d) of the norm of one x (rows, d): g's row r is x's row
-/// r mod rows (the per-head input gradients of a shared stream).
-struct NormGradXShared(Norm);
-
-impl Kernel for NormGradXShared {
-    fn name(&self) -> &'static str {
-        "fused-norm-grad-x-shared"
     }
 
     /// xs: g (…, rows, d), x (rows, d), w (d)
@@ -108,7 +75,7 @@ impl Kernel for NormGradXShared {
         let (g, x, w) = (xs[0], xs[1], xs[2]);
         let x_rows = x.len() / d;
         if x_rows == 0 || !(g.len() / d).is_multiple_of(x_rows) {
-            candle_core::bail!("fused-norm-grad-x-shared: {} gradient rows for {x_rows} stream rows", g.len() / d)
+            candle_core::bail!("fused-norm-grad-x: {} gradient rows for {x_rows} stream rows", g.len() / d)
         }
         let n = T::from_f64(d as f64);
         Ok(rows(g.len(), d, |r, dst: &mut [T]| {
@@ -138,7 +105,7 @@ impl Kernel for NormGradXShared {
 /// norm's weight w (d): RMS norm, or layer norm with `centre`. One pass, no backward; for
 /// [`super::supported`] tensors.
 pub fn norm_input_grads(g: &Tensor, x: &Tensor, w: &Tensor, eps: f64, centre: bool) -> candle_core::Result<Tensor> {
-    no_grad(NormGradXShared(Norm { eps, centre }), &[g, x, w])
+    no_grad(NormGradX(Norm { eps, centre }), &[g, x, w])
 }
 
 /// dw = Σ_rows g ⊙ x̂ from x and g: shape (d).
@@ -168,7 +135,7 @@ impl Kernel for NormGradW {
 
 impl Norm {
     fn grads(&self, x: &Tensor, w: &Tensor, g: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = x.track_op().then(|| no_grad(NormGradX(*self), &[x, w, g])).transpose()?;
+        let dx = x.track_op().then(|| no_grad(NormGradX(*self), &[g, x, w])).transpose()?;
         let dw = w.track_op().then(|| no_grad(NormGradW(*self), &[x, g])).transpose()?;
         Ok((dx, dw))
     }
@@ -221,14 +188,9 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64) -> candl
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{max_diff, t};
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn t(shape: &[usize], seed: f64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|i| ((i as f64 + seed) * 0.37).sin() + 0.1).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
+    use candle_core::Var;
 
     #[test]
     fn shared_stream_input_gradients_equal_each_copys_own_backward() {
@@ -245,7 +207,7 @@ mod tests {
             };
             let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
             let want = grads.get(xs.as_tensor()).unwrap();
-            let dev = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let dev = max_diff(&got, want);
             assert!(dev < 1e-13, "centre {centre}: {dev:e}");
         }
         let err = norm_input_grads(&t(&[7, d], 1.0), &x, &w, 1e-5, false).unwrap_err().to_string();
