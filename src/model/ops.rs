@@ -163,20 +163,18 @@ impl Ops {
             _ => Ok((self.activation(pre, act)? * up)?),
         }
     }
-}
 
-/// x @ wᵀ (+ b) for x of shape (..., in) and w of shape (out, in).
-pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    linear_by(x, w, b, false)
-}
-
-impl Ops {
     /// [`linear`] on this pass: a trained weight (one that tracks gradients) takes the fused op,
     /// whose backward gives the weight's gradient in its own layout, where the pass may fuse.
     pub fn linear(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         let fuse = self.fused && fused::supported(x) && fused::supported(w) && x.dtype() == w.dtype();
         linear_by(x, w, b, fuse)
     }
+}
+
+/// x @ wᵀ (+ b) for x of shape (..., in) and w of shape (out, in).
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    linear_by(x, w, b, false)
 }
 
 fn linear_by(x: &Tensor, w: &Tensor, b: Option<&Tensor>, fuse: bool) -> Result<Tensor> {
