@@ -319,6 +319,32 @@ fn bad_hooks_are_rejected_with_the_point_named() {
 }
 
 #[test]
+fn a_repeated_batch_runs_the_shared_prefix_once_and_refuses_what_it_cannot_do() {
+    let m = load("llama");
+    let (ids, p) = (clean(), HookPoint::Block(1, Site::ResidPre));
+    let plain = m.decoder.forward(&ids.repeat((3, 1)).unwrap(), &HookSet::new()).unwrap().logits;
+    let repeated =
+        m.decoder.forward(&ids, &HookSet::new().intervene(Intervention::new(p, Edit::Repeat(3)))).unwrap().logits;
+    // copy c in rows c·b..(c+1)·b, as the input repeated three times gives
+    assert_eq!(repeated.dims(), plain.dims());
+    assert!(max_abs_diff(&repeated, &plain) < 1e-5);
+    let refused = |hooks: HookSet| match m.decoder.forward(&ids, &hooks) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("the repeat must be refused"),
+    };
+    let err = refused(HookSet::new().intervene(Intervention::new(p, Edit::Repeat(0))));
+    assert!(err.contains("at least once"), "{err}");
+    let err = refused(HookSet::new().intervene(Intervention::new(p, Edit::Repeat(2)).at_positions(vec![1])));
+    assert!(err.contains("positions or heads"), "{err}");
+    let hooks = HookSet::new().intervene(Intervention::new(p, Edit::Repeat(2)));
+    let err = match m.decoder.forward_cached(&ids, &mut KvCache::default(), &hooks) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a repeat on cached keys and values must be refused"),
+    };
+    assert!(err.contains("cached keys and values"), "{err}");
+}
+
+#[test]
 fn forward_passes_are_bitwise_deterministic() {
     let m = load("mistral");
     let hooks = HookSet::new().tap([HookPoint::Block(0, Site::QInput)]);

@@ -4,9 +4,12 @@
 //! into a second zero tensor for W itself. Here it is one op: the forward is one product on W's own
 //! storage, and the backward gives dx = g · W and dW = gᵀ · x, the latter directly in W's layout.
 
+use super::contiguous;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Shape, Tensor, WithDType};
 
 struct TrainedLinear;
+
+const NAME: &str = "trained-linear";
 
 /// y (rows, out) = x (rows, in) · w (out, in)ᵀ on contiguous storage, as one product.
 fn product<T: WithDType>(x: &[T], w: &[T], rows: usize, n_in: usize, n_out: usize) -> Vec<T> {
@@ -42,14 +45,9 @@ fn product<T: WithDType>(x: &[T], w: &[T], rows: usize, n_in: usize, n_out: usiz
     y
 }
 
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let Some((a, b)) = l.contiguous_offsets() else { bail!("trained-linear: the inputs must be contiguous") };
-    Ok(&s.as_slice::<T>()?[a..b])
-}
-
 impl CustomOp2 for TrainedLinear {
     fn name(&self) -> &'static str {
-        "trained-linear"
+        NAME
     }
 
     fn cpu_fwd(
@@ -66,10 +64,10 @@ impl CustomOp2 for TrainedLinear {
         }
         let y = match (xs, ws) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(product(slice(xs, xl)?, slice(ws, wl)?, rows, n_in, n_out))
+                CpuStorage::F32(product(contiguous(xs, xl, NAME)?, contiguous(ws, wl, NAME)?, rows, n_in, n_out))
             }
             (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(product(slice(xs, xl)?, slice(ws, wl)?, rows, n_in, n_out))
+                CpuStorage::F64(product(contiguous(xs, xl, NAME)?, contiguous(ws, wl, NAME)?, rows, n_in, n_out))
             }
             _ => bail!("trained-linear: input and weight must both be f32 or both f64"),
         };
