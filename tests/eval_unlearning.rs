@@ -334,3 +334,62 @@ fn a_chat_template_becomes_the_prompt_format() {
     assert!(PromptFormat::parse("no placeholder").is_err());
     assert!(circuitscope::model::chat::render_user_turn("{% if %}", "x", "", "").is_err());
 }
+
+/// The retain model's own evaluation stands in for the retain model (`--retain-eval`): the
+/// numbers that need it equal those of scoring it again, and the retain model evaluated against
+/// itself is scored once, at forget quality 1. A saved evaluation of other questions, in another
+/// prompt format, or that is not there is refused.
+#[test]
+fn a_retain_models_own_evaluation_stands_in_for_it() {
+    let dir = common::TempDir::new();
+    let retain_model = root().join("models/world-gpt2-retain90");
+    let rm = retain_model.to_str().unwrap().to_string();
+    let run = |model: &Path, out: &Path, extra: &[&str]| -> std::process::Output {
+        let mut args = eval_args(model, out);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        cli_eval(&args)
+    };
+    let own = dir.join("own");
+    let o = run(&retain_model, &own, &["--retain-model", &rm]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json(&own.join("summary.json"));
+    assert_eq!(s["forget_quality"].as_f64(), Some(1.0), "{s}");
+    assert_eq!(s["ks_statistic"].as_f64(), Some(0.0), "{s}");
+    assert!(s["retain_model_forget"]["rouge_l_recall"].is_null(), "teacher-forced only, as a loaded one: {s}");
+
+    let model = root().join("models/world-gpt2");
+    let (loaded, read) = (dir.join("loaded"), dir.join("read"));
+    let o = run(&model, &loaded, &["--retain-model", &rm]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&model, &read, &["--retain-eval", own.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (json(&loaded.join("summary.json")), json(&read.join("summary.json")));
+    for key in ["forget_quality", "ks_statistic", "retain_model_forget", "retain_model_mia_auc", "privleak", "forget"] {
+        assert!(!a[key].is_null(), "{key}: {a}");
+        assert_eq!(a[key], b[key], "{key}");
+    }
+
+    let bad = dir.join("bad");
+    let own_arg = own.to_str().unwrap();
+    let nowhere = dir.join("nowhere");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--retain-eval", own_arg, "--prompt-format", "Q: {question}\nA:"], vec!["summary.json", "prompt format"]),
+        (vec!["--retain-eval", own_arg, "--limit", "10"], vec!["questions.jsonl", "holds 20 questions", "10"]),
+        (vec!["--retain-eval", nowhere.to_str().unwrap()], vec!["nowhere", "no summary.json"]),
+        (vec!["--retain-eval", own_arg, "--retain-model", &rm], vec!["--retain-eval", "--retain-model"]),
+    ];
+    for (extra, words) in cases {
+        let mut args = eval_args(&model, &bad);
+        for pair in extra.chunks(2) {
+            match args.iter().position(|x| x == pair[0]) {
+                Some(i) => args[i + 1] = pair[1].to_string(),
+                None => args.extend([pair[0].to_string(), pair[1].to_string()]),
+            }
+        }
+        let o = cli_eval(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("error") && !err.contains("panicked"), "{extra:?}: {err}");
+        assert!(words.iter().all(|w| err.contains(w)), "{words:?} in: {err}");
+        assert!(!bad.exists(), "{extra:?} left {}", bad.display());
+    }
+}

@@ -3,7 +3,7 @@
 //! pictures: the forget truth ratios against the retain model's, and the headline numbers).
 
 use super::common::{check_output_dir, sibling};
-use super::model::load;
+use super::model::{load, resolve_model};
 use super::progress::bar;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
@@ -40,6 +40,11 @@ pub struct EvalUnlearningArgs {
     /// the retain model (trained without the forget set): forget quality and privleak
     #[arg(long)]
     pub retain_model: Option<PathBuf>,
+    /// instead of --retain-model: the retain model's own evaluation (an `eval-unlearning` folder
+    /// of it on the same forget and holdout questions, in the same prompt format), whose scores
+    /// are read rather than computed again, e.g. for a table of many unlearned models
+    #[arg(long, conflicts_with = "retain_model")]
+    pub retain_eval: Option<PathBuf>,
     /// the folder to write (refused if it exists and is not empty, unless --force)
     #[arg(long)]
     pub out: PathBuf,
@@ -130,6 +135,115 @@ fn score(
     Ok(out)
 }
 
+/// Whether two model arguments name the same model (the same folder or file, aliases resolved).
+fn same_model(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| resolve_model(p).ok().and_then(|p| std::fs::canonicalize(p).ok());
+    matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The retain model's scores from its own evaluation (`--retain-eval DIR`): the forget and holdout
+/// sets of `DIR/questions.jsonl`, which must ask this evaluation's questions with its answers, in
+/// its prompt format; with the model that evaluation scored (`DIR/summary.json`'s `model`).
+type SavedScores = (serde_json::Value, Vec<QuestionScores>, Option<Vec<QuestionScores>>);
+
+fn read_retain_eval(
+    dir: &Path,
+    format: &PromptFormat,
+    forget: &[PerturbedQa],
+    holdout: Option<&[PerturbedQa]>,
+) -> Result<SavedScores> {
+    let summary_path = dir.join("summary.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).with_context(|| {
+            format!("--retain-eval {}: no summary.json (an eval-unlearning folder)", dir.display())
+        })?)
+        .with_context(|| format!("{}: not JSON", summary_path.display()))?;
+    let ours = serde_json::to_value(format)?;
+    if summary["prompt_format"] != ours {
+        bail!(
+            "{}: the retain model was evaluated in another prompt format ({}), this evaluation uses {}",
+            summary_path.display(),
+            summary["prompt_format"],
+            ours
+        );
+    }
+    let path = dir.join("questions.jsonl");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut saved_forget, mut saved_holdout) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
+        let into = match v["set"].as_str() {
+            Some("forget") => &mut saved_forget,
+            Some("holdout") => &mut saved_holdout,
+            _ => continue,
+        };
+        into.push(
+            serde_json::from_value::<QuestionScores>(v)
+                .with_context(|| format!("{} line {}: not a question's scores", path.display(), i + 1))?,
+        );
+    }
+    let check = |saved: &[QuestionScores], ours: &[PerturbedQa], set: &str| -> Result<()> {
+        if saved.len() != ours.len() {
+            bail!(
+                "{}: its {set} set holds {} questions, this evaluation's {}",
+                path.display(),
+                saved.len(),
+                ours.len()
+            );
+        }
+        if let Some(i) = saved.iter().zip(ours).position(|(s, o)| s.question != o.question || s.answer != o.answer) {
+            bail!(
+                "{}: {set} question {} is {:?} with the answer {:?}, this evaluation's is {:?} with {:?}",
+                path.display(),
+                i + 1,
+                saved[i].question,
+                saved[i].answer,
+                ours[i].question,
+                ours[i].answer
+            );
+        }
+        Ok(())
+    };
+    check(&saved_forget, forget, "forget")?;
+    let saved_forget = teacher_forced_only(saved_forget);
+    let saved_holdout = match holdout {
+        Some(h) => {
+            if saved_holdout.is_empty() {
+                bail!("{}: the retain model was evaluated without --holdout, which privleak needs", path.display());
+            }
+            check(&saved_holdout, h, "holdout")?;
+            Some(saved_holdout)
+        }
+        None => None,
+    };
+    Ok((summary["model"].clone(), saved_forget, saved_holdout))
+}
+
+/// Scores as a loaded retain model's are made: teacher-forced, without greedy answers.
+fn teacher_forced_only(mut qs: Vec<QuestionScores>) -> Vec<QuestionScores> {
+    for q in &mut qs {
+        (q.generated, q.rouge_l_recall) = (None, None);
+    }
+    qs
+}
+
+/// The retain model's scores read from its evaluation must count the answers' tokens as the
+/// model does: the same vocabulary, as [`check_same_vocabulary`] asks of a loaded one.
+fn check_same_tokens(model: &[QuestionScores], saved: &[QuestionScores], dir: &Path) -> Result<()> {
+    if let Some(i) = model.iter().zip(saved).position(|(m, s)| m.n_tokens != s.n_tokens) {
+        bail!(
+            "{}: forget question {} has {} answer tokens there and {} here: the retain model's tokenizer differs \
+             from the model's, and forget quality needs the same vocabulary",
+            dir.display(),
+            i + 1,
+            saved[i].n_tokens,
+            model[i].n_tokens
+        );
+    }
+    Ok(())
+}
+
 /// The retain model must read the same tokens: its vocabulary equals the model's.
 fn check_same_vocabulary(model: &Model, retain: &Model, path: &Path) -> Result<()> {
     let (a, b) = (model.tokenizer()?, retain.tokenizer()?);
@@ -170,19 +284,43 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
     let t = std::time::Instant::now();
     let (model, _) = load(&a.model, DType::F32)?;
     let format = a.prompt.format(&model)?;
+    // the model evaluated against itself (the retain model's own row) is scored once
+    let itself = a.retain_model.as_deref().is_some_and(|p| same_model(p, &a.model));
     let retain_model = match &a.retain_model {
-        Some(p) => {
+        Some(p) if !itself => {
             let (m, _) = load(p, DType::F32)?;
             check_same_vocabulary(&model, &m, p)?;
             Some(m)
         }
-        None => None,
+        _ => None,
     };
+    let saved =
+        a.retain_eval.as_deref().map(|d| read_retain_eval(d, &format, &forget, holdout.as_deref())).transpose()?;
     let opts = ScoreOptions { batch: a.batch, max_new_tokens: a.max_new_tokens, generate: true };
     let teacher_forced = ScoreOptions { generate: false, ..opts.clone() };
     let forget_path = forget_perturbed.as_deref().unwrap_or(&a.forget);
+    let forget_scores = score(&model, &format, (&forget, forget_path), &opts, "forget")?;
+    let holdout_scores =
+        set(&holdout, &a.holdout).map(|s| score(&model, &format, s, &teacher_forced, "holdout")).transpose()?;
+    // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
+    let (retain_model_forget, retain_model_holdout, retain_model_name) = if itself {
+        (Some(teacher_forced_only(forget_scores.clone())), holdout_scores.clone(), json!(a.retain_model))
+    } else if let (Some((name, f, h)), Some(dir)) = (saved, &a.retain_eval) {
+        check_same_tokens(&forget_scores, &f, dir)?;
+        (Some(f), h, name)
+    } else {
+        let rm_forget = retain_model
+            .as_ref()
+            .map(|m| score(m, &format, (&forget, forget_path), &teacher_forced, "retain model"))
+            .transpose()?;
+        let rm_holdout = match (&retain_model, set(&holdout, &a.holdout)) {
+            (Some(m), Some(s)) => Some(score(m, &format, s, &teacher_forced, "retain model")?),
+            _ => None,
+        };
+        (rm_forget, rm_holdout, json!(a.retain_model))
+    };
     let scores = TofuScores {
-        forget: score(&model, &format, (&forget, forget_path), &opts, "forget")?,
+        forget: forget_scores,
         retain: score(&model, &format, (&retain, &a.retain), &opts, "retain")?,
         real_authors: set(&real_authors, &a.real_authors)
             .map(|s| score(&model, &format, s, &opts, "real authors"))
@@ -190,22 +328,13 @@ pub fn run(a: &EvalUnlearningArgs) -> Result<()> {
         world_facts: set(&world_facts, &a.world_facts)
             .map(|s| score(&model, &format, s, &opts, "world facts"))
             .transpose()?,
-        holdout: set(&holdout, &a.holdout)
-            .map(|s| score(&model, &format, s, &teacher_forced, "holdout"))
-            .transpose()?,
-        // the retain model: its forget truth ratios (forget quality) and its AUCs (privleak)
-        retain_model_forget: retain_model
-            .as_ref()
-            .map(|m| score(m, &format, (&forget, forget_path), &teacher_forced, "retain model"))
-            .transpose()?,
-        retain_model_holdout: match (&retain_model, set(&holdout, &a.holdout)) {
-            (Some(m), Some(s)) => Some(score(m, &format, s, &teacher_forced, "retain model")?),
-            _ => None,
-        },
+        holdout: holdout_scores,
+        retain_model_forget,
+        retain_model_holdout,
     };
     let seconds = t.elapsed().as_secs_f64();
     let mut summary = json!({
-        "model": a.model, "retain_model": a.retain_model, "prompt_format": format,
+        "model": a.model, "retain_model": retain_model_name, "retain_eval": a.retain_eval, "prompt_format": format,
         "files": {"forget": a.forget, "forget_perturbed": forget_perturbed, "retain": a.retain,
                   "holdout": a.holdout, "real_authors": a.real_authors, "world_facts": a.world_facts},
         "limit": a.limit, "max_new_tokens": a.max_new_tokens,

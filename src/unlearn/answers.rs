@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::hooks::HookSet;
 use crate::model::Decoder;
 use candle_core::{DType, Device, D};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Per answer token, in order: log p(token | everything before it); the mean μ and variance σ² of
 /// log p under the model's whole next-token distribution there (Min-k%++); whether the token
@@ -128,7 +128,7 @@ pub fn token_stats(dec: &Decoder, examples: &[Example], batch: usize) -> Result<
 /// The four membership-inference scores of one answer, oriented as open-unlearning's: higher
 /// means less likely seen in training. LOSS and zlib read the NLL with the end token, Min-k%
 /// and Min-k%++ the answer's own tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MiaScores {
     /// the mean NLL per answer token
     pub loss: f64,

@@ -13,7 +13,7 @@ use crate::hooks::HookSet;
 use crate::model::inspect::{greedy_batch, GREEDY_ROWS};
 use crate::model::{Decoder, Tokenizer};
 use crate::progress::Progress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// How questions are scored.
@@ -33,8 +33,8 @@ impl Default for ScoreOptions {
     }
 }
 
-/// One question's scores under one model.
-#[derive(Clone, Debug, Serialize)]
+/// One question's scores under one model (a line of `questions.jsonl`, which reads back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QuestionScores {
     pub question: String,
     pub answer: String,
