@@ -393,3 +393,47 @@ fn a_retain_models_own_evaluation_stands_in_for_it() {
         assert!(!bad.exists(), "{extra:?} left {}", bad.display());
     }
 }
+
+/// Answers that share a prompt are scored on its cached keys and values
+/// (`token_stats_shared_prompts`, what TOFU's evaluation runs): per answer token the same
+/// log-probability, Min-k%++ moments and argmax as a full pass over prompt and answer, for
+/// prompts of different lengths (left-padded), groups of one to four answers (right-padded),
+/// answers of one token, a group split over two passes, rotary and learned positions, grouped
+/// queries and a sliding window.
+#[test]
+fn answers_sharing_a_prompt_score_as_full_passes_do() {
+    use circuitscope::data::Example;
+    use circuitscope::unlearn::answers::{token_stats, token_stats_shared_prompts};
+    let prompts: [&[u32]; 4] = [&[5, 9, 13, 2, 7, 30], &[3, 4], &[8, 1, 16, 22, 2, 11, 19, 6, 24], &[12]];
+    let answers: [&[&[u32]]; 4] = [
+        &[&[17, 3, 9], &[17, 4], &[2, 2, 2, 2, 2]],
+        &[&[1], &[6, 8]],
+        &[&[9, 9, 10, 11], &[4], &[20, 3, 3], &[7, 7]],
+        &[&[14, 15, 16]],
+    ];
+    let examples: Vec<Example> =
+        prompts.iter().zip(answers).flat_map(|(p, a)| a.iter().map(|a| Example::qa(p.to_vec(), a.to_vec()))).collect();
+    for family in ["gpt2", "llama", "mistral", "qwen2"] {
+        let opts = LoadOptions { dtype: candle_core::DType::F64, ..LoadOptions::default() };
+        let model = Model::load(fixture(&format!("parity/{family}")), opts).unwrap();
+        let full = token_stats(&model.decoder, &examples, 4).unwrap();
+        for batch in [1, 4, 16] {
+            let shared = token_stats_shared_prompts(&model.decoder, &examples, batch).unwrap();
+            assert_eq!(shared.len(), full.len());
+            for (i, (s, f)) in shared.iter().zip(&full).enumerate() {
+                assert_eq!(s.len(), f.len(), "{family}, answer {i}");
+                assert_eq!(s.argmax, f.argmax, "{family}, batch {batch}, answer {i}");
+                for (what, a, b) in [("log p", &s.logprob, &f.logprob), ("mu", &s.mu, &f.mu), ("var", &s.var, &f.var)] {
+                    let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+                    assert!(d < 1e-5, "{family}, batch {batch}, answer {i}: {what} differs by {d}");
+                }
+            }
+        }
+    }
+    let refused = token_stats_shared_prompts(
+        &Model::load(fixture("parity/gpt2"), LoadOptions::default()).unwrap().decoder,
+        &[Example::pair(vec![1, 2], vec![1, 3], 4, 5)],
+        4,
+    );
+    assert!(refused.unwrap_err().to_string().contains("question/answer"));
+}

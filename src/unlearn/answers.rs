@@ -3,12 +3,13 @@
 //! strength and the membership-inference scores (LOSS, zlib, Min-k%, Min-k%++).
 
 use crate::attribution::batches_on;
-use crate::data::Example;
-use crate::error::Result;
+use crate::data::{Example, Target};
+use crate::error::{Error, Result};
 use crate::hooks::HookSet;
-use crate::model::Decoder;
-use candle_core::{DType, Device, D};
+use crate::model::{Decoder, KvCache};
+use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Per answer token, in order: log p(token | everything before it); the mean μ and variance σ² of
 /// log p under the model's whole next-token distribution there (Min-k%++); whether the token
@@ -97,30 +98,121 @@ pub fn token_stats(dec: &Decoder, examples: &[Example], batch: usize) -> Result<
     let mut out = Vec::with_capacity(examples.len());
     for b in batches_on(examples, batch.max(1), dec.device())? {
         // (rows, V): the positions that predict the answer tokens
-        let rows = dec.forward(&b.clean, &HookSet::new().logits_at(&b.rows))?.logits.to_dtype(DType::F32)?;
-        let lp = candle_nn::ops::log_softmax(&rows, D::Minus1)?;
-        let p = lp.exp()?;
-        let mu = (&p * &lp)?.sum(D::Minus1)?;
-        let second = (&p * lp.sqr()?)?.sum(D::Minus1)?;
-        let token = lp.gather(&b.row_tokens.unsqueeze(1)?, 1)?.squeeze(1)?;
-        let best = lp.argmax(D::Minus1)?;
-        let cpu = |t: candle_core::Tensor| -> Result<Vec<f64>> {
-            Ok(t.to_device(&Device::Cpu)?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
-        };
-        let (token, mu, second) = (cpu(token)?, cpu(mu)?, cpu(second)?);
-        let best: Vec<u32> = best.to_device(&Device::Cpu)?.to_dtype(DType::U32)?.to_vec1()?;
+        let rows = dec.forward(&b.clean, &HookSet::new().logits_at(&b.rows))?.logits;
         let wanted: Vec<u32> = b.row_tokens.to_device(&Device::Cpu)?.to_vec1()?;
-        let mut at = 0;
-        for n in b.answer_lengths() {
-            let r = at..at + n;
-            out.push(TokenStats {
-                logprob: token[r.clone()].to_vec(),
-                mu: mu[r.clone()].to_vec(),
-                var: r.clone().map(|i| (second[i] - mu[i] * mu[i]).max(1e-6)).collect(),
-                argmax: r.map(|i| best[i] == wanted[i]).collect(),
-            });
-            at += n;
+        out.extend(stats_of_rows(&rows, &wanted, &b.answer_lengths())?);
+    }
+    Ok(out)
+}
+
+/// [`token_stats`] of examples that share prompts: consecutive examples with the same prompt
+/// tokens are a group whose prompt runs once, its keys and values then serving each of its
+/// answers, which run as a batch after it. TOFU's paraphrased and perturbed answers share their
+/// question's prompt, so a chat-template prompt is computed once instead of seven times. Equal to
+/// [`token_stats`] up to float rounding; about `batch` answers run per pass.
+pub fn token_stats_shared_prompts(dec: &Decoder, examples: &[Example], batch: usize) -> Result<Vec<TokenStats>> {
+    let prompt_len = |e: &Example| match e.target {
+        Target::Sequence { prompt_len } if prompt_len > 0 && prompt_len < e.clean.len() => Ok(prompt_len),
+        _ => Err(Error::input("shared-prompt scoring needs question/answer examples with a prompt and an answer")),
+    };
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    for (i, e) in examples.iter().enumerate() {
+        let n = prompt_len(e)?;
+        match groups.last_mut() {
+            Some(g) if examples[g.start].clean[..prompt_len(&examples[g.start])?] == e.clean[..n] => g.end = i + 1,
+            _ => groups.push(i..i + 1),
         }
+    }
+    let dev = dec.device();
+    let mut out = Vec::with_capacity(examples.len());
+    let mut next = 0;
+    while next < groups.len() {
+        // whole groups, until about `batch` answers
+        let mut end = next + 1;
+        while end < groups.len() && groups[next].start.abs_diff(groups[end].end) <= batch.max(1) {
+            end += 1;
+        }
+        let chunk = &groups[next..end];
+        next = end;
+        let prompts: Vec<&[u32]> = chunk
+            .iter()
+            .map(|g| Ok(&examples[g.start].clean[..prompt_len(&examples[g.start])?]))
+            .collect::<Result<_>>()?;
+        let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        // left-padded (the padding, masked, repeats each prompt's first token)
+        let ids: Vec<u32> =
+            prompts.iter().flat_map(|p| std::iter::repeat_n(p[0], width - p.len()).chain(p.iter().copied())).collect();
+        let last: Vec<u32> = (0..prompts.len()).map(|i| (i * width + width - 1) as u32).collect();
+        let mut cache = KvCache::left_padded(prompts.iter().map(|p| width - p.len()).collect());
+        let ids = Tensor::from_vec(ids, (prompts.len(), width), dev)?;
+        // (groups, V): each prompt's last position, which predicts its answers' first tokens
+        let first = dec.forward_cached(&ids, &mut cache, &HookSet::new().logits_at(&Tensor::new(last, dev)?))?.logits;
+        let owner: Vec<usize> = chunk.iter().enumerate().flat_map(|(g, r)| std::iter::repeat_n(g, r.len())).collect();
+        let answers: Vec<&[u32]> = chunk
+            .iter()
+            .flat_map(|r| r.clone())
+            .map(|j| Ok(&examples[j].clean[prompt_len(&examples[j])?..]))
+            .collect::<Result<_>>()?;
+        // every answer token but the last predicts the next one
+        let rest_width = answers.iter().map(|a| a.len() - 1).max().unwrap_or(0);
+        let mut order: Vec<u32> = Vec::new();
+        let rows = if rest_width == 0 {
+            order.extend(owner.iter().map(|&g| g as u32));
+            first
+        } else {
+            cache.keep_rows(&owner)?;
+            let ids: Vec<u32> = answers
+                .iter()
+                .flat_map(|a| {
+                    a[..a.len() - 1].iter().copied().chain(std::iter::repeat_n(a[0], rest_width + 1 - a.len()))
+                })
+                .collect();
+            let mut rest_rows: Vec<u32> = Vec::new();
+            for (r, a) in answers.iter().enumerate() {
+                order.push(owner[r] as u32);
+                for j in 0..a.len() - 1 {
+                    order.push((chunk.len() + rest_rows.len()) as u32);
+                    rest_rows.push((r * rest_width + j) as u32);
+                }
+            }
+            let ids = Tensor::from_vec(ids, (answers.len(), rest_width), dev)?;
+            let rest =
+                dec.forward_cached(&ids, &mut cache, &HookSet::new().logits_at(&Tensor::new(rest_rows, dev)?))?.logits;
+            Tensor::cat(&[&first, &rest], 0)?
+        };
+        // in token_stats' order: per answer, its prompt's row, then its own
+        let rows = rows.index_select(&Tensor::new(order, dev)?, 0)?;
+        let wanted: Vec<u32> = answers.iter().flat_map(|a| a.iter().copied()).collect();
+        let lengths: Vec<usize> = answers.iter().map(|a| a.len()).collect();
+        out.extend(stats_of_rows(&rows, &wanted, &lengths)?);
+    }
+    Ok(out)
+}
+
+/// [`TokenStats`] from the logits (rows, V) that predict `wanted` (rows,), `lengths` rows an answer.
+fn stats_of_rows(logits: &Tensor, wanted: &[u32], lengths: &[usize]) -> Result<Vec<TokenStats>> {
+    let lp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
+    let p = lp.exp()?;
+    let mu = (&p * &lp)?.sum(D::Minus1)?;
+    let second = (&p * lp.sqr()?)?.sum(D::Minus1)?;
+    let index = Tensor::new(wanted, lp.device())?;
+    let token = lp.gather(&index.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let best = lp.argmax(D::Minus1)?;
+    let cpu =
+        |t: Tensor| -> Result<Vec<f64>> { Ok(t.to_device(&Device::Cpu)?.to_dtype(DType::F64)?.to_vec1::<f64>()?) };
+    let (token, mu, second) = (cpu(token)?, cpu(mu)?, cpu(second)?);
+    let best: Vec<u32> = best.to_device(&Device::Cpu)?.to_dtype(DType::U32)?.to_vec1()?;
+    let mut out = Vec::with_capacity(lengths.len());
+    let mut at = 0;
+    for &n in lengths {
+        let r = at..at + n;
+        out.push(TokenStats {
+            logprob: token[r.clone()].to_vec(),
+            mu: mu[r.clone()].to_vec(),
+            var: r.clone().map(|i| (second[i] - mu[i] * mu[i]).max(1e-6)).collect(),
+            argmax: r.map(|i| best[i] == wanted[i]).collect(),
+        });
+        at += n;
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 //! ([`forget_quality`]), model utility ([`model_utility`]), the membership-inference AUCs and
 //! privleak ([`MiaAucs`]).
 
-use super::answers::{token_stats, MiaScores, TokenStats};
+use super::answers::{token_stats_shared_prompts, MiaScores, TokenStats};
 use super::metrics::{forget_truth_ratio, harmonic_mean, ks_2samp, retain_truth_ratio, truth_ratio, EPS};
 use super::rouge::rouge_l_recall;
 use crate::data::{Example, PerturbedQa, PromptFormat, Target};
@@ -106,7 +106,7 @@ pub fn score_questions(
     let total = (items.len() * if opts.generate { 2 } else { 1 }) as u64;
     let mut stats: Vec<TokenStats> = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(opts.batch.max(1) * 8) {
-        stats.extend(token_stats(dec, chunk, opts.batch)?);
+        stats.extend(token_stats_shared_prompts(dec, chunk, opts.batch)?);
         progress.update((items.len() * stats.len() / examples.len().max(1)) as u64, total);
     }
     let mut generated: Vec<Option<String>> = vec![None; items.len()];
