@@ -186,7 +186,7 @@ for i, line in enumerate(open(sys.argv[1])):
     print(json.dumps(r))' "$TOFU/forget10.jsonl" >"$WORK/forget10-authors.jsonl"
         "$CS" validate-cud --model "$WORK/original" --forget "$WORK/forget10-authors.jsonl" \
             --retain "$WORK/tofu-retain23.jsonl" --prompt-format chat --methods "$cud_methods" \
-            --attribution "$cud_attribution" --out "$OUT/cud-validation" --force
+            --attribution "$cud_attribution" --mrd-draws 20 --out "$OUT/cud-validation" --force
         ;;
     concepts)
         for method in $audit_methods; do

@@ -141,11 +141,12 @@ fn same_model(a: &Path, b: &Path) -> bool {
     matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// The retain model's scores from its own evaluation (`--retain-eval DIR`): the forget and holdout
-/// sets of `DIR/questions.jsonl`, which must ask this evaluation's questions with its answers, in
-/// its prompt format; with the model that evaluation scored (`DIR/summary.json`'s `model`).
+/// A saved evaluation's model (its `summary.json`'s `model`), forget and holdout scores.
 type SavedScores = (serde_json::Value, Vec<QuestionScores>, Option<Vec<QuestionScores>>);
 
+/// The retain model's scores from its own evaluation (`--retain-eval DIR`): the forget and holdout
+/// sets of `DIR/questions.jsonl`, which must ask this evaluation's questions with its answers, in
+/// its prompt format.
 fn read_retain_eval(
     dir: &Path,
     format: &PromptFormat,
