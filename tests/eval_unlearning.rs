@@ -398,8 +398,8 @@ fn a_retain_models_own_evaluation_stands_in_for_it() {
 /// (`token_stats_shared_prompts`, what TOFU's evaluation runs): per answer token the same
 /// log-probability, Min-k%++ moments and argmax as a full pass over prompt and answer, for
 /// prompts of different lengths (left-padded), groups of one to four answers (right-padded),
-/// answers of one token, a group split over two passes, rotary and learned positions, grouped
-/// queries and a sliding window.
+/// answers of one token, a group split over two passes, groups that fit the context alone but
+/// not together, rotary and learned positions, grouped queries and a sliding window.
 #[test]
 fn answers_sharing_a_prompt_score_as_full_passes_do() {
     use circuitscope::data::Example;
@@ -411,8 +411,12 @@ fn answers_sharing_a_prompt_score_as_full_passes_do() {
         &[&[9, 9, 10, 11], &[4], &[20, 3, 3], &[7, 7]],
         &[&[14, 15, 16]],
     ];
-    let examples: Vec<Example> =
+    let mut examples: Vec<Example> =
         prompts.iter().zip(answers).flat_map(|(p, a)| a.iter().map(|a| Example::qa(p.to_vec(), a.to_vec()))).collect();
+    // a long prompt, then a long answer: each fits the context of 64, the two together do not
+    let long: Vec<u32> = (0..40).map(|i| 1 + (i * 7) % 90).collect();
+    examples.push(Example::qa(long.clone(), vec![3, 5, 8]));
+    examples.push(Example::qa(vec![2, 4], long));
     for family in ["gpt2", "llama", "mistral", "qwen2"] {
         let opts = LoadOptions { dtype: candle_core::DType::F64, ..LoadOptions::default() };
         let model = Model::load(fixture(&format!("parity/{family}")), opts).unwrap();

@@ -127,9 +127,20 @@ pub fn token_stats_shared_prompts(dec: &Decoder, examples: &[Example], batch: us
     let mut out = Vec::with_capacity(examples.len());
     let mut next = 0;
     while next < groups.len() {
-        // whole groups, until about `batch` answers
+        // whole groups, until about `batch` answers, while the longest prompt and the longest
+        // answer fit the context together (each example does alone)
+        let span = |g: &Range<usize>| -> Result<(usize, usize)> {
+            let p = prompt_len(&examples[g.start])?;
+            Ok((p, examples[g.clone()].iter().map(|e| e.clean.len() - p).max().unwrap_or(0)))
+        };
+        let (mut width, mut longest) = span(&groups[next])?;
         let mut end = next + 1;
-        while end < groups.len() && groups[next].start.abs_diff(groups[end].end) <= batch.max(1) {
+        while end < groups.len() && groups[end].end - groups[next].start <= batch.max(1) {
+            let (p, a) = span(&groups[end])?;
+            if width.max(p) + longest.max(a) > dec.cfg.n_ctx {
+                break;
+            }
+            (width, longest) = (width.max(p), longest.max(a));
             end += 1;
         }
         let chunk = &groups[next..end];
@@ -138,7 +149,6 @@ pub fn token_stats_shared_prompts(dec: &Decoder, examples: &[Example], batch: us
             .iter()
             .map(|g| Ok(&examples[g.start].clean[..prompt_len(&examples[g.start])?]))
             .collect::<Result<_>>()?;
-        let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
         // left-padded (the padding, masked, repeats each prompt's first token)
         let ids: Vec<u32> =
             prompts.iter().flat_map(|p| std::iter::repeat_n(p[0], width - p.len()).chain(p.iter().copied())).collect();
