@@ -159,8 +159,15 @@ fn read_retain_eval(
             format!("--retain-eval {}: no summary.json (an eval-unlearning folder)", dir.display())
         })?)
         .with_context(|| format!("{}: not JSON", summary_path.display()))?;
-    let ours = serde_json::to_value(format)?;
-    if summary["prompt_format"] != ours {
+    // the same prompts, wherever the template came from (each model's own chat template)
+    let without_source = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("source");
+        }
+        v
+    };
+    let ours = without_source(serde_json::to_value(format)?);
+    if without_source(summary["prompt_format"].clone()) != ours {
         bail!(
             "{}: the retain model was evaluated in another prompt format ({}), this evaluation uses {}",
             summary_path.display(),
