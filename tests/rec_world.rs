@@ -275,6 +275,79 @@ fn train_on_the_recommendation_world_writes_a_card_with_its_metrics() {
     assert!(!o.status.success() && e.contains("forget01 and forget05"), "{e}");
 }
 
+/// Rec-tuning (`train --from R --rec-tune-epochs N`): the recommender's answers on its readers'
+/// training interactions grow likelier, its card and logs say so, its left-out readers stay
+/// left out (no forget reader's interaction is tuned on), and every inconsistent request is
+/// refused with one message and no folder.
+#[test]
+fn rec_tuning_fine_tunes_a_recommender_on_its_readers_answers_and_refuses_what_does_not_fit() {
+    let dir = TempDir::new();
+    let world = root().join("circuits/rec-world");
+    let w = world.to_str().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let o = cli(args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let json = |dir: &str, file: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(Path::new(dir).join(file)).unwrap()).unwrap()
+    };
+    ok(&["train", "--data", w, "--smoke", "--without", "forget05", "--out", &path("lm")]);
+    let out = ok(&["train", "--data", w, "--from", &path("lm"), "--rec-tune-epochs", "1", "--out", &path("tuned")]);
+    // the retained readers' 2,280 training interactions, 16 a step
+    assert!(out.contains("rec-tuning on 2280 training interactions of its readers: 1 epochs, 143 steps"), "{out}");
+    let log = json(&path("tuned"), "training.json");
+    let tune = &log["rec_tune"];
+    let (before, after) = (tune["before"][0].as_f64().unwrap(), tune["after"][0].as_f64().unwrap());
+    assert!(after < before, "the answers' NLL went from {before} to {after}");
+    assert_eq!(log["n_params"], json(&path("lm"), "training.json")["n_params"]);
+    let eval = json(&path("tuned"), "eval.json");
+    assert_eq!(eval["left_out"], json(&path("lm"), "eval.json")["left_out"]);
+    assert_eq!(eval["test_of_its_readers"]["n"], 760);
+    assert_eq!(eval["before_rec_tuning"], json(&path("lm"), "eval.json")["test_of_its_readers"]);
+    let card = std::fs::read_to_string(dir.path().join("tuned/README.md")).unwrap();
+    assert!(
+        card.contains("rec-tuned") && card.contains("2280 training interactions") && card.contains("forget05"),
+        "{card}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("tuned/tokenizer.json")).unwrap(),
+        std::fs::read(dir.path().join("lm/tokenizer.json")).unwrap()
+    );
+
+    let refused = |args: &[&str], says: &str| {
+        let o = cli(args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains(says), "{args:?}: {e}");
+        assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
+        assert!(!dir.path().join("x").exists(), "{args:?} left a folder behind");
+    };
+    let x = path("x");
+    refused(&["train", "--data", w, "--from", &path("lm"), "--out", &x], "--rec-tune-epochs");
+    refused(
+        &["train", "--data", w, "--from", &path("lm"), "--rec-tune-epochs", "1", "--steps", "5", "--out", &x],
+        "--steps",
+    );
+    refused(
+        &["train", "--data", w, "--from", &path("lm"), "--rec-tune-epochs", "1", "--without", "forget01", "--out", &x],
+        "left out the readers of forget05",
+    );
+    refused(
+        &["train", "--data", w, "--from", &path("tuned"), "--rec-tune-epochs", "1", "--out", &x],
+        "rec-tuned already",
+    );
+    refused(
+        &["train", "--data", w, "--from", &path("nowhere"), "--rec-tune-epochs", "1", "--out", &x],
+        "training.json",
+    );
+    let bundled = root().join("circuits/world");
+    refused(
+        &["train", "--data", bundled.to_str().unwrap(), "--rec-tune-epochs", "1", "--out", &x],
+        "recommendation world",
+    );
+}
+
 /// Fresh readers' training prompts (`train` on a recommendation world draws them anew for each
 /// epoch): the world's prompt form, answered Yes or No, named by none of the world's readers and
 /// authors (so `--without` never brings a left-out reader back), the same draws from the same

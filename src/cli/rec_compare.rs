@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct RecCompareArgs {
-    /// the recommender trained on every reader [default: the bundled models/rec-gpt2]
+    /// the recommender trained on every reader [default: the bundled models/rec-gpt2-tuned]
     pub model: Option<PathBuf>,
     /// the recommender retrained without the forget readers [default: the bundled
-    /// models/rec-gpt2-retain95]
+    /// models/rec-gpt2-tuned-retain95]
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// the recommendation world [default: the bundled circuits/rec-world]
@@ -96,13 +96,13 @@ const METHODS: [(&str, Method, bool); 5] = [
 ];
 
 /// A file's interactions, as examples answered with their label, and their Yes/No pairs.
-struct Interactions {
-    answered: Vec<Example>,
+pub(super) struct Interactions {
+    pub(super) answered: Vec<Example>,
     pairs: Vec<[Example; 2]>,
     labels: Vec<bool>,
 }
 
-fn interactions(
+pub(super) fn interactions(
     model: &Model,
     format: &PromptFormat,
     file: &Path,
@@ -133,10 +133,12 @@ fn trained_on_forget_reader(model: &Path, forget: &BTreeSet<String>) -> Option<S
     forget.iter().find(|r| !left_out.contains(r.as_str())).cloned()
 }
 
-/// A model card's training time (`training.json`'s seconds), if it has one.
+/// A model card's training time (`training.json`'s seconds, with its rec-tuning's), if it has
+/// one.
 fn training_seconds(model: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(model.join("training.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["seconds"].as_f64()
+    let log = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    Some(log["seconds"].as_f64()? + log["rec_tune"]["seconds"].as_f64().unwrap_or(0.0))
 }
 
 pub fn run(a: &RecCompareArgs) -> Result<()> {
@@ -151,8 +153,8 @@ pub fn run(a: &RecCompareArgs) -> Result<()> {
         bail!("--retain must be at least 1");
     }
     check_output_dir(&a.out, a.force)?;
-    let model_path = a.model.clone().unwrap_or_else(|| super::demo::bundled("models/rec-gpt2"));
-    let reference_path = a.reference.clone().unwrap_or_else(|| super::demo::bundled("models/rec-gpt2-retain95"));
+    let model_path = a.model.clone().unwrap_or_else(|| super::demo::bundled("models/rec-gpt2-tuned"));
+    let reference_path = a.reference.clone().unwrap_or_else(|| super::demo::bundled("models/rec-gpt2-tuned-retain95"));
     let world = a.world.clone().unwrap_or_else(|| super::demo::bundled("circuits/rec-world"));
     let forget: BTreeSet<String> = circuitscope::world::recommend::forget_readers(&world, &a.forget)
         .with_context(|| format!("--forget {}", a.forget))?;

@@ -71,6 +71,15 @@ pub struct TrainArgs {
     /// model's vocabulary)
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// recommendation worlds: epochs of rec-tuning after the language modelling (TALLRec's second
+    /// stage: the model's readers' training interactions, the loss on the answer alone)
+    /// [default: 0]
+    #[arg(long)]
+    pub rec_tune_epochs: Option<usize>,
+    /// recommendation worlds: rec-tune this recommender (`train` on the same world: its
+    /// tokenizer, its left-out readers) instead of training one; needs --rec-tune-epochs
+    #[arg(long)]
+    pub from: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -120,9 +129,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if super::train_rec::is_rec_world(&a.data) {
         return super::train_rec::run(a, a.config());
     }
-    if a.fresh_readers.is_some() || a.fresh_questions.is_some() {
+    if a.fresh_readers.is_some() || a.fresh_questions.is_some() || a.rec_tune_epochs.is_some() || a.from.is_some() {
         bail!(
-            "--fresh-readers and --fresh-questions apply to a recommendation world (`circuitscope rec-world`), not to {}",
+            "--fresh-readers, --fresh-questions, --rec-tune-epochs and --from apply to a recommendation world \
+             (`circuitscope rec-world`), not to {}",
             a.data.display()
         );
     }
