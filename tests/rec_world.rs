@@ -337,6 +337,10 @@ fn rec_tuning_fine_tunes_a_recommender_on_its_readers_answers_and_refuses_what_d
         &["train", "--data", w, "--from", &path("tuned"), "--rec-tune-epochs", "1", "--out", &x],
         "rec-tuned already",
     );
+    let lm = path("lm");
+    let o = cli(&["train", "--data", w, "--from", &lm, "--rec-tune-epochs", "1", "--out", &lm, "--force"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("a folder of its own"));
+    assert!(dir.path().join("lm/model.safetensors").exists(), "the refused run removed --from's model");
     refused(
         &["train", "--data", w, "--from", &path("nowhere"), "--rec-tune-epochs", "1", "--out", &x],
         "training.json",

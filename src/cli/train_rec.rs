@@ -64,6 +64,11 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
     if a.from.is_some() && tune_epochs == 0 {
         bail!("--from rec-tunes a trained recommender: give --rec-tune-epochs N (at least 1)");
     }
+    if let Some(from) = &a.from {
+        if std::fs::canonicalize(from).ok().is_some_and(|f| std::fs::canonicalize(out).ok() == Some(f)) {
+            bail!("--out {}: the rec-tuned model goes to a folder of its own, not over --from's", out.display());
+        }
+    }
     // no induction sequences unless asked: the world teaches recommendation alone
     let cfg = TrainConfig {
         fresh_induction: a.fresh_induction.unwrap_or(0),
