@@ -126,6 +126,51 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
         assert!(on(mine, &g) && !on(other, &g) && on(other, &swap) && !on(mine, &swap), "{t}");
     }
 
+    // the history task: the history's balance gives the answer; the corrupted prompt exchanges
+    // the two lists
+    let history = rows(&dir, "task-history.jsonl");
+    assert!(history.len() >= 100, "{} history items", history.len());
+    for t in &history {
+        let (clean, corrupted) = (t["clean"].as_str().unwrap(), t["corrupted"].as_str().unwrap());
+        let (head, will) = clean.split_once(". Will ").unwrap();
+        let (liked, disliked) = head.split_once(". ").unwrap();
+        let (name, liked) = liked.split_once(" liked ").unwrap();
+        let disliked = disliked.strip_prefix(&format!("{name} disliked ")).unwrap();
+        assert_eq!(corrupted, format!("{name} liked {disliked}. {name} disliked {liked}. Will {will}"));
+        let yes = liked.matches(" (").count() > disliked.matches(" (").count();
+        assert_eq!(test[clean], if yes { "Yes" } else { "No" }, "{t}");
+        assert_eq!(t["answer"].as_str().unwrap(), format!(" {}", test[clean]));
+    }
+    // the item task: the book's standing among its genre's books (the share of readers who like
+    // it, against the genre's median) gives the answer; the corrupted prompt asks about a book of
+    // the same genre on the other side, none of the history's
+    let share: BTreeMap<&str, f64> = books
+        .iter()
+        .map(|(t, b)| (t.as_str(), readers.values().filter(|r| likes(r, b)).count() as f64 / 400.0))
+        .collect();
+    let popular = |title: &str| {
+        let g = &books[title]["genre"];
+        let mut s: Vec<f64> = books.iter().filter(|(_, b)| &b["genre"] == g).map(|(t, _)| share[t.as_str()]).collect();
+        s.sort_by(f64::total_cmp);
+        share[title] >= s[s.len() / 2]
+    };
+    let target = |prompt: &str| -> (String, String) {
+        let (head, item) = prompt.rsplit_once(" enjoy ").unwrap();
+        let (title, genre) = item.trim_end_matches(")? Answer:").rsplit_once(" (").unwrap();
+        (head.to_string(), format!("{title}\t{genre}"))
+    };
+    let items = rows(&dir, "task-item.jsonl");
+    assert!(items.len() >= 100, "{} item-task items", items.len());
+    for t in &items {
+        let (clean, corrupted) = (t["clean"].as_str().unwrap(), t["corrupted"].as_str().unwrap());
+        let ((head, a), (head2, b)) = (target(clean), target(corrupted));
+        let ((a, ga), (b, gb)) = (a.split_once('\t').unwrap(), b.split_once('\t').unwrap());
+        assert!(head == head2 && ga == gb && a != b && !head.contains(b), "{t}");
+        let yes = test[clean] == "Yes";
+        assert!(popular(a) == yes && popular(b) != yes, "{t}");
+        assert_eq!(t["answer"].as_str().unwrap(), format!(" {}", test[clean]));
+    }
+
     let readers_of = |file: &str| -> BTreeSet<String> {
         rows(&dir, file).iter().map(|x| x["reader"].as_str().unwrap().to_string()).collect()
     };
@@ -344,6 +389,20 @@ fn rec_tuning_fine_tunes_a_recommender_on_its_readers_answers_and_refuses_what_d
     refused(
         &["train", "--data", w, "--from", &path("nowhere"), "--rec-tune-epochs", "1", "--out", &x],
         "training.json",
+    );
+    // a card whose left-out readers are malformed: refused, naming the file and the field
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    for f in std::fs::read_dir(dir.path().join("lm")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), bad.join(f.file_name())).unwrap();
+    }
+    let mut card = json(&path("lm"), "eval.json");
+    card["left_out"]["readers"] = Value::from(7);
+    std::fs::write(bad.join("eval.json"), card.to_string()).unwrap();
+    refused(
+        &["train", "--data", w, "--from", &path("bad"), "--rec-tune-epochs", "1", "--out", &x],
+        "eval.json: left_out.readers is missing or malformed",
     );
     let bundled = root().join("circuits/world");
     refused(

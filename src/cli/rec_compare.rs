@@ -120,16 +120,10 @@ pub(super) fn interactions(
     })
 }
 
-/// A forget reader the model was trained on, by its card (`eval.json`'s left-out readers, as
-/// `train --data <rec world>` writes it); none when the card says nothing.
+/// A forget reader the model was trained on, by its card ([`super::train_rec::card_left_out`]);
+/// none when the card says nothing (no card, or a malformed one, is no evidence either way).
 fn trained_on_forget_reader(model: &Path, forget: &BTreeSet<String>) -> Option<String> {
-    let text = std::fs::read_to_string(model.join("eval.json")).ok()?;
-    let card: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let left_out: BTreeSet<&str> = match &card["left_out"] {
-        serde_json::Value::Null => BTreeSet::new(),
-        l => l["readers"].as_array()?.iter().filter_map(|r| r.as_str()).collect(),
-    };
-    card.get("test_of_its_readers")?;
+    let left_out = super::train_rec::card_left_out(model).ok()?.map(|l| l.1).unwrap_or_default();
     forget.iter().find(|r| !left_out.contains(r.as_str())).cloned()
 }
 

@@ -19,6 +19,31 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub force: bool,
+    // how the language model is trained (what `--from` has done already)
+    #[command(flatten)]
+    pub lm: LmArgs,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
+    /// that TOFU's forget quality compares against; a reader of `forget01`/`forget05` in a
+    /// recommendation world)
+    #[arg(long)]
+    pub without: Option<String>,
+    /// recommendation worlds: epochs of rec-tuning after the language modelling (TALLRec's second
+    /// stage: the model's readers' training interactions, the loss on the answer alone)
+    /// [default: 0]
+    #[arg(long)]
+    pub rec_tune_epochs: Option<usize>,
+    /// recommendation worlds: rec-tune this recommender (`train` on the same world: its
+    /// tokenizer, its left-out readers) instead of training one; needs --rec-tune-epochs
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+}
+
+/// The flags of the language modelling, which `--from` (a recommender trained before) has done.
+/// Every one is an `Option` or a switch, so that [`LmArgs::given`] can name those given.
+#[derive(clap::Args, serde::Serialize)]
+pub struct LmArgs {
     /// a few dozen steps of a tiny model instead (a smoke test: the loss must fall)
     #[arg(long)]
     pub smoke: bool,
@@ -60,47 +85,47 @@ pub struct TrainArgs {
     /// every other token [default: 1]
     #[arg(long)]
     pub answer_weight: Option<f64>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// leave out every document naming a person of this split (e.g. `forget10`: the retain model
-    /// that TOFU's forget quality compares against; a reader of `forget01`/`forget05` in a
-    /// recommendation world)
-    #[arg(long)]
-    pub without: Option<String>,
     /// a `tokenizer.json` to use instead of training one (a retain model must share the original
     /// model's vocabulary)
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// recommendation worlds: epochs of rec-tuning after the language modelling (TALLRec's second
-    /// stage: the model's readers' training interactions, the loss on the answer alone)
-    /// [default: 0]
-    #[arg(long)]
-    pub rec_tune_epochs: Option<usize>,
-    /// recommendation worlds: rec-tune this recommender (`train` on the same world: its
-    /// tokenizer, its left-out readers) instead of training one; needs --rec-tune-epochs
-    #[arg(long)]
-    pub from: Option<PathBuf>,
+}
+
+impl LmArgs {
+    /// The flags given on the command line, as `--name`: the fields that are set (an `Option`
+    /// with a value, a switch that is on), named as clap names them.
+    pub fn given(&self) -> Vec<String> {
+        let fields = serde_json::to_value(self).expect("the flags as JSON");
+        let set = |v: &serde_json::Value| !v.is_null() && *v != serde_json::Value::Bool(false);
+        fields
+            .as_object()
+            .expect("a struct is a JSON object")
+            .iter()
+            .filter(|(_, v)| set(v))
+            .map(|(k, _)| format!("--{}", k.replace('_', "-")))
+            .collect()
+    }
 }
 
 impl TrainArgs {
     /// The training configuration: the flags given, the defaults (or `--smoke`'s) for the rest.
     pub fn config(&self) -> TrainConfig {
-        let base = if self.smoke { TrainConfig::smoke() } else { TrainConfig::default() };
+        let (lm, base) = (&self.lm, if self.lm.smoke { TrainConfig::smoke() } else { TrainConfig::default() });
         TrainConfig {
-            steps: self.steps.unwrap_or(base.steps),
-            layers: self.layers.unwrap_or(base.layers),
-            heads: self.heads.unwrap_or(base.heads),
-            d_model: self.d_model.unwrap_or(base.d_model),
-            context: self.context.unwrap_or(base.context),
-            vocab_size: self.vocab_size.unwrap_or(base.vocab_size),
-            batch: self.batch.unwrap_or(base.batch),
-            lr: self.lr.unwrap_or(base.lr),
-            warmup: self.warmup.unwrap_or(base.warmup),
-            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
-            fresh_induction: self.fresh_induction.unwrap_or(base.fresh_induction),
-            fresh_readers: self.fresh_readers.unwrap_or(base.fresh_readers),
-            fresh_questions: self.fresh_questions.unwrap_or(base.fresh_questions),
-            answer_weight: self.answer_weight.unwrap_or(base.answer_weight),
+            steps: lm.steps.unwrap_or(base.steps),
+            layers: lm.layers.unwrap_or(base.layers),
+            heads: lm.heads.unwrap_or(base.heads),
+            d_model: lm.d_model.unwrap_or(base.d_model),
+            context: lm.context.unwrap_or(base.context),
+            vocab_size: lm.vocab_size.unwrap_or(base.vocab_size),
+            batch: lm.batch.unwrap_or(base.batch),
+            lr: lm.lr.unwrap_or(base.lr),
+            warmup: lm.warmup.unwrap_or(base.warmup),
+            weight_decay: lm.weight_decay.unwrap_or(base.weight_decay),
+            fresh_induction: lm.fresh_induction.unwrap_or(base.fresh_induction),
+            fresh_readers: lm.fresh_readers.unwrap_or(base.fresh_readers),
+            fresh_questions: lm.fresh_questions.unwrap_or(base.fresh_questions),
+            answer_weight: lm.answer_weight.unwrap_or(base.answer_weight),
             seed: self.seed.unwrap_or(base.seed),
             ..base
         }
@@ -129,7 +154,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if super::train_rec::is_rec_world(&a.data) {
         return super::train_rec::run(a, a.config());
     }
-    if a.fresh_readers.is_some() || a.fresh_questions.is_some() || a.rec_tune_epochs.is_some() || a.from.is_some() {
+    if a.lm.fresh_readers.is_some() || a.lm.fresh_questions.is_some() || a.rec_tune_epochs.is_some() || a.from.is_some()
+    {
         bail!(
             "--fresh-readers, --fresh-questions, --rec-tune-epochs and --from apply to a recommendation world \
              (`circuitscope rec-world`), not to {}",
@@ -177,7 +203,7 @@ pub(super) fn train_docs(
     from: &str,
     fresh: &dyn Fn(usize) -> Vec<String>,
 ) -> Result<train::Trained> {
-    let tokenizer = match &a.tokenizer {
+    let tokenizer = match &a.lm.tokenizer {
         Some(p) => Some(
             tokenizers::Tokenizer::from_file(p)
                 .map_err(|e| anyhow::anyhow!("{}: not a readable tokenizer.json: {e}", p.display()))?,
@@ -217,4 +243,31 @@ pub(super) fn train_docs(
     let trained = train::train_with_fresh(cfg, docs, tokenizer, fresh, on_step)?;
     pb.finish_and_clear();
     Ok(trained)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LmArgs, TrainArgs};
+    use clap::{Args, Command, FromArgMatches};
+
+    /// `--from` refuses the language-modelling flags by what [`LmArgs::given`] names: each flag
+    /// of the group, given alone, is named as the command line spells it, and none when none is.
+    #[test]
+    fn every_language_modelling_flag_given_alone_is_named_as_clap_spells_it() {
+        let cmd = TrainArgs::augment_args(Command::new("train"));
+        let parse = |args: &[&str]| {
+            let m = cmd.clone().try_get_matches_from(args).unwrap();
+            TrainArgs::from_arg_matches(&m).unwrap()
+        };
+        assert!(parse(&["train"]).lm.given().is_empty());
+        let group = LmArgs::augment_args(Command::new("lm"));
+        let flags: Vec<_> =
+            group.get_arguments().filter_map(|a| Some((a.get_long()?, a.get_action().takes_values()))).collect();
+        assert!(flags.len() >= 16, "{} flags", flags.len());
+        for (long, takes_value) in flags {
+            let flag = format!("--{long}");
+            let args: Vec<&str> = if takes_value { vec!["train", &flag, "1"] } else { vec!["train", &flag] };
+            assert_eq!(parse(&args).lm.given(), vec![flag.clone()]);
+        }
+    }
 }

@@ -42,7 +42,9 @@ const REC_TUNE_BATCH: usize = 16;
 const REC_TUNE_WARMUP: usize = 50;
 
 /// Which readers a model left out (`--without`): the split, the readers, how many documents.
-type LeftOut = Option<(String, BTreeSet<String>, usize)>;
+/// The readers a recommender was trained without: (split, readers, documents left out); None
+/// when it saw every reader.
+pub(super) type LeftOut = Option<(String, BTreeSet<String>, usize)>;
 
 /// What rec-tuning did.
 #[derive(serde::Serialize)]
@@ -71,8 +73,8 @@ pub fn run(a: &TrainArgs, base: TrainConfig) -> Result<()> {
     }
     // no induction sequences unless asked: the world teaches recommendation alone
     let cfg = TrainConfig {
-        fresh_induction: a.fresh_induction.unwrap_or(0),
-        fresh_readers: a.fresh_readers.unwrap_or(if a.smoke { 100 } else { FRESH_READERS }),
+        fresh_induction: a.lm.fresh_induction.unwrap_or(0),
+        fresh_readers: a.lm.fresh_readers.unwrap_or(if a.lm.smoke { 100 } else { FRESH_READERS }),
         ..base
     };
     super::common::check_output_dir(out, a.force)?;
@@ -167,25 +169,7 @@ fn language_modelling(a: &TrainArgs, cfg: &TrainConfig) -> Result<(circuitscope:
 /// readers (from its `training.json` and `eval.json`); language-modelling flags and a `--without`
 /// other than its own are refused.
 fn from_recommender(a: &TrainArgs, from: &Path) -> Result<(TrainLog, LeftOut, PathBuf)> {
-    let lm_flags = [
-        (a.steps.is_some(), "--steps"),
-        (a.layers.is_some(), "--layers"),
-        (a.heads.is_some(), "--heads"),
-        (a.d_model.is_some(), "--d-model"),
-        (a.context.is_some(), "--context"),
-        (a.vocab_size.is_some(), "--vocab-size"),
-        (a.batch.is_some(), "--batch"),
-        (a.lr.is_some(), "--lr"),
-        (a.warmup.is_some(), "--warmup"),
-        (a.weight_decay.is_some(), "--weight-decay"),
-        (a.fresh_induction.is_some(), "--fresh-induction"),
-        (a.fresh_readers.is_some(), "--fresh-readers"),
-        (a.fresh_questions.is_some(), "--fresh-questions"),
-        (a.answer_weight.is_some(), "--answer-weight"),
-        (a.tokenizer.is_some(), "--tokenizer"),
-        (a.smoke, "--smoke"),
-    ];
-    if let Some((_, flag)) = lm_flags.iter().find(|(given, _)| *given) {
+    if let Some(flag) = a.lm.given().first() {
         bail!("{flag} sets the language modelling, which --from {} has done", from.display());
     }
     let read = |name: &str| -> Result<serde_json::Value> {
@@ -201,20 +185,7 @@ fn from_recommender(a: &TrainArgs, from: &Path) -> Result<(TrainLog, LeftOut, Pa
     let log: TrainLog = serde_json::from_value(log_value).with_context(|| {
         format!("{}: not a training log of `circuitscope train`", from.join("training.json").display())
     })?;
-    let eval = read("eval.json")?;
-    if eval.get("test_of_its_readers").is_none() {
-        bail!("{}: not a recommender's card (no test_of_its_readers)", from.join("eval.json").display());
-    }
-    let left_out: LeftOut = match &eval["left_out"] {
-        serde_json::Value::Null => None,
-        l => {
-            let field = |k: &str| format!("{}: left_out.{k} is missing or malformed", from.join("eval.json").display());
-            let split = l["split"].as_str().with_context(|| field("split"))?.to_string();
-            let readers = l["readers"].as_array().with_context(|| field("readers"))?;
-            let names = readers.iter().map(|r| r.as_str().map(String::from)).collect::<Option<BTreeSet<_>>>();
-            Some((split, names.with_context(|| field("readers"))?, l["documents"].as_u64().unwrap_or(0) as usize))
-        }
-    };
+    let left_out = card_left_out(from).with_context(|| format!("--from {}", from.display()))?;
     let own = left_out.as_ref().map(|l| l.0.as_str());
     if let Some(split) = &a.without {
         if own != Some(split.as_str()) {
@@ -226,6 +197,28 @@ fn from_recommender(a: &TrainArgs, from: &Path) -> Result<(TrainLog, LeftOut, Pa
         }
     }
     Ok((log, left_out, from.to_path_buf()))
+}
+
+/// What a recommender's card (`eval.json`, as `train --data <rec world>` writes it) says it left
+/// out. An error names the file for a folder without such a card or with a malformed `left_out`.
+pub(super) fn card_left_out(model: &Path) -> Result<LeftOut> {
+    let p = model.join("eval.json");
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("no {} (is it a recommender `train` made?)", p.display()))?;
+    let eval: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", p.display()))?;
+    if eval.get("test_of_its_readers").is_none() {
+        bail!("{}: not a recommender's card (no test_of_its_readers)", p.display());
+    }
+    let l = &eval["left_out"];
+    if l.is_null() {
+        return Ok(None);
+    }
+    let field = |k: &str| format!("{}: left_out.{k} is missing or malformed", p.display());
+    let split = l["split"].as_str().with_context(|| field("split"))?.to_string();
+    let readers = l["readers"].as_array().with_context(|| field("readers"))?;
+    let names = readers.iter().map(|r| r.as_str().map(String::from)).collect::<Option<BTreeSet<_>>>();
+    Ok(Some((split, names.with_context(|| field("readers"))?, l["documents"].as_u64().unwrap_or(0) as usize)))
 }
 
 /// TALLRec's rec-tuning: `lm` fine-tuned on the training interactions of its readers (`keep`),

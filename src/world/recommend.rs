@@ -292,8 +292,78 @@ impl RecWorld {
                 let clean = format!("{} Answer:", self.question(i, b));
                 let suffix = format!("({g})? Answer:");
                 let corrupted = format!("{}({swap})? Answer:", &clean[..clean.len() - suffix.len()]);
-                let (answer, distractor) = if yes { (" Yes", " No") } else { (" No", " Yes") };
-                out.push(RecTask { clean, corrupted, answer: answer.into(), distractor: distractor.into() });
+                out.push(pair(clean, corrupted, yes));
+            }
+        }
+        out
+    }
+
+    /// The history task: the test interactions whose answer the history's balance gives (more
+    /// liked books than disliked and the reader says Yes, or the reverse), each with a corrupted
+    /// prompt in which the two lists are exchanged (the same books and words, so the same tokens
+    /// in another order). A model that reads how much the reader likes moves with it.
+    pub fn history_task(&self) -> Vec<RecTask> {
+        let genres = Self::genres();
+        let mut out = Vec::new();
+        for (i, r) in self.readers.iter().enumerate() {
+            let history = &self.ratings[i].history;
+            let liked = history.iter().filter(|h| h.1).count();
+            if 2 * liked == history.len() {
+                continue;
+            }
+            let exchanged: History = history.iter().map(|&(b, l)| (b, !l)).collect();
+            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
+                let yes = r.likes(&self.books[b], &genres);
+                if yes != (2 * liked > history.len()) {
+                    continue;
+                }
+                let clean = format!("{} Answer:", self.question(i, b));
+                let corrupted = format!("{} Answer:", question(&r.name, &exchanged, &self.books, b));
+                out.push(pair(clean, corrupted, yes));
+            }
+        }
+        out
+    }
+
+    /// The item task: the test interactions whose answer the book's standing gives (liked by at
+    /// least the median share of readers among the books of its genre and the reader says Yes,
+    /// or by fewer and No), each with a corrupted prompt that asks about a book of the same genre
+    /// on the other side of that median, none of the prompt's. The prompt shows only the title
+    /// and the genre, so a model moves with it only by what it holds of the book (era, author).
+    pub fn item_task(&self) -> Vec<RecTask> {
+        let genres = Self::genres();
+        let share: Vec<f64> = self
+            .books
+            .iter()
+            .map(|b| self.readers.iter().filter(|r| r.likes(b, &genres)).count() as f64 / self.readers.len() as f64)
+            .collect();
+        let median = |g: &str| {
+            let mut s: Vec<f64> =
+                (0..self.books.len()).filter(|&j| self.books[j].genre == g).map(|j| share[j]).collect();
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        };
+        let medians: Vec<f64> = self.books.iter().map(|b| median(&b.genre)).collect();
+        let popular = |j: usize| share[j] >= medians[j];
+        let mut rng = Rng::stream(self.config.seed, "rec/item-task");
+        let mut out = Vec::new();
+        for (i, r) in self.readers.iter().enumerate() {
+            let shown: Vec<usize> = self.ratings[i].history.iter().map(|h| h.0).collect();
+            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
+                let yes = r.likes(&self.books[b], &genres);
+                if yes != popular(b) {
+                    continue;
+                }
+                let others: Vec<usize> = (0..self.books.len())
+                    .filter(|&j| self.books[j].genre == self.books[b].genre && popular(j) != yes && !shown.contains(&j))
+                    .collect();
+                if others.is_empty() {
+                    continue;
+                }
+                let other = *rng.pick(&others);
+                let clean = format!("{} Answer:", self.question(i, b));
+                let corrupted = format!("{} Answer:", self.question(i, other));
+                out.push(pair(clean, corrupted, yes));
             }
         }
         out
@@ -319,8 +389,9 @@ impl RecWorld {
     /// config.json, books.jsonl, readers.jsonl, train/valid/test.jsonl (every reader's
     /// interactions), forget01/forget05.jsonl and retain99/retain95.jsonl (the training
     /// interactions of the forget readers and of the others), forget01/forget05_test.jsonl (the
-    /// forget readers' validation and test interactions), corpus.jsonl, task.jsonl (the circuit
-    /// task, [`RecWorld::circuit_task`]) and README.md. Returns
+    /// forget readers' validation and test interactions), corpus.jsonl, the circuit tasks
+    /// task.jsonl ([`RecWorld::circuit_task`]), task-history.jsonl ([`RecWorld::history_task`])
+    /// and task-item.jsonl ([`RecWorld::item_task`]), and README.md. Returns
     /// (file, records) in order.
     pub fn write(&self, dir: &Path, force: bool) -> Result<Vec<(String, usize)>> {
         check_output_dir(dir, force)?;
@@ -349,6 +420,8 @@ impl RecWorld {
         add("forget05_test.jsonl", both(Part::Test, &in05).iter().map(line).collect());
         add("corpus.jsonl", self.corpus().iter().map(line).collect());
         add("task.jsonl", self.circuit_task().iter().map(line).collect());
+        add("task-history.jsonl", self.history_task().iter().map(line).collect());
+        add("task-item.jsonl", self.item_task().iter().map(line).collect());
         let config = serde_json::to_string_pretty(&self.config).expect("JSON of the config") + "\n";
         files.insert(0, ("config.json".into(), config.into_bytes(), 1));
         let counts: Vec<(String, usize)> = files.iter().map(|(n, _, c)| (n.clone(), *c)).collect();
@@ -385,7 +458,12 @@ impl RecWorld {
              validation and test interactions. `corpus.jsonl` is what a model is trained on: the books' descriptions and \
              every reader's training interactions with their answers. `task.jsonl` is the circuit task \
              (`circuitscope attribute --data`): test interactions whose answer the history's genres decide, each \
-             with a corrupted prompt whose target names a genre from the other side of the history.\n",
+             with a corrupted prompt whose target names a genre from the other side of the history. \
+             `task-history.jsonl`: test interactions whose answer the history's balance gives (more liked books \
+             than disliked, or fewer), the corrupted prompt with the two lists exchanged. `task-item.jsonl`: test \
+             interactions whose answer the book's standing gives (liked by at least the median share of readers \
+             among its genre's books, or not), the corrupted prompt asking about a book of the same genre on the \
+             other side of that median.\n",
             c.forget_size(1),
             c.forget_size(5)
         ));
@@ -407,6 +485,12 @@ fn question(name: &str, history: &[(usize, bool)], books: &[Book], target: usize
         items.join(", ")
     };
     format!("{name} liked {}. {name} disliked {}. Will {name} enjoy {}?", list(true), list(false), item(&books[target]))
+}
+
+/// A task item whose right answer is the reader's (` Yes` when `yes`) and the other its distractor.
+fn pair(clean: String, corrupted: String, yes: bool) -> RecTask {
+    let (answer, distractor) = if yes { (" Yes", " No") } else { (" No", " Yes") };
+    RecTask { clean, corrupted, answer: answer.into(), distractor: distractor.into() }
 }
 
 /// Rated books shown in a prompt: (book, liked).
