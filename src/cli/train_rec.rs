@@ -41,9 +41,8 @@ const REC_TUNE_LR: f64 = 2e-4;
 const REC_TUNE_BATCH: usize = 16;
 const REC_TUNE_WARMUP: usize = 50;
 
-/// Which readers a model left out (`--without`): the split, the readers, how many documents.
-/// The readers a recommender was trained without: (split, readers, documents left out); None
-/// when it saw every reader.
+/// The readers a recommender was trained without (`--without`): (split, readers, documents left
+/// out); None when it saw every reader.
 pub(super) type LeftOut = Option<(String, BTreeSet<String>, usize)>;
 
 /// What rec-tuning did.
