@@ -7,6 +7,7 @@
 #   bash scripts/tofu-smollm2.sh unlearning [--methods "grad-ascent grad-diff npo simnpo rmu cure"]
 #                                             # each method on forget10 (CURE with its partition from
 #                                             # EAP node scores), TOFU's metrics, the table
+#   bash scripts/tofu-smollm2.sh table        # the unlearning table of the methods evaluated so far
 #   bash scripts/tofu-smollm2.sh cud          # CUD's validation: anchors from half of forget10's
 #                                             # authors, CUD of the other half against baselines
 #   bash scripts/tofu-smollm2.sh concepts     # the concept-vector audit for two forget10 authors
@@ -127,6 +128,22 @@ print(f"| {label} | {f(s['forget_quality'])} | {f(s['model_utility'])} | {f(s['f
 EOF
 }
 
+# The unlearning table (circuits/tofu-smollm2/unlearning.md): the original, the retain model and
+# every method whose evaluation has finished, in the order of --methods.
+table() {
+    {
+        echo "| model | forget quality | model utility | forget prob. | forget ROUGE-L | forget truth ratio | retain prob. | retain ROUGE-L | forget extraction strength | privleak (Min-k%++) | unlearning time |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|"
+        row "original (fine-tuned)" "$WORK/eval-original/summary.json" "-"
+        row "retain model" "$WORK/eval-retain/summary.json" "-"
+        for method in $methods; do
+            [ -f "$WORK/eval-$method/summary.json" ] || continue
+            secs=$(python3 -c "import json,sys; print('%.0f s' % json.load(open(sys.argv[1]))['seconds'])" "$WORK/$method/unlearn.json")
+            row "$method" "$WORK/eval-$method/summary.json" "$secs"
+        done
+    } | tee "$OUT/unlearning.md"
+}
+
 case $stage in
     data) data ;;
     finetune)
@@ -165,17 +182,9 @@ case $stage in
             cp "$WORK/eval-$method/summary.json" "$OUT/eval/$method.json"
             cp "$WORK/$method/unlearn.json" "$OUT/eval/unlearn-$method.json"
         done
-        {
-            echo "| model | forget quality | model utility | forget prob. | forget ROUGE-L | forget truth ratio | retain prob. | retain ROUGE-L | forget extraction strength | privleak (Min-k%++) | unlearning time |"
-            echo "|---|---|---|---|---|---|---|---|---|---|---|"
-            row "original (fine-tuned)" "$WORK/eval-original/summary.json" "-"
-            row "retain model" "$WORK/eval-retain/summary.json" "-"
-            for method in $methods; do
-                secs=$(python3 -c "import json,sys; print('%.0f s' % json.load(open(sys.argv[1]))['seconds'])" "$WORK/$method/unlearn.json")
-                row "$method" "$WORK/eval-$method/summary.json" "$secs"
-            done
-        } | tee "$OUT/unlearning.md"
+        table
         ;;
+    table) table ;;
     cud)
         # TOFU's files name no author: forget10 is 20 authors of 20 consecutive questions each
         python3 -c '
@@ -214,6 +223,6 @@ for a in range(20):
             done
         done
         ;;
-    *) echo "usage: bash scripts/tofu-smollm2.sh data | finetune | unlearning [--methods \"...\"] | cud | concepts" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/tofu-smollm2.sh data | finetune | unlearning [--methods \"...\"] | table | cud | concepts" >&2; exit 2 ;;
 
 esac
