@@ -170,6 +170,42 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
         assert!(popular(a) == yes && popular(b) != yes, "{t}");
         assert_eq!(t["answer"].as_str().unwrap(), format!(" {}", test[clean]));
     }
+    // what the prompt's plain features are worth (the README quotes these): the history's share
+    // of liked books, the book's share of readers who like it, and their sum, as rankers of the
+    // test interactions
+    let (mut balance, mut standing, mut both) = (Vec::new(), Vec::new(), Vec::new());
+    for x in rows(&dir, "test.jsonl") {
+        let q = x["question"].as_str().unwrap();
+        let (liked, rest) = q.split_once(" disliked ").unwrap();
+        let (l, d) =
+            (liked.matches(" (").count() as f64, rest.split_once(". Will ").unwrap().0.matches(" (").count() as f64);
+        let (b, st, yes) = (l / (l + d), share[x["book"].as_str().unwrap()], x["answer"] == "Yes");
+        balance.push((b, yes));
+        standing.push((st, yes));
+        both.push((b + st, yes));
+    }
+    let auc = |xs: &[(f64, bool)]| {
+        let (pos, neg): (Vec<&(f64, bool)>, Vec<&(f64, bool)>) = xs.iter().partition(|x| x.1);
+        let wins: f64 = pos
+            .iter()
+            .flat_map(|p| {
+                neg.iter().map(move |n| {
+                    if p.0 > n.0 {
+                        1.0
+                    } else if p.0 == n.0 {
+                        0.5
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .sum();
+        wins / (pos.len() * neg.len()) as f64
+    };
+    let got = [auc(&balance), auc(&standing), auc(&both)];
+    for (g, want) in got.iter().zip([0.649, 0.543, 0.659]) {
+        assert!((g - want).abs() < 5e-4, "the plain features rank the test interactions at {got:?}");
+    }
 
     let readers_of = |file: &str| -> BTreeSet<String> {
         rows(&dir, file).iter().map(|x| x["reader"].as_str().unwrap().to_string()).collect()
