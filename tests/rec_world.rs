@@ -185,21 +185,18 @@ fn answers_follow_the_readers_tastes_and_the_splits_partition_the_readers() {
         both.push((b + st, yes));
     }
     let auc = |xs: &[(f64, bool)]| {
-        let (pos, neg): (Vec<&(f64, bool)>, Vec<&(f64, bool)>) = xs.iter().partition(|x| x.1);
-        let wins: f64 = pos
-            .iter()
-            .flat_map(|p| {
-                neg.iter().map(move |n| {
-                    if p.0 > n.0 {
-                        1.0
-                    } else if p.0 == n.0 {
-                        0.5
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .sum();
+        let side = |yes: bool| -> Vec<f64> { xs.iter().filter(|x| x.1 == yes).map(|x| x.0).collect() };
+        let (pos, neg) = (side(true), side(false));
+        let win = |p: f64, n: f64| {
+            if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            }
+        };
+        let wins: f64 = pos.iter().map(|&p| neg.iter().map(|&n| win(p, n)).sum::<f64>()).sum();
         wins / (pos.len() * neg.len()) as f64
     };
     let got = [auc(&balance), auc(&standing), auc(&both)];
