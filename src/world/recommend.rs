@@ -272,30 +272,25 @@ impl RecWorld {
     /// corrupted flips what the history says about the target, so the circuit found is the one
     /// that reads the history.
     pub fn circuit_task(&self) -> Vec<RecTask> {
-        let genres = Self::genres();
-        let mut out = Vec::new();
-        for (i, r) in self.readers.iter().enumerate() {
+        let tasks = self.test_answers().into_iter().filter_map(|(i, b, yes)| {
             let history = &self.ratings[i].history;
             let side = |g: &str, liked: bool| history.iter().any(|h| h.1 == liked && self.books[h.0].genre == g);
-            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
-                let (g, yes) = (self.books[b].genre.as_str(), r.likes(&self.books[b], &genres));
-                if side(g, yes) == side(g, !yes) || !side(g, yes) {
-                    continue;
-                }
-                let words = g.split(' ').count();
-                // the first book on the other side whose genre has as many words and is not on this side
-                let swap = history
-                    .iter()
-                    .map(|h| self.books[h.0].genre.as_str())
-                    .find(|o| o.split(' ').count() == words && side(o, !yes) && !side(o, yes));
-                let Some(swap) = swap else { continue };
-                let clean = format!("{} Answer:", self.question(i, b));
-                let suffix = format!("({g})? Answer:");
-                let corrupted = format!("{}({swap})? Answer:", &clean[..clean.len() - suffix.len()]);
-                out.push(pair(clean, corrupted, yes));
+            let g = self.books[b].genre.as_str();
+            if side(g, yes) == side(g, !yes) || !side(g, yes) {
+                return None;
             }
-        }
-        out
+            let words = g.split(' ').count();
+            // the first book on the other side whose genre has as many words and is not on this side
+            let swap = history
+                .iter()
+                .map(|h| self.books[h.0].genre.as_str())
+                .find(|o| o.split(' ').count() == words && side(o, !yes) && !side(o, yes))?;
+            let clean = format!("{} Answer:", self.question(i, b));
+            let suffix = format!("({g})? Answer:");
+            let corrupted = format!("{}({swap})? Answer:", &clean[..clean.len() - suffix.len()]);
+            Some(pair(clean, corrupted, yes))
+        });
+        tasks.collect()
     }
 
     /// The history task: the test interactions whose answer the history's balance gives (more
@@ -303,26 +298,18 @@ impl RecWorld {
     /// prompt in which the two lists are exchanged (the same books and words, so the same tokens
     /// in another order). A model that reads how much the reader likes moves with it.
     pub fn history_task(&self) -> Vec<RecTask> {
-        let genres = Self::genres();
-        let mut out = Vec::new();
-        for (i, r) in self.readers.iter().enumerate() {
+        let tasks = self.test_answers().into_iter().filter_map(|(i, b, yes)| {
             let history = &self.ratings[i].history;
             let liked = history.iter().filter(|h| h.1).count();
-            if 2 * liked == history.len() {
-                continue;
+            if 2 * liked == history.len() || yes != (2 * liked > history.len()) {
+                return None;
             }
             let exchanged: History = history.iter().map(|&(b, l)| (b, !l)).collect();
-            for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
-                let yes = r.likes(&self.books[b], &genres);
-                if yes != (2 * liked > history.len()) {
-                    continue;
-                }
-                let clean = format!("{} Answer:", self.question(i, b));
-                let corrupted = format!("{} Answer:", question(&r.name, &exchanged, &self.books, b));
-                out.push(pair(clean, corrupted, yes));
-            }
-        }
-        out
+            let clean = format!("{} Answer:", self.question(i, b));
+            let corrupted = format!("{} Answer:", question(&self.readers[i].name, &exchanged, &self.books, b));
+            Some(pair(clean, corrupted, yes))
+        });
+        tasks.collect()
     }
 
     /// The item task: the test interactions whose answer the book's standing gives (liked by at
@@ -346,24 +333,33 @@ impl RecWorld {
         let medians: Vec<f64> = self.books.iter().map(|b| median(&b.genre)).collect();
         let popular = |j: usize| share[j] >= medians[j];
         let mut rng = Rng::stream(self.config.seed, "rec/item-task");
+        let tasks = self.test_answers().into_iter().filter_map(|(i, b, yes)| {
+            if yes != popular(b) {
+                return None;
+            }
+            let shown = |j: usize| self.ratings[i].history.iter().any(|h| h.0 == j);
+            let others: Vec<usize> = (0..self.books.len())
+                .filter(|&j| self.books[j].genre == self.books[b].genre && popular(j) != yes && !shown(j))
+                .collect();
+            if others.is_empty() {
+                return None;
+            }
+            let other = *rng.pick(&others);
+            let clean = format!("{} Answer:", self.question(i, b));
+            let corrupted = format!("{} Answer:", self.question(i, other));
+            Some(pair(clean, corrupted, yes))
+        });
+        tasks.collect()
+    }
+
+    /// Every test interaction as (reader, book, whether the reader likes it), by index, in the
+    /// order of the readers and their targets: what the circuit tasks choose from.
+    fn test_answers(&self) -> Vec<(usize, usize, bool)> {
+        let genres = Self::genres();
         let mut out = Vec::new();
         for (i, r) in self.readers.iter().enumerate() {
-            let shown: Vec<usize> = self.ratings[i].history.iter().map(|h| h.0).collect();
             for &(b, _) in self.ratings[i].targets.iter().filter(|t| t.1 == Part::Test) {
-                let yes = r.likes(&self.books[b], &genres);
-                if yes != popular(b) {
-                    continue;
-                }
-                let others: Vec<usize> = (0..self.books.len())
-                    .filter(|&j| self.books[j].genre == self.books[b].genre && popular(j) != yes && !shown.contains(&j))
-                    .collect();
-                if others.is_empty() {
-                    continue;
-                }
-                let other = *rng.pick(&others);
-                let clean = format!("{} Answer:", self.question(i, b));
-                let corrupted = format!("{} Answer:", self.question(i, other));
-                out.push(pair(clean, corrupted, yes));
+                out.push((i, b, r.likes(&self.books[b], &genres)));
             }
         }
         out
