@@ -9,7 +9,8 @@
 #                                             # EAP node scores), TOFU's metrics, the table
 #   bash scripts/tofu-smollm2.sh table        # the unlearning table of the methods evaluated so far
 #   bash scripts/tofu-smollm2.sh cud          # CUD's validation: anchors from half of forget10's
-#                                             # authors, CUD of the other half against baselines
+#                                             # authors, CUD of the other half against baselines (each
+#                                             # finished unlearning run kept in $WORK/cud-runs)
 #   bash scripts/tofu-smollm2.sh concepts     # the concept-vector audit for two forget10 authors
 #
 # Every stage keeps what an earlier sitting finished (a finished checkpoint, an evaluation with
@@ -195,12 +196,15 @@ for i, line in enumerate(open(sys.argv[1])):
     print(json.dumps(r))' "$TOFU/forget10.jsonl" >"$WORK/forget10-authors.jsonl"
         "$CS" validate-cud --model "$WORK/original" --forget "$WORK/forget10-authors.jsonl" \
             --retain "$WORK/tofu-retain23.jsonl" --prompt-format chat --methods "$cud_methods" \
-            --attribution "$cud_attribution" --mrd-draws 20 --out "$OUT/cud-validation" --force
+            --attribution "$cud_attribution" --mrd-draws 20 --work "$WORK/cud-runs" --out "$OUT/cud-validation" --force
         ;;
     concepts)
+        # the audit reads the methods unlearned so far, and says which it has not
+        audited=()
         for method in $audit_methods; do
-            [ -f "$WORK/$method/unlearn.json" ] || { echo "error: run the unlearning stage first ($WORK/$method)" >&2; exit 1; }
+            if [ -f "$WORK/$method/unlearn.json" ]; then audited+=("$method"); else echo "concepts: $method not unlearned yet ($WORK/$method), left out" >&2; fi
         done
+        [ ${#audited[@]} -gt 0 ] || { echo "error: run the unlearning stage first (none of $audit_methods in $WORK)" >&2; exit 1; }
         mkdir -p "$OUT/concepts"
         # each forget10 author's 20 answers, a text the scan weighs against the other 19 authors'
         python3 -c '
@@ -216,7 +220,7 @@ for a in range(20):
                 --out "$OUT/concepts/author-$a-scan.json" --svg "$OUT/concepts/author-$a-scan.svg" \
                 | tee "$OUT/concepts/author-$a-scan.txt"
             read -r layer dim < <(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["candidates"][0]["vector"]; print(v["layer"], v["dim"])' "$OUT/concepts/author-$a-scan.json")
-            for method in $audit_methods; do
+            for method in "${audited[@]}"; do
                 "$CS" concepts audit "$WORK/original" --against "$WORK/$method" --layer "$layer" --dim "$dim" \
                     --text "$WORK/author-$a.txt" --out "$OUT/concepts/author-$a-$method.json" \
                     | tee "$OUT/concepts/author-$a-$method.txt"

@@ -240,15 +240,19 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
 }
 
 /// `circuitscope validate-cud` end to end with small settings (two methods, short attribution, few
-/// resamples): the report's files, a figure for every predictor, deterministic under its seed.
+/// resamples): the report's files, a figure for every predictor; run again on the runs `--work`
+/// kept, the same report without unlearning anything; the kept runs refused under another split.
 #[test]
 fn validate_cud_reports_every_predictor_the_quarters_and_the_signature() {
     let dir = common::TempDir::new();
     let out = dir.join("v");
+    let work = dir.join("runs");
     let args: Vec<String> = [
         "validate-cud",
         "--out",
         out.to_str().unwrap(),
+        "--work",
+        work.to_str().unwrap(),
         "--methods",
         "grad-diff,npo",
         "--edges",
@@ -298,6 +302,33 @@ fn validate_cud_reports_every_predictor_the_quarters_and_the_signature() {
     }
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("| CUD |") && table.contains("permutation p"), "{table}");
+
+    // two methods × (anchors on A, B, two quarters) kept; read back, the same report
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 8);
+    let again = dir.join("again");
+    let mut args2 = args.clone();
+    args2[2] = again.to_str().unwrap().to_string();
+    let o = common::cli(&args2);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(said.matches("read back from").count(), 8, "{said}");
+    let without_times = |mut v: serde_json::Value| {
+        for k in ["seconds", "cud_seconds"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(without_times(json(&again.join("validation.json"))), without_times(v));
+
+    // another split of the people: the kept anchors were made on other samples
+    let other = dir.join("other");
+    let mut args3 = args2.clone();
+    args3[2] = other.to_str().unwrap().to_string();
+    args3.extend(["--seed".to_string(), "7".to_string()]);
+    let o = common::cli(&args3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("made with other settings") && err.contains("forget:"), "{err}");
+    assert!(!other.exists());
 }
 
 /// Per-sample EAP-IG scores do not depend on the batch: 6 question/answer samples attributed in

@@ -348,7 +348,7 @@ fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
     let (ia, ib, _) = split_halves(&all.pairs, 42, &forget_file)?;
     let (sa, sb) = (all.subset(&ia), all.subset(&ib));
     let methods = [Unlearning::GradDiff, Unlearning::Npo, Unlearning::SimNpo, Unlearning::Rmu];
-    let runs = run_methods(model, &methods, &sa.examples, &retain, sa.examples.len() / 4, "anchors")?;
+    let runs = run_methods(model, &methods, &sa.examples, &retain, sa.examples.len() / 4, "anchors", None)?;
     let easy = consensus(&runs.iter().map(|r| r.easy.as_slice()).collect::<Vec<_>>());
     let hard = consensus(&runs.iter().map(|r| r.hard.as_slice()).collect::<Vec<_>>());
     let s = CudSettings::default();
@@ -362,7 +362,7 @@ fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
     let per_sample = t.elapsed().as_secs_f64() / sb.examples.len() as f64;
     pb.finish_and_clear();
     let cud: Vec<f64> = circuits.iter().map(|c| distances(c, &e, &h, &s).map(|d| d.cud)).collect::<Result<_, _>>()?;
-    let after = p_of(&run_methods(model, &[Unlearning::Npo], &sb.examples, &retain, 1, "NPO on B")?[0].nll_after);
+    let after = p_of(&run_methods(model, &[Unlearning::Npo], &sb.examples, &retain, 1, "NPO on B", None)?[0].nll_after);
     let rho = circuitscope::analyses::stats::spearman(&cud, &after);
     println!("CUD of {} held-out samples: Spearman {rho:.3} with the answer probability NPO leaves", cud.len());
     let mut body = format!(

@@ -12,7 +12,7 @@ use super::cud::csv_field;
 use super::model::load;
 use super::progress::bar;
 use super::unlearn::qa_file;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use circuitscope::analyses::cud::{anchor_circuit, distances, sample_circuits, structure, CudSettings, Structure};
 use circuitscope::analyses::cud_validation::{assess, hardest_third, structure_tests, PredictorReport};
@@ -26,6 +26,7 @@ use circuitscope::render::{circuit_svg, CircuitSvgOptions, LinePlot, Series};
 use circuitscope::rng::Rng;
 use circuitscope::train::Trainable;
 use circuitscope::unlearn::anchors::{consensus, run_method, sample_nll, MethodRun};
+use circuitscope::unlearn::finetune::{data_fingerprint, differences};
 use circuitscope::unlearn::{Method, UnlearnConfig};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -80,6 +81,11 @@ pub struct ValidateCudArgs {
     /// the seed of the people's split, the random baseline, MRD and the resampling
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// keep each finished unlearning run (anchors on A, B, the quarters) in this folder; run again
+    /// with the same folder, the runs it holds are read back instead of repeated (one made with
+    /// other settings or data is refused, naming what differs)
+    #[arg(long)]
+    pub work: Option<PathBuf>,
 }
 
 /// A set of forget samples: their records and tokenised examples.
@@ -126,16 +132,55 @@ pub(super) fn run_methods(
     retain: &[Example],
     k: usize,
     what: &str,
+    work: Option<&Path>,
 ) -> Result<Vec<MethodRun>> {
     let mut runs = Vec::new();
     for m in methods {
         let mut cfg = UnlearnConfig::documented(*m);
         cfg.fit_rmu(&model.decoder, forget, None, None)?;
+        let settings = json!({
+            "model": model.path, "method": m.name(), "config": cfg, "k": k,
+            "forget": data_fingerprint(forget), "retain": data_fingerprint(retain),
+        });
+        let file = work.map(|w| w.join(format!("{}-{}.json", what.replace(' ', "-"), m.name())));
+        if let Some(run) = file.as_deref().map(|f| kept_run(f, &settings)).transpose()?.flatten() {
+            println!("{what}: {} read back from {}", m.name(), file.as_deref().unwrap_or(Path::new("")).display());
+            runs.push(run);
+            continue;
+        }
         let pb = bar(0, &format!("{what}: {}", m.name()));
-        runs.push(run_method(&model.path, &model.decoder, m.name(), forget, retain, &cfg, k, &pb)?);
+        let run = run_method(&model.path, &model.decoder, m.name(), forget, retain, &cfg, k, &pb)?;
         pb.finish_and_clear();
+        if let Some(f) = &file {
+            let dir = f.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let bytes = serde_json::to_string_pretty(&json!({"settings": settings, "run": run}))? + "\n";
+            circuitscope::fsutil::write_atomic(f, bytes.as_bytes())?;
+        }
+        runs.push(run);
     }
     Ok(runs)
+}
+
+/// A run `--work` kept in `file`, if there is one; an error if it was made with other settings.
+fn kept_run(file: &Path, settings: &serde_json::Value) -> Result<Option<MethodRun>> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let kept: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a run validate-cud kept", file.display()))?;
+    let changed = differences(&kept["settings"], settings);
+    if !changed.is_empty() {
+        bail!(
+            "{}: this run was made with other settings ({}); give another --work folder or remove this one",
+            file.display(),
+            changed.join("; ")
+        );
+    }
+    let run = serde_json::from_value(kept["run"].clone())
+        .with_context(|| format!("{}: `run` is not an unlearning run's record", file.display()))?;
+    Ok(Some(run))
 }
 
 pub(super) fn p_of(nll: &[f64]) -> Vec<f64> {
@@ -180,7 +225,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
 
     // 1. anchors from A only
     let k = (sa.examples.len() / 4).max(1);
-    let runs_a = run_methods(&model, &methods, &sa.examples, &retain, k, "anchors on A")?;
+    let runs_a = run_methods(&model, &methods, &sa.examples, &retain, k, "anchors on A", a.work.as_deref())?;
     let easy_a = consensus(&runs_a.iter().map(|r| r.easy.as_slice()).collect::<Vec<_>>());
     let hard_a = consensus(&runs_a.iter().map(|r| r.hard.as_slice()).collect::<Vec<_>>());
     if easy_a.is_empty() || hard_a.is_empty() {
@@ -222,7 +267,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         (0..sb.examples.len()).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64).collect();
 
     // 3. unlearn B with each method: measured difficulty
-    let runs_b = run_methods(&model, &measure, &sb.examples, &retain, 1, "unlearning B")?;
+    let runs_b = run_methods(&model, &measure, &sb.examples, &retain, 1, "unlearning B", a.work.as_deref())?;
     let p_after: Vec<Vec<f64>> = runs_b.iter().map(|r| p_of(&r.nll_after)).collect();
     let measured: Vec<f64> =
         (0..sb.examples.len()).map(|i| p_after.iter().map(|p| p[i]).sum::<f64>() / p_after.len() as f64).collect();
@@ -252,7 +297,9 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         let mut row = json!({"method": m.name()});
         for (name, idx, drops) in [("easiest", &easy_q, &mut drop_easy), ("hardest", &hard_q, &mut drop_hard)] {
             let part = sb.subset(idx);
-            let run = run_methods(&model, &[*m], &part.examples, &retain, 1, &format!("{name} quarter"))?.remove(0);
+            let run =
+                run_methods(&model, &[*m], &part.examples, &retain, 1, &format!("{name} quarter"), a.work.as_deref())?
+                    .remove(0);
             let after = p_of(&run.nll_after);
             let d: Vec<f64> = idx.iter().zip(&after).map(|(&i, pa)| p_before[i] - pa).collect();
             for (acc, x) in drops.iter_mut().zip(&d) {

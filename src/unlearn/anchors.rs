@@ -11,11 +11,11 @@ use crate::error::{Error, Result};
 use crate::model::Decoder;
 use crate::progress::Progress;
 use crate::train::Trainable;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One method's run and what it says about each forget sample.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MethodRun {
     pub method: String,
     pub config: UnlearnConfig,
