@@ -207,12 +207,20 @@ for i, line in enumerate(open(sys.argv[1])):
         [ ${#audited[@]} -gt 0 ] || { echo "error: run the unlearning stage first (none of $audit_methods in $WORK)" >&2; exit 1; }
         mkdir -p "$OUT/concepts"
         # each forget10 author's 20 answers, a text the scan weighs against the other 19 authors'
+        # and, for the noise validation, their 20 questions and 38 of the others' (two per author)
         python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 for a in range(20):
     with open("%s/author-%02d.txt" % (sys.argv[2], a), "w") as f:
-        f.write("\n".join(r["answer"] for r in rows[20 * a:20 * a + 20]) + "\n")' "$TOFU/forget10.jsonl" "$WORK"
+        f.write("\n".join(r["answer"] for r in rows[20 * a:20 * a + 20]) + "\n")
+    with open("%s/author-%02d-questions.txt" % (sys.argv[2], a), "w") as f:
+        f.write("\n".join(r["question"] for r in rows[20 * a:20 * a + 20]) + "\n")
+    with open("%s/author-%02d-others.txt" % (sys.argv[2], a), "w") as f:
+        f.write("\n".join(rows[20 * b + i]["question"] for b in range(20) if b != a for i in range(2)) + "\n")' \
+            "$TOFU/forget10.jsonl" "$WORK"
+        # the chat prompt the models were fine-tuned with, {q} for the question
+        template=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["settings"]["prompt_format"]["template"].replace("{question}", "{q}"), end="")' "$WORK/original/finetune.json")
         for a in $audit_authors; do
             others=()
             for b in $(seq -f %02g 0 19); do [ "$b" != "$a" ] && others+=("$WORK/author-$b.txt"); done
@@ -220,6 +228,14 @@ for a in range(20):
                 --out "$OUT/concepts/author-$a-scan.json" --svg "$OUT/concepts/author-$a-scan.svg" \
                 | tee "$OUT/concepts/author-$a-scan.txt"
             read -r layer dim < <(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["candidates"][0]["vector"]; print(v["layer"], v["dim"])' "$OUT/concepts/author-$a-scan.json")
+            # is the vector the author's? noise on it (σ 1; 0.1, the reference's, changes nothing in a
+            # 135M model) against the same noise's effect on other authors' questions
+            if [ ! -f "$OUT/concepts/author-$a-noise.json" ]; then
+                "$CS" concepts validate "$WORK/original" --layer "$layer" --dim "$dim" \
+                    --questions "$WORK/author-$a-questions.txt" --unrelated "$WORK/author-$a-others.txt" \
+                    --sigma 1 --seeds 8888 --max-new-tokens 40 --template "$template" \
+                    --out "$OUT/concepts/author-$a-noise.json" | tee "$OUT/concepts/author-$a-noise.txt"
+            fi
             for method in "${audited[@]}"; do
                 "$CS" concepts audit "$WORK/original" --against "$WORK/$method" --layer "$layer" --dim "$dim" \
                     --text "$WORK/author-$a.txt" --out "$OUT/concepts/author-$a-$method.json" \
