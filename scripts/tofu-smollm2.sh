@@ -219,8 +219,10 @@ for a in range(20):
     with open("%s/author-%02d-others.txt" % (sys.argv[2], a), "w") as f:
         f.write("\n".join(rows[20 * b + i]["question"] for b in range(20) if b != a for i in range(2)) + "\n")' \
             "$TOFU/forget10.jsonl" "$WORK"
-        # the chat prompt the models were fine-tuned with, {q} for the question
-        template=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["settings"]["prompt_format"]["template"].replace("{question}", "{q}"), end="")' "$WORK/original/finetune.json")
+        # the chat prompt the models were fine-tuned with, {q} for the question (the x keeps the
+        # template's final line break from $(...))
+        template=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["settings"]["prompt_format"]["template"].replace("{question}", "{q}"), end="x")' "$WORK/original/finetune.json")
+        template=${template%x}
         for a in $audit_authors; do
             others=()
             for b in $(seq -f %02g 0 19); do [ "$b" != "$a" ] && others+=("$WORK/author-$b.txt"); done
