@@ -214,13 +214,14 @@ for i, line in enumerate(open(sys.argv[1])):
         python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+def write(name, lines):
+    with open("%s/%s.txt" % (sys.argv[2], name), "w") as f:
+        f.write("\n".join(lines) + "\n")
 for a in range(20):
-    with open("%s/author-%02d.txt" % (sys.argv[2], a), "w") as f:
-        f.write("\n".join(r["answer"] for r in rows[20 * a:20 * a + 20]) + "\n")
-    with open("%s/author-%02d-questions.txt" % (sys.argv[2], a), "w") as f:
-        f.write("\n".join(r["question"] for r in rows[20 * a:20 * a + 20]) + "\n")
-    with open("%s/author-%02d-others.txt" % (sys.argv[2], a), "w") as f:
-        f.write("\n".join(rows[20 * b + i]["question"] for b in range(20) if b != a for i in range(2)) + "\n")' \
+    own = rows[20 * a:20 * a + 20]
+    write("author-%02d" % a, [r["answer"] for r in own])
+    write("author-%02d-questions" % a, [r["question"] for r in own])
+    write("author-%02d-others" % a, [rows[20 * b + i]["question"] for b in range(20) if b != a for i in range(2)])' \
             "$TOFU/forget10.jsonl" "$WORK"
         # the chat prompt the models were fine-tuned with, {q} for the question (the x keeps the
         # template's final line break from $(...))
@@ -233,8 +234,8 @@ for a in range(20):
                 --out "$OUT/concepts/author-$a-scan.json" --svg "$OUT/concepts/author-$a-scan.svg" \
                 | tee "$OUT/concepts/author-$a-scan.txt"
             read -r layer dim < <(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["candidates"][0]["vector"]; print(v["layer"], v["dim"])' "$OUT/concepts/author-$a-scan.json")
-            # is the vector the author's? noise on it (σ 1; 0.1, the reference's, changes nothing in a
-            # 135M model) against the same noise's effect on other authors' questions
+            # is the vector the author's? noise on it (σ 1, the level that told concept from unrelated
+            # in circuits/smollm2-concepts/) against the same noise's effect on other authors' questions
             if [ ! -f "$OUT/concepts/author-$a-noise.json" ]; then
                 "$CS" concepts validate "$WORK/original" --layer "$layer" --dim "$dim" \
                     --questions "$WORK/author-$a-questions.txt" --unrelated "$WORK/author-$a-others.txt" \

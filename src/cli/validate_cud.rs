@@ -143,10 +143,12 @@ pub(super) fn run_methods(
             "forget": data_fingerprint(forget), "retain": data_fingerprint(retain),
         });
         let file = work.map(|w| w.join(format!("{}-{}.json", what.replace(' ', "-"), m.name())));
-        if let Some(run) = file.as_deref().map(|f| kept_run(f, &settings)).transpose()?.flatten() {
-            println!("{what}: {} read back from {}", m.name(), file.as_deref().unwrap_or(Path::new("")).display());
-            runs.push(run);
-            continue;
+        if let Some(f) = &file {
+            if let Some(run) = kept_run(f, &settings)? {
+                println!("{what}: {} read back from {}", m.name(), f.display());
+                runs.push(run);
+                continue;
+            }
         }
         let pb = bar(0, &format!("{what}: {}", m.name()));
         let run = run_method(&model.path, &model.decoder, m.name(), forget, retain, &cfg, k, &pb)?;
