@@ -4,7 +4,7 @@
 
 mod common;
 
-use circuitscope::unlearn::anchors::{consensus, easy_and_hard};
+use circuitscope::unlearn::anchors::{consensus, easy_and_hard, Consensus};
 use serde_json::Value;
 use std::path::Path;
 
@@ -20,6 +20,11 @@ fn easiest_are_most_forgotten_hardest_least_and_ties_keep_index_order() {
     assert_eq!(consensus(&[&[1, 2, 3], &[2, 3, 4], &[3, 5]]), [2, 3]);
     assert_eq!(consensus(&[&[1], &[1], &[2], &[3]]), [1]);
     assert_eq!(consensus(&[&[7, 8]]), [7, 8], "one method: its own set");
+    // two methods that disagree: 1 and 4 are easy under one and hard under the other
+    let c = Consensus::of_sets(&[&[0, 1], &[4, 2]], &[&[4, 3], &[1, 5]]);
+    assert_eq!((c.easy, c.hard, c.contested), (vec![0, 2], vec![3, 5], vec![1, 4]));
+    let c = Consensus::of_sets(&[&[1, 2, 3], &[2, 3, 4], &[3, 5]], &[&[6], &[6, 7], &[1]]);
+    assert_eq!((c.easy, c.hard, c.contested), (vec![2, 3], vec![6], vec![]), "three methods: a side needs two votes");
 }
 
 fn json(path: &Path) -> Value {
@@ -84,6 +89,9 @@ fn the_cli_writes_each_methods_anchors_and_the_consensus() {
         let lines: Vec<Value> = circuitscope::data::read_jsonl(&one.join("consensus").join(file)).unwrap_or_default();
         assert_eq!(lines.len(), c.len());
     }
+    let side = |key: &str| a["consensus"][key].as_array().unwrap().clone();
+    assert!(side("easy").iter().all(|i| !side("hard").contains(i)), "no sample anchors both sides");
+    assert!(side("contested").iter().all(|i| !side("easy").contains(i)), "contested samples anchor neither side");
     let bad = dir.join("bad");
     for (extra, words) in
         [(vec!["--methods", "grad-diff,nope"], vec!["nope"]), (vec!["--k", "41"], vec!["--k 41", "40 samples"])]

@@ -10,7 +10,7 @@ use super::unlearn::qa_file;
 use anyhow::{bail, Result};
 use candle_core::DType;
 use circuitscope::data::QaPair;
-use circuitscope::unlearn::anchors::{consensus, run_method, sample_nll, MethodRun};
+use circuitscope::unlearn::anchors::{run_method, sample_nll, Consensus, MethodRun};
 use circuitscope::unlearn::{Method, UnlearnConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -79,21 +79,15 @@ pub fn run(a: &AnchorsArgs) -> Result<()> {
         println!("{:<12} {} steps, {:.1} s, mean forget NLL after {mean:.3}", m.name(), r.steps.len(), r.seconds);
         runs.push(r);
     }
-    let easy = consensus(&runs.iter().map(|r| r.easy.as_slice()).collect::<Vec<_>>());
-    let hard = consensus(&runs.iter().map(|r| r.hard.as_slice()).collect::<Vec<_>>());
-    println!(
-        "consensus (in at least {} of {} methods): {} easy, {} hard",
-        runs.len().div_ceil(2),
-        runs.len(),
-        easy.len(),
-        hard.len()
-    );
+    let c = Consensus::of(&runs);
+    println!("consensus (in at least {} of {} methods): {}", runs.len().div_ceil(2), runs.len(), c.describe());
+    let (easy, hard) = (c.easy, c.hard);
     let shape = circuitscope::graph::GraphShape::of(original.cfg());
     let record = json!({
         "graph": {"n_layers": shape.n_layers, "n_heads": shape.n_heads, "parallel_residual": shape.parallel_residual},
         "model": a.model, "forget": a.forget, "retain": a.retain, "limit": a.limit, "k": k,
         "prompt_format": format, "nll_before": nll_before, "methods": runs,
-        "consensus": {"min_methods": runs.len().div_ceil(2), "easy": easy, "hard": hard},
+        "consensus": {"min_methods": runs.len().div_ceil(2), "easy": easy, "hard": hard, "contested": c.contested},
     });
     let mut files: Vec<(PathBuf, Vec<u8>)> =
         vec![(PathBuf::from("anchors.json"), (serde_json::to_string_pretty(&record)? + "\n").into_bytes())];

@@ -338,7 +338,7 @@ fn circuits(r: &mut Report, dec: &Decoder, tok: &Tok, data: &Path) -> Result<()>
 fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
     use super::validate_cud::{p_of, run_methods, split_halves, Samples};
     use circuitscope::analyses::cud::{anchor_circuit, distances, sample_circuits, CudSettings};
-    use circuitscope::unlearn::anchors::consensus;
+    use circuitscope::unlearn::anchors::Consensus;
     use circuitscope::unlearn::Method as Unlearning;
     let format = super::model::prompt_format(model, None)?;
     let forget_file = data.join("forget10.jsonl");
@@ -349,8 +349,7 @@ fn cud(r: &mut Report, model: &Model, data: &Path) -> Result<()> {
     let (sa, sb) = (all.subset(&ia), all.subset(&ib));
     let methods = [Unlearning::GradDiff, Unlearning::Npo, Unlearning::SimNpo, Unlearning::Rmu];
     let runs = run_methods(model, &methods, &sa.examples, &retain, sa.examples.len() / 4, "anchors", None)?;
-    let easy = consensus(&runs.iter().map(|r| r.easy.as_slice()).collect::<Vec<_>>());
-    let hard = consensus(&runs.iter().map(|r| r.hard.as_slice()).collect::<Vec<_>>());
+    let Consensus { easy, hard, .. } = Consensus::of(&runs);
     let s = CudSettings::default();
     let pb = bar(0, "CUD");
     let (e, h) = (

@@ -25,7 +25,7 @@ use circuitscope::render::cud_plots::{distribution, layer_profile};
 use circuitscope::render::{circuit_svg, CircuitSvgOptions, LinePlot, Series};
 use circuitscope::rng::Rng;
 use circuitscope::train::Trainable;
-use circuitscope::unlearn::anchors::{consensus, run_method, sample_nll, MethodRun};
+use circuitscope::unlearn::anchors::{run_method, sample_nll, Consensus, MethodRun};
 use circuitscope::unlearn::finetune::{data_fingerprint, differences};
 use circuitscope::unlearn::{Method, UnlearnConfig};
 use serde_json::json;
@@ -228,15 +228,11 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     // 1. anchors from A only
     let k = (sa.examples.len() / 4).max(1);
     let runs_a = run_methods(&model, &methods, &sa.examples, &retain, k, "anchors on A", a.work.as_deref())?;
-    let easy_a = consensus(&runs_a.iter().map(|r| r.easy.as_slice()).collect::<Vec<_>>());
-    let hard_a = consensus(&runs_a.iter().map(|r| r.hard.as_slice()).collect::<Vec<_>>());
-    if easy_a.is_empty() || hard_a.is_empty() {
-        bail!(
-            "the methods agree on no easy or no hard sample of half A (consensus {} easy, {} hard)",
-            easy_a.len(),
-            hard_a.len()
-        );
+    let agreed = Consensus::of(&runs_a);
+    if agreed.easy.is_empty() || agreed.hard.is_empty() {
+        bail!("the methods agree on no easy or no hard sample of half A (consensus {})", agreed.describe());
     }
+    let (easy_a, hard_a) = (&agreed.easy, &agreed.hard);
     let settings = CudSettings { method: attribution, edges: a.edges, ..Default::default() };
     let anchor = |idx: &[usize], what: &str| -> Result<circuitscope::graph::Circuit> {
         let pb = bar(0, what);
@@ -244,7 +240,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         pb.finish_and_clear();
         Ok(c)
     };
-    let (easy, hard) = (anchor(&easy_a, "easy anchor")?, anchor(&hard_a, "hard anchor")?);
+    let (easy, hard) = (anchor(easy_a, "easy anchor")?, anchor(hard_a, "hard anchor")?);
 
     // 2. CUD of B, before any unlearning of B
     let t = std::time::Instant::now();
@@ -322,15 +318,14 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
     let idx_of = |want: bool| (0..measured.len()).filter(|&i| hard_third[i] == want).collect::<Vec<_>>();
     let (hard_idx, rest_idx) = (idx_of(true), idx_of(false));
     let mut table = format!(
-        "Half A: {} samples ({} {split_by}), anchors from {} methods (consensus: {} easy, {} hard). Half B: {} \
+        "Half A: {} samples ({} {split_by}), anchors from {} methods (consensus: {}). Half B: {} \
          samples, scored with {} before any unlearning of B; measured difficulty = answer probability after \
          unlearning B, mean over {} (mean {:.3}). 95 % bootstrap intervals over B's samples ({} resamples).\n\n\
          | predictor of difficulty | Spearman ρ with measured difficulty | AUROC for the hardest third |\n|---|---:|---:|\n",
         ia.len(),
         if split_by == "people" { count_people(&sa.pairs) } else { ia.len() },
         methods.len(),
-        easy_a.len(),
-        hard_a.len(),
+        agreed.describe(),
         ib.len(),
         attribution.name(),
         a.measure_methods.as_deref().unwrap_or(&a.methods),
@@ -422,7 +417,7 @@ pub fn run(a: &ValidateCudArgs) -> Result<()> {
         "model": model_path, "forget": forget_file, "retain": retain_file, "split_by": split_by,
         "prompt_format": format, "seed": a.seed, "resamples": a.resamples,
         "half_a": {"samples": ia, "people": count_people(&sa.pairs)}, "half_b": {"samples": ib, "people": count_people(&sb.pairs)},
-        "anchors": {"methods": runs_a, "consensus": {"easy": easy_a, "hard": hard_a}},
+        "anchors": {"methods": runs_a, "consensus": {"easy": easy_a, "hard": hard_a, "contested": agreed.contested}},
         "cud_settings": settings, "mrd": mrd_settings,
         "unlearning_b": runs_b.iter().map(|r| json!({"method": r.method, "config": r.config, "steps": r.steps.len(), "nll_after": r.nll_after})).collect::<Vec<_>>(),
         "predictors": predictors,

@@ -2,7 +2,8 @@
 //! hard. Each method is run on the whole forget set from the original weights; a sample's
 //! difficulty under a method is its mean answer NLL after the run (high = forgotten = easy). Per
 //! method the k easiest and k hardest are kept, and the consensus sets hold the samples in a
-//! method's k easiest (hardest) for at least ⌈methods/2⌉ methods.
+//! method's k easiest (hardest) for at least ⌈methods/2⌉ methods, less the contested ones that
+//! reach that count on both sides.
 
 use super::answers::token_stats;
 use super::run::{unlearn, StepLog, UnlearnConfig};
@@ -58,6 +59,41 @@ pub fn consensus(sets: &[&[usize]]) -> Vec<usize> {
         }
     }
     count.into_iter().filter(|&(_, c)| c >= need).map(|(i, _)| i).collect()
+}
+
+/// The anchors several methods agree on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consensus {
+    pub easy: Vec<usize>,
+    pub hard: Vec<usize>,
+    /// in both [`consensus`] sets (with two methods, one vote makes a side: a sample one method
+    /// forgets first and the other last), so in neither: an anchor circuit over it would pull
+    /// the easy and the hard circuit together and every CUD towards 0.5
+    pub contested: Vec<usize>,
+}
+
+impl Consensus {
+    /// From each method's easy and hard set.
+    pub fn of_sets(easy: &[&[usize]], hard: &[&[usize]]) -> Consensus {
+        let (easy, hard) = (consensus(easy), consensus(hard));
+        let contested: Vec<usize> = easy.iter().copied().filter(|i| hard.binary_search(i).is_ok()).collect();
+        let uncontested = |s: Vec<usize>| s.into_iter().filter(|i| contested.binary_search(i).is_err()).collect();
+        Consensus { easy: uncontested(easy), hard: uncontested(hard), contested }
+    }
+
+    pub fn of(runs: &[MethodRun]) -> Consensus {
+        let sets = |pick: fn(&MethodRun) -> &[usize]| runs.iter().map(pick).collect::<Vec<_>>();
+        Consensus::of_sets(&sets(|r| &r.easy), &sets(|r| &r.hard))
+    }
+
+    /// "25 easy, 31 hard", with the contested ones when there are any.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} easy, {} hard", self.easy.len(), self.hard.len());
+        if !self.contested.is_empty() {
+            s += &format!("; {} contested, in both and left out", self.contested.len());
+        }
+        s
+    }
 }
 
 /// Runs one method from the original weights at `path` and ranks the forget samples.
