@@ -611,10 +611,12 @@ def anchors(
 ) -> dict:
     """CUD's anchors: each method unlearns the whole forget set from the checkpoint; per method
     the ``k`` samples it forgets best (easy) and least (hard; default a quarter of the set); the
-    consensus keeps samples in at least half the methods' sets. Returns ``{"runs", "easy", "hard"}``."""
+    consensus keeps samples in at least half the methods' sets, less the contested ones that are
+    in both consensus sets (possible with an even number of methods), which anchor neither side.
+    Returns ``{"runs", "easy", "hard", "contested"}``."""
     runs = [json.loads(_native.anchor_run(model._m, os.fspath(forget), _path(retain), m, k, limit)) for m in methods]
-    consensus = {key: _native.anchor_consensus([r[key] for r in runs]) for key in ("easy", "hard")}
-    return {"runs": runs, **consensus}
+    easy, hard, contested = _native.anchor_consensus_sets([r["easy"] for r in runs], [r["hard"] for r in runs])
+    return {"runs": runs, "easy": easy, "hard": hard, "contested": contested}
 
 
 def cud(

@@ -234,6 +234,16 @@ pub fn anchor_consensus(sets: Vec<Vec<usize>>) -> Vec<usize> {
     circuitscope::unlearn::anchors::consensus(&sets)
 }
 
+/// Both consensus sets of the methods' easy and hard sets, less the contested samples (in both),
+/// returned third: `(easy, hard, contested)`.
+#[pyfunction]
+pub fn anchor_consensus_sets(easy: Vec<Vec<usize>>, hard: Vec<Vec<usize>>) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (easy, hard): (Vec<&[usize]>, Vec<&[usize]>) =
+        (easy.iter().map(Vec::as_slice).collect(), hard.iter().map(Vec::as_slice).collect());
+    let c = circuitscope::unlearn::anchors::Consensus::of_sets(&easy, &hard);
+    (c.easy, c.hard, c.contested)
+}
+
 fn cud_settings(edges: usize, method: &str, steps: usize, batch: usize) -> PyResult<CudSettings> {
     let method = Attribution::from_name(method, steps).py()?;
     Ok(CudSettings { method, edges, batch: batch.max(1), ..Default::default() })

@@ -101,6 +101,8 @@ def main():
     raises(lambda: cs.unlearn(m, IOI, method="grad-ascent"), "ioi.jsonl")
     raises(lambda: cs.evaluate_unlearning(m, FORGET, FORGET), "forget10.jsonl", "perturbed_answer")
     raises(lambda: cs.cud(m, FORGET, [0], [10**6], limit=5), "out of range")
+    # two methods that disagree: 1 and 4 are easy under one and hard under the other
+    assert cs._native.anchor_consensus_sets([[0, 1], [4, 2]], [[4, 3], [1, 5]]) == ([0, 2], [3, 5], [1, 4])
     print("python/tests/test_package.py: every check passed")
 
 
