@@ -227,13 +227,6 @@ pub fn anchor_run(
     to_json(&run)
 }
 
-/// The samples in at least half of `sets` (each method's easy or hard samples), in index order.
-#[pyfunction]
-pub fn anchor_consensus(sets: Vec<Vec<usize>>) -> Vec<usize> {
-    let sets: Vec<&[usize]> = sets.iter().map(Vec::as_slice).collect();
-    circuitscope::unlearn::anchors::consensus(&sets)
-}
-
 /// Both consensus sets of the methods' easy and hard sets, less the contested samples (in both),
 /// returned third: `(easy, hard, contested)`.
 #[pyfunction]

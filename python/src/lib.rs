@@ -66,7 +66,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyses::answer_scores, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::evaluate_unlearning, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::anchor_run, m)?)?;
-    m.add_function(wrap_pyfunction!(analyses::anchor_consensus, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::anchor_consensus_sets, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::cud_circuits, m)?)?;
     m.add_function(wrap_pyfunction!(analyses::cud_distances, m)?)?;
