@@ -133,17 +133,18 @@ EOF
 }
 
 # The unlearning table (circuits/tofu-smollm2/unlearning.md): the original, the retain model and
-# every method whose evaluation has finished, in the order of --methods.
+# every method whose evaluation has finished, in the order of --methods, from the committed
+# summaries in $OUT/eval (so that a table made on another machine keeps the rows made here)
 table() {
     {
         echo "| model | forget quality | model utility | forget prob. | forget ROUGE-L | forget truth ratio | retain prob. | retain ROUGE-L | forget extraction strength | privleak (Min-k%++) | unlearning time |"
         echo "|---|---|---|---|---|---|---|---|---|---|---|"
-        row "original (fine-tuned)" "$WORK/eval-original/summary.json" "-"
-        row "retain model" "$WORK/eval-retain/summary.json" "-"
+        row "original (fine-tuned)" "$OUT/eval/original.json" "-"
+        row "retain model" "$OUT/eval/retain.json" "-"
         for method in $methods; do
-            [ -f "$WORK/eval-$method/summary.json" ] || continue
-            secs=$(python3 -c "import json,sys; print('%.0f s' % json.load(open(sys.argv[1]))['seconds'])" "$WORK/$method/unlearn.json")
-            row "$method" "$WORK/eval-$method/summary.json" "$secs"
+            [ -f "$OUT/eval/$method.json" ] || continue
+            secs=$(python3 -c "import json,sys; print('%.0f s' % json.load(open(sys.argv[1]))['seconds'])" "$OUT/eval/unlearn-$method.json")
+            row "$method" "$OUT/eval/$method.json" "$secs"
         done
     } | tee "$OUT/unlearning.md"
 }
@@ -163,9 +164,13 @@ case $stage in
         card retain "$WORK/retain" "$WORK/eval-retain" tofu-retain23.jsonl
         ;;
     unlearning)
+        # every method's evaluation reads the retain model's; the original's enters only the table,
+        # which reads its committed summary when one is there
         for m in retain original; do
             [ -f "$WORK/$m/finetune.json" ] || { echo "error: run the finetune stage first ($WORK/$m)" >&2; exit 1; }
+            [ $m = original ] && [ -f "$OUT/eval/original.json" ] && continue
             evaluate "$WORK/$m" "$WORK/eval-$m"
+            cp "$WORK/eval-$m/summary.json" "$OUT/eval/$m.json"
         done
         for method in $methods; do
             extra=()
